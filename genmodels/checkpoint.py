@@ -1,0 +1,213 @@
+"""A checkpoint is a directory: weights, a JSON config, the tokenizer and a model card.
+
+```
+checkpoints/NAME/
+  config.json         domain, model config, tokenizer config
+  model.safetensors   the best weights (safetensors: loading never unpickles anything)
+  tokenizer.model     text: the sentencepiece model   | tokenizer.json  melody
+  card.json, card.md  data, split, parameters, command, wall time, metrics, samples
+  train_state.pt      (training only, not shipped) last weights, optimiser, RNG, data position
+```
+Every file is written atomically (temp file + ``os.replace``), so a kill or a full disk during a
+write leaves the previous version intact. ``train_state.pt`` holds only tensors and plain values and is
+read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from genmodels.errors import CheckpointError
+from genmodels.model import ModelConfig, RNNLanguageModel
+from genmodels.text import TextTokenizer
+
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+CARD_JSON = "card.json"
+CARD_MD = "card.md"
+TRAIN_STATE = "train_state.pt"
+TEXT_TOKENIZER = "tokenizer.model"
+MELODY_TOKENIZER = "tokenizer.json"
+DOMAINS = ("text", "melody")
+
+
+def atomic_write(path: str | Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename.
+
+    On any failure (disk full, permission, kill) the old file stays as it was and the temp file is
+    removed; the error is re-raised as a CheckpointError naming the file.
+    """
+    path = Path(path)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise CheckpointError(f"Could not write {path}: {e.strerror or e}; the previous file is kept") from e
+        raise
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def weights_bytes(model: RNNLanguageModel, half: bool = False) -> bytes:
+    sd = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    if model.config.tie_weights:
+        sd.pop("head.weight", None)  # shared with embed.weight
+    if half:
+        sd = {k: v.half() for k, v in sd.items()}
+    return st_save(sd, metadata={"format": str(FORMAT_VERSION)})
+
+
+def load_tokenizer(path: Path, domain: str):
+    """The tokenizer of a checkpoint directory (or of a prepared corpus folder)."""
+    if domain == "text":
+        f = path / TEXT_TOKENIZER
+        try:
+            return TextTokenizer.load(f)
+        except (OSError, RuntimeError) as e:
+            raise CheckpointError(f"{f}: not a readable sentencepiece model ({e})") from e
+    from genmodels.melody import MelodyTokenizer
+
+    f = path / MELODY_TOKENIZER
+    try:
+        return MelodyTokenizer.from_config(json.loads(f.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{f}: not a readable melody tokenizer ({e})") from e
+
+
+def save_tokenizer(path: Path, tokenizer, domain: str) -> None:
+    if domain == "text":
+        atomic_write(path / TEXT_TOKENIZER, tokenizer.model_proto)
+    else:
+        atomic_write_json(path / MELODY_TOKENIZER, tokenizer.to_config())
+
+
+def init_checkpoint_dir(path: str | Path, domain: str, model: RNNLanguageModel, tokenizer, extra: dict | None = None) -> Path:
+    """Create the directory with its config and tokenizer (the parts that never change in training)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    save_tokenizer(path, tokenizer, domain)
+    cfg = {"format": FORMAT_VERSION, "domain": domain, "model": model.config.to_dict(),
+           "tokenizer": tokenizer.to_config(), **(extra or {})}
+    atomic_write_json(path / CONFIG, cfg)
+    return path
+
+
+def save_weights(path: str | Path, model: RNNLanguageModel, half: bool = False) -> None:
+    atomic_write(Path(path) / WEIGHTS, weights_bytes(model, half))
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model in eval mode (float32), its tokenizer, config and card."""
+
+    path: Path
+    domain: str
+    model: RNNLanguageModel
+    tokenizer: Any
+    config: dict
+    card: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def _read_json(f: Path, what: str) -> dict:
+    if not f.exists():
+        raise CheckpointError(f"{f} is missing: {what}")
+    try:
+        obj = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{f} is not valid JSON ({e})") from e
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{f} must hold a JSON object")
+    return obj
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load a checkpoint directory; any problem is a CheckpointError naming the file and the fault."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"Checkpoint directory not found: {path}")
+    cfg = _read_json(path / CONFIG, "every checkpoint needs its config")
+    domain = cfg.get("domain")
+    if domain not in DOMAINS:
+        raise CheckpointError(f"{path / CONFIG}: 'domain' must be one of {DOMAINS}, not {domain!r}")
+    try:
+        mcfg = ModelConfig(**cfg["model"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path / CONFIG}: bad 'model' section ({e})") from e
+    tokenizer = load_tokenizer(path, domain)
+    if tokenizer.vocab_size != mcfg.vocab_size:
+        raise CheckpointError(
+            f"{path}: the tokenizer has {tokenizer.vocab_size} tokens but the model expects {mcfg.vocab_size}; "
+            "they do not belong together")
+    wfile = path / WEIGHTS
+    try:
+        raw = wfile.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{wfile} is missing or unreadable ({e})") from e
+    try:
+        sd = st_load(raw)  # parses a JSON header and raw tensors; a pickle is refused, never run
+    except (SafetensorError, ValueError, OSError, RuntimeError) as e:
+        raise CheckpointError(f"{wfile} is not a valid safetensors file (truncated, corrupt or a pickle?): {e}") from e
+    model = RNNLanguageModel(mcfg)
+    if mcfg.tie_weights:
+        sd.setdefault("head.weight", sd.get("embed.weight"))
+    try:
+        model.load_state_dict({k: v.float() for k, v in sd.items() if v is not None}, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{wfile} does not match {path / CONFIG}: {str(e).splitlines()[0]}") from e
+    model.eval()
+    card = _read_json(path / CARD_JSON, "") if (path / CARD_JSON).exists() else {}
+    return Checkpoint(path, domain, model, tokenizer, cfg, card)
+
+
+def find_checkpoints(root: str | Path = "checkpoints") -> list[Path]:
+    """Checkpoint directories under ``root`` (those with a config and weights), sorted by name."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / CONFIG).is_file() and (p / WEIGHTS).is_file())
+
+
+# training state -------------------------------------------------------------------------------
+def save_train_state(path: str | Path, state: dict) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write(Path(path) / TRAIN_STATE, buf.getvalue())
+
+
+def load_train_state(path: str | Path) -> dict:
+    f = Path(path) / TRAIN_STATE
+    if not f.exists():
+        raise CheckpointError(f"Nothing to resume: {f} does not exist")
+    try:
+        return torch.load(f, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt files; unsafe pickles raise UnpicklingError
+        raise CheckpointError(f"{f} cannot be loaded safely ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e

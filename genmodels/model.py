@@ -1,0 +1,163 @@
+"""One recurrent language model for both domains: ``RNNLanguageModel(cell="lstm"|"gru")``.
+
+Training runs the fused ``nn.LSTM``/``nn.GRU`` over whole sequences (``forward``). Sampling runs one
+token at a time (``step``): there ``nn.LSTM`` spends most of its time in per-call overhead, so the step
+path does the cell arithmetic itself on weights prepared once (``prepare_step``): the first layer's
+input products are a lookup table (embedding × W_ih + biases), every other layer is one ``addmm`` per
+weight matrix plus a handful of element-wise ops. ``step`` and ``forward`` agree to float precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from genmodels.errors import SettingsError
+
+CELLS = ("lstm", "gru")
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int
+    cell: str = "lstm"
+    emb_dim: int = 256
+    hidden: int = 512
+    layers: int = 2
+    dropout: float = 0.2
+    tie_weights: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise SettingsError(f"cell must be one of {CELLS}, not {self.cell!r}")
+        if self.tie_weights and self.emb_dim != self.hidden:
+            raise SettingsError("tied weights need emb_dim == hidden")
+        if min(self.vocab_size, self.emb_dim, self.hidden, self.layers) < 1 or not 0 <= self.dropout < 1:
+            raise SettingsError(f"invalid model size: {self}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# A recurrent state: LSTM (h, c) each (layers, B, H); GRU h (layers, B, H).
+State = tuple[torch.Tensor, ...] | torch.Tensor
+
+
+class RNNLanguageModel(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = c = config
+        self.embed = nn.Embedding(c.vocab_size, c.emb_dim)
+        self.drop = nn.Dropout(c.dropout)
+        rnn = nn.LSTM if c.cell == "lstm" else nn.GRU
+        self.rnn = rnn(c.emb_dim, c.hidden, c.layers, batch_first=True, dropout=c.dropout if c.layers > 1 else 0.0)
+        self.head = nn.Linear(c.hidden, c.vocab_size)
+        if c.tie_weights:
+            self.head.weight = self.embed.weight
+        self._step_cache: dict | None = None
+        nn.init.normal_(self.embed.weight, std=0.05)
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def init_state(self, batch: int = 1) -> State:
+        c = self.config
+        z = torch.zeros(c.layers, batch, c.hidden)
+        return (z, z.clone()) if c.cell == "lstm" else z
+
+    def forward(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """tokens (B, T) → logits (B, T, V) and the state after the last token."""
+        x = self.drop(self.embed(tokens))
+        y, state = self.rnn(x, state)
+        return self.head(self.drop(y)), state
+
+    def train(self, mode: bool = True):  # weights may change: drop the step path's prepared copies
+        self._step_cache = None
+        return super().train(mode)
+
+    # fast single-step path -----------------------------------------------------------------
+    @torch.no_grad()
+    def prepare_step(self) -> dict:
+        """Weights rearranged for ``step`` (built once per eval-mode model; cleared by ``train()``)."""
+        if self._step_cache is not None:
+            return self._step_cache
+        c, H = self.config, self.config.hidden
+        layers = []
+        for k in range(c.layers):
+            w_ih = getattr(self.rnn, f"weight_ih_l{k}").detach().float()
+            w_hh = getattr(self.rnn, f"weight_hh_l{k}").detach().float()
+            b_ih = getattr(self.rnn, f"bias_ih_l{k}").detach().float()
+            b_hh = getattr(self.rnn, f"bias_hh_l{k}").detach().float()
+            if c.cell == "lstm":
+                # PyTorch gate order (i, f, g, o) → (i, f, o, g): one sigmoid over 3H, one tanh over H.
+                perm = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
+                w_ih, w_hh, b = w_ih[perm], w_hh[perm], (b_ih + b_hh)[perm]
+                layers.append({"w_ih_t": w_ih.t().contiguous(), "w_hh_t": w_hh.t().contiguous(), "b": b})
+            else:
+                layers.append({"w_ih_t": w_ih.t().contiguous(), "w_hh_t": w_hh.t().contiguous(),
+                               "b_ih": b_ih, "b_hh": b_hh})
+        # First layer: input products for every token at once, a (V, G) table.
+        emb = self.embed.weight.detach().float()
+        first = layers[0]
+        bias0 = first["b"] if c.cell == "lstm" else first["b_ih"]
+        first["table"] = torch.addmm(bias0, emb, first["w_ih_t"])
+        self._step_cache = {
+            "layers": layers,
+            "head_w_t": self.head.weight.detach().float().t().contiguous(),
+            "head_b": self.head.bias.detach().float(),
+        }
+        return self._step_cache
+
+    @torch.no_grad()
+    def step(self, token: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """One token per row, tokens (B,) → logits (B, V) and the new state. Eval mode only."""
+        p = self.prepare_step()
+        H = self.config.hidden
+        lstm = self.config.cell == "lstm"
+        hs, cs = (state[0], state[1]) if lstm else (state, None)
+        new_h, new_c = [], []
+        x = None
+        for k, L in enumerate(p["layers"]):
+            h = hs[k]
+            if lstm:
+                gates = L["table"].index_select(0, token) if k == 0 else torch.addmm(L["b"], x, L["w_ih_t"])
+                gates.addmm_(h, L["w_hh_t"])
+                sig = torch.sigmoid(gates[:, : 3 * H])
+                g = torch.tanh(gates[:, 3 * H :])
+                c = torch.addcmul(sig[:, :H] * g, sig[:, H : 2 * H], cs[k])
+                h = sig[:, 2 * H :] * torch.tanh(c)
+                new_c.append(c)
+            else:
+                gi = L["table"].index_select(0, token) if k == 0 else torch.addmm(L["b_ih"], x, L["w_ih_t"])
+                gh = torch.addmm(L["b_hh"], h, L["w_hh_t"])
+                rz = torch.sigmoid(gi[:, : 2 * H] + gh[:, : 2 * H])
+                n = torch.tanh(torch.addcmul(gi[:, 2 * H :], rz[:, :H], gh[:, 2 * H :]))
+                h = torch.addcmul(n, rz[:, H:], h - n)
+            new_h.append(h)
+            x = h
+        logits = torch.addmm(p["head_b"], x, p["head_w_t"])
+        hs_t = torch.stack(new_h)
+        return logits, ((hs_t, torch.stack(new_c)) if lstm else hs_t)
+
+    @torch.no_grad()
+    def prefill(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """Run a whole seed (B, T) in one fused call; return the last position's logits (B, V)."""
+        logits, state = self.forward(tokens, state)
+        return logits[:, -1], state
+
+
+def expand_state(state: State, batch: int) -> State:
+    """Repeat a batch-1 state for ``batch`` candidates."""
+    if isinstance(state, tuple):
+        return tuple(s.repeat(1, batch, 1) for s in state)
+    return state.repeat(1, batch, 1)
+
+
+def detach_state(state: State) -> State:
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()

@@ -1,0 +1,249 @@
+"""Sampling from a loaded checkpoint: temperature (0 = greedy), top-k, top-p, a per-request random seed,
+N candidates as one batch, streaming text deltas, next-token probabilities, and grammar-masked melodies.
+
+The seed is run through the model in one fused call (``prefill``); each new token then costs one
+``model.step``. Every request owns a ``torch.Generator``, so concurrent requests never share random
+state: the same seed and inputs give the same output, whoever else is generating.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from genmodels.checkpoint import Checkpoint, load_checkpoint
+from genmodels.errors import SeedError, SettingsError
+from genmodels.model import expand_state
+from genmodels.text import StreamDecoder
+
+MAX_TEMPERATURE = 5.0
+MAX_CANDIDATES = 16
+MAX_TEXT_TOKENS = 2000
+MAX_BARS = 128
+CONTEXT_TOKENS = 1024  # longer seeds keep only their last CONTEXT_TOKENS tokens
+MAX_SEED_CHARS = 100_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    temperature: float = 0.8
+    top_k: int = 0  # 0: off
+    top_p: float = 1.0  # 1: off
+    seed: int = 0
+    n: int = 1
+
+    def checked(self, vocab_size: int) -> "Settings":
+        """Validated settings (top-k above the vocabulary is clamped to it); SettingsError otherwise."""
+        t, k, p = self.temperature, self.top_k, self.top_p
+        if not isinstance(t, (int, float)) or math.isnan(t) or not 0 <= t <= MAX_TEMPERATURE:
+            raise SettingsError(f"Temperature must be a number from 0 (greedy) to {MAX_TEMPERATURE}; got {t}")
+        if not isinstance(k, int) or k < 0:
+            raise SettingsError(f"Top-k must be 0 (off) or a positive whole number; got {k}")
+        if not isinstance(p, (int, float)) or math.isnan(p) or not 0 < p <= 1:
+            raise SettingsError(f"Top-p must be above 0 and at most 1 (1 = off); got {p}")
+        if not isinstance(self.n, int) or not 1 <= self.n <= MAX_CANDIDATES:
+            raise SettingsError(f"Candidates must be from 1 to {MAX_CANDIDATES}; got {self.n}")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise SettingsError(f"The random seed must be a whole number from 0 to 2^63-1; got {self.seed}")
+        return Settings(float(t), min(k, vocab_size), float(p), self.seed, self.n)
+
+
+def filter_logits(logits: torch.Tensor, s: Settings) -> torch.Tensor:
+    """Apply temperature, top-k and top-p to (B, V) logits; returns logits for ``softmax``."""
+    logits = logits / max(s.temperature, 1e-6)
+    if 0 < s.top_k < logits.size(-1):
+        kth = torch.topk(logits, s.top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, -math.inf)
+    if s.top_p < 1.0:
+        sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        drop = probs.cumsum(-1) - probs > s.top_p  # keep the smallest prefix reaching top_p (at least one)
+        sorted_logits = sorted_logits.masked_fill(drop, -math.inf)
+        logits = torch.full_like(logits, -math.inf).scatter(-1, idx, sorted_logits)
+    return logits
+
+
+def choose(logits: torch.Tensor, s: Settings, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pick one token per row; return (tokens, their probability under the unfiltered model at T=1)."""
+    model_probs = torch.softmax(logits, dim=-1)
+    if s.temperature == 0 or s.temperature < 1e-4:
+        tokens = logits.argmax(-1)
+    else:
+        probs = torch.softmax(filter_logits(logits, s), dim=-1)
+        tokens = torch.multinomial(probs, 1, generator=gen).squeeze(1)
+    return tokens, model_probs.gather(1, tokens[:, None]).squeeze(1)
+
+
+@dataclass
+class TextResult:
+    seed: str
+    continuation: str
+    tokens: list[tuple[str, float]] = field(default_factory=list)  # (text piece, model probability)
+
+
+@dataclass
+class MelodyResult:
+    seed: object  # Melody
+    full: object  # Melody: seed + continuation
+    continuation: object  # Melody: the generated bars alone
+
+
+class Generator:
+    """Sampling over one loaded checkpoint (text or melody). Safe to share between threads."""
+
+    def __init__(self, checkpoint: Checkpoint | str | Path):
+        self.ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+        self.model = self.ckpt.model.eval()
+        self.tok = self.ckpt.tokenizer
+        self.domain = self.ckpt.domain
+        self.model.prepare_step()
+        self._banned = torch.zeros(self.vocab_size, dtype=torch.bool)  # text: never sample control tokens
+        if self.domain == "text":
+            for i in (self.tok.bos_id, self.tok.eos_id, self.tok.pad_id, self.tok.sp.unk_id()):
+                if 0 <= i < self.vocab_size:
+                    self._banned[i] = True
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tok.vocab_size
+
+    # core loop ----------------------------------------------------------------------------------
+    def _prefill(self, ids: list[int], n: int):
+        x = torch.tensor([ids], dtype=torch.long)
+        logits, state = self.model.prefill(x)
+        return logits.expand(n, -1).contiguous(), expand_state(state, n)
+
+    def _text_ids(self, text: str) -> tuple[list[int], bool]:
+        if not isinstance(text, str):
+            raise SeedError("The seed must be text")
+        if len(text) > MAX_SEED_CHARS:
+            raise SeedError(f"The seed is {len(text):,} characters; the limit is {MAX_SEED_CHARS:,}")
+        ids = self.tok.encode(text)
+        cut = len(ids) > CONTEXT_TOKENS
+        return [self.tok.bos_id] + ids[-CONTEXT_TOKENS:], cut
+
+    def seed_was_cut(self, text: str) -> bool:
+        """True when the seed is longer than the context window and only its end is used."""
+        return len(self.tok.encode(text[-(MAX_SEED_CHARS):])) > CONTEXT_TOKENS
+
+    def _require(self, domain: str) -> None:
+        if self.domain != domain:
+            raise SettingsError(f"{self.ckpt.name} is a {self.domain} model, not a {domain} model")
+
+    # text ---------------------------------------------------------------------------------------
+    def stream_text(self, seed: str, length: int = 200, settings: Settings = Settings()) -> Iterator[list[str]]:
+        """Yield, per step, the new text of each of the ``settings.n`` candidates (deltas)."""
+        self._require("text")
+        s = settings.checked(self.vocab_size)
+        ids, _ = self._text_ids(seed)
+        yield from self._stream_with_tokens(ids, length, s, [])
+
+    def complete(self, seed: str, length: int = 200, settings: Settings = Settings()) -> list[TextResult]:
+        """``settings.n`` continuations of ``seed``, with each generated token's probability."""
+        self._require("text")
+        s = settings.checked(self.vocab_size)
+        ids, _ = self._text_ids(seed)
+        outs = [""] * s.n
+        steps = []
+        for deltas in self._stream_with_tokens(ids, length, s, steps):
+            outs = [o + d for o, d in zip(outs, deltas)]
+        results = []
+        for i in range(s.n):
+            pieces, prev = [], self.tok.decode(ids)
+            acc = list(ids)
+            for tok, p in steps[i]:
+                acc.append(tok)
+                now = self.tok.decode(acc)
+                if now.endswith("\ufffd") and self.tok.is_byte(tok):
+                    continue
+                pieces.append((now[len(prev):], p))
+                prev = now
+            results.append(TextResult(seed, outs[i], pieces))
+        return results
+
+    def _stream_with_tokens(self, ids, length, s, steps):
+        if not isinstance(length, int) or not 0 <= length <= MAX_TEXT_TOKENS:
+            raise SettingsError(f"Length must be from 0 to {MAX_TEXT_TOKENS} tokens; got {length}")
+        gen = torch.Generator().manual_seed(s.seed)
+        logits, state = self._prefill(ids, s.n)
+        decoders = [StreamDecoder(self.tok, ids) for _ in range(s.n)]
+        steps.extend([] for _ in range(s.n))
+        for _ in range(length):
+            tokens, probs = choose(logits.masked_fill(self._banned, -math.inf), s, gen)
+            for i, (t, p) in enumerate(zip(tokens.tolist(), probs.tolist())):
+                steps[i].append((t, p))
+            yield [d.push(t) for d, t in zip(decoders, tokens.tolist())]
+            logits, state = self.model.step(tokens, state)
+        yield [d.flush() for d in decoders]
+
+    def next_token_probs(self, text: str, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` most likely next tokens after ``text`` and their probabilities."""
+        if self.domain == "text":
+            ids, _ = self._text_ids(text)
+        else:
+            ids = list(text)
+        logits, _ = self._prefill(ids, 1)
+        probs = torch.softmax(logits[0], -1)
+        top = torch.topk(probs, min(k, probs.numel()))
+        piece = self.tok.piece if self.domain == "text" else (lambda i: self.tok.vocab[i])
+        return [(piece(int(i)), float(p)) for p, i in zip(top.values, top.indices)]
+
+    # melody -------------------------------------------------------------------------------------
+    def melody_prefix(self, seed) -> list[int]:
+        """Tokens of a seed melody without its end: a bar left open is not padded with a rest."""
+        ids = self.tok.encode(seed, add_eos=False)
+        if seed.notes and seed.end % seed.bar_ticks:
+            ids = ids[:-2]  # the rest that completed the last bar
+        return ids
+
+    def generate_melody(self, seed, bars: int = 8, settings: Settings = Settings()) -> list[MelodyResult]:
+        """Continue a seed ``Melody`` by ``bars`` bars; every token is one the melody grammar allows."""
+        self._require("melody")
+        s = settings.checked(self.vocab_size)
+        if not isinstance(bars, int) or not 0 <= bars <= MAX_BARS:
+            raise SettingsError(f"Length must be from 0 to {MAX_BARS} bars; got {bars}")
+        if not seed.notes:
+            raise SeedError("The seed melody has no notes")
+        prefix = self.melody_prefix(seed)
+        states = [self.tok.grammar_state(prefix) for _ in range(s.n)]
+        target = states[0].bars_completed + bars + (1 if states[0].remaining > 0 and states[0].expecting != "bar" else 0)
+        seqs = [list(prefix) for _ in range(s.n)]
+        done = [bars == 0] * s.n
+        gen = torch.Generator().manual_seed(s.seed)
+        logits, state = self._prefill(prefix, s.n)
+        eos = self.tok.eos_id
+        for _ in range(bars * 200 + 10):
+            if all(done):
+                break
+            mask = torch.stack([self.tok.allowed(st) for st in states])
+            for i, st in enumerate(states):
+                if done[i]:
+                    mask[i] = False
+                    mask[i, eos] = True
+                elif st.expecting == "bar_or_eos":
+                    if st.bars_completed >= target:
+                        mask[i] = False
+                        mask[i, eos] = True
+                    else:
+                        mask[i, eos] = False
+            logits = logits.masked_fill(~mask, -math.inf)
+            tokens, _ = choose(logits, s, gen)
+            for i, t in enumerate(tokens.tolist()):
+                if done[i]:
+                    continue
+                states[i] = self.tok.advance(states[i], t)
+                seqs[i].append(t)
+                if t == eos:
+                    done[i] = True
+            logits, state = self.model.step(tokens, state)
+        results = []
+        for seq in seqs:
+            full = self.tok.decode(seq)
+            full.tempo = seed.tempo
+            cont = full.slice_bars(seed.end // seed.bar_ticks if seed.end % seed.bar_ticks == 0 else seed.end // seed.bar_ticks + 1, full.n_bars)
+            results.append(MelodyResult(seed, full, cont))
+        return results
