@@ -56,6 +56,7 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
             f.write(raw)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException as e:
         try:

@@ -215,9 +215,26 @@ def _load_pretty_midi(source: str | os.PathLike | bytes) -> pretty_midi.PrettyMI
     if not data.startswith(b"MThd"):
         raise MidiError("Not a MIDI file (it does not start with the 'MThd' header)")
     try:
+        import mido
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pretty_midi.PrettyMIDI(io.BytesIO(data))
+            mid = mido.MidiFile(file=io.BytesIO(data))
+            # Bounded parsing: pretty_midi allocates an array as long as the last tick, and
+            # builds every note, so check both before handing the file over.
+            n_notes, max_tick = 0, 0
+            for track in mid.tracks:
+                tick = 0
+                for msg in track:
+                    tick += msg.time
+                    if msg.type == "note_on" and msg.velocity > 0:
+                        n_notes += 1
+                max_tick = max(max_tick, tick)
+            if n_notes > MAX_NOTES:
+                raise MidiError(f"MIDI file has {n_notes:,} notes; the limit is {MAX_NOTES:,}")
+            if mid.ticks_per_beat <= 0 or max_tick / mid.ticks_per_beat > 100_000 or max_tick > 50_000_000:
+                raise MidiError("MIDI file is too long (more than 100,000 beats) or has an invalid resolution")
+            return pretty_midi.PrettyMIDI(mido_object=mid)
     except MidiError:
         raise
     except (Exception, RecursionError) as e:  # mido/pretty_midi raise many types on bad bytes
@@ -235,8 +252,9 @@ def read_midi(source: str | os.PathLike | bytes) -> Melody:
     tempo (BPM); meter = the first time signature (4/4 if unsupported); key = the first key
     signature event, else estimated by music21's key analysis of the pitches.
     Pickup: if the first time signature lasts less than one of its bars and another follows
-    (how notation programs export an anacrusis), the second one is the meter and all notes are
-    shifted right so the pickup ends on a bar line.
+    (how notation programs export an anacrusis), or it is an unsupported meter (e.g. 1/4) lasting
+    exactly one bar that is shorter than the next meter's bar, the second one is the meter and all notes are shifted right so the
+    pickup ends on a bar line.
     Every problem (not MIDI, corrupt, too large, too many notes, drums only, no notes) raises
     MidiError.
     """
@@ -313,7 +331,9 @@ def _melody_from_pretty_midi(pm: pretty_midi.PrettyMIDI) -> Melody:
         if len(tss) > 1:
             first_bar = tss[0].numerator * 4 * TICKS_PER_QUARTER // max(tss[0].denominator, 1)
             pickup = grid(tss[1].time) - grid(tss[0].time)
-            if 0 < pickup < first_bar:
+            second_bar = bar_ticks_for(supported(tss[1]))
+            odd_first = (tss[0].numerator, tss[0].denominator) not in SUPPORTED_METERS
+            if 0 < pickup < first_bar or (odd_first and pickup == first_bar and pickup < second_bar):
                 meter = supported(tss[1])
                 shift = (-grid(tss[1].time)) % bar_ticks_for(meter)
     if shift:

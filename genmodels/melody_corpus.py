@@ -207,15 +207,22 @@ def _cache_path(cache_dir: Path, coll: str, path: str) -> Path:
 
 
 class _Progress:
-    def __init__(self, total: int, enabled: bool, label: str = "melody corpus") -> None:
-        self.total, self.enabled, self.label, self.t0, self.n = total, enabled, label, time.time(), 0
+    """A one-line stderr progress report; the ETA is weighted by source-file size."""
 
-    def step(self) -> None:
+    def __init__(self, weights: list[int], enabled: bool, label: str = "melody corpus") -> None:
+        self.weights, self.enabled, self.label = weights, enabled, label
+        self.total, self.t0, self.n, self.done_w, self.timed_w = len(weights), time.time(), 0, 0, 0
+
+    def step(self, i: int, cached: bool = False) -> None:
         self.n += 1
+        self.done_w += self.weights[i]
+        if not cached:
+            self.timed_w += self.weights[i]
         if not self.enabled:
             return
         el = time.time() - self.t0
-        eta = el / self.n * (self.total - self.n)
+        left_w = sum(self.weights) - self.done_w
+        eta = el / self.timed_w * left_w if self.timed_w else 0.0
         sys.stderr.write(f"\r{self.label}: {self.n}/{self.total} files, "
                          f"{el:5.0f}s elapsed, ETA {eta:5.0f}s ")
         if self.n == self.total:
@@ -236,9 +243,9 @@ def _load_records(jobs: list[tuple[str, str]], cache_dir: Path, workers: int, pr
             except (OSError, ValueError):
                 pass
         todo.append(i)
-    bar = _Progress(len(jobs), progress)
-    for _ in results:
-        bar.step()
+    bar = _Progress([max(1, os.path.getsize(p)) for _, p in jobs], progress)
+    for i in results:
+        bar.step(i, cached=True)
 
     def store(i: int, res: dict) -> None:
         results[i] = res
@@ -246,7 +253,7 @@ def _load_records(jobs: list[tuple[str, str]], cache_dir: Path, workers: int, pr
         tmp = cp.with_suffix(".tmp")
         tmp.write_text(json.dumps(res))
         os.replace(tmp, cp)
-        bar.step()
+        bar.step(i)
 
     if todo:
         if workers > 1 and len(todo) > 1:

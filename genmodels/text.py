@@ -69,7 +69,13 @@ class TextTokenizer:
     # construction -------------------------------------------------------------------------------
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int = 2048, model_type: str = "bpe") -> "TextTokenizer":
-        """Train on an iterable of documents. Deterministic for the same input."""
+        """Train on documents. Deterministic for the same input. The vocabulary is raised if needed to
+        hold the 256 byte pieces, the control pieces and every distinct character of the input."""
+        texts = [t for t in texts if t]
+        if not texts:
+            raise DataError("No text to train a tokenizer on")
+        needed = 256 + 5 + len(set("".join(texts)))
+        vocab_size = max(vocab_size, needed + 8)
         model = io.BytesIO()
         try:
             spm.SentencePieceTrainer.train(

@@ -13,7 +13,9 @@ import math
 import os
 import platform
 import shlex
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -100,6 +102,10 @@ def evaluate(model: RNNLanguageModel, stream: torch.Tensor, units: int, domain: 
     # The first token of each row is never predicted: the metric counts the units actually covered.
     model.train(was_training)
     return {"nats": nats, "tokens": count, "units": units, "value": to_metric(domain, nats, units)}
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _is_dist() -> bool:
@@ -213,7 +219,14 @@ class Trainer:
         return evaluate(self.model, self.data.valid, self.data.valid_units, self.cfg.domain, self.bos,
                         max_tokens=self.cfg.eval_tokens)
 
-    def run(self) -> dict:
+    def run(self, stop_after: int | None = None) -> dict:
+        """Train to ``cfg.steps``. ``stop_after`` simulates an interruption after that many steps of
+        this run (the same path as Ctrl-C: save, then raise KeyboardInterrupt)."""
+        # SIGTERM (kill, a job scheduler) is handled like Ctrl-C: save, then stop.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+            if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # background jobs start with SIGINT ignored
+                signal.signal(signal.SIGINT, signal.default_int_handler)
         c = self.cfg
         save_every = c.save_every or c.eval_every
         rows = c.batch // self.world
@@ -274,6 +287,8 @@ class Trainer:
                 if self.step % save_every == 0 or self.step == c.steps:
                     self.save_state()
                     t_last = time.time()
+                if stop_after is not None and self.step >= stop_after:
+                    raise KeyboardInterrupt
         except KeyboardInterrupt:
             if bar is not None:
                 bar.close()

@@ -1,0 +1,190 @@
+"""Shared UI helpers for the Streamlit pages: finding and caching models, charts, HTML, file names.
+
+No model logic lives here: generation, parsing and rendering are calls into ``genmodels``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from genmodels.checkpoint import find_checkpoints
+from genmodels.sampling import Generator
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_LABELS = {"lstm": "LSTM", "gru": "GRU"}
+KEY_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+CONTINUATION_COLOUR = "#b3135b"
+SEED_COLOUR = "#8a8a8a"
+
+
+def checkpoints_root() -> Path:
+    """``$GENMODELS_CHECKPOINTS`` (relative to the working directory) or the repo's ``checkpoints/``."""
+    env = os.environ.get("GENMODELS_CHECKPOINTS")
+    return Path(env) if env else ROOT / "checkpoints"
+
+
+def _domain_of(path: Path) -> str | None:
+    try:
+        return json.loads((path / "config.json").read_text(encoding="utf-8")).get("domain")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    label: str
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def available_models(domain: str) -> list[ModelChoice]:
+    """Checkpoints of ``domain``: ``<domain>-lstm`` as "LSTM", ``<domain>-gru`` as "GRU" first, then the rest."""
+    found = [p for p in find_checkpoints(checkpoints_root()) if _domain_of(p) == domain]
+    out = []
+    for cell, label in DEFAULT_LABELS.items():
+        for p in found:
+            if p.name == f"{domain}-{cell}":
+                out.append(ModelChoice(label, p))
+    out += [ModelChoice(p.name, p) for p in found if p not in {c.path for c in out}]
+    return out
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model (once per server)…")
+def _load_generator(path: str, stamp: int) -> Generator:
+    return Generator(path)
+
+
+def get_generator(path: Path) -> Generator:
+    """The process-wide Generator for ``path``; reloaded when the weights file changes on disk."""
+    try:
+        stamp = (Path(path) / "model.safetensors").stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    return _load_generator(str(path), stamp)
+
+
+def keep_state(*keys: str) -> None:
+    """Keep widget values when the user visits another page (Streamlit drops state of unrendered widgets)."""
+    for k in keys:
+        if k in st.session_state:
+            st.session_state[k] = st.session_state[k]
+
+
+def new_seed() -> int:
+    return secrets.randbelow(1_000_000)
+
+
+def sanitise_filename(name: str) -> str:
+    """A safe file name: letters, digits, dot, dash, underscore; '#' becomes 'sharp'."""
+    name = name.replace("#", "sharp")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    return (name or "melody")[:120]
+
+
+def key_label(key: tuple[int, str]) -> str:
+    return f"{KEY_NAMES[key[0] % 12]} {key[1]}"
+
+
+def show_piece(piece: str) -> str:
+    """A token as a chart label: spaces and newlines made visible."""
+    return piece.replace("\n", "⏎").replace(" ", "␣") or "∅"
+
+
+# ---------------------------------------------------------------------------------------------
+# Text as HTML (always escaped)
+# ---------------------------------------------------------------------------------------------
+_BOX = ("font-family: Georgia, 'Times New Roman', serif; font-size: 1.05rem; line-height: 1.6; "
+        "white-space: pre-wrap; word-wrap: break-word; margin: 0;")
+
+
+def seed_tail(seed: str, chars: int = 600) -> str:
+    return seed if len(seed) <= chars else "…" + seed[-chars:]
+
+
+def text_html(seed: str, continuation: str) -> str:
+    """Seed in grey, continuation bold and coloured; everything HTML-escaped."""
+    return (f'<div class="gm-text" style="{_BOX}">'
+            f'<span class="gm-seed" style="color:{SEED_COLOUR}">{html.escape(seed_tail(seed))}</span>'
+            f'<span class="gm-cont" style="color:{CONTINUATION_COLOUR};font-weight:600">'
+            f'{html.escape(continuation)}</span></div>')
+
+
+def prob_colour(p: float) -> str:
+    """Background for a token of probability ``p``: red (surprising) → yellow → green (expected)."""
+    p = min(max(p, 0.0), 1.0)
+    hue = int(120 * p ** 0.5)
+    return f"hsl({hue}, 75%, 82%)"
+
+
+def tokens_html(seed: str, tokens: list[tuple[str, float]]) -> str:
+    """The continuation with every token's background coloured by its probability (hover for the value)."""
+    spans = "".join(
+        f'<span title="p = {p:.3f}" style="background:{prob_colour(p)};border-radius:3px;'
+        f'color:#111">{html.escape(piece)}</span>' for piece, p in tokens)
+    return (f'<div class="gm-text" style="{_BOX}">'
+            f'<span style="color:{SEED_COLOUR}">{html.escape(seed_tail(seed, 200))}</span>{spans}</div>')
+
+
+PROB_LEGEND = ('<div style="font-size:0.8rem;color:#666">Colour = the model\'s probability of the token it picked: '
+               f'<span style="background:{prob_colour(0.02)};padding:0 4px">unlikely</span> '
+               f'<span style="background:{prob_colour(0.25)};padding:0 4px">possible</span> '
+               f'<span style="background:{prob_colour(0.9)};padding:0 4px">expected</span> '
+               '(hover a word for its probability).</div>')
+
+
+def next_token_chart(probs: list[tuple[str, float]]) -> alt.Chart:
+    df = pd.DataFrame({"token": [show_piece(t) for t, _ in probs], "probability": [p for _, p in probs]})
+    df["rank"] = range(len(df))
+    return (alt.Chart(df).mark_bar(color=CONTINUATION_COLOUR)
+            .encode(x=alt.X("probability:Q", axis=alt.Axis(format="%"), title="probability of the next token"),
+                    y=alt.Y("token:N", sort=alt.SortField("rank"), title=None),
+                    tooltip=["token", alt.Tooltip("probability:Q", format=".1%")])
+            .properties(height=22 * len(df) + 30))
+
+
+# ---------------------------------------------------------------------------------------------
+# Piano roll
+# ---------------------------------------------------------------------------------------------
+def piano_roll(melody, split: int | None = None, labels: tuple[str, str] = ("seed", "continuation"),
+               height: int = 260) -> alt.Chart:
+    """Altair piano roll of a ``Melody`` with dashed bar lines.
+
+    Notes starting before tick ``split`` are drawn as ``labels[0]`` (grey), the rest as ``labels[1]``.
+    """
+    from genmodels.melody import TICKS_PER_QUARTER as tpq, note_name
+
+    bt = melody.bar_ticks
+    rows = [{"part": labels[0] if split is None or n.start < split else labels[1],
+             "start": n.start / tpq, "end": n.end / tpq, "pitch": n.pitch, "top": n.pitch + 0.9,
+             "note": note_name(n.pitch), "bar": n.start // bt + 1} for n in melody.notes]
+    df = pd.DataFrame(rows, columns=["part", "start", "end", "pitch", "top", "note", "bar"])
+    n_bars = max(1, melody.n_bars)
+    bars = pd.DataFrame({"beat": [i * bt / tpq for i in range(n_bars + 1)]})
+    lo = int(df["pitch"].min()) - 2 if len(df) else 58
+    hi = int(df["pitch"].max()) + 3 if len(df) else 74
+    domain = [labels[0]] if split is None else list(labels)
+    colours = [SEED_COLOUR, CONTINUATION_COLOUR][: len(domain)] if split is not None else [CONTINUATION_COLOUR]
+    notes = (alt.Chart(df).mark_rect(cornerRadius=2, stroke="white", strokeWidth=0.5)
+             .encode(x=alt.X("start:Q", title="beats (quarter notes)",
+                             scale=alt.Scale(domain=[0, n_bars * bt / tpq], nice=False)),
+                     x2="end:Q",
+                     y=alt.Y("pitch:Q", title="MIDI pitch", scale=alt.Scale(domain=[lo, hi], nice=False)),
+                     y2="top:Q",
+                     color=alt.Color("part:N", scale=alt.Scale(domain=domain, range=colours),
+                                     legend=alt.Legend(orient="top", title=None) if split is not None else None),
+                     tooltip=["note", "bar", alt.Tooltip("start:Q", title="beat"), "part"]))
+    lines = alt.Chart(bars).mark_rule(color="#999", strokeDash=[3, 3]).encode(x="beat:Q")
+    return (lines + notes).properties(height=height)

@@ -1,0 +1,267 @@
+"""Melody page: a seed (note names, a MIDI file or a corpus tune) continued by an LSTM or a GRU,
+shown as a piano roll, played through the General MIDI soundfont and offered as .mid files."""
+
+import dataclasses
+import io
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, also under AppTest
+
+import pretty_midi
+import streamlit as st
+
+from app_support import (ROOT, available_models, checkpoints_root, get_generator, keep_state, key_label,
+                         new_seed, piano_roll, sanitise_filename)
+from genmodels.audio import wav_bytes
+from genmodels.errors import GenmodelsError, MidiError, SeedError, SettingsError
+from genmodels.melody import (MAX_MIDI_BYTES, MODES, SUPPORTED_METERS, format_note_seed, midi_bytes,
+                              parse_note_seed, read_midi)
+from genmodels.sampling import Settings
+
+DEFAULT_NOTES = "E4 D4 C4 D4 E4 E4 E4*2"
+NOTE_HELP = ("Note names with octave (C4 = middle C), `#` or `b` for sharps and flats, `r` for a rest. "
+             "A note lasts one quarter unless followed by `/n` (divide: `A4/2` is an eighth) or `*a` / `*a/b` "
+             "(multiply: `G4*2` is a half note, `G4*3/2` a dotted quarter).")
+SRC_NOTES, SRC_FILE, SRC_CORPUS = "Note names", "MIDI file", "Corpus tune"
+CORPUS_DIR = ROOT / "data" / "melody" / "test"
+MAX_HISTORY = 20
+MAX_SEED_VALUE = 2**31 - 1
+METERS = [f"{n}/{d}" for n, d in SUPPORTED_METERS]
+KEYS = [None] + [(t, m) for m in MODES for t in range(12)]
+
+keep_state("m_source", "m_notes", "m_meter", "m_corpus", "m_key", "m_tempo", "m_program", "m_temp", "m_topk",
+           "m_topp", "m_bars", "m_seed", "m_model", "m_pick")
+st.session_state.setdefault("m_seed", new_seed())
+st.session_state.setdefault("m_notes", DEFAULT_NOTES)
+st.session_state.setdefault("m_history", [])
+
+
+# -- cached pure helpers (library calls) ---------------------------------------------------------
+@st.cache_data(max_entries=64, show_spinner=False)
+def parse_notes(text: str, meter: str):
+    n, d = meter.split("/")
+    return parse_note_seed(text, meter=(int(n), int(d)))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def parse_midi(data: bytes):
+    return read_midi(data)
+
+
+def melody_from_upload(data: bytes):
+    """A seed Melody from uploaded bytes (never written to disk); MidiError with a clear message otherwise."""
+    if len(data) > MAX_MIDI_BYTES:
+        raise MidiError(f"The file is {len(data) / 1e6:.1f} MB; the limit is {MAX_MIDI_BYTES / 1e6:.0f} MB")
+    if not data:
+        raise MidiError("The file is empty")
+    return parse_midi(bytes(data))
+
+
+@st.cache_data(max_entries=24, show_spinner="Rendering audio…")
+def render_wav(midi: bytes) -> bytes:
+    return wav_bytes(pretty_midi.PrettyMIDI(io.BytesIO(midi)))
+
+
+def instrument_name(p: int) -> str:
+    return f"{p}: {pretty_midi.program_to_instrument_name(p)}"
+
+
+def roll_seed() -> None:
+    st.session_state.m_seed = new_seed()
+
+
+def use_as_seed(text: str, meter: str) -> None:
+    st.session_state.m_source = SRC_NOTES
+    st.session_state.m_notes = text
+    st.session_state.m_meter = meter
+
+
+# -- page -----------------------------------------------------------------------------------------
+st.title("Continue a melody")
+st.caption("Give the start of a tune; an LSTM or a GRU trained on folk tunes and chorale melodies writes "
+           "the next bars in your meter and key. Listen, look at the piano roll, download the MIDI.")
+
+models = available_models("melody")
+if not models:
+    st.warning(f"No melody model was found in `{checkpoints_root()}`. Train one with "
+               "`python -m genmodels prepare melody` and `python -m genmodels train --domain melody --out "
+               "checkpoints/melody-lstm`, or set `GENMODELS_CHECKPOINTS` to a folder of checkpoints.")
+    st.stop()
+by_label = {m.label: m for m in models}
+corpus = sorted(CORPUS_DIR.glob("*.mid"))[:500] if CORPUS_DIR.is_dir() else []
+sources = [SRC_NOTES, SRC_FILE] + ([SRC_CORPUS] if corpus else [])
+if st.session_state.get("m_source") not in sources:
+    st.session_state.m_source = SRC_NOTES
+
+left, right = st.columns([3, 2], gap="large")
+
+# ---- seed ----
+seed = None
+with left:
+    st.subheader("Seed")
+    source = st.radio("Start from", sources, key="m_source", horizontal=True)
+    if not corpus:
+        st.caption("Tunes from the training corpus appear here after `python -m genmodels prepare melody`.")
+    seed_msg = st.container()
+    if source == SRC_NOTES:
+        c1, c2 = st.columns([4, 1])
+        notes_text = c1.text_input("Notes", key="m_notes", max_chars=6000, help=NOTE_HELP,
+                                   placeholder="e.g. E4 G4 A4/2 A4/2 G4*2")
+        meter = c2.selectbox("Meter", METERS, index=METERS.index("4/4"), key="m_meter")
+        notes_msg = st.container()
+        if not notes_text.strip():
+            notes_msg.error("Write a few notes to start from, e.g. `E4 G4 A4/2 A4/2 G4*2`.")
+        else:
+            try:
+                seed = parse_notes(notes_text, meter)
+            except GenmodelsError as e:
+                notes_msg.error(str(e))
+        st.caption(NOTE_HELP)
+    else:
+        raw, origin = None, ""
+        if source == SRC_FILE:
+            up = st.file_uploader(f"MIDI file (.mid or .midi, at most {MAX_MIDI_BYTES / 1e6:.0f} MB)",
+                                  type=["mid", "midi"], key="m_upload",
+                                  help="The melody is taken from the instrument with the most notes (highest "
+                                       "note when several sound together); drums are ignored.")
+            file_msg = st.container()
+            if up is None:
+                st.caption("Upload a file to see the melody extracted from it.")
+            else:
+                try:
+                    seed = melody_from_upload(up.getvalue())
+                    origin = up.name
+                except GenmodelsError as e:
+                    file_msg.error(f"{up.name}: {e}")
+        else:
+            pick = st.selectbox("Tune from the held-out test set", corpus, key="m_corpus",
+                                format_func=lambda p: p.stem)
+            file_msg = st.container()
+            try:
+                seed = parse_midi(Path(pick).read_bytes())
+                origin = Path(pick).stem
+            except (OSError, GenmodelsError) as e:
+                file_msg.error(f"{Path(pick).name}: {e}")
+        if seed is not None:
+            n_bars = max(1, seed.n_bars)
+            if n_bars > 1:
+                use = st.slider("Bars of it to use as the seed", 1, min(n_bars, 32), min(n_bars, 4),
+                                key=f"m_sbars_{origin}_{len(seed.notes)}_{n_bars}")
+                seed = seed.slice_bars(0, use)
+            if not seed.notes:
+                file_msg.error("These bars hold no notes: use more bars.")
+                seed = None
+    if seed is not None:
+        try:
+            st.code(format_note_seed(seed), language=None, wrap_lines=True)
+        except SeedError:
+            pass
+        st.caption(f"{len(seed.notes)} notes · {seed.n_bars} bar(s) · {seed.meter[0]}/{seed.meter[1]} · "
+                   f"key {key_label(seed.key)}" + ("" if source == SRC_NOTES else f" · {seed.tempo:g} BPM in the file"))
+        st.altair_chart(piano_roll(seed, height=150), width="stretch")
+
+# ---- settings ----
+with right:
+    st.subheader("Settings")
+    model_label = st.radio("Model", list(by_label), key="m_model", horizontal=True)
+    k1, k2 = st.columns(2)
+    key_choice = k1.selectbox("Key", KEYS, key="m_key", format_func=lambda k: "as the seed" if k is None else key_label(k),
+                              help="The seed is moved to this key (by the smallest interval) and the model continues in it.")
+    tempo = k2.slider("Tempo (BPM)", 40, 240, 120, 4, key="m_tempo")
+    program = st.selectbox("Instrument (General MIDI)", list(range(128)), key="m_program", format_func=instrument_name)
+    t1, t2, t3 = st.columns(3)
+    temperature = t1.slider("Temperature", 0.0, 2.0, 0.9, 0.05, key="m_temp",
+                            help="0 = always the most likely note; higher = more adventurous.")
+    top_k = t2.number_input("Top-k", 0, 200, 0, 1, key="m_topk", help="0 = off")
+    top_p = t3.slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="m_topp", help="1 = off")
+    b1, b2, b3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    bars = b1.slider("Length (bars)", 1, 32, 8, 1, key="m_bars")
+    rseed = b2.number_input("Random seed", 0, MAX_SEED_VALUE, step=1, key="m_seed",
+                            help="The same seed and settings always give the same melody.")
+    b3.button("🎲", key="m_roll", on_click=roll_seed, help="Draw a new random seed")
+    settings_msg = st.container()
+    go = st.button("Generate melody", type="primary", key="m_go", icon=":material/music_note:",
+                   width="stretch")
+
+if seed is not None:
+    try:
+        if key_choice is not None:
+            seed = seed.to_key(*key_choice)
+        seed = dataclasses.replace(seed, tempo=float(tempo))
+    except GenmodelsError as e:
+        seed_msg.error(str(e))
+        seed = None
+
+if go:
+    model = by_label.get(model_label, models[0])
+    settings = Settings(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), seed=int(rseed))
+    if seed is None:
+        no_file = source == SRC_FILE and st.session_state.get("m_upload") is None
+        seed_msg.error("Upload a MIDI file first." if no_file else "Fix the seed first: see the message below.")
+    else:
+        try:
+            gen = get_generator(model.path)
+            with st.spinner(f"{model.label} is composing {bars} bars…"):
+                result = gen.generate_melody(seed, bars=int(bars), settings=settings)[0]
+        except SettingsError as e:
+            settings_msg.error(str(e))
+        except GenmodelsError as e:
+            seed_msg.error(str(e))
+        else:
+            name = sanitise_filename(f"{model.name}-{seed.meter[0]}-{seed.meter[1]}-"
+                                     f"{key_label(seed.key).replace(' ', '')}-t{settings.temperature:g}-seed{settings.seed}")
+            hist = st.session_state.m_history
+            hist.append({"n": len(hist) + 1 if not hist else hist[-1]["n"] + 1, "time": time.strftime("%H:%M:%S"),
+                         "model": model.label, "model_name": model.name, "seed": result.seed, "full": result.full,
+                         "cont": result.continuation, "program": int(program), "settings": settings,
+                         "bars": int(bars), "name": name})
+            del hist[:-MAX_HISTORY]
+            st.session_state.m_pick = hist[-1]["n"]
+
+# ---- results and history ----
+hist = st.session_state.m_history
+if hist:
+    st.divider()
+    by_n = {h["n"]: h for h in hist}
+    if st.session_state.get("m_pick") not in by_n:
+        st.session_state.m_pick = hist[-1]["n"]
+    h1, h2 = st.columns([2, 3], vertical_alignment="bottom")
+    h1.subheader("Your melody")
+    pick = h2.selectbox(f"This session's melodies ({len(hist)})", [h["n"] for h in reversed(hist)], key="m_pick",
+                        format_func=lambda n: (f"#{n} · {by_n[n]['time']} · {by_n[n]['model']} · "
+                                               f"{key_label(by_n[n]['full'].key)} · {by_n[n]['bars']} bars · "
+                                               f"seed {by_n[n]['settings'].seed}"))
+    h = by_n[pick]
+    s = h["settings"]
+    full, seed_m = h["full"], h["seed"]
+    st.caption(f"{h['model']} · {full.meter[0]}/{full.meter[1]} · {key_label(full.key)} · {full.tempo:g} BPM · "
+               f"{instrument_name(h['program']).split(': ', 1)[1]} · temperature {s.temperature:g} · "
+               f"top-k {s.top_k or 'off'} · top-p {s.top_p:g} · random seed {s.seed}")
+    st.altair_chart(piano_roll(full, split=seed_m.end), width="stretch")
+    a1, a2 = st.columns([3, 2], vertical_alignment="center")
+    full_mid = midi_bytes(full, program=h["program"])
+    cont_mid = midi_bytes(h["cont"], program=h["program"]) if h["cont"].notes else None
+    with a1:
+        try:
+            st.audio(render_wav(full_mid), format="audio/wav")
+        except GenmodelsError as e:
+            st.error(f"Audio could not be rendered: {e}")
+    with a2:
+        st.download_button("Download seed + continuation (.mid)", full_mid, file_name=f"{h['name']}.mid",
+                           mime="audio/midi", key=f"m_dl_full_{h['n']}", icon=":material/download:",
+                           width="stretch")
+        if cont_mid is not None:
+            st.download_button("Download the continuation alone (.mid)", cont_mid,
+                               file_name=f"{h['name']}-continuation.mid", mime="audio/midi",
+                               key=f"m_dl_cont_{h['n']}", icon=":material/download:", width="stretch")
+    with st.expander("Notes as text", icon=":material/notes:"):
+        try:
+            text = format_note_seed(full)
+        except SeedError:
+            text = None
+        if text:
+            st.code(text, language=None, wrap_lines=True)
+            st.button("Use this melody as the new seed", key=f"m_reuse_{h['n']}", on_click=use_as_seed,
+                      args=(text, f"{full.meter[0]}/{full.meter[1]}"), icon=":material/arrow_upward:")

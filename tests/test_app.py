@@ -1,0 +1,275 @@
+"""The Streamlit pages under streamlit.testing's AppTest: generation, seeds, errors, reproducibility.
+
+Models come from ``$GENMODELS_CHECKPOINTS`` or ``checkpoints/``; a page's tests skip when no model of its
+domain is found there.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pretty_midi
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from app_support import available_models  # noqa: E402
+from genmodels.melody import MAX_MIDI_BYTES, parse_note_seed  # noqa: E402
+from genmodels.sampling import Generator, Settings  # noqa: E402
+
+TIMEOUT = 60
+
+
+def page(name: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def errors(at: AppTest) -> str:
+    assert not at.exception, [e.value for e in at.exception]
+    return " | ".join(e.value for e in at.error)
+
+
+def needs(domain: str):
+    return pytest.mark.skipif(not available_models(domain),
+                              reason=f"no {domain} checkpoint found (train one or set GENMODELS_CHECKPOINTS)")
+
+
+def midi_file(pitches=(64, 62, 60, 62, 64, 64, 64), drums: bool = False) -> bytes:
+    pm = pretty_midi.PrettyMIDI(initial_tempo=100)
+    inst = pretty_midi.Instrument(program=0, is_drum=drums)
+    for i, p in enumerate(pitches):
+        inst.notes.append(pretty_midi.Note(velocity=90, pitch=p, start=i * 0.6, end=(i + 1) * 0.6))
+    pm.instruments.append(inst)
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------------
+# Text
+# ------------------------------------------------------------------------------------------------
+def text_generate(at: AppTest, seed_text: str = "To be, or not to be", seed: int = 7, length: int = 20,
+                  **widgets) -> AppTest:
+    at.text_area(key="t_seed_text").set_value(seed_text)
+    at.number_input(key="t_seed").set_value(seed)
+    at.slider(key="t_len").set_value(length)
+    for key, value in widgets.items():
+        at.session_state[key] = value
+    at.button(key="t_go").click().run()
+    return at
+
+
+def continuations(at: AppTest) -> list[list[str]]:
+    res = at.session_state["t_results"]
+    return [[r.continuation for r in run["results"]] for run in res["runs"]]
+
+
+@needs("text")
+def test_text_generates_a_continuation():
+    at = text_generate(page("text.py"))
+    no_errors(at)
+    [[cont]] = continuations(at)
+    assert cont
+    shown = [h.proto.body for h in at.get("html") if "gm-cont" in h.proto.body]
+    assert shown and "To be, or not to be" in shown[0]
+    # the "why this word" distribution is there
+    assert len(at.session_state["t_results"]["runs"][0]["next"]) == 12
+
+
+@needs("text")
+def test_text_same_seed_same_text():
+    at = page("text.py")
+    first = continuations(text_generate(at, seed=1234, t_temp=1.0))
+    again = continuations(text_generate(at, seed=1234, t_temp=1.0))
+    other = continuations(text_generate(at, seed=4321, t_temp=1.0))
+    assert first == again
+    assert first != other
+    # and it is the library's answer for those settings
+    gen = Generator(available_models("text")[0].path)
+    lib = gen.complete("To be, or not to be", 20, Settings(temperature=1.0, seed=1234))
+    assert first[0][0] == lib[0].continuation
+
+
+@needs("text")
+def test_text_empty_seed_is_refused():
+    at = text_generate(page("text.py"), seed_text="   ")
+    assert "Type a few words to start from" in errors(at)
+    assert at.session_state["t_results"] is None
+
+
+@needs("text")
+def test_text_candidates_keep_one_and_continue():
+    at = text_generate(page("text.py"), t_n=3)
+    no_errors(at)
+    [conts] = continuations(at)
+    assert len(conts) == 3
+    keep = [b for b in at.button if b.key and b.key.startswith("t_keep_")]
+    assert len(keep) == 3
+    keep[1].click().run()
+    no_errors(at)
+    assert at.text_area(key="t_seed_text").value == "To be, or not to be" + conts[1]
+    assert at.session_state["t_results"] is None
+
+
+@needs("text")
+def test_text_probability_colours():
+    at = text_generate(page("text.py"))
+    at.toggle(key="t_colour").set_value(True).run()
+    no_errors(at)
+    assert any("p = " in h.proto.body for h in at.get("html"))
+
+
+@pytest.mark.skipif(len(available_models("text")) < 2, reason="needs two text checkpoints to compare")
+def test_text_compare_two_models():
+    at = text_generate(page("text.py"), t_compare=True)
+    no_errors(at)
+    runs = at.session_state["t_results"]["runs"]
+    assert [r["label"] for r in runs] == [m.label for m in available_models("text")[:2]]
+
+
+@needs("text")
+def test_text_long_seed_says_it_is_cut():
+    at = page("text.py")
+    at.text_area(key="t_seed_text").set_value("Now is the winter of our discontent. " * 400).run()
+    assert any("reads only its last" in i.value for i in at.info)
+
+
+# ------------------------------------------------------------------------------------------------
+# Melody
+# ------------------------------------------------------------------------------------------------
+def melody_generate(at: AppTest, **widgets) -> AppTest:
+    at.slider(key="m_bars").set_value(2)
+    at.number_input(key="m_seed").set_value(42)
+    for key, value in widgets.items():
+        at.session_state[key] = value
+    at.button(key="m_go").click().run()
+    return at
+
+
+def last_melody(at: AppTest) -> dict:
+    return at.session_state["m_history"][-1]
+
+
+@needs("melody")
+def test_melody_from_note_names():
+    at = page("melody.py")
+    at.text_input(key="m_notes").set_value("E4 G4 A4/2 A4/2 G4*2")
+    at = melody_generate(at)
+    no_errors(at)
+    h = last_melody(at)
+    seed = parse_note_seed("E4 G4 A4/2 A4/2 G4*2")
+    assert h["full"].pitches[:5] == seed.pitches
+    assert h["full"].n_bars >= 3
+    assert {d.key for d in at.get("download_button")} == {"m_dl_full_1", "m_dl_cont_1"}
+    assert h["name"].startswith("melody-") and "seed42" in h["name"] and "/" not in h["name"]
+    assert len(at.get("audio")) == 1
+
+
+@needs("melody")
+def test_melody_same_seed_same_tune_and_history():
+    at = melody_generate(page("melody.py"))
+    at = melody_generate(at)
+    no_errors(at)
+    hist = at.session_state["m_history"]
+    assert len(hist) == 2 and hist[0]["full"] == hist[1]["full"]
+    at.selectbox(key="m_pick").set_value(1).run()  # replay the first one
+    no_errors(at)
+    assert {d.key for d in at.get("download_button")} == {"m_dl_full_1", "m_dl_cont_1"}
+
+
+@needs("melody")
+def test_melody_key_and_tempo_apply():
+    at = melody_generate(page("melody.py"), m_key=(2, "major"), m_tempo=90)
+    no_errors(at)
+    full = last_melody(at)["full"]
+    assert full.key == (2, "major") and full.tempo == 90
+    assert "Dmajor" in last_melody(at)["name"]
+
+
+@needs("melody")
+def test_melody_bad_notes_message():
+    at = page("melody.py")
+    at.text_input(key="m_notes").set_value("E4 H4 G4").run()
+    assert "H4" in errors(at)
+    at.button(key="m_go").click().run()
+    assert "Fix the seed first" in errors(at)
+    assert not at.session_state["m_history"]
+
+
+@needs("melody")
+def test_melody_from_uploaded_midi():
+    at = page("melody.py")
+    at.radio(key="m_source").set_value("MIDI file").run()
+    at.file_uploader(key="m_upload").upload("tune.mid", midi_file(), "audio/midi").run()
+    no_errors(at)
+    assert any("E4 D4 C4" in c.value for c in at.code)  # the extracted melody is shown before generating
+    at = melody_generate(at)
+    no_errors(at)
+    assert last_melody(at)["full"].pitches[:4] == [64, 62, 60, 62]
+
+
+@needs("melody")
+@pytest.mark.parametrize("name,data,message", [
+    ("notes.mid", b"this is not a MIDI file", "Not a MIDI file"),
+    ("drums.mid", midi_file(drums=True), "Drum-only"),
+    ("huge.mid", b"MThd" + bytes(MAX_MIDI_BYTES), "the limit is"),
+])
+def test_melody_bad_upload_message(name, data, message):
+    at = page("melody.py")
+    at.radio(key="m_source").set_value("MIDI file").run()
+    at.file_uploader(key="m_upload").upload(name, data, "audio/midi").run()
+    assert message in errors(at)
+    at.button(key="m_go").click().run()
+    assert not at.exception and not at.session_state["m_history"]
+
+
+@needs("melody")
+def test_melody_upload_missing():
+    at = page("melody.py")
+    at.radio(key="m_source").set_value("MIDI file").run()
+    at.button(key="m_go").click().run()
+    assert "Upload a MIDI file first" in errors(at)
+
+
+@needs("melody")
+def test_melody_from_corpus_tune():
+    at = page("melody.py")
+    if "Corpus tune" not in at.radio(key="m_source").options:
+        pytest.skip("no data/melody/test/*.mid (run python -m genmodels prepare melody)")
+    at.radio(key="m_source").set_value("Corpus tune").run()
+    no_errors(at)
+    at = melody_generate(at)
+    no_errors(at)
+    assert last_melody(at)["full"].notes
+
+
+# ------------------------------------------------------------------------------------------------
+# Models page and navigation
+# ------------------------------------------------------------------------------------------------
+def test_models_page_lists_checkpoints_and_training():
+    at = page("models.py")
+    assert not at.exception
+    found = available_models("text") + available_models("melody")
+    assert len(at.tabs) == len(found)
+    assert any("python -m genmodels train" in m.value for m in at.markdown)
+
+
+def test_app_navigation_runs_every_page():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    for p in ("pages/melody.py", "pages/models.py", "pages/text.py"):
+        at.switch_page(p).run()
+        assert not at.exception, p

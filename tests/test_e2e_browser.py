@@ -1,0 +1,202 @@
+"""End to end: ``streamlit run app.py`` driven by Debian's Chromium through Playwright.
+
+Types a seed and generates text; on the melody page uploads a MIDI file, generates from note names, checks
+that the <audio> element plays a fetchable WAV with a duration, downloads the .mid and reads it back.
+The helpers (server, browser) are reused by ``scripts/screenshots.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SEED_NOTES = "E4 G4 A4/2 A4/2 G4*2"
+SEED_PITCHES = [64, 67, 69, 69, 67]
+TIMEOUT_MS = 90_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(env: dict | None = None, startup_s: float = 90.0):
+    """Start ``streamlit run app.py`` on a free port; yield its URL; stop it afterwards."""
+    port = free_port()
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"streamlit-e2e-{port}.log", "w+b")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.headless", "true", "--server.address", "127.0.0.1"],
+        cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + startup_s
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"streamlit did not start:\n{log.read().decode(errors='replace')[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def require_browser() -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) to run the "
+                    "browser test; .ci/run does this")
+    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+
+
+@contextlib.contextmanager
+def browser_page(width: int = 1280, height: int = 800):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            yield page
+        finally:
+            browser.close()
+
+
+def wait_idle(page) -> None:
+    """Wait until Streamlit has finished the current script run (the 'Running…' status is gone)."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=TIMEOUT_MS)
+
+
+def generate_text(page, url: str, seed: str = "To be, or not to be") -> str:
+    page.goto(url)
+    box = page.get_by_label("Seed text")
+    box.fill(seed)
+    box.press("Control+Enter")  # commit the text area
+    wait_idle(page)
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.wait_for_function(
+        "() => { const c = document.querySelector('.gm-cont'); return c && c.textContent.length > 0; }",
+        timeout=TIMEOUT_MS)
+    wait_idle(page)
+    return page.locator(".gm-cont").first.text_content()
+
+
+def open_melody_page(page) -> None:
+    page.get_by_role("link", name="Melody").click()
+    page.get_by_role("heading", name="Continue a melody").wait_for()
+    wait_idle(page)
+
+
+def generate_melody(page, notes: str = SEED_NOTES) -> None:
+    page.get_by_role("radio", name="Note names").check(force=True)
+    wait_idle(page)
+    box = page.get_by_label("Notes", exact=True)
+    box.fill(notes)
+    box.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Generate melody").click()
+    page.wait_for_selector("audio", timeout=TIMEOUT_MS)
+    wait_idle(page)
+
+
+def no_exception_on_page(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def midi_bytes_of(pitches) -> bytes:
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(program=0)
+    for i, p in enumerate(pitches):
+        inst.notes.append(pretty_midi.Note(velocity=90, pitch=p, start=i * 0.5, end=(i + 1) * 0.5))
+    pm.instruments.append(inst)
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+def test_browser_text_and_melody(tmp_path):
+    require_browser()
+    sys.path.insert(0, str(ROOT))
+    from app_support import available_models
+
+    if not available_models("text"):
+        pytest.skip("no text checkpoint found")
+    import pretty_midi
+
+    with streamlit_server() as url, browser_page() as page:
+        continuation = generate_text(page, url)
+        assert continuation.strip()
+        assert "To be, or not to be" in page.locator(".gm-seed").first.text_content()
+        no_exception_on_page(page)
+
+        if not available_models("melody"):
+            pytest.skip("no melody checkpoint found (text part passed)")
+        open_melody_page(page)
+
+        # A real upload through the browser: the extracted melody is shown before generating.
+        page.get_by_role("radio", name="MIDI file").check(force=True)
+        wait_idle(page)
+        page.locator('input[type="file"]').set_input_files(
+            {"name": "tune.mid", "mimeType": "audio/midi", "buffer": midi_bytes_of([60, 62, 64, 65])})
+        page.get_by_text("C4 D4 E4 F4").first.wait_for()
+        no_exception_on_page(page)
+
+        generate_melody(page)
+        no_exception_on_page(page)
+        audio = page.locator("audio").first
+        src = audio.get_attribute("src")
+        assert src
+        fetched = page.evaluate("async (src) => { const r = await fetch(src); const b = await r.arrayBuffer();"
+                                " return [r.status, b.byteLength]; }", src)
+        assert fetched[0] == 200 and fetched[1] > 10_000
+        duration = audio.evaluate("""async (el) => {
+            if (el.readyState < 1) {
+                await new Promise((ok, bad) => {
+                    el.addEventListener('loadedmetadata', ok, {once: true});
+                    el.addEventListener('error', () => bad(new Error('audio error')), {once: true});
+                    el.load();
+                });
+            }
+            return el.duration; }""")
+        assert duration > 0
+
+        with page.expect_download() as dl:
+            page.get_by_role("button", name="Download seed + continuation (.mid)").click()
+        download = dl.value
+        assert download.suggested_filename.endswith(".mid") and "seed" in download.suggested_filename
+        path = tmp_path / download.suggested_filename
+        download.save_as(path)
+        pm = pretty_midi.PrettyMIDI(str(path))
+        notes = sorted(pm.instruments[0].notes, key=lambda n: n.start)
+        assert [n.pitch for n in notes[:len(SEED_PITCHES)]] == SEED_PITCHES
+        assert len(notes) > len(SEED_PITCHES)

@@ -1,0 +1,89 @@
+"""Tests for genmodels.melody_corpus: a small deterministic build, splits, user folders."""
+
+import json
+
+import pytest
+
+from genmodels.errors import DataError
+from genmodels.melody import Melody, MelodyTokenizer, Note, read_midi, write_midi
+from genmodels.melody_corpus import (
+    SPLITS, corpus_hash, load_melodies, prepare_melody, split_of, write_data_readme_section,
+)
+
+SMALL = dict(limit=2, collections=("ryansMammoth", "bach", "oneills1850"), progress=False)
+
+
+@pytest.fixture(scope="module")
+def two_builds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    a = prepare_melody(root / "one", workers=2, **SMALL)   # parses (2 processes), fills the cache
+    b = prepare_melody(root / "two", workers=1, **SMALL)   # same shared cache under root/cache
+    return root, a, b
+
+
+def test_small_build_is_deterministic(two_builds):
+    root, a, b = two_builds
+    assert a["n_tunes"] > 20
+    assert corpus_hash(root / "one") == corpus_hash(root / "two") == a["corpus_hash"] == b["corpus_hash"]
+    assert (root / "cache" / "melody").is_dir()
+    assert a["roundtrip_fraction"] == 1.0
+    assert a["midi_mismatch"] == 0
+    assert sum(a["splits"].values()) == a["n_tunes"]
+    assert set(a["collections"]) == {"ryansMammoth", "bach", "oneills1850"}
+
+
+def test_written_files_read_back(two_builds):
+    root, a, _ = two_builds
+    man = json.loads((root / "one" / "manifest.json").read_text())
+    assert len(man["tunes"]) == a["n_tunes"]
+    tok = MelodyTokenizer()
+    for t in man["tunes"]:
+        assert t["split"] in SPLITS and t["split"] == split_of(t["id"])
+        path = root / "one" / t["split"] / f"{t['id']}.mid"
+        m = read_midi(path)
+        assert len(m.notes) == t["n_notes"] >= 8
+        assert f"{m.meter[0]}/{m.meter[1]}" == t["meter"]
+        assert tok.decode(tok.encode(m)).notes == m.notes
+    for s in SPLITS:
+        n = len(list((root / "one" / s).glob("*.mid")))
+        assert n == a["splits"][s]
+
+
+def test_split_is_roughly_90_5_5():
+    counts = {s: 0 for s in SPLITS}
+    for i in range(4000):
+        counts[split_of(f"coll-file-{i:04d}")] += 1
+    assert 0.87 < counts["train"] / 4000 < 0.93
+    assert counts["valid"] > 100 and counts["test"] > 100
+
+
+def test_readme_section(two_builds):
+    _, a, _ = two_builds
+    text = write_data_readme_section(a)
+    assert "music21" in text and "python -m genmodels prepare melody" in text
+    assert "licen" in text.lower() and "oneills1850" in text
+    assert str(a["splits"]["train"]) in text
+
+
+def test_load_melodies(tmp_path):
+    m = Melody([Note(60 + i, i * 12, 12) for i in range(8)])
+    (tmp_path / "sub").mkdir()
+    write_midi(m, tmp_path / "sub" / "b.mid")
+    write_midi(m.transpose(2), tmp_path / "a.MIDI")
+    (tmp_path / "bad.mid").write_bytes(b"not midi at all")
+    (tmp_path / "notes.txt").write_text("ignored")
+    mels, skipped = load_melodies(tmp_path, return_skipped=True)
+    assert skipped == 1 and len(mels) == 2
+    assert mels[0].notes[0].pitch == 62  # sorted: a.MIDI first
+    assert load_melodies(tmp_path)[1].notes == m.notes
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="No .mid"):
+        load_melodies(empty)
+    with pytest.raises(DataError):
+        load_melodies(tmp_path / "missing")
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    (only_bad / "x.mid").write_bytes(b"MThd garbage")
+    with pytest.raises(DataError, match="usable"):
+        load_melodies(only_bad)

@@ -1,0 +1,86 @@
+"""Sampling: reproducible per-request seeds, batched candidates, streaming, settings at their edges."""
+
+import math
+import threading
+
+import pytest
+
+from genmodels.errors import SeedError, SettingsError
+from genmodels.sampling import CONTEXT_TOKENS, MAX_TEXT_TOKENS, Generator, Settings
+
+
+@pytest.fixture(scope="module")
+def gen(tiny_text_ckpt):
+    return Generator(tiny_text_ckpt)
+
+
+def test_same_seed_same_output_and_different_seed_differs(gen):
+    s = Settings(temperature=1.0, seed=7, n=3)
+    a = [r.continuation for r in gen.complete("To be, or not", 40, s)]
+    b = [r.continuation for r in gen.complete("To be, or not", 40, s)]
+    c = [r.continuation for r in gen.complete("To be, or not", 40, Settings(temperature=1.0, seed=8, n=3))]
+    assert a == b and a != c and len(set(a)) > 1
+
+
+def test_greedy_and_top_k_1_agree(gen):
+    g0 = gen.complete("KING.\n", 30, Settings(temperature=0))[0]
+    k1 = gen.complete("KING.\n", 30, Settings(temperature=1.0, top_k=1, seed=3))[0]
+    assert g0.continuation == k1.continuation
+    assert all(0 <= p <= 1 for _, p in g0.tokens) and "".join(t for t, _ in g0.tokens) == g0.continuation
+
+
+def test_stream_adds_up_to_the_completion(gen):
+    s = Settings(temperature=0.9, seed=11)
+    streamed = "".join(d[0] for d in gen.stream_text("What", 50, s))
+    assert streamed == gen.complete("What", 50, s)[0].continuation
+
+
+def test_next_token_probs(gen):
+    top = gen.next_token_probs("the king", 5)
+    probs = [p for _, p in top]
+    assert len(top) == 5 and probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
+
+
+@pytest.mark.parametrize("bad", [dict(temperature=float("nan")), dict(temperature=-1), dict(temperature=100),
+                                 dict(top_k=-1), dict(top_p=0), dict(top_p=1.5), dict(top_p=float("nan")),
+                                 dict(n=0), dict(n=17), dict(seed=-1)])
+def test_bad_settings_are_refused(gen, bad):
+    with pytest.raises(SettingsError):
+        gen.complete("x", 5, Settings(**bad))
+
+
+@pytest.mark.parametrize("ok", [dict(temperature=0), dict(temperature=1e-6), dict(temperature=5.0),
+                                dict(top_k=0), dict(top_k=1), dict(top_k=10**6), dict(top_p=1e-9), dict(top_p=1)])
+def test_edge_settings_work(gen, ok):
+    assert isinstance(gen.complete("x", 5, Settings(**ok))[0].continuation, str)
+
+
+def test_lengths_at_their_edges(gen):
+    assert gen.complete("abc", 0)[0].continuation == ""
+    assert len(gen.complete("abc", MAX_TEXT_TOKENS, Settings(temperature=0))[0].tokens) > 0
+    with pytest.raises(SettingsError):
+        gen.complete("abc", MAX_TEXT_TOKENS + 1)
+
+
+def test_long_seed_is_cut_to_the_context_window(gen):
+    long = "word " * 20_000  # 100,000 characters: the longest seed accepted
+    assert gen.seed_was_cut(long) and not gen.seed_was_cut("short")
+    assert gen.complete(long, 5)[0].continuation is not None
+    with pytest.raises(SeedError):
+        gen.complete("x" * 100_001, 5)
+
+
+def test_threads_share_a_model_without_changing_results(gen):
+    seeds = list(range(16))
+    alone = {s: gen.complete("Enter", 30, Settings(temperature=1.0, seed=s))[0].continuation for s in seeds}
+    got = {}
+
+    def work(s):
+        got[s] = gen.complete("Enter", 30, Settings(temperature=1.0, seed=s))[0].continuation
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in seeds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == alone
