@@ -97,7 +97,7 @@ def wait_idle(page) -> None:
 
 def generate_text(page, url: str, seed: str = "To be, or not to be") -> str:
     page.goto(url)
-    box = page.get_by_label("Seed text")
+    box = page.get_by_role("textbox", name="Seed text")
     box.fill(seed)
     box.press("Control+Enter")  # commit the text area
     wait_idle(page)
@@ -118,7 +118,7 @@ def open_melody_page(page) -> None:
 def generate_melody(page, notes: str = SEED_NOTES) -> None:
     page.get_by_role("radio", name="Note names").check(force=True)
     wait_idle(page)
-    box = page.get_by_label("Notes", exact=True)
+    box = page.get_by_role("textbox", name="Notes", exact=True)
     box.fill(notes)
     box.press("Enter")
     wait_idle(page)
