@@ -79,6 +79,22 @@ def masked_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_id: int) -> 
     return loss, int((targets != ignore_id).sum())
 
 
+def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               hidden: State | None, bos_id: int, clip: float) -> tuple[float, State | None]:
+    """One optimiser step on a (B, T) batch; returns (mean loss, new hidden) or (loss, None) if the
+    loss was not finite (then nothing is updated)."""
+    logits, new_hidden = net(x, hidden)
+    loss_sum, n = masked_loss(logits, y, bos_id)
+    loss = loss_sum / max(n, 1)
+    opt.zero_grad(set_to_none=True)
+    if not torch.isfinite(loss):
+        return float(loss), None
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+    opt.step()
+    return float(loss), new_hidden
+
+
 @torch.no_grad()
 def evaluate(model: RNNLanguageModel, stream: torch.Tensor, units: int, domain: str, bos_id: int,
              rows: int = 16, bptt: int = 256, max_tokens: int = 0) -> dict:
@@ -252,11 +268,8 @@ class Trainer:
                 for g in self.opt.param_groups:
                     g["lr"] = lr_at(c, self.step)
                 self.net.train()
-                logits, hidden = self.net(x, self.hidden)
-                loss_sum, n = masked_loss(logits, y, self.bos)
-                loss = loss_sum / max(n, 1)
-                self.opt.zero_grad(set_to_none=True)
-                if not torch.isfinite(loss):
+                loss, hidden = train_step(self.net, self.opt, x, y, self.hidden, self.bos, c.clip)
+                if hidden is None:
                     # A NaN/inf loss never reaches the weights or a checkpoint: skip the batch.
                     bad_steps += 1
                     if bad_steps > 20:
@@ -266,9 +279,6 @@ class Trainer:
                     self.hidden = None
                     continue
                 bad_steps = 0
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip)
-                self.opt.step()
                 self.hidden = detach_state(hidden)
                 self.pos += c.bptt
                 self.step += 1
@@ -278,11 +288,11 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     if self.step % 10 == 0 or self.step == c.steps:
-                        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tok_last / max(now - t_last, 1e-9):,.0f}",
+                        bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_last / max(now - t_last, 1e-9):,.0f}",
                                         epoch=self.epoch)
                 t_last, tok_last = now, 0
                 if self.step % c.eval_every == 0 or self.step == c.steps:
-                    last_valid = self._eval_and_keep_best(loss.item())
+                    last_valid = self._eval_and_keep_best(loss)
                     t_last = time.time()
                 if self.step % save_every == 0 or self.step == c.steps:
                     self.save_state()

@@ -1,0 +1,205 @@
+"""``python -m genmodels bench``: speed and memory of the shipped models, as ratios measured in one process.
+
+For each shipped checkpoint: the per-token sampling latency at batch 1 (``model.step`` + sampling) against
+the bound (the same matrix products, ``torch.mm`` with the model's own weight shapes, timed here) and
+against the common reference (``nn.LSTM``/``nn.GRU`` stepped one token at a time); the cost of 4 and 16
+candidates; time to first token after a 200-token seed; end-to-end text and melody generation; training
+throughput against a plain loop over the fused cell; the resident memory of a process holding all four.
+Prints a table; asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from genmodels.checkpoint import find_checkpoints, load_checkpoint
+from genmodels.model import RNNLanguageModel, expand_state
+from genmodels.sampling import Generator, Settings, choose
+
+TARGETS = {"step/bound": 1.3, "16 cand/1": 3.0, "first token ms": 50, "400 tokens s": 0.5, "64 bars s": 1.0,
+           "rss MB": 600}
+
+
+def _median_time(fn, n: int, warmup: int = 10) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bound_time(model: RNNLanguageModel, batch: int = 1, n: int = 300) -> float:
+    """The matrix products one step must do: per layer x·W_ihᵀ and h·W_hhᵀ, then h·W_headᵀ."""
+    c = model.config
+    mats = []
+    for k in range(c.layers):
+        w_ih = getattr(model.rnn, f"weight_ih_l{k}").detach().t().contiguous()
+        w_hh = getattr(model.rnn, f"weight_hh_l{k}").detach().t().contiguous()
+        mats += [(torch.randn(batch, w_ih.size(0)), w_ih), (torch.randn(batch, w_hh.size(0)), w_hh)]
+    head = model.head.weight.detach().t().contiguous()
+    mats.append((torch.randn(batch, head.size(0)), head))
+
+    def products():
+        for x, w in mats:
+            torch.mm(x, w)
+
+    return _median_time(products, n)
+
+
+def step_time(model: RNNLanguageModel, batch: int = 1, n: int = 300) -> float:
+    """Our sampling step: ``model.step`` plus choosing the next token."""
+    gen = torch.Generator().manual_seed(0)
+    s = Settings(temperature=0.8, top_k=0, top_p=0.95)
+    state = model.init_state(batch)
+    tok = torch.zeros(batch, dtype=torch.long)
+    logits, state = model.step(tok, state)
+    box = [logits, state]
+
+    def one():
+        t, _ = choose(box[0], s, gen)
+        box[0], box[1] = model.step(t, box[1])
+
+    return _median_time(one, n)
+
+
+def reference_time(model: RNNLanguageModel, n: int = 300) -> float:
+    """The common reference: the fused nn.LSTM/nn.GRU called for one token at a time, then the head."""
+    gen = torch.Generator().manual_seed(0)
+    s = Settings(temperature=0.8, top_k=0, top_p=0.95)
+    box = [torch.zeros(1, dtype=torch.long), None]
+
+    @torch.no_grad()
+    def one():
+        y, box[1] = model.rnn(model.embed(box[0])[:, None, :], box[1])
+        logits = model.head(y[:, -1])
+        box[0], _ = choose(logits, s, gen)
+
+    return _median_time(one, n)
+
+
+def first_token_time(g: Generator, seed_tokens: int = 200, n: int = 20) -> float:
+    ids = torch.randint(5, g.vocab_size, (1, seed_tokens))
+    gen = torch.Generator().manual_seed(0)
+
+    def one():
+        logits, _ = g.model.prefill(ids)
+        choose(logits, Settings(), gen)
+
+    return _median_time(one, n, warmup=3)
+
+
+def train_throughput(model: RNNLanguageModel, batch: int = 32, bptt: int = 128, steps: int = 3) -> tuple[float, float]:
+    """Tokens/s of genmodels' train_step vs a plain loop over the fused cell of the same size."""
+    from genmodels.train import train_step
+
+    c = model.config
+    x = torch.randint(0, c.vocab_size, (batch, bptt))
+    y = torch.randint(0, c.vocab_size, (batch, bptt))
+    ours = RNNLanguageModel(c)
+    opt = torch.optim.AdamW(ours.parameters(), lr=1e-3)
+    ours.train()
+
+    def mine():
+        train_step(ours, opt, x, y, None, -100, 1.0)
+
+    rnn = (torch.nn.LSTM if c.cell == "lstm" else torch.nn.GRU)(c.emb_dim, c.hidden, c.layers, batch_first=True)
+    emb, head = torch.nn.Embedding(c.vocab_size, c.emb_dim), torch.nn.Linear(c.hidden, c.vocab_size)
+    params = [*rnn.parameters(), *emb.parameters(), *head.parameters()]
+    opt2 = torch.optim.AdamW(params, lr=1e-3)
+
+    def plain():
+        out, _ = rnn(emb(x))
+        loss = torch.nn.functional.cross_entropy(head(out).reshape(-1, c.vocab_size), y.reshape(-1))
+        opt2.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt2.step()
+
+    tokens = batch * bptt
+    return tokens / _median_time(mine, steps, warmup=1), tokens / _median_time(plain, steps, warmup=1)
+
+
+def text_end_to_end(g: Generator, tokens: int = 400) -> float:
+    def one():
+        g.complete("ROMEO:\n", tokens, Settings(temperature=0.8, seed=1))
+
+    return _median_time(one, 3, warmup=1)
+
+
+def melody_end_to_end(g: Generator, bars: int = 64) -> float:
+    from genmodels.audio import wav_bytes
+    from genmodels.melody import melody_to_midi, midi_bytes, parse_note_seed
+
+    seed = parse_note_seed("E4 G4 A4/2 B4/2 A4 G4", meter=(4, 4))
+
+    def one():
+        r = g.generate_melody(seed, bars=bars, settings=Settings(temperature=1.0, seed=1))[0]
+        midi_bytes(r.full)
+        wav_bytes(melody_to_midi(r.full))
+
+    return _median_time(one, 3, warmup=1)
+
+
+def main(quick: bool = False, root: str = "checkpoints") -> list[dict]:
+    n = 100 if quick else 400
+    rss0 = _rss_mb()
+    paths = find_checkpoints(root)
+    if not paths:
+        print(f"No checkpoints in {root}/")
+        return []
+    ckpts = [load_checkpoint(p) for p in paths]
+    gens = [Generator(c) for c in ckpts]
+    for g in gens:  # warm every model once so the memory figure includes the step caches
+        g.model.step(torch.zeros(1, dtype=torch.long), g.model.init_state(1))
+    rss_loaded = _rss_mb()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(ckpts)} models loaded: "
+          f"resident memory {rss_loaded:.0f} MB (process before loading: {rss0:.0f} MB; target <= {TARGETS['rss MB']} MB)\n")
+    rows = []
+    for c, g in zip(ckpts, gens):
+        m = c.model
+        b = bound_time(m, 1, n)
+        st = step_time(m, 1, n)
+        ref = reference_time(m, n)
+        s4 = step_time(m, 4, n)
+        s16 = step_time(m, 16, n)
+        ftt = first_token_time(g)
+        e2e = text_end_to_end(g) if c.domain == "text" else melody_end_to_end(g)
+        ours_tps, plain_tps = train_throughput(m, steps=2 if quick else 3)
+        rows.append({"model": c.name, "cell": m.config.cell, "H": m.config.hidden, "layers": m.config.layers,
+                     "vocab": m.config.vocab_size, "bound_ms": b * 1e3, "step_ms": st * 1e3, "step/bound": st / b,
+                     "ref_ms": ref * 1e3, "ref/bound": ref / b, "4 cand/1": s4 / st, "16 cand/1": s16 / st,
+                     "first_token_ms": ftt * 1e3, "e2e_s": e2e, "e2e": "400 tokens" if c.domain == "text" else "64 bars + MIDI + audio",
+                     "train_tok_s": ours_tps, "plain_tok_s": plain_tps, "train/plain": ours_tps / plain_tps})
+    hdr = ("model", "bound ms", "step ms", "step/bound", "nn.* ms", "nn.*/bound", "4 cand/1", "16 cand/1",
+           "1st token ms", "end to end", "train tok/s", "plain tok/s", "train/plain")
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    for r in rows:
+        print(f"| {r['model']} | {r['bound_ms']:.3f} | {r['step_ms']:.3f} | {r['step/bound']:.2f} | {r['ref_ms']:.3f} | "
+              f"{r['ref/bound']:.2f} | {r['4 cand/1']:.2f} | {r['16 cand/1']:.2f} | {r['first_token_ms']:.1f} | "
+              f"{r['e2e_s']:.3f} s ({r['e2e']}) | {r['train_tok_s']:,.0f} | {r['plain_tok_s']:,.0f} | {r['train/plain']:.2f} |")
+    print(f"\nTargets: step/bound <= {TARGETS['step/bound']}, 16 candidates <= {TARGETS['16 cand/1']}x one, first token "
+          f"<= {TARGETS['first token ms']} ms after a 200-token seed, 400 text tokens <= {TARGETS['400 tokens s']} s, "
+          f"64 bars with audio <= {TARGETS['64 bars s']} s, train/plain >= 1.0 (within noise), all models <= "
+          f"{TARGETS['rss MB']} MB resident.")
+    print(f"Peak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
