@@ -1,0 +1,64 @@
+"""Faults in training: a kill during a checkpoint write, a NaN loss; the last good checkpoint survives."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import genmodels.train as train_mod
+from genmodels.checkpoint import load_checkpoint, load_train_state
+from genmodels.errors import SettingsError
+from genmodels.train import TrainConfig, Trainer
+from tests.conftest import TINY
+
+WRITER = """
+import sys, torch
+from genmodels.checkpoint import load_checkpoint, save_weights
+c = load_checkpoint(sys.argv[1])
+print("ready", flush=True)
+i = 0
+while True:
+    with torch.no_grad():
+        for p in c.model.parameters():
+            p.add_(0.001)
+    save_weights(sys.argv[1], c.model)
+    i += 1
+"""
+
+
+def test_kill_during_checkpoint_writes_leaves_a_loadable_checkpoint(tiny_text_ckpt, tmp_path):
+    ck = tmp_path / "ck"
+    shutil.copytree(tiny_text_ckpt, ck)
+    for delay in (0.05, 0.2, 0.5):
+        p = subprocess.Popen([sys.executable, "-c", WRITER, str(ck)], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        load_checkpoint(ck)  # never a half-written file
+
+
+def test_nan_loss_never_overwrites_a_good_checkpoint(small_text_dir, tmp_path, monkeypatch):
+    cfg = TrainConfig(domain="text", data=str(small_text_dir), out=str(tmp_path / "nan"), vocab_size=300,
+                      steps=200, eval_every=10, save_every=10, **TINY)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg, progress=False).run(stop_after=20)
+    good = (tmp_path / "nan/model.safetensors").read_bytes()
+    good_step = load_train_state(tmp_path / "nan")["step"]
+
+    real = train_mod.masked_loss
+
+    def poisoned(logits, targets, ignore_id):
+        loss, n = real(logits, targets, ignore_id)
+        return loss * float("nan"), n
+
+    monkeypatch.setattr(train_mod, "masked_loss", poisoned)
+    with pytest.raises(SettingsError, match="NaN"):
+        Trainer(cfg, resume=True, progress=False).run()
+    assert (tmp_path / "nan/model.safetensors").read_bytes() == good
+    assert load_train_state(tmp_path / "nan")["step"] == good_step
+    assert all(torch.isfinite(v).all() for v in load_checkpoint(tmp_path / "nan").model.state_dict().values())
