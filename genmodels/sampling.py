@@ -18,6 +18,7 @@ import torch
 from genmodels.checkpoint import Checkpoint, load_checkpoint
 from genmodels.errors import SeedError, SettingsError
 from genmodels.model import expand_state
+from genmodels.melody import PITCH_RANGE
 from genmodels.text import StreamDecoder
 
 MAX_TEMPERATURE = 5.0
@@ -101,7 +102,13 @@ class Generator:
         self.tok = self.ckpt.tokenizer
         self.domain = self.ckpt.domain
         self.model.prepare_step()
-        self._banned = torch.zeros(self.vocab_size, dtype=torch.bool)  # text: never sample control tokens
+        # Tokens never sampled: text control tokens; melody pitches outside the training data's range.
+        self._banned = torch.zeros(self.vocab_size, dtype=torch.bool)
+        if self.domain == "melody" and self.ckpt.config.get("pitch_range"):
+            lo, hi = self.ckpt.config["pitch_range"]
+            for p in range(PITCH_RANGE[0], PITCH_RANGE[1] + 1):
+                if not lo <= p <= hi:
+                    self._banned[self.tok.pitch_id(p)] = True
         if self.domain == "text":
             for i in (self.tok.bos_id, self.tok.eos_id, self.tok.pad_id, self.tok.sp.unk_id()):
                 if 0 <= i < self.vocab_size:
@@ -194,7 +201,10 @@ class Generator:
 
     # melody -------------------------------------------------------------------------------------
     def melody_prefix(self, seed) -> list[int]:
-        """Tokens of a seed melody without its end: a bar left open is not padded with a rest."""
+        """Tokens of a seed melody without its end: a bar left open is not padded with a rest.
+        A seed with no notes is just the header (meter and key): the model starts the tune."""
+        if not seed.notes:
+            return self.tok.header(seed.meter, seed.key)
         ids = self.tok.encode(seed, add_eos=False)
         if seed.notes and seed.end % seed.bar_ticks:
             ids = ids[:-2]  # the rest that completed the last bar
@@ -206,8 +216,6 @@ class Generator:
         s = settings.checked(self.vocab_size)
         if not isinstance(bars, int) or not 0 <= bars <= MAX_BARS:
             raise SettingsError(f"Length must be from 0 to {MAX_BARS} bars; got {bars}")
-        if not seed.notes:
-            raise SeedError("The seed melody has no notes")
         prefix = self.melody_prefix(seed)
         states = [self.tok.grammar_state(prefix) for _ in range(s.n)]
         target = states[0].bars_completed + bars + (1 if states[0].remaining > 0 and states[0].expecting != "bar" else 0)
@@ -230,7 +238,7 @@ class Generator:
                         mask[i, eos] = True
                     else:
                         mask[i, eos] = False
-            logits = logits.masked_fill(~mask, -math.inf)
+            logits = logits.masked_fill(~mask | self._banned, -math.inf)
             tokens, _ = choose(logits, s, gen)
             for i, t in enumerate(tokens.tolist()):
                 if done[i]:

@@ -88,11 +88,11 @@ def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor
     loss = loss_sum / max(n, 1)
     opt.zero_grad(set_to_none=True)
     if not torch.isfinite(loss):
-        return float(loss), None
+        return float(loss.detach()), None
     loss.backward()
     torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
     opt.step()
-    return float(loss), new_hidden
+    return float(loss.detach()), new_hidden
 
 
 @torch.no_grad()
@@ -176,7 +176,10 @@ class Trainer:
         if self.state_prev is not None:
             self._restore(self.state_prev)
         elif _rank() == 0:
-            ckpt.init_checkpoint_dir(self.out, cfg.domain, self.model, tok, {"train": asdict(cfg)})
+            extra = {"train": asdict(cfg)}
+            if "pitch_range" in self.data.info:
+                extra["pitch_range"] = self.data.info["pitch_range"]
+            ckpt.init_checkpoint_dir(self.out, cfg.domain, self.model, tok, extra)
 
     def _load_data(self) -> TokenData:
         c = self.cfg

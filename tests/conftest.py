@@ -48,3 +48,22 @@ def tiny_text_ckpt(small_text_dir, tmp_path_factory) -> Path:
     train(TrainConfig(domain="text", data=str(small_text_dir), out=str(out), cell="lstm", vocab_size=300,
                       steps=60, eval_every=30, **TINY), progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def small_melody_dir(tmp_path_factory) -> Path:
+    """40 short tunes written as real .mid files (scale and arpeggio figures in several keys and meters)."""
+    import random
+
+    from genmodels.melody import parse_note_seed, write_midi
+
+    d = tmp_path_factory.mktemp("small_melody")
+    rng = random.Random(0)
+    figures = ["C4 D4 E4 F4 G4/2 A4/2 G4 E4 C4*2", "C4/2 E4/2 G4 E4 C4 G3 C4*2", "E4 D4 C4 D4 E4 E4 E4*2",
+               "G4*3/2 A4/2 G4 F4 E4 F4 G4*2", "C4 C4 G4 G4 A4 A4 G4*2 F4 F4 E4 E4 D4 D4 C4*2"]
+    for i in range(40):
+        meter = [(4, 4), (3, 4), (6, 8)][i % 3]
+        notes = " ".join(rng.choice(figures) for _ in range(4))
+        m = parse_note_seed(notes, meter=meter, key=(0, "major")).transpose(rng.randint(-5, 6))
+        write_midi(m, d / f"tune{i:02d}.mid")
+    return d

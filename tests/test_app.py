@@ -104,6 +104,14 @@ def test_text_same_seed_same_text():
 
 
 @needs("text")
+def test_text_seed_is_escaped():
+    at = text_generate(page("text.py"), seed_text="<script>alert(1)</script> & **bold**")
+    no_errors(at)
+    body = next(h.proto.body for h in at.get("html") if "gm-cont" in h.proto.body)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; **bold**" in body and "<script>" not in body
+
+
+@needs("text")
 def test_text_empty_seed_is_refused():
     at = text_generate(page("text.py"), seed_text="   ")
     assert "Type a few words to start from" in errors(at)
@@ -273,3 +281,24 @@ def test_app_navigation_runs_every_page():
     for p in ("pages/melody.py", "pages/models.py", "pages/text.py"):
         at.switch_page(p).run()
         assert not at.exception, p
+
+
+def test_app_does_not_import_training_code():
+    """The UI holds no training code: running every page leaves genmodels.train unimported."""
+    import subprocess
+
+    code = ("import sys; from streamlit.testing.v1 import AppTest\n"
+            "for p in ('app.py', 'pages/text.py', 'pages/melody.py', 'pages/models.py'):\n"
+            "    AppTest.from_file(p, default_timeout=60).run()\n"
+            "print('genmodels.train' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr[-2000:]
+
+
+def test_streamlit_config_hides_tracebacks_and_limits_uploads():
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["client"]["showErrorDetails"] == "none"
+    assert cfg["browser"]["gatherUsageStats"] is False
+    assert cfg["server"]["maxUploadSize"] * 1_000_000 >= MAX_MIDI_BYTES and cfg["server"]["headless"] is True

@@ -63,3 +63,32 @@ def test_ddp_two_processes_loss_falls(small_text_dir, tmp_path):
     hist = json.loads((out / "card.json").read_text())["history"]
     assert "2 processes" in json.loads((out / "card.json").read_text())["hardware"]
     assert hist[-1]["valid"] < hist[0]["valid"], hist
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_tiny_melody_model_learns_and_generates(cell, small_melody_dir, tmp_path):
+    import pretty_midi
+
+    out = tmp_path / f"melody-{cell}"
+    r = train(TrainConfig(domain="melody", data=str(small_melody_dir), out=str(out), cell=cell,
+                          steps=200, eval_every=50, **{**TINY, "batch": 4}), progress=False)
+    vals = [h["valid"] for h in r["history"]]
+    assert vals[-1] < vals[0] - 0.3, vals
+    assert json.loads((out / "card.json").read_text())["metric"] == "nats_per_note"
+    mid = tmp_path / "gen.mid"
+    p = subprocess.run([sys.executable, "-m", "genmodels", "generate", str(out), "--seed-notes", "E4 G4 A4/2 B4/2",
+                        "--length", "4", "--out", str(mid)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    notes = pretty_midi.PrettyMIDI(str(mid)).instruments[0].notes
+    assert [n.pitch for n in notes[:4]] == [64, 67, 69, 71] and len(notes) > 4
+
+
+def test_cli_bad_input_is_a_clear_error_not_a_traceback(tiny_text_ckpt, tmp_path):
+    cases = [["generate", str(tmp_path / "nope"), "--seed-text", "x"],
+             ["generate", str(tiny_text_ckpt), "--seed-text", "x", "--temperature", "nan"],
+             ["train", "--domain", "text", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")],
+             ["eval", str(tmp_path / "nope")]]
+    for args in cases:
+        p = subprocess.run([sys.executable, "-m", "genmodels", *args], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2, (args, p.stderr)
+        assert p.stderr.startswith("error: ") and "Traceback" not in p.stderr, p.stderr
