@@ -25,7 +25,8 @@ MAX_TEMPERATURE = 5.0
 MAX_CANDIDATES = 16
 MAX_TEXT_TOKENS = 2000
 MAX_BARS = 128
-CONTEXT_TOKENS = 1024  # longer seeds keep only their last CONTEXT_TOKENS tokens
+CONTEXT_TOKENS = 1024  # longer text seeds keep only their last CONTEXT_TOKENS tokens
+CONTEXT_BARS = 64  # longer melody seeds keep only their last CONTEXT_BARS bars
 MAX_SEED_CHARS = 100_000
 
 
@@ -216,6 +217,8 @@ class Generator:
         s = settings.checked(self.vocab_size)
         if not isinstance(bars, int) or not 0 <= bars <= MAX_BARS:
             raise SettingsError(f"Length must be from 0 to {MAX_BARS} bars; got {bars}")
+        if seed.n_bars > CONTEXT_BARS:
+            seed = seed.slice_bars(seed.n_bars - CONTEXT_BARS)
         prefix = self.melody_prefix(seed)
         states = [self.tok.grammar_state(prefix) for _ in range(s.n)]
         target = states[0].bars_completed + bars + (1 if states[0].remaining > 0 and states[0].expecting != "bar" else 0)

@@ -302,3 +302,20 @@ def test_streamlit_config_hides_tracebacks_and_limits_uploads():
     assert cfg["client"]["showErrorDetails"] == "none"
     assert cfg["browser"]["gatherUsageStats"] is False
     assert cfg["server"]["maxUploadSize"] * 1_000_000 >= MAX_MIDI_BYTES and cfg["server"]["headless"] is True
+
+
+@needs("text")
+def test_broken_checkpoint_is_a_message(tmp_path, monkeypatch):
+    import shutil
+
+    src = available_models("text")[0].path
+    bad = tmp_path / "text-lstm"
+    bad.mkdir()
+    for f in ("config.json", "tokenizer.model"):
+        shutil.copy(src / f, bad / f)
+    (bad / "model.safetensors").write_bytes(b"not safetensors at all")
+    monkeypatch.setenv("GENMODELS_CHECKPOINTS", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "pages" / "text.py"), default_timeout=TIMEOUT).run()
+    assert "could not be loaded" in errors(at)
+    at = AppTest.from_file(str(ROOT / "pages" / "models.py"), default_timeout=TIMEOUT).run()
+    assert "could not be loaded" in errors(at)
