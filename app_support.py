@@ -100,7 +100,7 @@ def key_label(key: tuple[int, str]) -> str:
 
 def show_piece(piece: str) -> str:
     """A token as a chart label: spaces and newlines made visible."""
-    return piece.replace("\n", "⏎").replace(" ", "␣") or "∅"
+    return piece.replace("\n", "⏎").replace(" ", "·") or "∅"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,7 +150,8 @@ def next_token_chart(probs: list[tuple[str, float]]) -> alt.Chart:
     df["rank"] = range(len(df))
     return (alt.Chart(df).mark_bar(color=CONTINUATION_COLOUR)
             .encode(x=alt.X("probability:Q", axis=alt.Axis(format="%"), title="probability of the next token"),
-                    y=alt.Y("token:N", sort=alt.SortField("rank"), title=None),
+                    y=alt.Y("token:N", sort=alt.SortField("rank"), title=None,
+                            axis=alt.Axis(labelOverlap=False, labelFontSize=13, labelLimit=160)),
                     tooltip=["token", alt.Tooltip("probability:Q", format=".1%")])
             .properties(height=22 * len(df) + 30))
 
@@ -168,20 +169,24 @@ def piano_roll(melody, split: int | None = None, labels: tuple[str, str] = ("see
 
     bt = melody.bar_ticks
     rows = [{"part": labels[0] if split is None or n.start < split else labels[1],
-             "start": n.start / tpq, "end": n.end / tpq, "pitch": n.pitch, "top": n.pitch + 0.9,
+             "start": n.start / tpq, "end": n.end / tpq, "pitch": n.pitch - 0.42, "top": n.pitch + 0.42,
              "note": note_name(n.pitch), "bar": n.start // bt + 1} for n in melody.notes]
     df = pd.DataFrame(rows, columns=["part", "start", "end", "pitch", "top", "note", "bar"])
     n_bars = max(1, melody.n_bars)
     bars = pd.DataFrame({"beat": [i * bt / tpq for i in range(n_bars + 1)]})
-    lo = int(df["pitch"].min()) - 2 if len(df) else 58
-    hi = int(df["pitch"].max()) + 3 if len(df) else 74
+    lo = min((n.pitch for n in melody.notes), default=60) - 2
+    hi = max((n.pitch for n in melody.notes), default=72) + 2
+    names = "['C','C#','D','Eb','E','F','F#','G','Ab','A','Bb','B']"
+    ticks = [p for p in range(lo, hi + 1) if p % 12 in ((0, 4, 7) if hi - lo <= 24 else (0,))]
     domain = [labels[0]] if split is None else list(labels)
     colours = [SEED_COLOUR, CONTINUATION_COLOUR][: len(domain)] if split is not None else [CONTINUATION_COLOUR]
     notes = (alt.Chart(df).mark_rect(cornerRadius=2, stroke="white", strokeWidth=0.5)
              .encode(x=alt.X("start:Q", title="beats (quarter notes)",
                              scale=alt.Scale(domain=[0, n_bars * bt / tpq], nice=False)),
                      x2="end:Q",
-                     y=alt.Y("pitch:Q", title="MIDI pitch", scale=alt.Scale(domain=[lo, hi], nice=False)),
+                     y=alt.Y("pitch:Q", title=None, scale=alt.Scale(domain=[lo - 0.5, hi + 0.5], nice=False),
+                             axis=alt.Axis(values=ticks, labelExpr=f"{names}[datum.value % 12] + "
+                                                                   "(floor(datum.value / 12) - 1)")),
                      y2="top:Q",
                      color=alt.Color("part:N", scale=alt.Scale(domain=domain, range=colours),
                                      legend=alt.Legend(orient="top", title=None) if split is not None else None),

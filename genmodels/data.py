@@ -100,7 +100,9 @@ def _load_cached(files: list[Path], cache_dir: Path):
             rows.append({"name": f.stem, "meter": list(m.meter), "key": list(m.key), "tempo": m.tempo,
                          "notes": [[n.pitch, n.start, n.duration] for n in m.notes]})
         cache_dir.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(rows))
+        from genmodels.checkpoint import atomic_write
+
+        atomic_write(cache, json.dumps(rows))
     return [(r["name"], Melody([Note(*n) for n in r["notes"]], tuple(r["meter"]), tuple(r["key"]), r["tempo"]))
             for r in rows]
 

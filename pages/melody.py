@@ -3,11 +3,14 @@ shown as a piano roll, played through the General MIDI soundfont and offered as 
 
 import dataclasses
 import io
+import os
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, also under AppTest
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:  # the repo root, also when a page runs alone (AppTest)
+    sys.path.insert(0, _ROOT)
 
 import pretty_midi
 import streamlit as st
@@ -18,18 +21,19 @@ from genmodels.audio import wav_bytes
 from genmodels.errors import GenmodelsError, MidiError, SeedError, SettingsError
 from genmodels.melody import (MAX_MIDI_BYTES, MODES, SUPPORTED_METERS, format_note_seed, midi_bytes,
                               parse_note_seed, read_midi)
-from genmodels.sampling import Settings
+from genmodels.sampling import CONTEXT_BARS, Settings
 
 DEFAULT_NOTES = "E4 D4 C4 D4 E4 E4 E4*2"
 NOTE_HELP = ("Note names with octave (C4 = middle C), `#` or `b` for sharps and flats, `r` for a rest. "
              "A note lasts one quarter unless followed by `/n` (divide: `A4/2` is an eighth) or `*a` / `*a/b` "
              "(multiply: `G4*2` is a half note, `G4*3/2` a dotted quarter).")
 SRC_NOTES, SRC_FILE, SRC_CORPUS = "Note names", "MIDI file", "Corpus tune"
-CORPUS_DIR = ROOT / "data" / "melody" / "test"
+CORPUS_DIR = Path(os.environ.get("GENMODELS_MELODY_DATA") or ROOT / "data" / "melody") / "test"
 MAX_HISTORY = 20
 MAX_SEED_VALUE = 2**31 - 1
 METERS = [f"{n}/{d}" for n, d in SUPPORTED_METERS]
-KEYS = [None] + [(t, m) for m in MODES for t in range(12)]
+SEED_KEY = "as the seed"
+KEYS = [SEED_KEY] + [(t, m) for m in MODES for t in range(12)]
 
 keep_state("m_source", "m_notes", "m_meter", "m_corpus", "m_key", "m_tempo", "m_program", "m_temp", "m_topk",
            "m_topp", "m_bars", "m_seed", "m_model", "m_pick")
@@ -95,7 +99,7 @@ sources = [SRC_NOTES, SRC_FILE] + ([SRC_CORPUS] if corpus else [])
 if st.session_state.get("m_source") not in sources:
     st.session_state.m_source = SRC_NOTES
 
-left, right = st.columns([3, 2], gap="large")
+left, right = st.columns([5, 4], gap="large")
 
 # ---- seed ----
 seed = None
@@ -154,40 +158,46 @@ with left:
                 file_msg.error("These bars hold no notes: use more bars.")
                 seed = None
     if seed is not None:
-        try:
-            st.code(format_note_seed(seed), language=None, wrap_lines=True)
-        except SeedError:
-            pass
+        if source != SRC_NOTES:  # show what was extracted from the file, in the note-name syntax
+            try:
+                st.code(format_note_seed(seed), language=None, wrap_lines=True)
+            except SeedError:
+                pass
         st.caption(f"{len(seed.notes)} notes · {seed.n_bars} bar(s) · {seed.meter[0]}/{seed.meter[1]} · "
                    f"key {key_label(seed.key)}" + ("" if source == SRC_NOTES else f" · {seed.tempo:g} BPM in the file"))
         st.altair_chart(piano_roll(seed, height=150), width="stretch")
+        if seed.n_bars > CONTEXT_BARS:
+            st.info(f"The seed has {seed.n_bars} bars; the model continues from its last {CONTEXT_BARS} bars.")
 
 # ---- settings ----
 with right:
     st.subheader("Settings")
     model_label = st.radio("Model", list(by_label), key="m_model", horizontal=True)
     k1, k2 = st.columns(2)
-    key_choice = k1.selectbox("Key", KEYS, key="m_key", format_func=lambda k: "as the seed" if k is None else key_label(k),
+    key_choice = k1.selectbox("Key", KEYS, key="m_key", format_func=lambda k: k if k == SEED_KEY else key_label(k),
                               help="The seed is moved to this key (by the smallest interval) and the model continues in it.")
     tempo = k2.slider("Tempo (BPM)", 40, 240, 120, 4, key="m_tempo")
     program = st.selectbox("Instrument (General MIDI)", list(range(128)), key="m_program", format_func=instrument_name)
-    t1, t2, t3 = st.columns(3)
+    t1, t2 = st.columns(2)
     temperature = t1.slider("Temperature", 0.0, 2.0, 0.9, 0.05, key="m_temp",
                             help="0 = always the most likely note; higher = more adventurous.")
-    top_k = t2.number_input("Top-k", 0, 200, 0, 1, key="m_topk", help="0 = off")
-    top_p = t3.slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="m_topp", help="1 = off")
-    b1, b2, b3 = st.columns([2, 2, 1], vertical_alignment="bottom")
-    bars = b1.slider("Length (bars)", 1, 32, 8, 1, key="m_bars")
-    rseed = b2.number_input("Random seed", 0, MAX_SEED_VALUE, step=1, key="m_seed",
+    bars = t2.slider("Length (bars)", 1, 32, 8, 1, key="m_bars", help="Bars added after the seed.")
+    t3, t4 = st.columns(2)
+    top_p = t3.slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="m_topp",
+                      help="Sample only among the most likely notes that together reach this probability; 1 = off.")
+    top_k = t4.number_input("Top-k", 0, 200, 0, 1, key="m_topk",
+                            help="Sample only among the k most likely tokens; 0 = off.")
+    b1, b2 = st.columns([4, 1], vertical_alignment="bottom")
+    rseed = b1.number_input("Random seed", 0, MAX_SEED_VALUE, step=1, key="m_seed",
                             help="The same seed and settings always give the same melody.")
-    b3.button("🎲", key="m_roll", on_click=roll_seed, help="Draw a new random seed")
+    b2.button(":material/casino:", key="m_roll", on_click=roll_seed, help="Draw a new random seed")
     settings_msg = st.container()
     go = st.button("Generate melody", type="primary", key="m_go", icon=":material/music_note:",
                    width="stretch")
 
 if seed is not None:
     try:
-        if key_choice is not None:
+        if key_choice != SEED_KEY:
             seed = seed.to_key(*key_choice)
         seed = dataclasses.replace(seed, tempo=float(tempo))
     except GenmodelsError as e:

@@ -3,8 +3,11 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, also under AppTest
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:  # the repo root, also when a page runs alone (AppTest)
+    sys.path.insert(0, _ROOT)
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -45,7 +48,7 @@ def show_value(label: str, v) -> None:
     elif isinstance(v, dict):
         st.markdown(f"**{label}**")
         flat = {k: (x if isinstance(x, (int, float, str, bool)) else str(x)) for k, x in v.items()}
-        st.dataframe(pd.DataFrame({"": list(flat.keys()), "value": [str(x) for x in flat.values()]}),
+        st.dataframe(pd.DataFrame({"field": list(flat.keys()), "value": [str(x) for x in flat.values()]}),
                      hide_index=True, width="stretch")
     elif isinstance(v, list) and all(isinstance(x, str) for x in v):
         st.markdown(f"**{label}**")
@@ -54,6 +57,33 @@ def show_value(label: str, v) -> None:
     else:
         st.markdown(f"**{label}**")
         st.json(v, expanded=False)
+
+
+def metric_name(m: str) -> str:
+    return (m or "loss").replace("_per_", "/").replace("_", " ")
+
+
+def show_data(data: dict) -> None:
+    """The corpus of a card: its folder and a table of the splits (documents counted, sizes)."""
+    split = data.get("split")
+    if not isinstance(split, dict) or not all(isinstance(v, dict) for v in split.values()):
+        show_value("Data", data)
+        return
+    st.markdown("**Data**")
+    rest = {k: v for k, v in data.items() if k != "split" and isinstance(v, (str, int, float))}
+    if rest:
+        st.caption(" · ".join(f"{k}: {v}" for k, v in rest.items()))
+    rows = []
+    for name, info in split.items():
+        row = {"split": name}
+        for k, v in info.items():
+            row[k] = len(v) if isinstance(v, list) else v if isinstance(v, (int, float, str)) else str(v)
+        rows.append(row)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    for name, info in split.items():
+        docs = info.get("documents")
+        if isinstance(docs, list) and name != "train" and docs:
+            st.caption(f"{name}: " + ", ".join(map(str, docs[:40])) + (" …" if len(docs) > 40 else ""))
 
 
 def show_card(gen) -> None:
@@ -67,11 +97,11 @@ def show_card(gen) -> None:
     for col, key, label in ((cols[2], "valid", "validation"), (cols[3], "test", "test")):
         v = card.get(key)
         if isinstance(v, (int, float)):
-            col.metric(f"{metric or 'loss'} ({label})", f"{v:.4g}")
+            col.metric(f"{metric_name(metric)} ({label})", f"{v:.4g}")
         elif isinstance(v, dict) and isinstance(v.get("value"), (int, float)):
-            col.metric(f"{v.get('metric', metric) or 'loss'} ({label})", f"{v['value']:.4g}")
+            col.metric(f"{metric_name(v.get('metric', metric))} ({label})", f"{v['value']:.4g}")
     if metric:
-        st.caption(f"Metric: {metric} (lower is better). "
+        st.caption(f"Metric: {metric_name(metric)} (lower is better). "
                    + ("Bits per character are comparable across tokenizers; a Kneser-Ney character 7-gram reaches "
                       "2.25 on this split." if gen.domain == "text" else
                       "Nats per note on held-out tunes; an n-gram model on the same tokens is the floor to beat."))
@@ -81,21 +111,25 @@ def show_card(gen) -> None:
         show_value("Test", card["test"])
     if card.get("history"):
         hist = pd.DataFrame(card["history"])
-        if {"step", "valid"} <= set(hist.columns):
-            st.markdown("**Validation during training**")
-            st.line_chart(hist.set_index("step")[[c for c in ("valid", "train_loss") if c in hist]], height=200)
+        if {"step", "valid"} <= set(hist.columns) and len(hist) >= 2:
+            st.markdown(f"**Validation {metric_name(metric)} during training**")
+            chart = (alt.Chart(hist).mark_line(point=True, color="#b3135b")
+                     .encode(x=alt.X("step:Q", title="training step"), y=alt.Y("valid:Q", title=metric_name(metric),
+                                                                                 scale=alt.Scale(zero=False)),
+                             tooltip=["step", "valid"]).properties(height=200))
+            st.altair_chart(chart, width="stretch")
     if "samples" in card:
         show_value("Samples", card["samples"])
     if "music_stats" in card:
         show_value("Musical statistics (generated vs held-out tunes)", card["music_stats"])
-    if "data" in card:
-        show_value("Data", card["data"])
+    if isinstance(card.get("data"), dict):
+        show_data(card["data"])
     facts = {k: card[k] for k in ("steps", "wall_time_s", "hardware") if k in card}
     if facts:
         st.caption(" · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in facts.items()))
     if card.get("command"):
         st.markdown("**Trained with**")
-        st.code(card["command"], language="bash")
+        st.code(card["command"], language="bash", wrap_lines=True)
     with st.expander("Hyperparameters and configuration"):
         st.json({"hyperparameters": card.get("hyperparameters", {}), "config": gen.ckpt.config}, expanded=False)
     if not card:

@@ -4,7 +4,9 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, also under AppTest
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:  # the repo root, also when a page runs alone (AppTest)
+    sys.path.insert(0, _ROOT)
 
 import streamlit as st
 
@@ -77,7 +79,7 @@ with d3:
     s1, s2 = st.columns([3, 1], vertical_alignment="bottom")
     seed = s1.number_input("Random seed", 0, MAX_SEED_VALUE, step=1, key="t_seed",
                            help="The same seed and settings always give the same text.")
-    s2.button("🎲", key="t_roll", on_click=roll_seed, help="Draw a new random seed")
+    s2.button(":material/casino:", key="t_roll", on_click=roll_seed, help="Draw a new random seed")
 compare_possible = len(models) >= 2
 compare = d4.checkbox(f"Compare {models[0].label} and {models[1].label}" if compare_possible else "Compare models",
                       key="t_compare", disabled=not compare_possible,
@@ -146,10 +148,11 @@ res = st.session_state.get("t_results")
 if res:
     s: Settings = res["settings"]
     st.divider()
-    head, tog = st.columns([3, 1], vertical_alignment="center")
+    head, tog = st.columns([2, 1], vertical_alignment="center")
     head.subheader("Result" if len(res["runs"]) == 1 and s.n == 1 else "Candidates")
-    colour = tog.toggle("Colour words by probability", key="t_colour")
+    colour = tog.toggle("Colour by probability", key="t_colour")
     st.caption(" · ".join([
+        " and ".join(run["label"] for run in res["runs"]),
         f"temperature {s.temperature:g}" + (" (greedy)" if s.temperature == 0 else ""),
         f"top-k {s.top_k or 'off'}", f"top-p {s.top_p:g}" if s.top_p < 1 else "top-p off",
         f"{res['length']} tokens", f"random seed {s.seed}"]))
@@ -187,7 +190,8 @@ if res:
             with col:
                 if len(res["runs"]) > 1:
                     st.markdown(f"**{run['label']}**")
-                st.altair_chart(next_token_chart(run["next"]), width="stretch")
-        st.caption("␣ is a space and ⏎ a newline. Sampling draws from this distribution (after temperature, "
-                   "top-k and top-p), one token at a time. Turn on *Colour words by probability* above to "
+                chart = next_token_chart(run["next"])
+                st.altair_chart(chart, width="stretch", height=24 * len(run["next"]) + 60)
+        st.caption("· is a space and ⏎ a newline. Sampling draws from this distribution (after temperature, "
+                   "top-k and top-p), one token at a time. Turn on *Colour by probability* above to "
                    "see how likely each generated token was.")

@@ -253,15 +253,27 @@ def test_melody_upload_missing():
 
 
 @needs("melody")
-def test_melody_from_corpus_tune():
+def test_melody_from_corpus_tune(tmp_path, monkeypatch):
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "tune-a.mid").write_bytes(midi_file((67, 69, 71, 72, 74, 72, 71, 69)))
+    (tmp_path / "test" / "tune-b.mid").write_bytes(midi_file())
+    monkeypatch.setenv("GENMODELS_MELODY_DATA", str(tmp_path))
     at = page("melody.py")
-    if "Corpus tune" not in at.radio(key="m_source").options:
-        pytest.skip("no data/melody/test/*.mid (run python -m genmodels prepare melody)")
     at.radio(key="m_source").set_value("Corpus tune").run()
     no_errors(at)
+    assert at.selectbox(key="m_corpus").value.name == "tune-a.mid"
+    at.selectbox(key="m_corpus").set_value(tmp_path / "test" / "tune-b.mid").run()
     at = melody_generate(at)
     no_errors(at)
-    assert last_melody(at)["full"].notes
+    assert last_melody(at)["full"].pitches[:4] == [64, 62, 60, 62]
+
+
+def test_melody_corpus_option_hidden_without_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENMODELS_MELODY_DATA", str(tmp_path))
+    at = page("melody.py")
+    if available_models("melody"):
+        assert "Corpus tune" not in at.radio(key="m_source").options
+        assert any("python -m genmodels prepare melody" in c.value for c in at.caption)
 
 
 # ------------------------------------------------------------------------------------------------
