@@ -6,7 +6,6 @@ No model logic lives here: generation, parsing and rendering are calls into ``ge
 from __future__ import annotations
 
 import html
-import json
 import os
 import re
 import secrets
@@ -17,7 +16,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from genmodels.checkpoint import find_checkpoints
+from genmodels.checkpoint import find_checkpoints, read_config
+from genmodels.errors import GenmodelsError
 from genmodels.sampling import Generator
 
 ROOT = Path(__file__).resolve().parent
@@ -35,8 +35,8 @@ def checkpoints_root() -> Path:
 
 def _domain_of(path: Path) -> str | None:
     try:
-        return json.loads((path / "config.json").read_text(encoding="utf-8")).get("domain")
-    except (OSError, ValueError, AttributeError):
+        return read_config(path).get("domain")
+    except GenmodelsError:
         return None
 
 

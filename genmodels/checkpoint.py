@@ -187,6 +187,17 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(path, domain, model, tokenizer, cfg, card)
 
 
+def read_config(path: str | Path) -> dict:
+    """A checkpoint's config.json, without loading its weights."""
+    return _read_json(Path(path) / CONFIG, "every checkpoint needs its config")
+
+
+def read_card(path: str | Path) -> dict:
+    """A checkpoint's card.json (empty if it has none), without loading its weights."""
+    f = Path(path) / CARD_JSON
+    return _read_json(f, "") if f.exists() else {}
+
+
 def find_checkpoints(root: str | Path = "checkpoints") -> list[Path]:
     """Checkpoint directories under ``root`` (those with a config and weights), sorted by name."""
     root = Path(root)

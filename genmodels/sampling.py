@@ -8,6 +8,7 @@ state: the same seed and inputs give the same output, whoever else is generating
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -94,6 +95,49 @@ class MelodyResult:
     continuation: object  # Melody: the generated bars alone
 
 
+class TextStream:
+    """Streaming text generation: iterate for deltas; ``results`` is filled when the stream ends."""
+
+    def __init__(self, g: "Generator", seed: str, ids: list[int], length: int, s: Settings):
+        self.g, self.seed, self.ids, self.length, self.s = g, seed, ids, length, s
+        self.results: list[TextResult] = []
+
+    def __iter__(self) -> Iterator[list[str]]:
+        g, s = self.g, self.s
+        gen = torch.Generator().manual_seed(s.seed)
+        logits, state = g._prefill(self.ids, s.n)
+        decoders = [StreamDecoder(g.tok, self.ids) for _ in range(s.n)]
+        pieces: list[list[tuple[str, float]]] = [[] for _ in range(s.n)]
+        pending: list[float | None] = [None] * s.n  # lowest probability of tokens not yet shown as text
+        for _ in range(self.length):
+            tokens, probs = choose(logits.masked_fill(g._banned, -math.inf), s, gen)
+            deltas = [d.push(t) for d, t in zip(decoders, tokens.tolist())]
+            for i, (delta, p) in enumerate(zip(deltas, probs.tolist())):
+                p = p if pending[i] is None else min(p, pending[i])
+                if delta:
+                    pieces[i].append((delta, p))
+                    pending[i] = None
+                else:
+                    pending[i] = p
+            yield deltas
+            logits, state = g.model.step(tokens, state)
+        tails = [d.flush() for d in decoders]
+        for i, t in enumerate(tails):
+            if t:
+                pieces[i].append((t, pending[i] or 0.0))
+        if any(tails):
+            yield tails
+        seed_text = g.tok.decode(self.ids)
+        self.results = [TextResult(self.seed, d.emitted[len(seed_text):], pieces[i]) for i, d in enumerate(decoders)]
+
+
+def continuation_of(full, seed_end: int):
+    """The notes generated after the seed, moved back by whole bars so the bar lines stay in place."""
+    shift = seed_end // full.bar_ticks * full.bar_ticks
+    notes = [type(n)(n.pitch, n.start - shift, n.duration) for n in full.notes if n.start >= seed_end]
+    return dataclasses.replace(full, notes=notes)
+
+
 class Generator:
     """Sampling over one loaded checkpoint (text or melody). Safe to share between threads."""
 
@@ -143,50 +187,22 @@ class Generator:
             raise SettingsError(f"{self.ckpt.name} is a {self.domain} model, not a {domain} model")
 
     # text ---------------------------------------------------------------------------------------
-    def stream_text(self, seed: str, length: int = 200, settings: Settings = Settings()) -> Iterator[list[str]]:
-        """Yield, per step, the new text of each of the ``settings.n`` candidates (deltas)."""
+    def stream_text(self, seed: str, length: int = 200, settings: Settings = Settings()) -> "TextStream":
+        """An iterator over per-step text deltas (one string per candidate); once it is exhausted,
+        its ``results`` hold the full ``TextResult`` of each candidate (with token probabilities)."""
         self._require("text")
         s = settings.checked(self.vocab_size)
+        if not isinstance(length, int) or not 0 <= length <= MAX_TEXT_TOKENS:
+            raise SettingsError(f"Length must be from 0 to {MAX_TEXT_TOKENS} tokens; got {length}")
         ids, _ = self._text_ids(seed)
-        yield from self._stream_with_tokens(ids, length, s, [])
+        return TextStream(self, seed, ids, length, s)
 
     def complete(self, seed: str, length: int = 200, settings: Settings = Settings()) -> list[TextResult]:
         """``settings.n`` continuations of ``seed``, with each generated token's probability."""
-        self._require("text")
-        s = settings.checked(self.vocab_size)
-        ids, _ = self._text_ids(seed)
-        outs = [""] * s.n
-        steps = []
-        for deltas in self._stream_with_tokens(ids, length, s, steps):
-            outs = [o + d for o, d in zip(outs, deltas)]
-        results = []
-        for i in range(s.n):
-            pieces, prev = [], self.tok.decode(ids)
-            acc = list(ids)
-            for tok, p in steps[i]:
-                acc.append(tok)
-                now = self.tok.decode(acc)
-                if now.endswith("\ufffd") and self.tok.is_byte(tok):
-                    continue
-                pieces.append((now[len(prev):], p))
-                prev = now
-            results.append(TextResult(seed, outs[i], pieces))
-        return results
-
-    def _stream_with_tokens(self, ids, length, s, steps):
-        if not isinstance(length, int) or not 0 <= length <= MAX_TEXT_TOKENS:
-            raise SettingsError(f"Length must be from 0 to {MAX_TEXT_TOKENS} tokens; got {length}")
-        gen = torch.Generator().manual_seed(s.seed)
-        logits, state = self._prefill(ids, s.n)
-        decoders = [StreamDecoder(self.tok, ids) for _ in range(s.n)]
-        steps.extend([] for _ in range(s.n))
-        for _ in range(length):
-            tokens, probs = choose(logits.masked_fill(self._banned, -math.inf), s, gen)
-            for i, (t, p) in enumerate(zip(tokens.tolist(), probs.tolist())):
-                steps[i].append((t, p))
-            yield [d.push(t) for d, t in zip(decoders, tokens.tolist())]
-            logits, state = self.model.step(tokens, state)
-        yield [d.flush() for d in decoders]
+        stream = self.stream_text(seed, length, settings)
+        for _ in stream:
+            pass
+        return stream.results
 
     def next_token_probs(self, text: str, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` most likely next tokens after ``text`` and their probabilities."""
@@ -255,6 +271,5 @@ class Generator:
         for seq in seqs:
             full = self.tok.decode(seq)
             full.tempo = seed.tempo
-            cont = full.slice_bars(seed.end // seed.bar_ticks if seed.end % seed.bar_ticks == 0 else seed.end // seed.bar_ticks + 1, full.n_bars)
-            results.append(MelodyResult(seed, full, cont))
+            results.append(MelodyResult(seed, full, continuation_of(full, seed.end)))
         return results

@@ -124,9 +124,9 @@ if go:
                 if len(gens) == 1 and settings.n == 1:  # stream it in, then show it formatted
                     with stream_box.container(border=True):
                         st.caption(f"{m.label} is writing…")
-                        st.write_stream(md_escape(d[0]) for d in g.stream_text(seed_text, int(length), settings))
-                    with st.spinner("Scoring the words…"):
-                        results = g.complete(seed_text, int(length), settings)  # same seed → same text
+                        stream = g.stream_text(seed_text, int(length), settings)
+                        st.write_stream(md_escape(d[0]) for d in stream)
+                    results = stream.results  # the streamed text, with each token's probability
                     stream_box.empty()
                 else:
                     with st.spinner(f"{m.label} is writing {settings.n} candidate(s)…"):
