@@ -18,9 +18,11 @@ def _prepare(a) -> None:
 
         stats = prepare_text(a.out or "data/text")
     else:
-        from genmodels.melody_corpus import prepare_melody
+        from genmodels.corpus import DATA_README, write_readme_section
+        from genmodels.melody_corpus import prepare_melody, write_data_readme_section
 
         stats = prepare_melody(a.out or "data/melody", workers=a.workers)
+        write_readme_section(DATA_README, "melody", write_data_readme_section(stats))
     print(json.dumps(stats, indent=1, default=str))
 
 
