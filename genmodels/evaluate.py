@@ -4,12 +4,12 @@ tunes, samples, and the model card (``card.json`` + a readable ``card.md``)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from genmodels import checkpoint as ckpt
+from genmodels.card import write_card
 from genmodels.data import _load_cached, _melody_files, _stream, load_data, text_stream
 from genmodels.errors import DataError
 from genmodels.sampling import Generator, Settings
@@ -122,45 +122,3 @@ def eval_checkpoint(path: str, text_file: str | None = None, midi_dir: str | Non
         card["eval_command"] = f"python -m genmodels eval {path}"
         write_card(Path(path), card)
     return report
-
-
-def write_card(path: Path, card: dict) -> None:
-    ckpt.atomic_write_json(path / ckpt.CARD_JSON, card)
-    ckpt.atomic_write(path / ckpt.CARD_MD, card_markdown(card))
-
-
-def card_markdown(card: dict) -> str:
-    """A readable model card from ``card.json``."""
-    hp = card.get("hyperparameters", {})
-    metric = card.get("metric", "")
-    lines = [f"# {card.get('name', 'model')}", "",
-             f"A {hp.get('layers', '?')}-layer {card.get('cell', '').upper()} ({hp.get('hidden', '?')} units) "
-             f"{card.get('domain', '')} model, {card.get('parameters', 0):,} parameters.", ""]
-    split = (card.get("data") or {}).get("split", {})
-    lines += ["## Data", "", f"- Corpus: `{(card.get('data') or {}).get('data', '?')}`"]
-    for s, v in split.items():
-        desc = ", ".join(f"{k}: {v[k]:,}" if isinstance(v[k], int) else f"{k}: {len(v[k])}" for k in v)
-        lines.append(f"- {s}: {desc}")
-    if (card.get("data") or {}).get("augment"):
-        lines.append(f"- Augmentation: {card['data']['augment']}")
-    lines += ["", "## Tokenizer", "", f"`{json.dumps(card.get('tokenizer', {}))[:300]}`", "",
-              "## Training", "", f"- Command: `{card.get('command', '')}`",
-              f"- Hyper-parameters: `{json.dumps(hp, sort_keys=True)}`",
-              f"- Steps: {card.get('steps', '?')}, wall time {card.get('wall_time_s', 0) / 60:.1f} min on {card.get('hardware', '?')}", "",
-              "## Metrics", "", f"| split | {metric} |", "|---|---|", f"| valid | {card.get('valid', '?')} |"]
-    if card.get("test"):
-        lines.append(f"| test | {card['test']['value']} |")
-    if card.get("baseline"):
-        b = card["baseline"]
-        lines.append(f"| test, baseline: {b.get('model', '')} | {b.get('value', '?')} |")
-    lines += ["", f"Reprint with `{card.get('eval_command', 'python -m genmodels eval checkpoints/' + card.get('name', ''))}`."]
-    if card.get("music_stats"):
-        lines += ["", "## Generated vs held-out tunes", "",
-                  f"{card['music_stats']['tunes_generated']} tunes at temperature 1.0, fixed seed "
-                  f"(`python -m genmodels eval checkpoints/{card.get('name', '')} --music`):", "",
-                  "| statistic | generated | held-out |", "|---|---|---|"]
-        for r in card["music_stats"]["rows"]:
-            lines.append(f"| {r['statistic']} | {r['generated']} | {r['held_out']} |")
-    if card.get("samples"):
-        lines += ["", "## Sample", "", "```", card["samples"][0], "```"]
-    return "\n".join(lines) + "\n"

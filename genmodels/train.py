@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from genmodels import checkpoint as ckpt
+from genmodels.card import write_card
 from genmodels.data import TokenData, load_data, to_metric
 from genmodels.errors import CheckpointError, SettingsError
 from genmodels.model import ModelConfig, RNNLanguageModel, State, detach_state
@@ -118,6 +119,16 @@ def evaluate(model: RNNLanguageModel, stream: torch.Tensor, units: int, domain: 
     # The first token of each row is never predicted: the metric counts the units actually covered.
     model.train(was_training)
     return {"nats": nats, "tokens": count, "units": units, "value": to_metric(domain, nats, units)}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _raise_interrupt(signum, frame):
@@ -216,22 +227,18 @@ class Trainer:
             "tokenizer": self.data.tokenizer.to_config(), "parameters": self.model.n_params,
             "hyperparameters": asdict(c), "command": self.command, "steps": self.step,
             "wall_time_s": round(self.wall, 1),
-            "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads x {self.world} processes",
+            "hardware": f"{_cpu_name()} CPU, {torch.get_num_threads()} threads x {self.world} processes",
             "metric": self.data.metric, "valid": round(valid["value"], 4),
             "history": self.history[-50:],
         }
-        old = {}
-        if (self.out / ckpt.CARD_JSON).exists():
-            try:
-                import json
-
-                old = json.loads((self.out / ckpt.CARD_JSON).read_text())
-            except ValueError:
-                old = {}
+        try:
+            old = ckpt.read_card(self.out)
+        except CheckpointError:
+            old = {}
         for k in ("test", "baseline", "samples", "music_stats"):  # filled in later by eval
             if k in old:
                 card[k] = old[k]
-        ckpt.atomic_write_json(self.out / ckpt.CARD_JSON, card)
+        write_card(self.out, card)
 
     # loop ---------------------------------------------------------------------------------------
     def validate(self) -> dict:
