@@ -83,6 +83,13 @@ def _eval(a) -> None:
     print(json.dumps(report, indent=1))
 
 
+def _pack(a) -> None:
+    from genmodels.checkpoint import pack_for_shipping
+
+    for path in a.checkpoints:
+        print(f"{path}: {pack_for_shipping(path) / 1e6:.1f} MB of half-precision weights; training state removed")
+
+
 def _bench(a) -> None:
     from genmodels.bench import main as bench_main
 
@@ -143,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--samples", action="store_true", help="add a sample to the report")
     e.add_argument("--update-card", action="store_true", help="write the results into the model card")
     e.set_defaults(fn=_eval)
+
+    k = sub.add_parser("pack", help="half-precision weights, no training state: ready to commit")
+    k.add_argument("checkpoints", nargs="+")
+    k.set_defaults(fn=_pack)
 
     b = sub.add_parser("bench", help="speed and memory benchmark of the shipped models")
     b.add_argument("--quick", action="store_true")

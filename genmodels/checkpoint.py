@@ -206,6 +206,15 @@ def find_checkpoints(root: str | Path = "checkpoints") -> list[Path]:
     return sorted(p for p in root.iterdir() if (p / CONFIG).is_file() and (p / WEIGHTS).is_file())
 
 
+def pack_for_shipping(path: str | Path) -> int:
+    """Rewrite a checkpoint's weights in half precision (loaded back as float32) and drop its training
+    state, for committing. Returns the new weights' size in bytes."""
+    c = load_checkpoint(path)
+    save_weights(c.path, c.model, half=True)
+    (c.path / TRAIN_STATE).unlink(missing_ok=True)
+    return (c.path / WEIGHTS).stat().st_size
+
+
 # training state -------------------------------------------------------------------------------
 def save_train_state(path: str | Path, state: dict) -> None:
     import io

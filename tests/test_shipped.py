@@ -1,0 +1,44 @@
+"""Every shipped checkpoint loads, has a complete card, and generates (no retraining here)."""
+
+import pytest
+
+from genmodels.checkpoint import find_checkpoints, load_checkpoint
+from genmodels.sampling import Generator, Settings
+
+SHIPPED = find_checkpoints("checkpoints")
+NAMES = {p.name for p in SHIPPED}
+
+
+def test_the_four_default_models_ship():
+    assert {"text-lstm", "text-gru", "melody-lstm", "melody-gru"} <= NAMES
+    total = sum(f.stat().st_size for p in SHIPPED for f in p.iterdir())
+    assert total < 60e6, f"shipped checkpoints take {total / 1e6:.1f} MB"
+    assert not any((p / "train_state.pt").exists() for p in SHIPPED)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_card_is_complete(path):
+    c = load_checkpoint(path)
+    card = c.card
+    for key in ("data", "tokenizer", "parameters", "hyperparameters", "command", "wall_time_s", "hardware",
+                "metric", "valid", "test", "baseline", "samples"):
+        assert key in card, f"{path.name}/card.json lacks {key!r}"
+    assert card["parameters"] == c.model.n_params
+    assert card["command"].startswith("python -m genmodels train")
+    assert card["test"]["metric"] == ("bits_per_char" if c.domain == "text" else "nats_per_note")
+    assert (path / "card.md").exists()
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_generates(path):
+    g = Generator(path)
+    if g.domain == "text":
+        r = g.complete("ROMEO:\n", 40, Settings(temperature=0.8, seed=1))[0]
+        assert len(r.continuation) > 20
+    else:
+        from genmodels.melody import parse_note_seed
+
+        seed = parse_note_seed("E4 G4 A4/2 B4/2 A4 G4", meter=(4, 4), key=(4, "minor"))
+        r = g.generate_melody(seed, bars=8, settings=Settings(temperature=1.0, seed=1))[0]
+        assert r.full.notes[:6] == seed.notes and r.full.n_bars >= seed.n_bars + 8 - 1
+        assert r.continuation.notes
