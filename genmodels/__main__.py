@@ -74,7 +74,9 @@ def _eval(a) -> None:
     from genmodels import evaluate as ev
 
     if a.baseline:
-        print(json.dumps(ev.baseline_report(a.checkpoint or a.domain, order=a.order, data=a.data), indent=1))
+        from genmodels.baselines import baseline_report
+
+        print(json.dumps(baseline_report(a.checkpoint or a.domain, order=a.order, data=a.data), indent=1))
         return
     if a.checkpoint is None:
         raise GenmodelsError("eval needs a checkpoint directory (or --baseline ngram)")

@@ -93,6 +93,17 @@ def music_report(c: ckpt.Checkpoint, data: str | None = None, n: int = MUSIC_TUN
     return {"tunes_generated": n, "held_out_tunes": len(tunes), "temperature": 1.0, "rows": rows}
 
 
+def baseline_summary(domain: str, data: str | None = None) -> dict:
+    """The n-gram floor on the same test split, as stored in a model card."""
+    from genmodels.baselines import baseline_report
+
+    b = baseline_report(domain, data=data)
+    key = "test_bits_per_char" if domain == "text" else "test_nats_per_note"
+    return {"model": b["model"], "order": b.get("order"), "value": round(b[key], 4),
+            "command": f"python -m genmodels eval --baseline ngram --domain {domain}"
+                       + (f" --data {data}" if data else "")}
+
+
 def eval_checkpoint(path: str, text_file: str | None = None, midi_dir: str | None = None, data: str | None = None,
                     music: bool = False, samples: bool = False, update_card: bool = False) -> dict:
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -120,5 +131,6 @@ def eval_checkpoint(path: str, text_file: str | None = None, midi_dir: str | Non
         if "music" in report:
             card["music_stats"] = report["music"]
         card["eval_command"] = f"python -m genmodels eval {path}"
+        card["baseline"] = baseline_summary(c.domain, data)
         write_card(Path(path), card)
     return report
