@@ -50,6 +50,17 @@ class ModelChoice:
         return self.path.name
 
 
+def require_models(domain: str) -> dict[str, "ModelChoice"]:
+    """The models of ``domain`` by label; without any, a message on how to get one, and the page stops."""
+    models = available_models(domain)
+    if not models:
+        st.warning(f"No {domain} model was found in `{checkpoints_root()}`. Train one with "
+                   f"`python -m genmodels prepare {domain}` and `python -m genmodels train --domain {domain} --out "
+                   f"checkpoints/{domain}-lstm`, or set `GENMODELS_CHECKPOINTS` to a folder of checkpoints.")
+        st.stop()
+    return {m.label: m for m in models}
+
+
 def available_models(domain: str) -> list[ModelChoice]:
     """Checkpoints of ``domain``: ``<domain>-lstm`` as "LSTM", ``<domain>-gru`` as "GRU" first, then the rest."""
     found = [p for p in find_checkpoints(checkpoints_root()) if _domain_of(p) == domain]

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from genmodels.checkpoint import find_checkpoints, load_checkpoint
-from genmodels.model import RNNLanguageModel, expand_state
+from genmodels.model import RNNLanguageModel
 from genmodels.sampling import Generator, Settings, choose
 
 TARGETS = {"step/bound": 1.3, "16 cand/1": 3.0, "first token ms": 50, "400 tokens s": 0.5, "64 bars s": 1.0,

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from genmodels.errors import SettingsError
 

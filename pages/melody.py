@@ -15,7 +15,7 @@ if _ROOT not in sys.path:  # the repo root, also when a page runs alone (AppTest
 import pretty_midi
 import streamlit as st
 
-from app_support import (ROOT, available_models, checkpoints_root, get_generator, keep_state, key_label,
+from app_support import (ROOT, require_models, get_generator, keep_state, key_label,
                          new_seed, piano_roll, sanitise_filename)
 from genmodels.audio import wav_bytes
 from genmodels.errors import GenmodelsError, MidiError, SeedError, SettingsError
@@ -87,13 +87,8 @@ st.title("Continue a melody")
 st.caption("Give the start of a tune; an LSTM or a GRU trained on folk tunes and chorale melodies writes "
            "the next bars in your meter and key. Listen, look at the piano roll, download the MIDI.")
 
-models = available_models("melody")
-if not models:
-    st.warning(f"No melody model was found in `{checkpoints_root()}`. Train one with "
-               "`python -m genmodels prepare melody` and `python -m genmodels train --domain melody --out "
-               "checkpoints/melody-lstm`, or set `GENMODELS_CHECKPOINTS` to a folder of checkpoints.")
-    st.stop()
-by_label = {m.label: m for m in models}
+by_label = require_models("melody")
+models = list(by_label.values())
 corpus = sorted(CORPUS_DIR.glob("*.mid"))[:500] if CORPUS_DIR.is_dir() else []
 sources = [SRC_NOTES, SRC_FILE] + ([SRC_CORPUS] if corpus else [])
 if st.session_state.get("m_source") not in sources:

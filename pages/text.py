@@ -10,7 +10,7 @@ if _ROOT not in sys.path:  # the repo root, also when a page runs alone (AppTest
 
 import streamlit as st
 
-from app_support import (PROB_LEGEND, available_models, checkpoints_root, get_generator, keep_state, new_seed,
+from app_support import (PROB_LEGEND, require_models, get_generator, keep_state, new_seed,
                          next_token_chart, text_html, tokens_html)
 from genmodels.errors import GenmodelsError, SettingsError
 from genmodels.sampling import CONTEXT_TOKENS, MAX_SEED_CHARS, Settings
@@ -45,13 +45,8 @@ st.title("Write with an LSTM or a GRU")
 st.caption("Recurrent language models trained on Shakespeare's plays and poems. Type a beginning, choose a "
            "model and how adventurous it may be, and press **Generate**.")
 
-models = available_models("text")
-if not models:
-    st.warning(f"No text model was found in `{checkpoints_root()}`. Train one with "
-               "`python -m genmodels prepare text` and `python -m genmodels train --domain text --out "
-               "checkpoints/text-lstm`, or set `GENMODELS_CHECKPOINTS` to a folder of checkpoints.")
-    st.stop()
-by_label = {m.label: m for m in models}
+by_label = require_models("text")
+models = list(by_label.values())
 
 if st.session_state.pop("t_kept", False):
     st.toast("The candidate is now your seed. Press **Generate** to continue from it.")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genmodels.errors import GenmodelsError, MidiError, SeedError
+from genmodels.errors import MidiError, SeedError
 from genmodels.melody import MAX_NOTES, Melody, parse_note_seed, read_midi
 from genmodels.sampling import Generator, Settings
 

@@ -1,12 +1,11 @@
 """Sampling: reproducible per-request seeds, batched candidates, streaming, settings at their edges."""
 
-import math
 import threading
 
 import pytest
 
 from genmodels.errors import SeedError, SettingsError
-from genmodels.sampling import CONTEXT_TOKENS, MAX_TEXT_TOKENS, Generator, Settings
+from genmodels.sampling import MAX_TEXT_TOKENS, Generator, Settings
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """The text tokenizer: lossless on any Unicode, streaming-safe, and the default corpus is deterministic."""
 
-import hashlib
 
 import pytest
 from hypothesis import given, settings
