@@ -27,12 +27,13 @@ def _prepare(a) -> None:
 
 
 def _train(a) -> None:
-    from genmodels.train import TrainConfig, train
+    from genmodels.train import TrainConfig, resume_config, train
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in vars(a).items() if k in fields and v is not None})
-    if a.data is None:
-        cfg.data = "data/text" if cfg.domain == "text" else "data/melody"
+    given = {k: v for k, v in vars(a).items() if k in fields and v is not None}
+    if a.data is None and not a.resume:
+        given["data"] = "data/text" if a.domain == "text" else "data/melody"
+    cfg = resume_config(a.out, given) if a.resume else TrainConfig(**given)
     cmd = "python -m genmodels " + " ".join(shlex.quote(x) for x in sys.argv[1:] if x != "--resume")
     try:
         r = train(cfg, resume=a.resume, command=cmd)
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train an LSTM or GRU on text or melodies")
     t.add_argument("--domain", choices=["text", "melody"], required=True)
-    t.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
+    t.add_argument("--cell", choices=["lstm", "gru"], default=None, help="default: lstm")
     t.add_argument("--data", default=None, help="corpus folder (default: data/text or data/melody)")
     t.add_argument("--out", required=True, help="checkpoint directory, e.g. checkpoints/my-model")
     t.add_argument("--resume", action="store_true", help="continue from the last save in --out")

@@ -58,6 +58,27 @@ class TrainConfig:
     threads: int = 0  # 0: torch's default
 
 
+def resume_config(out: str | Path, overrides: dict) -> TrainConfig:
+    """The saved run's configuration with only the explicitly given options changed (e.g. --steps)."""
+    saved = ckpt.load_train_state(out)["config"]
+    known = {f for f in TrainConfig.__dataclass_fields__}
+    return TrainConfig(**{k: v for k, v in {**saved, **overrides}.items() if k in known})
+
+
+def command_from_config(cfg: TrainConfig) -> str:
+    """The train command that gives ``cfg`` (used where a run's command was not recorded)."""
+    args = ["python -m genmodels train"]
+    for k, v in asdict(cfg).items():
+        if v is True:
+            args.append(f"--{k.replace('_', '-')}")
+        elif v is False:
+            if k == "augment":
+                args.append("--no-augment")
+        else:
+            args.append(f"--{k.replace('_', '-')} {v}")
+    return " ".join(args)
+
+
 def lr_at(cfg: TrainConfig, step: int) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -184,6 +205,7 @@ class Trainer:
         self.history: list[dict] = []
         self.wall = 0.0
         self.hidden: State | None = None
+        self.commands: list[dict] = []
         if self.state_prev is not None:
             self._restore(self.state_prev)
         elif _rank() == 0:
@@ -191,6 +213,9 @@ class Trainer:
             if "pitch_range" in self.data.info:
                 extra["pitch_range"] = self.data.info["pitch_range"]
             ckpt.init_checkpoint_dir(self.out, cfg.domain, self.model, tok, extra)
+
+        # Every invocation (the first, then each --resume) with the step it started from.
+        self.commands.append({"step": self.step, "command": self.command})
 
     def _load_data(self) -> TokenData:
         c = self.cfg
@@ -204,13 +229,16 @@ class Trainer:
         return {"config": asdict(self.cfg), "model": self.model.state_dict(), "opt": self.opt.state_dict(),
                 "step": self.step, "epoch": self.epoch, "pos": self.pos, "best": self.best,
                 "history": self.history, "wall": self.wall, "rng": torch.get_rng_state(),
-                "hidden": list(self.hidden) if isinstance(self.hidden, tuple) else self.hidden}
+                "hidden": list(self.hidden) if isinstance(self.hidden, tuple) else self.hidden,
+                "commands": self.commands}
 
     def _restore(self, s: dict) -> None:
         self.model.load_state_dict(s["model"])
         self.opt.load_state_dict(s["opt"])
         self.step, self.epoch, self.pos = s["step"], s["epoch"], s["pos"]
         self.best, self.history, self.wall = s["best"], s["history"], s["wall"]
+        self.commands = list(s.get("commands") or [
+            {"step": 0, "command": command_from_config(TrainConfig(**s["config"])) + "  (reconstructed from the saved configuration)"}])
         torch.set_rng_state(s["rng"])
         h = s["hidden"]
         self.hidden = tuple(h) if isinstance(h, list) else h
@@ -225,7 +253,8 @@ class Trainer:
         card = {
             "name": self.out.name, "domain": c.domain, "cell": c.cell, "data": self.data.info,
             "tokenizer": self.data.tokenizer.to_config(), "parameters": self.model.n_params,
-            "hyperparameters": asdict(c), "command": self.command, "steps": self.step,
+            "hyperparameters": asdict(c), "command": self.commands[0]["command"], "steps": self.step,
+            "commands": self.commands,
             "wall_time_s": round(self.wall, 1),
             "hardware": f"{_cpu_name()} CPU, {torch.get_num_threads()} threads x {self.world} processes",
             "metric": self.data.metric, "valid": round(valid["value"], 4),

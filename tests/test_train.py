@@ -92,3 +92,18 @@ def test_cli_bad_input_is_a_clear_error_not_a_traceback(tiny_text_ckpt, tmp_path
         p = subprocess.run([sys.executable, "-m", "genmodels", *args], capture_output=True, text=True, timeout=120)
         assert p.returncode == 2, (args, p.stderr)
         assert p.stderr.startswith("error: ") and "Traceback" not in p.stderr, p.stderr
+
+
+def test_cli_resume_keeps_the_saved_options(small_text_dir, tmp_path):
+    out = tmp_path / "cli"
+    base = [sys.executable, "-m", "genmodels", "train", "--domain", "text", "--out", str(out)]
+    first = ["--data", str(small_text_dir), "--cell", "gru", "--emb-dim", "16", "--hidden", "24", "--layers", "1",
+             "--batch", "4", "--bptt", "16", "--lr", "0.005", "--steps", "20", "--eval-every", "10",
+             "--vocab-size", "300", "--threads", "1"]
+    assert subprocess.run(base + first, capture_output=True, timeout=300).returncode == 0
+    p = subprocess.run(base + ["--resume", "--steps", "30"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    state = load_train_state(out)
+    assert state["step"] == 30 and state["config"]["lr"] == 0.005 and state["config"]["cell"] == "gru"
+    card = json.loads((out / "card.json").read_text())
+    assert [c["step"] for c in card["commands"]] == [0, 20] and "--resume" not in card["commands"][1]["command"]
