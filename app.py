@@ -1,8 +1,11 @@
 """genmodels: write with an LSTM/GRU, or continue a melody. Run with ``streamlit run app.py``."""
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="genmodels", page_icon=":material/music_note:", layout="wide")
+# A local icon file: a ":material/...:" favicon would be fetched from a font CDN, and the app works offline.
+st.set_page_config(page_title="genmodels", page_icon=str(Path(__file__).parent / "docs/icon.png"), layout="wide")
 
 pages = [
     st.Page("pages/text.py", title="Text", icon=":material/edit_note:", default=True),

@@ -154,11 +154,16 @@ def test_browser_text_and_melody(tmp_path):
     import pretty_midi
 
     with streamlit_server() as url, browser_page() as page:
+        # The app works offline: every request the page makes goes to the app's own server.
+        outside = []
+        page.on("request", lambda r: outside.append(r.url)
+                if not r.url.startswith((url, "data:", "blob:")) else None)
         continuation = generate_text(page, url)
         assert continuation.strip()
         assert "To be, or not to be" in page.locator(".gm-seed").first.text_content()
         no_exception_on_page(page)
 
+        assert not outside, f"requests outside the app: {outside}"
         if not available_models("melody"):
             pytest.skip("no melody checkpoint found (text part passed)")
         open_melody_page(page)
@@ -200,3 +205,4 @@ def test_browser_text_and_melody(tmp_path):
         notes = sorted(pm.instruments[0].notes, key=lambda n: n.start)
         assert [n.pitch for n in notes[:len(SEED_PITCHES)]] == SEED_PITCHES
         assert len(notes) > len(SEED_PITCHES)
+        assert not outside, f"requests outside the app: {outside}"
