@@ -58,6 +58,11 @@ class RNNLanguageModel(nn.Module):
             self.head.weight = self.embed.weight
         self._step_cache: dict | None = None
         nn.init.normal_(self.embed.weight, std=0.05)
+        if c.cell == "lstm":  # forget-gate bias 1: remember by default early in training (Jozefowicz et al. 2015)
+            with torch.no_grad():
+                for k in range(c.layers):
+                    getattr(self.rnn, f"bias_ih_l{k}")[c.hidden : 2 * c.hidden].fill_(1.0)
+                    getattr(self.rnn, f"bias_hh_l{k}")[c.hidden : 2 * c.hidden].fill_(0.0)
 
     @property
     def n_params(self) -> int:
