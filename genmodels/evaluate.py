@@ -62,8 +62,8 @@ def text_sample(g: Generator, seed: str = TEXT_SAMPLE_SEED, length: int = 200, t
     return seed + r.continuation
 
 
-def held_out_tunes(c: ckpt.Checkpoint, data: str | None = None) -> list:
-    folder = Path(_data_dir(c, data)) / "test"
+def held_out_tunes(c: ckpt.Checkpoint, data: str | None = None, split: str = "test") -> list:
+    folder = Path(_data_dir(c, data)) / split
     files = _melody_files(folder)
     if not files:
         raise DataError(f"No held-out tunes in {folder}; run python -m genmodels prepare melody")
@@ -89,7 +89,12 @@ def music_report(c: ckpt.Checkpoint, data: str | None = None, n: int = MUSIC_TUN
 
     tunes = held_out_tunes(c, data)
     gen = generate_like(Generator(c), tunes, n)
-    rows = music_stats.compare(gen, tunes)
+    index = music_stats.NoveltyIndex(held_out_tunes(c, data, "train"), max_n=16)  # novelty: runs shared with training tunes
+    rows = music_stats.compare(gen, tunes, index=index)
+    for r in rows:
+        for k in ("generated", "held_out", "difference"):
+            if isinstance(r.get(k), float):
+                r[k] = round(r[k], 4)
     return {"tunes_generated": n, "held_out_tunes": len(tunes), "temperature": 1.0, "rows": rows}
 
 
