@@ -102,8 +102,8 @@ def show_card(gen) -> None:
             col.metric(f"{metric_name(v.get('metric', metric))} ({label})", f"{v['value']:.4g}")
     if metric:
         st.caption(f"Metric: {metric_name(metric)} (lower is better). "
-                   + ("Bits per character are comparable across tokenizers; a Kneser-Ney character 7-gram reaches "
-                      "2.25 on this split." if gen.domain == "text" else
+                   + ("Bits per character are comparable across tokenizers; the floor to beat is a Kneser-Ney "
+                      "character 7-gram (Baseline below)." if gen.domain == "text" else
                       "Nats per note on held-out tunes; an n-gram model on the same tokens is the floor to beat."))
     if "baseline" in card:
         show_value("Baseline", card["baseline"])
