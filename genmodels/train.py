@@ -70,7 +70,8 @@ def command_from_config(cfg: TrainConfig) -> str:
     args = ["python -m genmodels train"]
     for k, v in asdict(cfg).items():
         if v is True:
-            args.append(f"--{k.replace('_', '-')}")
+            if k != "augment":  # on by default
+                args.append(f"--{k.replace('_', '-')}")
         elif v is False:
             if k == "augment":
                 args.append("--no-augment")
