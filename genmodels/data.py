@@ -160,9 +160,9 @@ def melody_data(folder: str | Path, augment: bool = True, seed: int = 0,
     info = {"data": str(folder), "split": {
         s: {"tunes": len(tunes[s]), "files": len(files[s])} for s in ("train", "valid", "test")},
         "augment": "random transposition -5..+6 semitones per tune per epoch" if augment else "none"}
+    # The range the corpus uses (before augmentation): sampling never leaves it.
     pitches = [n.pitch for _, m in tunes["train"] for n in m.notes]
-    shift = (5, 6) if augment else (0, 0)
-    info["pitch_range"] = [max(21, min(pitches) - shift[0]), min(108, max(pitches) + shift[1])]
+    info["pitch_range"] = [min(pitches), max(pitches)]
     info["split"]["valid"]["notes"] = valid_notes
     info["split"]["test"]["notes"] = test_notes
     return TokenData("melody", tok, train_stream, valid, valid_notes, test, test_notes, info)
