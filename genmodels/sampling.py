@@ -55,30 +55,34 @@ class Settings:
         return Settings(float(t), min(k, vocab_size), float(p), self.seed, self.n)
 
 
-def filter_logits(logits: torch.Tensor, s: Settings) -> torch.Tensor:
-    """Apply temperature, top-k and top-p to (B, V) logits; returns logits for ``softmax``."""
-    logits = logits / max(s.temperature, 1e-6)
-    if 0 < s.top_k < logits.size(-1):
-        kth = torch.topk(logits, s.top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, -math.inf)
-    if s.top_p < 1.0:
-        sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
-        probs = torch.softmax(sorted_logits, dim=-1)
-        drop = probs.cumsum(-1) - probs > s.top_p  # keep the smallest prefix reaching top_p (at least one)
-        sorted_logits = sorted_logits.masked_fill(drop, -math.inf)
-        logits = torch.full_like(logits, -math.inf).scatter(-1, idx, sorted_logits)
-    return logits
-
-
 def choose(logits: torch.Tensor, s: Settings, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pick one token per row; return (tokens, their probability under the unfiltered model at T=1)."""
-    model_probs = torch.softmax(logits, dim=-1)
-    if s.temperature == 0 or s.temperature < 1e-4:
+    """Pick one token per row of (B, V) logits; return (tokens, their probability under the model at T=1).
+
+    Temperature scales the logits, top-k keeps the k largest, top-p keeps the smallest set of tokens
+    (most likely first) whose probability reaches p. Sampling draws one uniform number per row and
+    inverts the cumulative distribution: the distribution of ``torch.multinomial`` at a fraction of
+    its cost (it draws no number per vocabulary entry)."""
+    B, V = logits.shape
+    if s.temperature < 1e-4:
         tokens = logits.argmax(-1)
     else:
-        probs = torch.softmax(filter_logits(logits, s), dim=-1)
-        tokens = torch.multinomial(probs, 1, generator=gen).squeeze(1)
-    return tokens, model_probs.gather(1, tokens[:, None]).squeeze(1)
+        z = logits / s.temperature if s.temperature != 1 else logits
+        if 0 < s.top_k < V:
+            kth = torch.topk(z, s.top_k, dim=-1).values[:, -1:]
+            z = z.masked_fill(z < kth, -math.inf)
+        u = torch.rand(B, 1, generator=gen, dtype=z.dtype)
+        if s.top_p < 1.0:
+            z, order = torch.sort(z, descending=True, dim=-1)
+            p = torch.softmax(z, dim=-1)
+            cdf = p.cumsum(-1)
+            keep = (cdf - p < s.top_p).sum(-1, keepdim=True)  # at least one token
+            pos = torch.searchsorted(cdf, u * cdf.gather(1, keep - 1), right=True)
+            tokens = order.gather(1, torch.minimum(pos, keep - 1)).squeeze(1)
+        else:
+            cdf = torch.softmax(z, dim=-1).cumsum(-1)
+            tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(1).clamp_(max=V - 1)
+    logp = logits.gather(1, tokens[:, None]).squeeze(1) - torch.logsumexp(logits, dim=-1)
+    return tokens, logp.exp()
 
 
 @dataclass

@@ -83,3 +83,21 @@ def test_threads_share_a_model_without_changing_results(gen):
     for t in threads:
         t.join()
     assert got == alone
+
+
+def test_choose_samples_the_filtered_distribution():
+    import torch
+
+    from genmodels.sampling import choose
+
+    probs = torch.tensor([0.5, 0.25, 0.15, 0.1, 0.0])
+    logits = probs.clamp_min(1e-12).log().expand(20_000, -1).contiguous()
+    gen = torch.Generator().manual_seed(0)
+    tokens, p = choose(logits, Settings(temperature=1.0), gen)
+    freq = torch.bincount(tokens, minlength=5).float() / tokens.numel()
+    assert torch.allclose(freq, probs, atol=0.015) and freq[4] == 0
+    assert torch.allclose(p, probs[tokens], atol=1e-6)
+    top_p, _ = choose(logits, Settings(temperature=1.0, top_p=0.7), gen)  # keeps 0.5 + 0.25
+    assert set(top_p.tolist()) == {0, 1} and abs((top_p == 0).float().mean() - 2 / 3) < 0.02
+    top_k, _ = choose(logits, Settings(temperature=1.0, top_k=3), gen)
+    assert set(top_k.tolist()) == {0, 1, 2}
