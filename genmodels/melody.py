@@ -185,6 +185,16 @@ def estimate_key(pitches: Sequence[int], durations: Sequence[float] | None = Non
         k = s.analyze("key")
     except Exception:  # music21 analysis failure on odd input: fall back to C major
         return (0, "major")
+    # Short tunes often fit a key and its relative equally well; prefer a close candidate whose
+    # tonic the tune actually plays, with the final note's pitch class as the strongest hint.
+    used = {int(p) % 12 for p in pitches}
+    candidates = [k] + [a for a in getattr(k, "alternateInterpretations", [])
+                        if a.mode in MODES and k.correlationCoefficient - a.correlationCoefficient < 0.15]
+    for want in ({int(pitches[-1]) % 12}, used):
+        better = [c for c in candidates if c.tonic.pitchClass in want]
+        if better:
+            k = better[0]
+            break
     mode = k.mode if k.mode in MODES else "major"
     return (k.tonic.pitchClass, mode)
 

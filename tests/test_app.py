@@ -26,7 +26,7 @@ TIMEOUT = 60
 
 
 def page(name: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "app_pages" / name), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
     return at
@@ -290,7 +290,7 @@ def test_models_page_lists_checkpoints_and_training():
 def test_app_navigation_runs_every_page():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception
-    for p in ("pages/melody.py", "pages/models.py", "pages/text.py"):
+    for p in ("app_pages/melody.py", "app_pages/models.py", "app_pages/text.py"):
         at.switch_page(p).run()
         assert not at.exception, p
 
@@ -300,7 +300,7 @@ def test_app_does_not_import_training_code():
     import subprocess
 
     code = ("import sys; from streamlit.testing.v1 import AppTest\n"
-            "for p in ('app.py', 'pages/text.py', 'pages/melody.py', 'pages/models.py'):\n"
+            "for p in ('app.py', 'app_pages/text.py', 'app_pages/melody.py', 'app_pages/models.py'):\n"
             "    AppTest.from_file(p, default_timeout=60).run()\n"
             "print('genmodels.train' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180)
@@ -327,7 +327,7 @@ def test_broken_checkpoint_is_a_message(tmp_path, monkeypatch):
         shutil.copy(src / f, bad / f)
     (bad / "model.safetensors").write_bytes(b"not safetensors at all")
     monkeypatch.setenv("GENMODELS_CHECKPOINTS", str(tmp_path))
-    at = AppTest.from_file(str(ROOT / "pages" / "text.py"), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "text.py"), default_timeout=TIMEOUT).run()
     assert "could not be loaded" in errors(at)
-    at = AppTest.from_file(str(ROOT / "pages" / "models.py"), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "models.py"), default_timeout=TIMEOUT).run()
     assert "could not be loaded" in errors(at)
