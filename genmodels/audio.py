@@ -61,6 +61,9 @@ def render(pm: pretty_midi.PrettyMIDI, sample_rate: int = SAMPLE_RATE, tail: flo
             synth.noteoff(channel, pitch)
     advance(t_now + tail)
     audio = np.concatenate(chunks) if chunks else np.zeros(2, np.float32)
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak > 0:  # the soundfont's instruments are quiet (peaks near -20 dBFS): normalise to -1 dBFS
+        audio *= min(0.89 / peak, 30.0)
     return np.clip(audio.reshape(-1, 2), -1.0, 1.0)
 
 
