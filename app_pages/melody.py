@@ -19,7 +19,7 @@ from app_support import (ROOT, require_models, get_generator, keep_state, key_la
                          new_seed, piano_roll, sanitise_filename)
 from genmodels.audio import wav_bytes
 from genmodels.errors import GenmodelsError, MidiError, SeedError, SettingsError
-from genmodels.melody import (MAX_MIDI_BYTES, MODES, SUPPORTED_METERS, format_note_seed, midi_bytes,
+from genmodels.melody import (MAX_MIDI_BYTES, MAX_SEED_TOKENS, MODES, SUPPORTED_METERS, format_note_seed, midi_bytes,
                               parse_note_seed, read_midi)
 from genmodels.sampling import CONTEXT_BARS, Settings
 
@@ -268,5 +268,11 @@ if hist:
             text = None
         if text:
             st.code(text, language=None, wrap_lines=True)
-            st.button("Use this melody as the new seed", key=f"m_reuse_{h['n']}", on_click=use_as_seed,
-                      args=(text, f"{full.meter[0]}/{full.meter[1]}"), icon=":material/arrow_upward:")
+            # A seed box holds at most 6,000 characters / MAX_SEED_TOKENS notes: reuse the last bars that fit.
+            reuse, bars = text, full.n_bars
+            while bars > 1 and (len(reuse) > 6000 or len(reuse.split()) > MAX_SEED_TOKENS):
+                bars //= 2
+                reuse = format_note_seed(full.slice_bars(full.n_bars - bars))
+            label = "Use this melody as the new seed" if reuse == text else f"Use its last {bars} bars as the new seed"
+            st.button(label, key=f"m_reuse_{h['n']}", on_click=use_as_seed,
+                      args=(reuse, f"{full.meter[0]}/{full.meter[1]}"), icon=":material/arrow_upward:")

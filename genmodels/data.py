@@ -110,7 +110,7 @@ def _load_cached(files: list[Path], cache_dir: Path):
 def melody_data(folder: str | Path, augment: bool = True, seed: int = 0,
                 cache_dir: str | Path = "data/cache") -> TokenData:
     """Melodies from ``folder`` (train/valid/test subfolders, or any .mid/.midi files split by name)."""
-    from genmodels.melody import MelodyTokenizer
+    from genmodels.melody import MelodyTokenizer, MidiError
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -148,9 +148,11 @@ def melody_data(folder: str | Path, augment: bool = True, seed: int = 0,
         seqs = []
         for _, m in tunes["train"]:
             k = rng.randint(-5, 6)
-            t = m.transpose(k) if k else m
-            lo, hi = (min(n.pitch for n in t.notes), max(n.pitch for n in t.notes)) if t.notes else (60, 60)
-            seqs.append(tok.encode(t if 21 <= lo and hi <= 108 else m))
+            try:
+                t = m.transpose(k) if k else m
+            except MidiError:  # a note would leave the pitch range: keep the tune as it is
+                t = m
+            seqs.append(tok.encode(t))
         order = list(range(len(seqs)))
         rng.shuffle(order)
         return _stream([seqs[i] for i in order])

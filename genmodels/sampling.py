@@ -19,7 +19,7 @@ import torch
 from genmodels.checkpoint import Checkpoint, load_checkpoint
 from genmodels.errors import SeedError, SettingsError
 from genmodels.model import expand_state
-from genmodels.melody import PITCH_RANGE
+from genmodels.melody import MAX_DURATION_TOKEN, PITCH_RANGE
 from genmodels.text import StreamDecoder
 
 MAX_TEMPERATURE = 5.0
@@ -247,7 +247,7 @@ class Generator:
         gen = torch.Generator().manual_seed(s.seed)
         logits, state = self._prefill(prefix, s.n)
         eos = self.tok.eos_id
-        for _ in range(bars * 200 + 10):
+        for _ in range((bars + 2) * (2 * MAX_DURATION_TOKEN + 1) + 1):  # enough for the shortest notes
             if all(done):
                 break
             mask = torch.stack([self.tok.allowed(st) for st in states])

@@ -110,10 +110,11 @@ def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor
     loss_sum, n = masked_loss(logits, y, bos_id)
     loss = loss_sum / max(n, 1)
     opt.zero_grad(set_to_none=True)
-    if not torch.isfinite(loss):
+    loss.backward()  # always, so DDP processes stay in step; the (averaged) norm decides for all of them
+    norm = torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+    if not (torch.isfinite(loss) and torch.isfinite(norm)):
+        opt.zero_grad(set_to_none=True)
         return float(loss.detach()), None
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
     opt.step()
     return float(loss.detach()), new_hidden
 
@@ -153,8 +154,14 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+_STOP = threading.Event()
+
+
+def _request_stop(signum, frame):
+    """Ctrl-C / SIGTERM: finish the current step, save, then stop (never a half-updated save)."""
+    if _STOP.is_set():  # a second Ctrl-C stops at once; the last periodic save is still there
+        raise KeyboardInterrupt
+    _STOP.set()
 
 
 def _is_dist() -> bool:
@@ -243,6 +250,8 @@ class Trainer:
         torch.set_rng_state(s["rng"])
         h = s["hidden"]
         self.hidden = tuple(h) if isinstance(h, list) else h
+        if self.world > 1:  # only rank 0's rows were saved: every process restarts its carried state
+            self.hidden = None
 
     def save_state(self) -> None:
         if _rank() == 0:
@@ -279,10 +288,10 @@ class Trainer:
         """Train to ``cfg.steps``. ``stop_after`` simulates an interruption after that many steps of
         this run (the same path as Ctrl-C: save, then raise KeyboardInterrupt)."""
         # SIGTERM (kill, a job scheduler) is handled like Ctrl-C: save, then stop.
+        _STOP.clear()
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _raise_interrupt)
-            if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # background jobs start with SIGINT ignored
-                signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, _request_stop)
+            signal.signal(signal.SIGINT, _request_stop)
         c = self.cfg
         save_every = c.save_every or c.eval_every
         rows = c.batch // self.world
@@ -296,6 +305,7 @@ class Trainer:
         t_last, tok_last = time.time(), 0
         bad_steps = 0
         last_valid = None
+        graceful = False
         try:
             while self.step < c.steps:
                 if self.pos >= data.size(1) - 1:
@@ -337,12 +347,14 @@ class Trainer:
                 if self.step % save_every == 0 or self.step == c.steps:
                     self.save_state()
                     t_last = time.time()
-                if stop_after is not None and self.step >= stop_after:
+                if _STOP.is_set() or (stop_after is not None and self.step >= stop_after):
+                    graceful = True
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
             if bar is not None:
                 bar.close()
-            self.save_state()
+            if graceful:  # between steps: the state is whole (a hard second Ctrl-C keeps the last save)
+                self.save_state()
             print(f"\nInterrupted at step {self.step}; saved. Continue with the same command plus --resume.",
                   file=sys.stderr)
             raise

@@ -62,3 +62,24 @@ def test_nan_loss_never_overwrites_a_good_checkpoint(small_text_dir, tmp_path, m
     assert (tmp_path / "nan/model.safetensors").read_bytes() == good
     assert load_train_state(tmp_path / "nan")["step"] == good_step
     assert all(torch.isfinite(v).all() for v in load_checkpoint(tmp_path / "nan").model.state_dict().values())
+
+
+def test_ctrl_c_saves_between_steps_and_resume_continues(small_text_dir, tmp_path):
+    out = tmp_path / "sig"
+    cmd = [sys.executable, "-m", "genmodels", "train", "--domain", "text", "--data", str(small_text_dir), "--out",
+           str(out), "--emb-dim", "16", "--hidden", "24", "--layers", "1", "--batch", "4", "--bptt", "16",
+           "--steps", "10000000", "--eval-every", "10000000", "--save-every", "10000000", "--vocab-size", "300", "--threads", "1"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "config.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)  # some steps in, between periodic saves
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "Interrupted at step" in err and "Traceback" not in err
+    step = load_train_state(out)["step"]
+    assert step > 0  # no periodic save happened: this state was written on the interrupt
+    r = subprocess.run(cmd[:4] + ["--domain", "text", "--out", str(out), "--resume", "--steps", str(step + 3)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert load_train_state(out)["step"] == step + 3
