@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                       ("save-every", int), ("eval-tokens", int), ("seed", int), ("threads", int)):
         t.add_argument(f"--{name}", type=typ, default=None)
     t.add_argument("--tie-weights", action="store_true", default=None)
+    t.add_argument("--init-from", default=None, help="fine-tune: start from this checkpoint's weights and tokenizer")
     t.add_argument("--no-augment", dest="augment", action="store_false", default=None)
     t.set_defaults(fn=_train)
 

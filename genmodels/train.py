@@ -54,6 +54,7 @@ class TrainConfig:
     save_every: int = 0  # 0: same as eval_every
     eval_tokens: int = 0  # 0: the whole validation split
     augment: bool = True
+    init_from: str = ""  # start from this checkpoint's weights (fine-tuning); same architecture and tokenizer
     seed: int = 0
     threads: int = 0  # 0: torch's default
 
@@ -201,6 +202,7 @@ class Trainer:
                            layers=cfg.layers, dropout=cfg.dropout, tie_weights=cfg.tie_weights)
         torch.manual_seed(cfg.seed)
         self.model = RNNLanguageModel(mcfg)
+        parent = self._init_from(mcfg) if cfg.init_from and self.state_prev is None else None
         self.net = self.model
         if _is_dist():
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
@@ -214,6 +216,10 @@ class Trainer:
         self.wall = 0.0
         self.hidden: State | None = None
         self.commands: list[dict] = []
+        if parent is not None:  # the card keeps the whole history: the parent's commands and wall time
+            self.commands = [dict(c, model=parent.name) for c in parent.card.get("commands") or
+                             [{"step": 0, "command": parent.card.get("command", "")}]]
+            self.wall = float(parent.card.get("wall_time_s", 0.0))
         if self.state_prev is not None:
             self._restore(self.state_prev)
         elif _rank() == 0:
@@ -225,11 +231,23 @@ class Trainer:
         # Every invocation (the first, then each --resume) with the step it started from.
         self.commands.append({"step": self.step, "command": self.command})
 
+    def _init_from(self, mcfg: ModelConfig):
+        parent = ckpt.load_checkpoint(self.cfg.init_from)
+        theirs = {k: v for k, v in parent.model.config.to_dict().items() if k != "dropout"}
+        ours = {k: v for k, v in mcfg.to_dict().items() if k != "dropout"}
+        if parent.domain != self.cfg.domain or theirs != ours:
+            raise SettingsError(f"--init-from {self.cfg.init_from}: its model ({parent.domain}, {theirs}) differs from "
+                                f"this run's ({self.cfg.domain}, {ours}); give the same --cell/--emb-dim/--hidden/"
+                                "--layers/--tie-weights")
+        self.model.load_state_dict(parent.model.state_dict())
+        return parent
+
     def _load_data(self) -> TokenData:
         c = self.cfg
         if c.domain == "text":
+            source = self.out if self.state_prev else Path(c.init_from) if c.init_from else None
             return load_data("text", c.data, vocab_size=c.vocab_size,
-                             tokenizer=ckpt.load_tokenizer(self.out, "text") if self.state_prev else None)
+                             tokenizer=ckpt.load_tokenizer(source, "text") if source else None)
         return load_data("melody", c.data, augment=c.augment, seed=c.seed)
 
     # state --------------------------------------------------------------------------------------

@@ -118,3 +118,17 @@ def test_augmentation_keeps_tunes_that_cannot_be_transposed(tmp_path):
     d = melody_data(tmp_path, augment=True, cache_dir=tmp_path / "cache")
     for epoch in range(30):  # every epoch draws new intervals; tunes near the top of the range stay as they are
         assert d.train_stream(epoch).numel() > 0
+
+
+def test_fine_tune_from_a_checkpoint(tiny_text_ckpt, small_text_dir, tmp_path):
+    from genmodels.errors import SettingsError
+
+    parent = json.loads((tiny_text_ckpt / "card.json").read_text())
+    kw = dict(domain="text", data=str(small_text_dir), cell="lstm", vocab_size=300, steps=20, eval_every=10,
+              init_from=str(tiny_text_ckpt), **{**TINY, "lr": 1e-3})
+    r = train(TrainConfig(out=str(tmp_path / "ft"), **kw), progress=False)
+    assert r["history"][0]["valid"] < parent["valid"] + 0.05  # starts where the parent ended, not from scratch
+    card = json.loads((tmp_path / "ft/card.json").read_text())
+    assert card["commands"][0]["model"] == tiny_text_ckpt.name and card["wall_time_s"] >= parent["wall_time_s"]
+    with pytest.raises(SettingsError, match="differs"):
+        train(TrainConfig(out=str(tmp_path / "bad"), **{**kw, "hidden": 48}), progress=False)
