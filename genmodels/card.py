@@ -36,7 +36,7 @@ def card_markdown(card: dict) -> str:
     lines += ["", "## Tokenizer", "", f"`{json.dumps(card.get('tokenizer', {}))[:300]}`", "",
               "## Training", "", f"- Command: `{card.get('command', '')}`",
               f"- Hyper-parameters: `{json.dumps(hp, sort_keys=True)}`",
-              *[f"- Resumed at step {c['step']}: `{c['command']}`" for c in card.get("commands", [])[1:]],
+              *[f"- Then (resume or fine-tune, from step {c['step']} of that run): `{c['command']}`" for c in card.get("commands", [])[1:]],
               *([f"- Note: {card['note']}"] if card.get("note") else []),
               f"- Steps: {card.get('steps', '?')}, wall time {card.get('wall_time_s', 0) / 60:.1f} min on {card.get('hardware', '?')}", "",
               "## Metrics", "", f"| split | {metric} |", "|---|---|", f"| valid | {card.get('valid', '?')} |"]
