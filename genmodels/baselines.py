@@ -21,7 +21,6 @@ an unseen context (T_n(h) = 0) passes p_{n-1} through unchanged. ``modified=True
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -449,24 +448,16 @@ def baseline_report(what: str, order: int | None = None, data: str | None = None
     if what in ("text", "melody"):
         domain = what
     else:
-        ckpt = Path(what)
-        cfg_file = ckpt / "config.json"
-        if not cfg_file.is_file():
+        from genmodels.checkpoint import read_card, read_config
+
+        if not (Path(what) / "config.json").is_file():
             raise SettingsError(f"{what!r} is neither 'text', 'melody' nor a checkpoint directory "
                                 "with a config.json")
-        try:
-            domain = json.loads(cfg_file.read_text()).get("domain")
-        except (OSError, ValueError, AttributeError) as e:
-            raise DataError(f"Cannot read {cfg_file}: {e}") from None
+        domain = read_config(what).get("domain")
         if domain not in ("text", "melody"):
-            raise DataError(f"{cfg_file}: domain must be 'text' or 'melody', not {domain!r}")
-        card_file = ckpt / "card.json"
-        if data is None and card_file.is_file():
-            try:
-                card = json.loads(card_file.read_text())
-                data = (card.get("data") or {}).get("data")
-            except (OSError, ValueError, AttributeError):
-                data = None
+            raise DataError(f"{what}/config.json: domain must be 'text' or 'melody', not {domain!r}")
+        if data is None:
+            data = (read_card(what).get("data") or {}).get("data")
     if domain == "text":
         return text_baseline(data or "data/text", order=7 if order is None else int(order))
     return melody_baseline(data or "data/melody", orders=range(2, 9) if order is None else [int(order)])
