@@ -75,12 +75,13 @@ def text_data(folder: str | Path, vocab_size: int = 2048, tokenizer: TextTokeniz
 
 
 # melody -----------------------------------------------------------------------------------------
-def _melody_files(folder: Path) -> list[Path]:
+def melody_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file())
 
 
-def _load_cached(files: list[Path], cache_dir: Path):
-    """Melodies for ``files`` read with ``read_midi`` (cached as JSON by the files' paths and hashes)."""
+def read_melodies(files: list[Path], cache_dir: Path):
+    """(name, Melody) for each of ``files`` that ``read_midi`` accepts (files it refuses are left out),
+    cached as JSON under ``cache_dir`` by the files' paths and contents."""
     from genmodels.melody import Melody, MidiError, Note, read_midi
 
     h = hashlib.sha256()
@@ -116,19 +117,19 @@ def melody_data(folder: str | Path, augment: bool = True, seed: int = 0,
     if not folder.is_dir():
         raise DataError(f"MIDI folder not found: {folder}")
     if all((folder / s).is_dir() for s in ("train", "valid", "test")):
-        files = {s: _melody_files(folder / s) for s in ("train", "valid", "test")}
+        files = {s: melody_files(folder / s) for s in ("train", "valid", "test")}
     else:
         files = {"train": [], "valid": [], "test": []}
-        for f in _melody_files(folder):
+        for f in melody_files(folder):
             b = int(hashlib.sha1(f.name.encode()).hexdigest(), 16) % 20
             files["valid" if b == 0 else "test" if b == 1 else "train"].append(f)
         if not files["valid"] or not files["test"]:  # small folders: take the last files by name
-            allf = _melody_files(folder)
+            allf = melody_files(folder)
             if len(allf) < 3:
                 raise DataError(f"{folder} needs at least 3 readable .mid/.midi files to train on (found {len(allf)})")
             n = max(1, len(allf) // 10)
             files = {"train": allf[: -2 * n], "valid": allf[-2 * n : -n], "test": allf[-n:]}
-    tunes = {s: _load_cached(fs, Path(cache_dir)) for s, fs in files.items()}
+    tunes = {s: read_melodies(fs, Path(cache_dir)) for s, fs in files.items()}
     if not tunes["train"] or not tunes["valid"]:
         raise DataError(f"No readable melodies in {folder} (train: {len(tunes['train'])}, valid: {len(tunes['valid'])})")
     if not tunes["test"]:

@@ -10,7 +10,7 @@ import torch
 
 from genmodels import checkpoint as ckpt
 from genmodels.card import write_card
-from genmodels.data import _load_cached, _melody_files, _stream, load_data, text_stream
+from genmodels.data import _stream, load_data, melody_files, read_melodies, text_stream
 from genmodels.errors import DataError
 from genmodels.sampling import Generator, Settings
 from genmodels.train import evaluate
@@ -43,8 +43,8 @@ def test_metric(c: ckpt.Checkpoint, text_file: str | None = None, midi_dir: str 
             stream, units, source = d.test, d.test_units, f"{_data_dir(c, data)} (test split)"
     else:
         if midi_dir:
-            files = _melody_files(Path(midi_dir))
-            tunes = _load_cached(files, Path("data/cache")) if files else []
+            files = melody_files(Path(midi_dir))
+            tunes = read_melodies(files, Path("data/cache")) if files else []
             if not tunes:
                 raise DataError(f"No readable .mid/.midi files in {midi_dir}")
             seqs = [c.tokenizer.encode(m) for _, m in tunes]
@@ -64,10 +64,10 @@ def text_sample(g: Generator, seed: str = TEXT_SAMPLE_SEED, length: int = 200, t
 
 def held_out_tunes(c: ckpt.Checkpoint, data: str | None = None, split: str = "test") -> list:
     folder = Path(_data_dir(c, data)) / split
-    files = _melody_files(folder)
+    files = melody_files(folder)
     if not files:
         raise DataError(f"No held-out tunes in {folder}; run python -m genmodels prepare melody")
-    return [m for _, m in _load_cached(files, Path("data/cache"))]
+    return [m for _, m in read_melodies(files, Path("data/cache"))]
 
 
 def generate_like(g: Generator, tunes: list, n: int = MUSIC_TUNES, temperature: float = 1.0, seed: int = 0) -> list:

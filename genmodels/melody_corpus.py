@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from genmodels.data import melody_files, read_melodies
 from genmodels.errors import DataError, MidiError
 from genmodels.melody import (
     PITCH_RANGE, SUPPORTED_METERS, TICKS_PER_QUARTER, Melody, MelodyTokenizer, Note,
@@ -381,18 +382,13 @@ def load_melodies(folder: str | os.PathLike, return_skipped: bool = False) -> An
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"Melody folder {str(root)!r} does not exist or is not a folder")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in (".mid", ".midi"))
+    files = melody_files(root)
     if not files:
         raise DataError(f"No .mid or .midi files found under {str(root)!r}")
-    melodies, skipped = [], 0
-    for f in files:
-        try:
-            melodies.append(read_midi(f))
-        except MidiError as e:
-            skipped += 1
-            log.warning("skipping %s: %s", f, e)
+    melodies = [m for _, m in read_melodies(files, Path("data/cache"))]
+    skipped = len(files) - len(melodies)
     if skipped:
-        log.warning("skipped %d of %d MIDI files under %s", skipped, len(files), root)
+        log.warning("skipped %d of %d MIDI files under %s (not readable as a melody)", skipped, len(files), root)
     if not melodies:
         raise DataError(f"None of the {len(files)} MIDI files under {str(root)!r} holds a usable melody")
     return (melodies, skipped) if return_skipped else melodies

@@ -173,14 +173,13 @@ class Generator:
         logits, state = self.model.prefill(x)
         return logits.expand(n, -1).contiguous(), expand_state(state, n)
 
-    def _text_ids(self, text: str) -> tuple[list[int], bool]:
+    def _text_ids(self, text: str) -> list[int]:
         if not isinstance(text, str):
             raise SeedError("The seed must be text")
         if len(text) > MAX_SEED_CHARS:
             raise SeedError(f"The seed is {len(text):,} characters; the limit is {MAX_SEED_CHARS:,}")
         ids = self.tok.encode(text)
-        cut = len(ids) > CONTEXT_TOKENS
-        return [self.tok.bos_id] + ids[-CONTEXT_TOKENS:], cut
+        return [self.tok.bos_id] + ids[-CONTEXT_TOKENS:]
 
     def seed_was_cut(self, text: str) -> bool:
         """True when the seed is longer than the context window and only its end is used."""
@@ -198,7 +197,7 @@ class Generator:
         s = settings.checked(self.vocab_size)
         if not isinstance(length, int) or not 0 <= length <= MAX_TEXT_TOKENS:
             raise SettingsError(f"Length must be from 0 to {MAX_TEXT_TOKENS} tokens; got {length}")
-        ids, _ = self._text_ids(seed)
+        ids = self._text_ids(seed)
         return TextStream(self, seed, ids, length, s)
 
     def complete(self, seed: str, length: int = 200, settings: Settings = Settings()) -> list[TextResult]:
@@ -211,7 +210,7 @@ class Generator:
     def next_token_probs(self, text: str, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` most likely next tokens after ``text`` and their probabilities."""
         if self.domain == "text":
-            ids, _ = self._text_ids(text)
+            ids = self._text_ids(text)
         else:
             ids = list(text)
         logits, _ = self._prefill(ids, 1)
