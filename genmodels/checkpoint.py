@@ -16,8 +16,6 @@ read with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from genmodels.errors import CheckpointError
+from genmodels.util import atomic_write, atomic_write_json
 from genmodels.model import ModelConfig, RNNLanguageModel
 from genmodels.text import TextTokenizer
 
@@ -40,38 +39,6 @@ TRAIN_STATE = "train_state.pt"
 TEXT_TOKENIZER = "tokenizer.model"
 MELODY_TOKENIZER = "tokenizer.json"
 DOMAINS = ("text", "melody")
-
-
-def atomic_write(path: str | Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and a rename.
-
-    On any failure (disk full, permission, kill) the old file stays as it was and the temp file is
-    removed; the error is re-raised as a CheckpointError naming the file.
-    """
-    path = Path(path)
-    raw = data.encode() if isinstance(data, str) else data
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException as e:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        if isinstance(e, OSError):
-            raise CheckpointError(f"Could not write {path}: {e.strerror or e}; the previous file is kept") from e
-        raise
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def weights_bytes(model: RNNLanguageModel, half: bool = False) -> bytes:

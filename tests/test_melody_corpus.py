@@ -6,8 +6,9 @@ import pytest
 
 from genmodels.errors import DataError
 from genmodels.melody import Melody, MelodyTokenizer, Note, read_midi, write_midi
+from genmodels.util import tree_hash
 from genmodels.melody_corpus import (
-    SPLITS, corpus_hash, load_melodies, prepare_melody, split_of, write_data_readme_section,
+    SPLITS, load_melodies, prepare_melody, split_of, write_data_readme_section,
 )
 
 SMALL = dict(limit=2, collections=("ryansMammoth", "bach", "oneills1850"), progress=False)
@@ -24,7 +25,7 @@ def two_builds(tmp_path_factory):
 def test_small_build_is_deterministic(two_builds):
     root, a, b = two_builds
     assert a["n_tunes"] > 20
-    assert corpus_hash(root / "one") == corpus_hash(root / "two") == a["corpus_hash"] == b["corpus_hash"]
+    assert tree_hash(root / "one") == tree_hash(root / "two") == a["corpus_hash"] == b["corpus_hash"]
     assert (root / "cache" / "melody").is_dir()
     assert a["roundtrip_fraction"] == 1.0
     assert a["midi_mismatch"] == 0

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genmodels.corpus import load_text_folder, prepare_text, tree_hash
+from genmodels.corpus import load_text_folder, prepare_text
+from genmodels.util import tree_hash
 from genmodels.errors import DataError
 from genmodels.text import StreamDecoder, TextTokenizer
 
