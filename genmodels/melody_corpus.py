@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 COLLECTIONS = ("essenFolksong", "ryansMammoth", "oneills1850", "airdsAirs", "bach")
 SPLITS = ("train", "valid", "test")
 MIN_NOTES = 8
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 _MAJORISH = {"major", "ionian", "mixolydian", "lydian"}
 _MINORISH = {"minor", "aeolian", "dorian", "phrygian", "locrian"}
 
@@ -170,7 +170,20 @@ def _tune_record(score: Any, coll: str) -> dict:
                 bpm = round(float(q), 2)
         except Exception:
             pass
-    return {"meter": list(mtr), "key": [tonic, mode], "tempo": bpm, "notes": notes}
+    return {"meter": list(mtr), "key": [tonic, mode], "signature": _written_key(ks), "tempo": bpm, "notes": notes}
+
+
+def _written_key(ks: Any) -> list | None:
+    """The source's own key signature as [tonic pitch class or None, mode name or None, sharps]:
+    the ABC ``K:`` field gives tonic and mode (``K:Ador`` → [9, "dorian", 1]); a bare signature
+    gives only the number of sharps."""
+    if ks is None:
+        return None
+    from music21 import key as m21key
+
+    if isinstance(ks, m21key.Key):
+        return [ks.tonic.pitchClass, str(ks.mode), int(ks.sharps)]
+    return [None, None, int(ks.sharps)]
 
 
 def parse_source(job: tuple[str, str]) -> dict:
