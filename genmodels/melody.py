@@ -601,6 +601,11 @@ class MelodyTokenizer:
     def dur_id(self, ticks: int) -> int:
         return self.dur0 + ticks - 1
 
+    pitch_range = PITCH_RANGE
+
+    def is_pitch(self, token_id: int) -> bool:
+        return self.pitch0 <= int(token_id) < self.pitch0 + PITCH_RANGE[1] - PITCH_RANGE[0] + 1
+
     # ----- encode -----
     def encode(self, melody: Melody, add_eos: bool = True) -> list[int]:
         """Melody -> token ids; MidiError for an empty melody or pitches outside PITCH_RANGE."""
