@@ -6,9 +6,11 @@ No model logic lives here: generation, parsing and rendering are calls into ``ge
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import secrets
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +18,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from genmodels.checkpoint import find_checkpoints, read_config
-from genmodels.errors import GenmodelsError
+from genmodels.checkpoint import WEIGHTS, find_checkpoints, read_card, read_config
+from genmodels.errors import CheckpointError, GenmodelsError
 from genmodels.sampling import Generator
 
 ROOT = Path(__file__).resolve().parent
@@ -50,13 +52,15 @@ class ModelChoice:
         return self.path.name
 
 
-def require_models(domain: str) -> dict[str, "ModelChoice"]:
+def require_models(domain: str) -> dict[str, ModelChoice]:
     """The models of ``domain`` by label; without any, a message on how to get one, and the page stops."""
     models = available_models(domain)
     if not models:
-        st.warning(f"No {domain} model was found in `{checkpoints_root()}`. Train one with "
-                   f"`python -m genmodels prepare {domain}` and `python -m genmodels train --domain {domain} --out "
-                   f"checkpoints/{domain}-lstm`, or set `GENMODELS_CHECKPOINTS` to a folder of checkpoints.")
+        st.warning(
+            f"No {domain} model was found in `{checkpoints_root()}`. Train one with "
+            f"`python -m genmodels prepare {domain}` and `python -m genmodels train --domain {domain} --out "
+            f"checkpoints/{domain}-lstm`, or set `GENMODELS_CHECKPOINTS` to a folder of checkpoints."
+        )
         st.stop()
     return {m.label: m for m in models}
 
@@ -78,20 +82,71 @@ def _load_generator(path: str, stamp: int) -> Generator:
     return Generator(path)
 
 
+def _weights_stamp(path: Path) -> int:
+    try:
+        return (Path(path) / WEIGHTS).stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 def get_generator(path: Path) -> Generator:
     """The process-wide Generator for ``path``; reloaded when the weights file changes on disk."""
+    return _load_generator(str(path), _weights_stamp(path))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _prompt_was_cut(path: str, stamp: int, prompt: str) -> bool:
+    return _load_generator(path, stamp).seed_was_cut(prompt)
+
+
+def prompt_was_cut(path: Path, prompt: str) -> bool:
+    """True when the model reads only the end of ``prompt``; tokenised once per prompt, not on every rerun."""
+    return _prompt_was_cut(str(path), _weights_stamp(path), prompt)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the Models page shows of a checkpoint, read from its JSON files and its weights' header."""
+
+    card: dict
+    config: dict
+    parameters: int
+
+    @property
+    def domain(self) -> str | None:
+        return self.config.get("domain")
+
+
+def read_model_card(path: Path) -> ModelCard:
+    """The card, config and parameter count of a checkpoint, without loading its weights (CheckpointError)."""
+    card, config = read_card(path), read_config(path)
+    params = card.get("parameters")
+    if not isinstance(params, int):
+        params = weights_parameter_count(Path(path) / WEIGHTS)
+    return ModelCard(card, config, params)
+
+
+def weights_parameter_count(f: Path) -> int:
+    """Parameters in a safetensors file, from its JSON header alone (the tensors are not read).
+
+    Belongs in genmodels.checkpoint; it lives here until the library has it.
+    """
     try:
-        stamp = (Path(path) / "model.safetensors").stat().st_mtime_ns
-    except OSError:
-        stamp = 0
-    return _load_generator(str(path), stamp)
-
-
-def keep_state(*keys: str) -> None:
-    """Keep widget values when the user visits another page (Streamlit drops state of unrendered widgets)."""
-    for k in keys:
-        if k in st.session_state:
-            st.session_state[k] = st.session_state[k]
+        with open(f, "rb") as fh:
+            (size,) = struct.unpack("<Q", fh.read(8))
+            if size > 100_000_000:
+                raise ValueError("header too large")
+            header = json.loads(fh.read(size))
+        shapes = [v["shape"] for k, v in header.items() if k != "__metadata__"]
+    except (OSError, struct.error, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise CheckpointError(f"{f}: not a readable safetensors file ({e})") from e
+    total = 0
+    for shape in shapes:
+        n = 1
+        for d in shape:
+            n *= int(d)
+        total += n
+    return total
 
 
 def new_seed() -> int:
@@ -117,8 +172,10 @@ def show_piece(piece: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Text as HTML (always escaped)
 # ---------------------------------------------------------------------------------------------
-_BOX = ("font-family: Georgia, 'Times New Roman', serif; font-size: 1.05rem; line-height: 1.6; "
-        "white-space: pre-wrap; word-wrap: break-word; margin: 0;")
+_BOX = (
+    "font-family: Georgia, 'Times New Roman', serif; font-size: 1.05rem; line-height: 1.6; "
+    "white-space: pre-wrap; word-wrap: break-word; margin: 0;"
+)
 
 
 def seed_tail(seed: str, chars: int = 600) -> str:
@@ -127,16 +184,18 @@ def seed_tail(seed: str, chars: int = 600) -> str:
 
 def text_html(seed: str, continuation: str) -> str:
     """Seed in grey, continuation bold and coloured; everything HTML-escaped."""
-    return (f'<div class="gm-text" style="{_BOX}">'
-            f'<span class="gm-seed" style="color:{SEED_COLOUR}">{html.escape(seed_tail(seed))}</span>'
-            f'<span class="gm-cont" style="color:{CONTINUATION_COLOUR};font-weight:600">'
-            f'{html.escape(continuation)}</span></div>')
+    return (
+        f'<div class="gm-text" style="{_BOX}">'
+        f'<span class="gm-seed" style="color:{SEED_COLOUR}">{html.escape(seed_tail(seed))}</span>'
+        f'<span class="gm-cont" style="color:{CONTINUATION_COLOUR};font-weight:600">'
+        f"{html.escape(continuation)}</span></div>"
+    )
 
 
 def prob_colour(p: float) -> str:
     """Background for a token of probability ``p``: red (surprising) → yellow → green (expected)."""
     p = min(max(p, 0.0), 1.0)
-    hue = int(120 * p ** 0.5)
+    hue = int(120 * p**0.5)
     return f"hsl({hue}, 75%, 82%)"
 
 
@@ -144,44 +203,70 @@ def tokens_html(seed: str, tokens: list[tuple[str, float]]) -> str:
     """The continuation with every token's background coloured by its probability (hover for the value)."""
     spans = "".join(
         f'<span title="p = {p:.3f}" style="background:{prob_colour(p)};border-radius:3px;'
-        f'color:#111">{html.escape(piece)}</span>' for piece, p in tokens)
-    return (f'<div class="gm-text" style="{_BOX}">'
-            f'<span style="color:{SEED_COLOUR}">{html.escape(seed_tail(seed, 200))}</span>{spans}</div>')
+        f'color:#111">{html.escape(piece)}</span>'
+        for piece, p in tokens
+    )
+    return (
+        f'<div class="gm-text" style="{_BOX}">'
+        f'<span style="color:{SEED_COLOUR}">{html.escape(seed_tail(seed, 200))}</span>{spans}</div>'
+    )
 
 
-PROB_LEGEND = ('<div style="font-size:0.8rem;color:#666">Colour = the model\'s probability of the token it picked: '
-               f'<span style="background:{prob_colour(0.02)};padding:0 4px">unlikely</span> '
-               f'<span style="background:{prob_colour(0.25)};padding:0 4px">possible</span> '
-               f'<span style="background:{prob_colour(0.9)};padding:0 4px">expected</span> '
-               '(hover a word for its probability).</div>')
+PROB_LEGEND = (
+    '<div style="font-size:0.8rem;color:#666">Colour = the model\'s probability of the token it picked: '
+    f'<span style="background:{prob_colour(0.02)};padding:0 4px">unlikely</span> '
+    f'<span style="background:{prob_colour(0.25)};padding:0 4px">possible</span> '
+    f'<span style="background:{prob_colour(0.9)};padding:0 4px">expected</span> '
+    "(hover a word for its probability).</div>"
+)
 
 
 def next_token_chart(probs: list[tuple[str, float]]) -> alt.Chart:
     df = pd.DataFrame({"token": [show_piece(t) for t, _ in probs], "probability": [p for _, p in probs]})
     df["rank"] = range(len(df))
-    return (alt.Chart(df).mark_bar(color=CONTINUATION_COLOUR)
-            .encode(x=alt.X("probability:Q", axis=alt.Axis(format="%"), title="probability of the next token"),
-                    y=alt.Y("token:N", sort=alt.SortField("rank"), title=None,
-                            axis=alt.Axis(labelOverlap=False, labelFontSize=13, labelLimit=160)),
-                    tooltip=["token", alt.Tooltip("probability:Q", format=".1%")])
-            .properties(height=22 * len(df) + 30))
+    return (
+        alt.Chart(df)
+        .mark_bar(color=CONTINUATION_COLOUR)
+        .encode(
+            x=alt.X("probability:Q", axis=alt.Axis(format="%"), title="probability of the next token"),
+            y=alt.Y(
+                "token:N",
+                sort=alt.SortField("rank"),
+                title=None,
+                axis=alt.Axis(labelOverlap=False, labelFontSize=13, labelLimit=160),
+            ),
+            tooltip=["token", alt.Tooltip("probability:Q", format=".1%")],
+        )
+        .properties(height=22 * len(df) + 30)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Piano roll
 # ---------------------------------------------------------------------------------------------
-def piano_roll(melody, split: int | None = None, labels: tuple[str, str] = ("seed", "continuation"),
-               height: int = 260) -> alt.Chart:
+def piano_roll(
+    melody, split: int | None = None, labels: tuple[str, str] = ("seed", "continuation"), height: int = 260
+) -> alt.Chart:
     """Altair piano roll of a ``Melody`` with dashed bar lines.
 
     Notes starting before tick ``split`` are drawn as ``labels[0]`` (grey), the rest as ``labels[1]``.
     """
-    from genmodels.melody import TICKS_PER_QUARTER as tpq, note_name
+    from genmodels.melody import TICKS_PER_QUARTER as tpq
+    from genmodels.melody import note_name
 
     bt = melody.bar_ticks
-    rows = [{"part": labels[0] if split is None or n.start < split else labels[1],
-             "start": n.start / tpq, "end": n.end / tpq, "pitch": n.pitch - 0.42, "top": n.pitch + 0.42,
-             "note": note_name(n.pitch), "bar": n.start // bt + 1} for n in melody.notes]
+    rows = [
+        {
+            "part": labels[0] if split is None or n.start < split else labels[1],
+            "start": n.start / tpq,
+            "end": n.end / tpq,
+            "pitch": n.pitch - 0.42,
+            "top": n.pitch + 0.42,
+            "note": note_name(n.pitch),
+            "bar": n.start // bt + 1,
+        }
+        for n in melody.notes
+    ]
     df = pd.DataFrame(rows, columns=["part", "start", "end", "pitch", "top", "note", "bar"])
     n_bars = max(1, melody.n_bars)
     bars = pd.DataFrame({"beat": [i * bt / tpq for i in range(n_bars + 1)]})
@@ -191,16 +276,28 @@ def piano_roll(melody, split: int | None = None, labels: tuple[str, str] = ("see
     ticks = [p for p in range(lo, hi + 1) if p % 12 in ((0, 4, 7) if hi - lo <= 24 else (0,))]
     domain = [labels[0]] if split is None else list(labels)
     colours = [SEED_COLOUR, CONTINUATION_COLOUR][: len(domain)] if split is not None else [CONTINUATION_COLOUR]
-    notes = (alt.Chart(df).mark_rect(cornerRadius=2, stroke="white", strokeWidth=0.5)
-             .encode(x=alt.X("start:Q", title="beats (quarter notes)",
-                             scale=alt.Scale(domain=[0, n_bars * bt / tpq], nice=False)),
-                     x2="end:Q",
-                     y=alt.Y("pitch:Q", title=None, scale=alt.Scale(domain=[lo - 0.5, hi + 0.5], nice=False),
-                             axis=alt.Axis(values=ticks, labelExpr=f"{names}[datum.value % 12] + "
-                                                                   "(floor(datum.value / 12) - 1)")),
-                     y2="top:Q",
-                     color=alt.Color("part:N", scale=alt.Scale(domain=domain, range=colours),
-                                     legend=alt.Legend(orient="top", title=None) if split is not None else None),
-                     tooltip=["note", "bar", alt.Tooltip("start:Q", title="beat"), "part"]))
+    notes = (
+        alt.Chart(df)
+        .mark_rect(cornerRadius=2, stroke="white", strokeWidth=0.5)
+        .encode(
+            x=alt.X(
+                "start:Q", title="beats (quarter notes)", scale=alt.Scale(domain=[0, n_bars * bt / tpq], nice=False)
+            ),
+            x2="end:Q",
+            y=alt.Y(
+                "pitch:Q",
+                title=None,
+                scale=alt.Scale(domain=[lo - 0.5, hi + 0.5], nice=False),
+                axis=alt.Axis(values=ticks, labelExpr=f"{names}[datum.value % 12] + (floor(datum.value / 12) - 1)"),
+            ),
+            y2="top:Q",
+            color=alt.Color(
+                "part:N",
+                scale=alt.Scale(domain=domain, range=colours),
+                legend=alt.Legend(orient="top", title=None) if split is not None else None,
+            ),
+            tooltip=["note", "bar", alt.Tooltip("start:Q", title="beat"), "part"],
+        )
+    )
     lines = alt.Chart(bars).mark_rule(color="#999", strokeDash=[3, 3]).encode(x="beat:Q")
     return (lines + notes).properties(height=height)

@@ -1,17 +1,13 @@
-"""Models page: the model cards of the checkpoints found on disk, and how to train your own."""
+"""Models page: the model cards of the checkpoints found on disk, and how to train your own.
 
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parents[1])
-if _ROOT not in sys.path:  # the repo root, also when a page runs alone (AppTest)
-    sys.path.insert(0, _ROOT)
+Cards are read from each checkpoint's JSON files; no weights are loaded to show them.
+"""
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app_support import available_models, checkpoints_root, get_generator
+from app_support import ModelCard, available_models, checkpoints_root, read_model_card
 from genmodels.errors import GenmodelsError
 
 TRAIN_HELP = """
@@ -48,8 +44,11 @@ def show_value(label: str, v) -> None:
     elif isinstance(v, dict):
         st.markdown(f"**{label}**")
         flat = {k: (x if isinstance(x, (int, float, str, bool)) else str(x)) for k, x in v.items()}
-        st.dataframe(pd.DataFrame({"field": list(flat.keys()), "value": [str(x) for x in flat.values()]}),
-                     hide_index=True, width="stretch")
+        st.dataframe(
+            pd.DataFrame({"field": list(flat.keys()), "value": [str(x) for x in flat.values()]}),
+            hide_index=True,
+            width="stretch",
+        )
     elif isinstance(v, list) and all(isinstance(x, str) for x in v):
         st.markdown(f"**{label}**")
         for x in v:
@@ -86,10 +85,10 @@ def show_data(data: dict) -> None:
             st.caption(f"{name}: " + ", ".join(map(str, docs[:40])) + (" …" if len(docs) > 40 else ""))
 
 
-def show_card(gen) -> None:
-    card = dict(gen.ckpt.card)
-    cfg = gen.ckpt.config.get("model", {})
-    params = card.get("parameters") or sum(p.numel() for p in gen.model.parameters())
+def show_card(info: ModelCard) -> None:
+    card = dict(info.card)
+    cfg = info.config.get("model", {})
+    params = info.parameters
     metric = card.get("metric", "")
     cols = st.columns(4)
     cols[0].metric("Parameters", f"{params / 1e6:.2f} M" if params >= 1e5 else f"{params:,}")
@@ -101,10 +100,15 @@ def show_card(gen) -> None:
         elif isinstance(v, dict) and isinstance(v.get("value"), (int, float)):
             col.metric(f"{metric_name(v.get('metric', metric))} ({label})", f"{v['value']:.4g}")
     if metric:
-        st.caption(f"Metric: {metric_name(metric)} (lower is better). "
-                   + ("Bits per character are comparable across tokenizers; the floor to beat is a Kneser-Ney "
-                      "character 7-gram (Baseline below)." if gen.domain == "text" else
-                      "Nats per note on held-out tunes; an n-gram model on the same tokens is the floor to beat."))
+        st.caption(
+            f"Metric: {metric_name(metric)} (lower is better). "
+            + (
+                "Bits per character are comparable across tokenizers; the floor to beat is a Kneser-Ney "
+                "character 7-gram (Baseline below)."
+                if info.domain == "text"
+                else "Nats per note on held-out tunes; an n-gram model on the same tokens is the floor to beat."
+            )
+        )
     if "baseline" in card:
         show_value("Baseline", card["baseline"])
     if isinstance(card.get("test"), dict):
@@ -113,10 +117,16 @@ def show_card(gen) -> None:
         hist = pd.DataFrame(card["history"])
         if {"step", "valid"} <= set(hist.columns) and len(hist) >= 2:
             st.markdown(f"**Validation {metric_name(metric)} during training**")
-            chart = (alt.Chart(hist).mark_line(point=True, color="#b3135b")
-                     .encode(x=alt.X("step:Q", title="training step"), y=alt.Y("valid:Q", title=metric_name(metric),
-                                                                                 scale=alt.Scale(zero=False)),
-                             tooltip=["step", "valid"]).properties(height=200))
+            chart = (
+                alt.Chart(hist)
+                .mark_line(point=True, color="#b3135b")
+                .encode(
+                    x=alt.X("step:Q", title="training step"),
+                    y=alt.Y("valid:Q", title=metric_name(metric), scale=alt.Scale(zero=False)),
+                    tooltip=["step", "valid"],
+                )
+                .properties(height=200)
+            )
             st.altair_chart(chart, width="stretch")
     if "samples" in card:
         show_value("Samples", card["samples"])
@@ -131,7 +141,7 @@ def show_card(gen) -> None:
         st.markdown("**Trained with**")
         st.code(card["command"], language="bash", wrap_lines=True)
     with st.expander("Hyperparameters and configuration"):
-        st.json({"hyperparameters": card.get("hyperparameters", {}), "config": gen.ckpt.config}, expanded=False)
+        st.json({"hyperparameters": card.get("hyperparameters", {}), "config": info.config}, expanded=False)
     if not card:
         st.info("This checkpoint has no model card (card.json) yet.")
 
@@ -144,14 +154,23 @@ found = [(domain, m) for domain in ("text", "melody") for m in available_models(
 if not found:
     st.warning("No checkpoint was found. See below to train one.")
 else:
-    st.dataframe(pd.DataFrame({"name": [m.name for _, m in found], "domain": [d for d, _ in found],
-                               "shown as": [m.label for _, m in found], "folder": [str(m.path) for _, m in found]}),
-                 hide_index=True, width="stretch")
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "name": [m.name for _, m in found],
+                "domain": [d for d, _ in found],
+                "shown as": [m.label for _, m in found],
+                "folder": [str(m.path) for _, m in found],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
     tabs = st.tabs([f"{m.name}" for _, m in found])
-    for tab, (domain, m) in zip(tabs, found):
+    for tab, (_, m) in zip(tabs, found, strict=True):
         with tab:
             try:
-                show_card(get_generator(m.path))
+                show_card(read_model_card(m.path))
             except GenmodelsError as e:
                 st.error(f"{m.name} could not be loaded: {e}")
 

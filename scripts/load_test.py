@@ -16,7 +16,7 @@ not counted. It prints a table per session and
 the totals (median/max latency per page, wall time, the server's peak resident memory) and exits 0 when no
 session had an error, 1 otherwise. The server and the browser are always stopped.
 
-Usage: python scripts/load_test.py [--sessions 8] [--timeout 300] [--wait-timeout 90]
+Usage (from the repository root): python -m scripts.load_test [--sessions 8] [--timeout 300] [--wait-timeout 90]
 The steps are the end-to-end test's helpers (tests/test_e2e_browser.py), imported, not copied.
 """
 
@@ -36,12 +36,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import test_e2e_browser as e2e  # noqa: E402
-from test_e2e_browser import (CHROMIUM, CHROMIUM_ARGS, SEED_NOTES, generate_melody,  # noqa: E402
-                              generate_text, open_melody_page, streamlit_server)
+from tests import test_e2e_browser as e2e
+from tests.test_e2e_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SEED_NOTES,
+    generate_melody,
+    generate_text,
+    open_melody_page,
+    streamlit_server,
+)
 
 TEXT_SEEDS = [
     "To be, or not to be",
@@ -100,9 +104,19 @@ def random_seed_value(page) -> str:
 def start_chromium(profile: Path, log_path: Path, timeout_s: float = 60.0) -> tuple[subprocess.Popen, str]:
     """One headless Chromium with a DevTools port; returns (process, ws endpoint)."""
     log = open(log_path, "wb")
-    proc = subprocess.Popen([CHROMIUM, *CHROMIUM_ARGS, "--remote-debugging-address=127.0.0.1",
-                             "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            CHROMIUM,
+            *CHROMIUM_ARGS,
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log.close()
     port_file = profile / "DevToolsActivePort"
     deadline = time.time() + timeout_s
@@ -260,13 +274,22 @@ def latency(name: str, xs: list[float]) -> str:
     return f"{name:<16}median {statistics.median(xs):.1f} s, max {max(xs):.1f} s ({len(xs)} done)"
 
 
-def report(sessions: list[Session], wall_s: float, total_s: float, hwm_kb: int | None, rss_kb: int,
-           base_kb: int | None, log: Path | None) -> int:
+def report(
+    sessions: list[Session],
+    wall_s: float,
+    total_s: float,
+    hwm_kb: int | None,
+    rss_kb: int,
+    base_kb: int | None,
+    log: Path | None,
+) -> int:
     print()
     print(f"{'session':>7}  {'text s':>7}  {'melody s':>8}  {'text seed':>9}  {'melody seed':>11}  errors")
     for s in sessions:
-        print(f"{s.n + 1:>7}  {fmt_s(s.text_s):>7}  {fmt_s(s.melody_s):>8}  {s.text_seed:>9}  {s.melody_seed:>11}  "
-              f"{len(s.errors)}")
+        print(
+            f"{s.n + 1:>7}  {fmt_s(s.text_s):>7}  {fmt_s(s.melody_s):>8}  {s.text_seed:>9}  {s.melody_seed:>11}  "
+            f"{len(s.errors)}"
+        )
     shared = [note for note in sessions[0].notes if all(note in s.notes for s in sessions)] if sessions else []
     for note in shared:
         print(f"  every session, note: {note}")
@@ -285,13 +308,18 @@ def report(sessions: list[Session], wall_s: float, total_s: float, hwm_kb: int |
     print(latency("text latency", [s.text_s for s in sessions if s.text_s is not None]))
     print(latency("melody latency", [s.melody_s for s in sessions if s.melody_s is not None]))
     print(f"{'wall time':<16}{wall_s:.1f} s for the sessions ({total_s:.1f} s in all, with server/browser start)")
-    print(f"{'server memory':<16}peak RSS (VmHWM) {mb(hwm_kb)}; highest sampled VmRSS {mb(rss_kb)}; "
-          f"VmRSS before the sessions {mb(base_kb)}")
+    print(
+        f"{'server memory':<16}peak RSS (VmHWM) {mb(hwm_kb)}; highest sampled VmRSS {mb(rss_kb)}; "
+        f"VmRSS before the sessions {mb(base_kb)}"
+    )
     if log is not None:
         print(f"{'server log':<16}{log}")
         if n_err and log.exists():
-            tb = [ln for ln in log.read_text(errors="replace").splitlines()
-                  if "Error" in ln or "Exception" in ln or "Traceback" in ln]
+            tb = [
+                ln
+                for ln in log.read_text(errors="replace").splitlines()
+                if "Error" in ln or "Exception" in ln or "Traceback" in ln
+            ]
             for ln in tb[-20:]:
                 print(f"  server: {one_line(ln)}")
     return 1 if n_err else 0
@@ -301,8 +329,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sessions", type=int, default=8, help="browser sessions at the same time (default 8)")
     ap.add_argument("--timeout", type=float, default=300, help="overall limit in seconds (default 300)")
-    ap.add_argument("--wait-timeout", type=float, default=e2e.TIMEOUT_MS / 1000,
-                    help=f"limit for each wait in seconds (default {e2e.TIMEOUT_MS / 1000:g})")
+    ap.add_argument(
+        "--wait-timeout",
+        type=float,
+        default=e2e.TIMEOUT_MS / 1000,
+        help=f"limit for each wait in seconds (default {e2e.TIMEOUT_MS / 1000:g})",
+    )
     args = ap.parse_args()
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} not found: install Debian's chromium", file=sys.stderr)
@@ -324,16 +356,23 @@ def main() -> int:
             port = urlparse(url).port
             log = Path(os.environ.get("TMPDIR", "/tmp")) / f"streamlit-e2e-{port}.log"
             pid = server_pid(port)
-            print(f"app at {url} (server pid {pid}); {args.sessions} session(s); limits: {args.timeout:g} s "
-                  f"overall, {args.wait_timeout:g} s per wait", flush=True)
+            print(
+                f"app at {url} (server pid {pid}); {args.sessions} session(s); limits: {args.timeout:g} s "
+                f"overall, {args.wait_timeout:g} s per wait",
+                flush=True,
+            )
             if pid:
                 base_kb = proc_status_kb(pid, "VmRSS")
                 sampler = RssSampler(pid)
                 sampler.start()
             chromium, ws = start_chromium(tmp / "profile", tmp / "chromium.log")
             start = threading.Barrier(args.sessions + 1)
-            threads = [threading.Thread(target=run_session, args=(s, ws, url, start, wait_ms, tmp),
-                                        name=f"session-{s.n + 1}", daemon=True) for s in sessions]
+            threads = [
+                threading.Thread(
+                    target=run_session, args=(s, ws, url, start, wait_ms, tmp), name=f"session-{s.n + 1}", daemon=True
+                )
+                for s in sessions
+            ]
             for t in threads:
                 t.start()
             try:
@@ -364,8 +403,9 @@ def main() -> int:
         if chromium is not None:
             stop_process_group(chromium)
         shutil.rmtree(tmp / "profile", ignore_errors=True)  # the rest is kept for a failed run
-    code = report(sessions, wall_s, time.perf_counter() - t_start, hwm_kb, sampler.peak_kb if sampler else 0,
-                  base_kb, log)
+    code = report(
+        sessions, wall_s, time.perf_counter() - t_start, hwm_kb, sampler.peak_kb if sampler else 0, base_kb, log
+    )
     if code == 0:
         shutil.rmtree(tmp, ignore_errors=True)
     else:

@@ -1,18 +1,21 @@
 """Screenshots of the app's pages at 1280x800 into docs/screenshots/ (text.png, melody.png, models.png).
 
-Usage: python scripts/screenshots.py   (needs /usr/bin/chromium; reuses the end-to-end test's helpers;
-set GENMODELS_CHECKPOINTS to use checkpoints other than checkpoints/)
+Usage (from the repository root): python -m scripts.screenshots   (needs /usr/bin/chromium; reuses the end-to-end
+test's helpers; set GENMODELS_CHECKPOINTS to use checkpoints other than checkpoints/)
 """
 
-import sys
 from pathlib import Path
 
+from tests.test_e2e_browser import (
+    browser_page,
+    generate_melody,
+    generate_text,
+    open_melody_page,
+    streamlit_server,
+    wait_idle,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from test_e2e_browser import (browser_page, generate_melody, generate_text, open_melody_page,  # noqa: E402
-                              streamlit_server, wait_idle)
-
 OUT = ROOT / "docs" / "screenshots"
 
 
@@ -27,7 +30,7 @@ def main() -> None:
     with streamlit_server() as url, browser_page(1280, 800) as page:
         generate_text(page, url, "ROMEO.\nBut soft, what light through yonder window breaks?\n")
         page.wait_for_timeout(1000)
-        top(page, page.get_by_text("Seed text", exact=True).first)
+        top(page, page.get_by_text("Prompt", exact=True).first)
         page.screenshot(path=str(OUT / "text.png"))
 
         open_melody_page(page)

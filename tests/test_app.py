@@ -12,22 +12,32 @@ from pathlib import Path
 
 import pretty_midi
 import pytest
+from streamlit.testing.v1 import AppTest
+
+from app_support import available_models
+from genmodels.melody import MAX_MIDI_BYTES, parse_note_seed
+from genmodels.sampling import MAX_SEED_CHARS, Generator, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from app_support import available_models  # noqa: E402
-from genmodels.melody import MAX_MIDI_BYTES, parse_note_seed  # noqa: E402
-from genmodels.sampling import Generator, Settings  # noqa: E402
-
 TIMEOUT = 60
 
 
 def page(name: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app_pages" / name), default_timeout=TIMEOUT)
-    at.run()
+    """The app started as a user starts it (``app.py``, on the Text page), then switched to ``name``."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    if name != "text.py":
+        at.switch_page(f"app_pages/{name}").run()
+        assert not at.exception, at.exception
+    return at
+
+
+def away_and_back(at: AppTest, page_name: str) -> AppTest:
+    """Visit another page, then return to ``app_pages/page_name``."""
+    other = "models.py" if page_name != "models.py" else "text.py"
+    at.switch_page(f"app_pages/{other}").run()
+    assert not at.exception, at.exception
+    at.switch_page(f"app_pages/{page_name}").run()
     assert not at.exception, at.exception
     return at
 
@@ -43,8 +53,9 @@ def errors(at: AppTest) -> str:
 
 
 def needs(domain: str):
-    return pytest.mark.skipif(not available_models(domain),
-                              reason=f"no {domain} checkpoint found (train one or set GENMODELS_CHECKPOINTS)")
+    return pytest.mark.skipif(
+        not available_models(domain), reason=f"no {domain} checkpoint found (train one or set GENMODELS_CHECKPOINTS)"
+    )
 
 
 def midi_file(pitches=(64, 62, 60, 62, 64, 64, 64), drums: bool = False) -> bytes:
@@ -61,8 +72,9 @@ def midi_file(pitches=(64, 62, 60, 62, 64, 64, 64), drums: bool = False) -> byte
 # ------------------------------------------------------------------------------------------------
 # Text
 # ------------------------------------------------------------------------------------------------
-def text_generate(at: AppTest, seed_text: str = "To be, or not to be", seed: int = 7, length: int = 20,
-                  **widgets) -> AppTest:
+def text_generate(
+    at: AppTest, seed_text: str = "To be, or not to be", seed: int = 7, length: int = 20, **widgets
+) -> AppTest:
     at.text_area(key="t_seed_text").set_value(seed_text)
     at.number_input(key="t_seed").set_value(seed)
     at.slider(key="t_len").set_value(length)
@@ -155,6 +167,59 @@ def test_text_long_seed_says_it_is_cut():
     assert any("reads only its last" in i.value for i in at.info)
 
 
+@needs("text")
+def test_text_long_paste_is_kept_up_to_the_limit():
+    """Issue 10.5: a paste over the limit was silently emptied; now it is cut to the limit, with a message."""
+    at = page("text.py")
+    pasted = "".join(f"{i:07d} " for i in range(MAX_SEED_CHARS // 8 + 2000))
+    at.text_area(key="t_seed_text").set_value(pasted).run()
+    assert not at.exception
+    assert at.text_area(key="t_seed_text").value == pasted[:MAX_SEED_CHARS]
+    assert any(f"{len(pasted):,} characters" in w.value and "cut" in w.value for w in at.warning)
+    at.button(key="t_go").click().run()  # and it is usable: the prompt is not refused
+    assert "Type a few words" not in errors(at)
+
+
+TEXT_SETTINGS = {"t_temp": 1.2, "t_topk": 40, "t_topp": 0.9, "t_n": 2, "t_seed": 99, "t_len": 20}
+HAMLET = "HAMLET.\nTo be, or not to be, that is the question:\n"
+
+
+@needs("text")
+def test_text_settings_survive_navigation():
+    """Issue 10.2: every control keeps what the user set after a visit to another page, and the result shown
+    still matches the controls."""
+    at = page("text.py")
+    label = list(model_labels("text"))[-1]
+    at.radio(key="t_model").set_value(label)
+    at.text_area(key="t_seed_text").set_value(HAMLET)
+    at.slider(key="t_temp").set_value(TEXT_SETTINGS["t_temp"])
+    at.number_input(key="t_topk").set_value(TEXT_SETTINGS["t_topk"])
+    at.slider(key="t_topp").set_value(TEXT_SETTINGS["t_topp"])
+    at.number_input(key="t_n").set_value(TEXT_SETTINGS["t_n"])
+    at.number_input(key="t_seed").set_value(TEXT_SETTINGS["t_seed"])
+    at.slider(key="t_len").set_value(TEXT_SETTINGS["t_len"])
+    at.button(key="t_go").click().run()
+    no_errors(at)
+    caption_before = result_caption(at)
+    at = away_and_back(at, "text.py")
+    no_errors(at)
+    assert at.radio(key="t_model").value == label
+    assert at.text_area(key="t_seed_text").value == HAMLET
+    for key, value in TEXT_SETTINGS.items():
+        widget = at.slider(key=key) if key in ("t_temp", "t_topp", "t_len") else at.number_input(key=key)
+        assert widget.value == value, key
+    assert result_caption(at) == caption_before
+    assert f"{label} · temperature 1.2 · top-k 40 · top-p 0.9 · 20 tokens · random seed 99" in caption_before
+
+
+def model_labels(domain: str) -> list[str]:
+    return [m.label for m in available_models(domain)]
+
+
+def result_caption(at: AppTest) -> str:
+    return next(c.value for c in at.caption if "random seed" in c.value)
+
+
 # ------------------------------------------------------------------------------------------------
 # Melody
 # ------------------------------------------------------------------------------------------------
@@ -230,11 +295,14 @@ def test_melody_from_uploaded_midi():
 
 
 @needs("melody")
-@pytest.mark.parametrize("name,data,message", [
-    ("notes.mid", b"this is not a MIDI file", "Not a MIDI file"),
-    ("drums.mid", midi_file(drums=True), "Drum-only"),
-    ("huge.mid", b"MThd" + bytes(MAX_MIDI_BYTES), "the limit is"),
-])
+@pytest.mark.parametrize(
+    "name,data,message",
+    [
+        ("notes.mid", b"this is not a MIDI file", "Not a MIDI file"),
+        ("drums.mid", midi_file(drums=True), "Drum-only"),
+        ("huge.mid", b"MThd" + bytes(MAX_MIDI_BYTES), "the limit is"),
+    ],
+)
 def test_melody_bad_upload_message(name, data, message):
     at = page("melody.py")
     at.radio(key="m_source").set_value("MIDI file").run()
@@ -276,15 +344,87 @@ def test_melody_corpus_option_hidden_without_data(tmp_path, monkeypatch):
         assert any("python -m genmodels prepare melody" in c.value for c in at.caption)
 
 
+MELODY_SETTINGS = {"m_tempo": 90, "m_bars": 3, "m_seed": 77, "m_key": (9, "minor"), "m_meter": "3/4", "m_program": 73}
+
+
+@needs("melody")
+def test_melody_settings_and_history_survive_navigation():
+    """Issue 10.2 on the Melody page: notes, tempo, length, key, meter, instrument, random seed, the history."""
+    at = page("melody.py")
+    label = model_labels("melody")[-1]
+    at.radio(key="m_model").set_value(label)
+    at.text_input(key="m_notes").set_value("E4 G4 A4/2 A4/2 G4*2")
+    at.selectbox(key="m_meter").set_value(MELODY_SETTINGS["m_meter"])
+    at.selectbox(key="m_key").set_value(MELODY_SETTINGS["m_key"])
+    at.slider(key="m_tempo").set_value(MELODY_SETTINGS["m_tempo"])
+    at.slider(key="m_bars").set_value(MELODY_SETTINGS["m_bars"])
+    at.selectbox(key="m_program").set_value(MELODY_SETTINGS["m_program"])
+    at.number_input(key="m_seed").set_value(MELODY_SETTINGS["m_seed"])
+    at.button(key="m_go").click().run()
+    no_errors(at)
+    at = away_and_back(at, "melody.py")
+    no_errors(at)
+    assert at.radio(key="m_model").value == label
+    assert at.text_input(key="m_notes").value == "E4 G4 A4/2 A4/2 G4*2"
+    assert at.selectbox(key="m_meter").value == MELODY_SETTINGS["m_meter"]
+    assert at.selectbox(key="m_key").value == MELODY_SETTINGS["m_key"]
+    assert at.slider(key="m_tempo").value == MELODY_SETTINGS["m_tempo"]
+    assert at.slider(key="m_bars").value == MELODY_SETTINGS["m_bars"]
+    assert at.selectbox(key="m_program").value == MELODY_SETTINGS["m_program"]
+    assert at.number_input(key="m_seed").value == MELODY_SETTINGS["m_seed"]
+    [h] = at.session_state["m_history"]
+    assert h["model"] == label and h["settings"].seed == 77 and h["full"].tempo == 90 and h["bars"] == 3
+    assert at.selectbox(key="m_pick").value == 1
+
+
+@needs("melody")
+def test_melody_uploaded_file_survives_navigation_and_can_be_cleared():
+    at = page("melody.py")
+    at.radio(key="m_source").set_value("MIDI file").run()
+    at.file_uploader(key="m_upload").upload("tune.mid", midi_file(), "audio/midi").run()
+    no_errors(at)
+    at = away_and_back(at, "melody.py")
+    no_errors(at)
+    assert at.radio(key="m_source").value == "MIDI file"
+    assert any("Using uploaded file tune.mid" in c.value for c in at.caption)
+    assert any("E4 D4 C4" in c.value for c in at.code)
+    at = melody_generate(at)
+    no_errors(at)
+    assert last_melody(at)["full"].pitches[:4] == [64, 62, 60, 62]
+    at.button(key="m_clear_upload").click().run()
+    no_errors(at)
+    assert not any("Using uploaded file" in c.value for c in at.caption)
+    assert len(at.get("file_uploader")) == 1
+    at.button(key="m_go").click().run()
+    assert "Upload a MIDI file first" in errors(at)
+
+
 # ------------------------------------------------------------------------------------------------
 # Models page and navigation
 # ------------------------------------------------------------------------------------------------
 def test_models_page_lists_checkpoints_and_training():
     at = page("models.py")
-    assert not at.exception
+    no_errors(at)
     found = available_models("text") + available_models("melody")
     assert len(at.tabs) == len(found)
     assert any("python -m genmodels train" in m.value for m in at.markdown)
+
+
+def test_models_page_reads_cards_without_loading_weights(monkeypatch):
+    """Issue 9.9: the Models page loaded all four models to show their cards."""
+    import streamlit as st
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the Models page loaded a model")
+
+    st.cache_resource.clear()  # models loaded by earlier tests would hide a load
+    monkeypatch.setattr(Generator, "__init__", no_loading)
+    at = page("models.py")
+    no_errors(at)
+    found = available_models("text") + available_models("melody")
+    assert len(at.tabs) == len(found)
+    if found:
+        assert any(m.label == "Parameters" for m in at.metric)
 
 
 def test_app_navigation_runs_every_page():
@@ -299,12 +439,23 @@ def test_app_does_not_import_training_code():
     """The UI holds no training code: running every page leaves genmodels.train unimported."""
     import subprocess
 
-    code = ("import sys; from streamlit.testing.v1 import AppTest\n"
-            "for p in ('app.py', 'app_pages/text.py', 'app_pages/melody.py', 'app_pages/models.py'):\n"
-            "    AppTest.from_file(p, default_timeout=60).run()\n"
-            "print('genmodels.train' in sys.modules)")
+    code = (
+        "import sys; from streamlit.testing.v1 import AppTest\n"
+        "at = AppTest.from_file('app.py', default_timeout=60).run()\n"
+        "for p in ('app_pages/melody.py', 'app_pages/models.py'):\n"
+        "    at.switch_page(p).run()\n"
+        "print('genmodels.train' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert out.stdout.strip().splitlines()[-1] == "False", out.stderr[-2000:]
+
+
+def test_streamlit_config_does_not_silence_the_duplication_warning():
+    """Issue 9.9: widget defaults are set once, so Streamlit's duplication warning stays on."""
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert "disableWidgetStateDuplicationWarning" not in cfg.get("global", {})
 
 
 def test_streamlit_config_hides_tracebacks_and_limits_uploads():
@@ -327,7 +478,7 @@ def test_broken_checkpoint_is_a_message(tmp_path, monkeypatch):
         shutil.copy(src / f, bad / f)
     (bad / "model.safetensors").write_bytes(b"not safetensors at all")
     monkeypatch.setenv("GENMODELS_CHECKPOINTS", str(tmp_path))
-    at = AppTest.from_file(str(ROOT / "app_pages" / "text.py"), default_timeout=TIMEOUT).run()
+    at = page("text.py")
     assert "could not be loaded" in errors(at)
-    at = AppTest.from_file(str(ROOT / "app_pages" / "models.py"), default_timeout=TIMEOUT).run()
-    assert "could not be loaded" in errors(at)
+    at.switch_page("app_pages/models.py").run()
+    assert "could not be loaded" in errors(at)  # no card: the parameter count comes from the weights' header

@@ -21,8 +21,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SEED_NOTES = "E4 G4 A4/2 A4/2 G4*2"
 SEED_PITCHES = [64, 67, 69, 69, 67]
 TIMEOUT_MS = 90_000
@@ -40,9 +47,24 @@ def streamlit_server(env: dict | None = None, startup_s: float = 90.0):
     port = free_port()
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"streamlit-e2e-{port}.log", "w+b")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1"],
-        cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + startup_s
@@ -69,8 +91,10 @@ def streamlit_server(env: dict | None = None, startup_s: float = 90.0):
 
 def require_browser() -> None:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) to run the "
-                    "browser test; .ci/run does this")
+        pytest.skip(
+            f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) to run the "
+            "browser test; .ci/run does this"
+        )
     pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
 
 
@@ -95,23 +119,37 @@ def wait_idle(page) -> None:
     page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=TIMEOUT_MS)
 
 
-def generate_text(page, url: str, seed: str = "To be, or not to be") -> str:
-    page.goto(url)
-    box = page.get_by_role("textbox", name="Seed text")
+def generate_text(page, url: str, seed: str = "To be, or not to be", keep_settings: bool = False) -> str:
+    """Type ``seed`` in the Text page and generate (reloading the app first unless ``keep_settings``)."""
+    if not keep_settings:
+        page.goto(url)
+    box = page.get_by_role("textbox", name="Prompt")
     box.fill(seed)
     box.press("Control+Enter")  # commit the text area
     wait_idle(page)
     page.get_by_role("button", name="Generate", exact=True).click()
     page.wait_for_function(
         "() => { const c = document.querySelector('.gm-cont'); return c && c.textContent.length > 0; }",
-        timeout=TIMEOUT_MS)
+        timeout=TIMEOUT_MS,
+    )
     wait_idle(page)
     return page.locator(".gm-cont").first.text_content()
 
 
 def open_melody_page(page) -> None:
-    page.get_by_role("link", name="Melody").click()
-    page.get_by_role("heading", name="Continue a melody").wait_for()
+    open_page(page, "Melody", "Continue a melody")
+
+
+def open_page(page, link: str, heading: str) -> None:
+    page.get_by_role("link", name=link).click()
+    page.get_by_role("heading", name=heading, exact=True).wait_for()
+    wait_idle(page)
+
+
+def set_number(page, label: str, value: int) -> None:
+    box = page.get_by_role("spinbutton", name=label)
+    box.fill(str(value))
+    box.press("Enter")
     wait_idle(page)
 
 
@@ -146,8 +184,7 @@ def midi_bytes_of(pitches) -> bytes:
 
 def test_browser_text_and_melody(tmp_path):
     require_browser()
-    sys.path.insert(0, str(ROOT))
-    from app_support import available_models
+    from app_support import available_models  # here: the helpers above stay light for scripts/
 
     if not available_models("text"):
         pytest.skip("no text checkpoint found")
@@ -156,12 +193,31 @@ def test_browser_text_and_melody(tmp_path):
     with streamlit_server() as url, browser_page() as page:
         # The app works offline: every request the page makes goes to the app's own server.
         outside = []
-        page.on("request", lambda r: outside.append(r.url)
-                if not r.url.startswith((url, "data:", "blob:")) else None)
-        continuation = generate_text(page, url)
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((url, "data:", "blob:")) else None)
+        page.goto(url)
+        page.get_by_role("heading", name="Write with an LSTM or a GRU").wait_for()
+        wait_idle(page)
+        set_number(page, "Random seed", 99)
+        continuation = generate_text(page, url, keep_settings=True)
         assert continuation.strip()
         assert "To be, or not to be" in page.locator(".gm-seed").first.text_content()
         no_exception_on_page(page)
+
+        # Settings and results survive a visit to another page (issue 10.2).
+        open_page(page, "Models", "Models")
+        open_page(page, "Text", "Write with an LSTM or a GRU")
+        assert page.get_by_role("spinbutton", name="Random seed").input_value() == "99"
+        assert page.get_by_role("textbox", name="Prompt").input_value() == "To be, or not to be"
+        assert page.locator(".gm-cont").first.text_content() == continuation
+        page.get_by_text("random seed 99").first.wait_for()
+
+        # A paste over the limit is kept up to the limit, with a message (issue 10.5).
+        box = page.get_by_role("textbox", name="Prompt")
+        box.fill("x" * 100_000 + "y" * 20_000)
+        box.press("Control+Enter")
+        page.get_by_text("120,000 characters").first.wait_for()
+        wait_idle(page)
+        assert box.input_value() == "x" * 100_000
 
         assert not outside, f"requests outside the app: {outside}"
         if not available_models("melody"):
@@ -172,17 +228,26 @@ def test_browser_text_and_melody(tmp_path):
         page.get_by_role("radio", name="MIDI file").check(force=True)
         wait_idle(page)
         page.locator('input[type="file"]').set_input_files(
-            {"name": "tune.mid", "mimeType": "audio/midi", "buffer": midi_bytes_of([60, 62, 64, 65])})
+            {"name": "tune.mid", "mimeType": "audio/midi", "buffer": midi_bytes_of([60, 62, 64, 65])}
+        )
         page.get_by_text("C4 D4 E4 F4").first.wait_for()
         no_exception_on_page(page)
+        # The uploaded file is still there after a visit to another page.
+        open_page(page, "Models", "Models")
+        open_melody_page(page)
+        page.get_by_text("Using uploaded file tune.mid").first.wait_for()
+        page.get_by_text("C4 D4 E4 F4").first.wait_for()
 
         generate_melody(page)
         no_exception_on_page(page)
         audio = page.locator("audio").first
         src = audio.get_attribute("src")
         assert src
-        fetched = page.evaluate("async (src) => { const r = await fetch(src); const b = await r.arrayBuffer();"
-                                " return [r.status, b.byteLength]; }", src)
+        fetched = page.evaluate(
+            "async (src) => { const r = await fetch(src); const b = await r.arrayBuffer();"
+            " return [r.status, b.byteLength]; }",
+            src,
+        )
         assert fetched[0] == 200 and fetched[1] > 10_000
         duration = audio.evaluate("""async (el) => {
             if (el.readyState < 1) {
@@ -203,6 +268,6 @@ def test_browser_text_and_melody(tmp_path):
         download.save_as(path)
         pm = pretty_midi.PrettyMIDI(str(path))
         notes = sorted(pm.instruments[0].notes, key=lambda n: n.start)
-        assert [n.pitch for n in notes[:len(SEED_PITCHES)]] == SEED_PITCHES
+        assert [n.pitch for n in notes[: len(SEED_PITCHES)]] == SEED_PITCHES
         assert len(notes) > len(SEED_PITCHES)
         assert not outside, f"requests outside the app: {outside}"
