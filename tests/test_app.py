@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from app_support import available_models  # noqa: E402
 from genmodels.melody import MAX_MIDI_BYTES, parse_note_seed  # noqa: E402
-from genmodels.sampling import Generator, Settings  # noqa: E402
+from genmodels.sampling import Sampler, Settings  # noqa: E402
 
 TIMEOUT = 60
 
@@ -98,7 +98,7 @@ def test_text_same_seed_same_text():
     assert first == again
     assert first != other
     # and it is the library's answer for those settings
-    gen = Generator(available_models("text")[0].path)
+    gen = Sampler(available_models("text")[0].path)
     lib = gen.complete("To be, or not to be", 20, Settings(temperature=1.0, seed=1234))
     assert first[0][0] == lib[0].continuation
 
