@@ -18,7 +18,7 @@ import streamlit as st
 
 from genmodels.checkpoint import find_checkpoints, read_config
 from genmodels.errors import GenmodelsError
-from genmodels.sampling import Generator
+from genmodels.sampling import Sampler
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_LABELS = {"lstm": "LSTM", "gru": "GRU"}
@@ -74,12 +74,12 @@ def available_models(domain: str) -> list[ModelChoice]:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model (once per server)…")
-def _load_generator(path: str, stamp: int) -> Generator:
-    return Generator(path)
+def _load_generator(path: str, stamp: int) -> Sampler:
+    return Sampler(path)
 
 
-def get_generator(path: Path) -> Generator:
-    """The process-wide Generator for ``path``; reloaded when the weights file changes on disk."""
+def get_generator(path: Path) -> Sampler:
+    """The process-wide Sampler for ``path``; reloaded when the weights file changes on disk."""
     try:
         stamp = (Path(path) / "model.safetensors").stat().st_mtime_ns
     except OSError:

@@ -219,7 +219,7 @@ if go:
                                      f"{key_label(seed.key).replace(' ', '')}-t{settings.temperature:g}-seed{settings.seed}")
             hist = st.session_state.m_history
             hist.append({"n": len(hist) + 1 if not hist else hist[-1]["n"] + 1, "time": time.strftime("%H:%M:%S"),
-                         "model": model.label, "model_name": model.name, "seed": result.seed, "full": result.full,
+                         "model": model.label, "model_name": model.name, "seed": result.prompt, "full": result.full,
                          "cont": result.continuation, "program": int(program), "settings": settings,
                          "bars": int(bars), "name": name})
             del hist[:-MAX_HISTORY]

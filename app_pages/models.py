@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app_support import available_models, checkpoints_root, get_generator
+from genmodels.domains import DOMAINS
 from genmodels.errors import GenmodelsError
 
 TRAIN_HELP = """
@@ -101,10 +102,7 @@ def show_card(gen) -> None:
         elif isinstance(v, dict) and isinstance(v.get("value"), (int, float)):
             col.metric(f"{metric_name(v.get('metric', metric))} ({label})", f"{v['value']:.4g}")
     if metric:
-        st.caption(f"Metric: {metric_name(metric)} (lower is better). "
-                   + ("Bits per character are comparable across tokenizers; the floor to beat is a Kneser-Ney "
-                      "character 7-gram (Baseline below)." if gen.domain == "text" else
-                      "Nats per note on held-out tunes; an n-gram model on the same tokens is the floor to beat."))
+        st.caption(f"Metric: {metric_name(metric)} (lower is better). " + gen.domain.metric_note)
     if "baseline" in card:
         show_value("Baseline", card["baseline"])
     if isinstance(card.get("test"), dict):
@@ -140,7 +138,7 @@ st.title("Models")
 root = checkpoints_root()
 st.caption(f"Checkpoints found in `{root}`.")
 
-found = [(domain, m) for domain in ("text", "melody") for m in available_models(domain)]
+found = [(domain, m) for domain in DOMAINS for m in available_models(domain)]
 if not found:
     st.warning("No checkpoint was found. See below to train one.")
 else:

@@ -13,7 +13,7 @@ import streamlit as st
 from app_support import (PROB_LEGEND, require_models, get_generator, keep_state, new_seed,
                          next_token_chart, text_html, tokens_html)
 from genmodels.errors import GenmodelsError, SettingsError
-from genmodels.sampling import CONTEXT_TOKENS, MAX_SEED_CHARS, Settings
+from genmodels.sampling import CONTEXT_TOKENS, MAX_PROMPT_CHARS, Settings
 
 DEFAULT_SEED = "ROMEO.\nBut soft, what light through yonder window breaks?\n"
 EMPTY_SEED = "Type a few words to start from"
@@ -36,7 +36,7 @@ def roll_seed() -> None:
 
 
 def keep_candidate(text: str) -> None:
-    st.session_state.t_seed_text = text[-MAX_SEED_CHARS:]
+    st.session_state.t_seed_text = text[-MAX_PROMPT_CHARS:]
     st.session_state.t_results = None
     st.session_state.t_kept = True
 
@@ -51,7 +51,7 @@ models = list(by_label.values())
 if st.session_state.pop("t_kept", False):
     st.toast("The candidate is now your seed. Press **Generate** to continue from it.")
 
-seed_text = st.text_area("Seed text", key="t_seed_text", height=140, max_chars=MAX_SEED_CHARS,
+seed_text = st.text_area("Seed text", key="t_seed_text", height=140, max_chars=MAX_PROMPT_CHARS,
                          help="The model continues this text. Newlines and spaces count.")
 seed_msg = st.container()
 
@@ -92,7 +92,7 @@ try:
 except GenmodelsError as e:
     seed_msg.error(f"The model {chosen[0].name} could not be loaded: {e}")
     st.stop()
-if seed_text.strip() and first_gen.seed_was_cut(seed_text):
+if seed_text.strip() and first_gen.prompt_was_cut(seed_text):
     seed_msg.info(f"Your seed is long: the model reads only its last {CONTEXT_TOKENS:,} tokens "
                   "(about the last few thousand characters). The rest is kept on the page but not used.")
 
@@ -158,9 +158,9 @@ if res:
         with st.container(border=True):
             if s.n > 1:
                 st.caption(f"Candidate {i + 1}")
-            st.html(tokens_html(r.seed, r.tokens) if colour else text_html(r.seed, r.continuation))
+            st.html(tokens_html(r.prompt, r.tokens) if colour else text_html(r.prompt, r.continuation))
             st.button("Keep this and continue", key=f"t_keep_{run['name']}_{i}", on_click=keep_candidate,
-                      args=(r.seed + r.continuation,), icon=":material/arrow_forward:",
+                      args=(r.prompt + r.continuation,), icon=":material/arrow_forward:",
                       help="This text becomes the new seed.")
 
     if len(res["runs"]) > 1:
