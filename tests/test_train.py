@@ -7,8 +7,9 @@ import sys
 import pytest
 import torch
 
-from genmodels.checkpoint import load_checkpoint, load_train_state
+from genmodels.checkpoint import load_checkpoint, load_train_state, save_train_state
 from genmodels.errors import CheckpointError
+from genmodels.options import flatten
 from genmodels.train import Trainer, train
 from tests.conftest import TINY, train_config
 
@@ -102,10 +103,13 @@ def test_cli_resume_keeps_the_saved_options(small_text_dir, tmp_path):
              "--batch", "4", "--bptt", "16", "--lr", "0.005", "--steps", "20", "--eval-every", "10",
              "--vocab-size", "300", "--threads", "1"]
     assert subprocess.run(base + first, capture_output=True, timeout=300).returncode == 0
+    state = load_train_state(out)
+    state["config"] = flatten(state["config"])  # saves made before TrainConfig held a ModelConfig were flat
+    save_train_state(out, state)
     p = subprocess.run(base + ["--resume", "--steps", "30"], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     state = load_train_state(out)
-    assert state["step"] == 30 and state["config"]["lr"] == 0.005 and state["config"]["cell"] == "gru"
+    assert state["step"] == 30 and state["config"]["lr"] == 0.005 and state["config"]["model"]["cell"] == "gru"
     card = json.loads((out / "card.json").read_text())
     assert [c["step"] for c in card["commands"]] == [0, 20] and "--resume" not in card["commands"][1]["command"]
 
