@@ -74,7 +74,7 @@ def test_a_shipped_card_with_the_flat_layout_still_reads():
     flat = json.loads((ROOT / "checkpoints/text-gru/card.json").read_text())["hyperparameters"]
     cfg = TrainConfig.from_dict(flat)
     assert cfg.model.hidden == flat["hidden"] and cfg.model.tie_weights == flat["tie_weights"]
-    assert cfg.lr == flat["lr"] and cfg.domain == flat["domain"]
+    assert (cfg.lr, cfg.domain) == (flat["lr"], flat["domain"])
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg  # the nested layout reads back the same
     cmd = command_from_config(cfg)
     assert cmd.startswith("python -m genmodels train --domain text") and "--tie-weights" in cmd
