@@ -20,7 +20,7 @@ import streamlit as st
 
 from genmodels.checkpoint import WEIGHTS, find_checkpoints, read_card, read_config
 from genmodels.errors import CheckpointError, GenmodelsError
-from genmodels.sampling import Generator
+from genmodels.sampling import Sampler
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_LABELS = {"lstm": "LSTM", "gru": "GRU"}
@@ -78,8 +78,8 @@ def available_models(domain: str) -> list[ModelChoice]:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model (once per server)…")
-def _load_generator(path: str, stamp: int) -> Generator:
-    return Generator(path)
+def _load_generator(path: str, stamp: int) -> Sampler:
+    return Sampler(path)
 
 
 def _weights_stamp(path: Path) -> int:
@@ -89,14 +89,14 @@ def _weights_stamp(path: Path) -> int:
         return 0
 
 
-def get_generator(path: Path) -> Generator:
-    """The process-wide Generator for ``path``; reloaded when the weights file changes on disk."""
+def get_generator(path: Path) -> Sampler:
+    """The process-wide Sampler for ``path``; reloaded when the weights file changes on disk."""
     return _load_generator(str(path), _weights_stamp(path))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _prompt_was_cut(path: str, stamp: int, prompt: str) -> bool:
-    return _load_generator(path, stamp).seed_was_cut(prompt)
+    return _load_generator(path, stamp).prompt_was_cut(prompt)
 
 
 def prompt_was_cut(path: Path, prompt: str) -> bool:

@@ -334,7 +334,7 @@ def generate(model, seed, key_choice, tempo: int, program: int, bars: int, setti
             "time": time.strftime("%H:%M:%S"),
             "model": model.label,
             "model_name": model.name,
-            "seed": result.seed,
+            "seed": result.prompt,
             "full": result.full,
             "cont": result.continuation,
             "program": program,

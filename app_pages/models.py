@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app_support import ModelCard, available_models, checkpoints_root, read_model_card
+from genmodels.domains import DOMAINS, get_domain
 from genmodels.errors import GenmodelsError
 
 TRAIN_HELP = """
@@ -102,12 +103,7 @@ def show_card(info: ModelCard) -> None:
     if metric:
         st.caption(
             f"Metric: {metric_name(metric)} (lower is better). "
-            + (
-                "Bits per character are comparable across tokenizers; the floor to beat is a Kneser-Ney "
-                "character 7-gram (Baseline below)."
-                if info.domain == "text"
-                else "Nats per note on held-out tunes; an n-gram model on the same tokens is the floor to beat."
-            )
+            + get_domain(info.domain).metric_note
         )
     if "baseline" in card:
         show_value("Baseline", card["baseline"])
@@ -150,7 +146,7 @@ st.title("Models")
 root = checkpoints_root()
 st.caption(f"Checkpoints found in `{root}`.")
 
-found = [(domain, m) for domain in ("text", "melody") for m in available_models(domain)]
+found = [(domain, m) for domain in DOMAINS for m in available_models(domain)]
 if not found:
     st.warning("No checkpoint was found. See below to train one.")
 else:

@@ -20,7 +20,7 @@ from app_support import (
     tokens_html,
 )
 from genmodels.errors import GenmodelsError, SettingsError
-from genmodels.sampling import CONTEXT_TOKENS, MAX_SEED_CHARS, Settings
+from genmodels.sampling import CONTEXT_TOKENS, MAX_PROMPT_CHARS, Settings
 
 DEFAULT_PROMPT = "ROMEO.\nBut soft, what light through yonder window breaks?\n"
 EMPTY_PROMPT = "Type a few words to start from"
@@ -44,15 +44,15 @@ def roll_seed() -> None:
 
 
 def cut_long_prompt() -> None:
-    """A prompt over the limit keeps its first MAX_SEED_CHARS characters (the browser would drop it all)."""
+    """A prompt over the limit keeps its first MAX_PROMPT_CHARS characters (the browser would drop it all)."""
     prompt = st.session_state.t_seed_text
-    if len(prompt) > MAX_SEED_CHARS:
-        st.session_state.t_seed_text = prompt[:MAX_SEED_CHARS]
+    if len(prompt) > MAX_PROMPT_CHARS:
+        st.session_state.t_seed_text = prompt[:MAX_PROMPT_CHARS]
         st.session_state.t_prompt_cut = len(prompt)
 
 
 def keep_candidate(text: str) -> None:
-    st.session_state.t_seed_text = text[-MAX_SEED_CHARS:]
+    st.session_state.t_seed_text = text[-MAX_PROMPT_CHARS:]
     st.session_state.t_results = None
     st.session_state.t_kept = True
     st.session_state.t_rerun_app = True  # the click reran only the fragment: redraw the prompt box too
@@ -75,12 +75,12 @@ prompt = st.text_area(
     height=140,
     on_change=cut_long_prompt,
     persist_state=KEEP,
-    help=f"The model continues this text (at most {MAX_SEED_CHARS:,} characters). Newlines and spaces count.",
+    help=f"The model continues this text (at most {MAX_PROMPT_CHARS:,} characters). Newlines and spaces count.",
 )
 if cut_from := st.session_state.pop("t_prompt_cut", None):
     st.warning(
-        f"Your text has {cut_from:,} characters; a prompt holds at most {MAX_SEED_CHARS:,}, so it was cut "
-        f"after character {MAX_SEED_CHARS:,}. The model continues from the end of what is kept."
+        f"Your text has {cut_from:,} characters; a prompt holds at most {MAX_PROMPT_CHARS:,}, so it was cut "
+        f"after character {MAX_PROMPT_CHARS:,}. The model continues from the end of what is kept."
     )
 
 
@@ -299,12 +299,12 @@ def candidate_card(run: dict, i: int, r, n: int, colour: bool) -> None:
     with st.container(border=True):
         if n > 1:
             st.caption(f"Candidate {i + 1}")
-        st.html(tokens_html(r.seed, r.tokens) if colour else text_html(r.seed, r.continuation))
+        st.html(tokens_html(r.prompt, r.tokens) if colour else text_html(r.prompt, r.continuation))
         st.button(
             "Keep this and continue",
             key=f"t_keep_{run['name']}_{i}",
             on_click=keep_candidate,
-            args=(r.seed + r.continuation,),
+            args=(r.prompt + r.continuation,),
             icon=":material/arrow_forward:",
             help="This text becomes the new prompt.",
         )

@@ -1,39 +1,29 @@
-"""Command line: ``python -m genmodels prepare|train|generate|eval|bench``."""
+"""Command line: ``python -m genmodels prepare|train|generate|eval|pack|bench``."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
+from genmodels.domains import DOMAINS, get_domain
 from genmodels.errors import GenmodelsError
+from genmodels.options import add_options, from_flat, leaf_fields
 
 
 def _prepare(a) -> None:
-    if a.what == "text":
-        from genmodels.corpus import prepare_text
-
-        stats = prepare_text(a.out or "data/text")
-    else:
-        from genmodels.corpus import DATA_README, write_readme_section
-        from genmodels.melody_corpus import prepare_melody, write_data_readme_section
-
-        stats = prepare_melody(a.out or "data/melody", workers=a.workers)
-        write_readme_section(DATA_README, "melody", write_data_readme_section(stats))
+    stats = get_domain(a.what).prepare(Path(a.out) if a.out else None, workers=a.workers)
     print(json.dumps(stats, indent=1, default=str))
 
 
 def _train(a) -> None:
     from genmodels.train import TrainConfig, resume_config, train
 
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    given = {k: v for k, v in vars(a).items() if k in fields and v is not None}
-    if a.data is None and not a.resume:
-        given["data"] = "data/text" if a.domain == "text" else "data/melody"
-    cfg = resume_config(a.out, given) if a.resume else TrainConfig(**given)
+    given = {f.name: getattr(a, f.name) for f in leaf_fields(TrainConfig) if getattr(a, f.name) is not None}
+    cfg = resume_config(a.out, given) if a.resume else TrainConfig.from_dict(given)
     cmd = "python -m genmodels " + " ".join(shlex.quote(x) for x in sys.argv[1:] if x != "--resume")
     try:
         r = train(cfg, resume=a.resume, command=cmd)
@@ -43,32 +33,13 @@ def _train(a) -> None:
 
 
 def _generate(a) -> None:
-    from genmodels.sampling import Generator, Settings
+    from genmodels.sampling import Sampler, Settings
 
-    g = Generator(a.checkpoint)
-    s = Settings(temperature=a.temperature, top_k=a.top_k, top_p=a.top_p, seed=a.seed, n=a.n)
-    if g.domain == "text":
-        if a.seed_text is None:
-            raise GenmodelsError("A text model needs --seed-text")
-        seed = a.seed_text.encode().decode("unicode_escape") if a.escapes else a.seed_text
-        for i, r in enumerate(g.complete(seed, length=a.length, settings=s)):
-            if s.n > 1:
-                print(f"--- candidate {i + 1} ---")
-            print(seed + r.continuation)
-        return
-    from genmodels.melody import format_note_seed, parse_note_seed, read_midi, write_midi
-
-    if a.seed_midi:
-        seed = read_midi(a.seed_midi)
-    elif a.seed_notes:
-        seed = parse_note_seed(a.seed_notes, meter=tuple(int(x) for x in a.meter.split("/")))
-    else:
-        raise GenmodelsError("A melody model needs --seed-notes or --seed-midi")
-    out = Path(a.out or "generated.mid")
-    for i, r in enumerate(g.generate_melody(seed, bars=a.length, settings=s)):
-        path = out if s.n == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
-        write_midi(r.full, path, program=a.program)
-        print(f"{path}: {format_note_seed(r.full)}")
+    sampler = Sampler(a.checkpoint)
+    settings = from_flat(Settings, {f.name: getattr(a, f.name) for f in leaf_fields(Settings)
+                                    if getattr(a, f.name) is not None})
+    length = sampler.domain.default_length if a.length is None else a.length
+    sampler.domain.run_generate(sampler, a, length, settings)
 
 
 def _eval(a) -> None:
@@ -81,8 +52,8 @@ def _eval(a) -> None:
         return
     if a.checkpoint is None:
         raise GenmodelsError("eval needs a checkpoint directory (or --baseline ngram)")
-    report = ev.eval_checkpoint(a.checkpoint, text_file=a.text_file, midi_dir=a.midi_dir, data=a.data,
-                                music=a.music, samples=a.samples, update_card=a.update_card)
+    report = ev.eval_checkpoint(a.checkpoint, source=a.text_file or a.midi_dir, data=a.data, music=a.music,
+                                samples=a.samples, update_card=a.update_card)
     print(json.dumps(report, indent=1))
 
 
@@ -99,81 +70,95 @@ def _bench(a) -> None:
     bench_main(quick=a.quick)
 
 
+def _option(p: argparse.ArgumentParser, *flags: str, help: str, default: Any = None, shown: str | None = None,
+            **kw: Any) -> None:
+    """An option whose help ends with its default (``shown`` where the value alone says little)."""
+    if kw.get("action") == "store_true":
+        shown = shown or "off"
+    p.add_argument(*flags, default=default, help=f"{help} (default: {shown or default})", **kw)
+
+
+def _alias(p: argparse.ArgumentParser, old: str, dest: str) -> None:
+    """An old flag kept working, not listed: model cards written before the rename still run."""
+    p.add_argument(old, dest=dest, default=None, help=argparse.SUPPRESS)
+
+
+def _prepare_parser(sub) -> None:
+    q = sub.add_parser("prepare", help="build a default corpus (deterministic)")
+    q.add_argument("what", choices=list(DOMAINS), help="which corpus")
+    _option(q, "--out", help="folder to write", shown="the domain's, data/text or data/melody")
+    _option(q, "--workers", type=int, default=2, help="melody: processes parsing the sources")
+    q.set_defaults(fn=_prepare)
+
+
+def _train_parser(sub) -> None:
+    from genmodels.train import TrainConfig
+
+    t = sub.add_parser("train", help="train an LSTM or GRU on text or melodies")
+    add_options(t, TrainConfig)
+    _option(t, "--resume", action="store_true", help="continue from the last save in --out (its data and shape "
+                                                     "are kept; the options given here change the rest)")
+    t.set_defaults(fn=_train)
+
+
+def _generate_parser(sub) -> None:
+    from genmodels.sampling import Settings
+
+    g = sub.add_parser("generate", help="continue a text or melody prompt")
+    g.add_argument("checkpoint", help="checkpoint directory, e.g. checkpoints/text-lstm")
+    _option(g, "--prompt", help="text: the text to continue", shown="none; a text model needs it")
+    _option(g, "--escapes", action="store_true", help=r"interpret \n and \t in --prompt")
+    _option(g, "--prompt-notes", help='melody: note names to continue, e.g. "E4 G4 A4/2 B4/2"',
+            shown="none; a melody model needs this or --prompt-midi")
+    _option(g, "--prompt-midi", help="melody: a MIDI file to continue (its melody track)", shown="none")
+    for old, dest in (("--seed-text", "prompt"), ("--seed-notes", "prompt_notes"), ("--seed-midi", "prompt_midi")):
+        _alias(g, old, dest)
+    _option(g, "--meter", default="4/4", help="melody: the meter of --prompt-notes")
+    _option(g, "--length", type=int, help="length of the continuation in tokens (text) or bars (melody)",
+            shown=", ".join(f"{d.default_length} {d.length_unit} ({d.name})" for d in DOMAINS.values()))
+    add_options(g, Settings)
+    _option(g, "--program", type=int, default=0, help="melody: General MIDI program of the written file")
+    _option(g, "--out", default="generated.mid", help="melody: the .mid file to write (candidates: NAME-1.mid, ...)")
+    g.set_defaults(fn=_generate)
+
+
+def _eval_parser(sub) -> None:
+    e = sub.add_parser("eval", help="test metric of a checkpoint, or an n-gram baseline")
+    e.add_argument("checkpoint", nargs="?", help="checkpoint directory (optional with --baseline)")
+    _option(e, "--text-file", help="text: score this file instead of the test split", shown="the test split")
+    _option(e, "--midi-dir", help="melody: score this folder of MIDI files instead of the test split",
+            shown="the test split")
+    _option(e, "--data", help="corpus folder whose test split to use", shown="the one in the checkpoint's card")
+    _option(e, "--baseline", choices=["ngram"], help="score the Kneser-Ney n-gram floor instead of a checkpoint",
+            shown="none")
+    _option(e, "--domain", choices=list(DOMAINS), default="text", help="--baseline without a checkpoint: which one")
+    _option(e, "--order", type=int, help="--baseline: the n-gram order",
+            shown="text 7; melody the best of 2-8 on valid")
+    _option(e, "--music", action="store_true", help="melody: musical statistics of 200 generated vs held-out tunes")
+    _option(e, "--samples", action="store_true", help="add a sample to the report")
+    _option(e, "--update-card", action="store_true", help="write the results into the model card")
+    e.set_defaults(fn=_eval)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m genmodels", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
-
-    q = sub.add_parser("prepare", help="build a default corpus (deterministic)")
-    q.add_argument("what", choices=["text", "melody"])
-    q.add_argument("--out", default=None)
-    q.add_argument("--workers", type=int, default=2)
-    q.set_defaults(fn=_prepare)
-
-    t = sub.add_parser("train", help="train an LSTM or GRU on text or melodies")
-    t.add_argument("--domain", choices=["text", "melody"], required=True)
-    t.add_argument("--cell", choices=["lstm", "gru"], default=None, help="default: lstm")
-    t.add_argument("--data", default=None, help="corpus folder (default: data/text or data/melody)")
-    t.add_argument("--out", required=True, help="checkpoint directory, e.g. checkpoints/my-model")
-    t.add_argument("--resume", action="store_true", help="continue from the last save in --out")
-    for name, typ in (("emb-dim", int), ("hidden", int), ("layers", int), ("dropout", float), ("vocab-size", int),
-                      ("batch", int), ("bptt", int), ("lr", float), ("weight-decay", float), ("clip", float),
-                      ("steps", int), ("warmup", int), ("min-lr-ratio", float), ("eval-every", int),
-                      ("save-every", int), ("eval-tokens", int), ("seed", int), ("threads", int)):
-        t.add_argument(f"--{name}", type=typ, default=None)
-    t.add_argument("--tie-weights", action="store_true", default=None)
-    t.add_argument("--init-from", default=None, help="fine-tune: start from this checkpoint's weights and tokenizer")
-    t.add_argument("--no-augment", dest="augment", action="store_false", default=None)
-    t.set_defaults(fn=_train)
-
-    g = sub.add_parser("generate", help="continue a text or melody seed")
-    g.add_argument("checkpoint")
-    g.add_argument("--seed-text")
-    g.add_argument("--escapes", action="store_true", help=r"interpret \n and \t in --seed-text")
-    g.add_argument("--seed-notes")
-    g.add_argument("--seed-midi")
-    g.add_argument("--meter", default="4/4")
-    g.add_argument("--length", type=int, default=None, help="tokens (text, default 200) or bars (melody, default 8)")
-    g.add_argument("--temperature", type=float, default=0.8)
-    g.add_argument("--top-k", type=int, default=0)
-    g.add_argument("--top-p", type=float, default=1.0)
-    g.add_argument("--seed", type=int, default=0, help="random seed")
-    g.add_argument("-n", type=int, default=1, help="candidates")
-    g.add_argument("--program", type=int, default=0, help="General MIDI program for the written file")
-    g.add_argument("--out", default=None, help="melody: .mid file to write (default generated.mid)")
-    g.set_defaults(fn=_generate)
-
-    e = sub.add_parser("eval", help="test metric of a checkpoint, or an n-gram baseline")
-    e.add_argument("checkpoint", nargs="?")
-    e.add_argument("--text-file")
-    e.add_argument("--midi-dir")
-    e.add_argument("--data", default=None, help="corpus folder whose test split to use")
-    e.add_argument("--baseline", choices=["ngram"])
-    e.add_argument("--domain", choices=["text", "melody"], default="text")
-    e.add_argument("--order", type=int, default=None)
-    e.add_argument("--music", action="store_true", help="melody: musical statistics of 200 generated vs held-out tunes")
-    e.add_argument("--samples", action="store_true", help="add a sample to the report")
-    e.add_argument("--update-card", action="store_true", help="write the results into the model card")
-    e.set_defaults(fn=_eval)
-
+    _prepare_parser(sub)
+    _train_parser(sub)
+    _generate_parser(sub)
+    _eval_parser(sub)
     k = sub.add_parser("pack", help="half-precision weights, no training state: ready to commit")
-    k.add_argument("checkpoints", nargs="+")
+    k.add_argument("checkpoints", nargs="+", help="checkpoint directories to rewrite in place")
     k.set_defaults(fn=_pack)
-
     b = sub.add_parser("bench", help="speed and memory benchmark of the shipped models")
-    b.add_argument("--quick", action="store_true")
+    _option(b, "--quick", action="store_true", help="fewer repetitions (noisier figures)")
     b.set_defaults(fn=_bench)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
-    if getattr(a, "length", 0) is None:
-        a.length = None
     try:
-        if a.cmd == "generate" and a.length is None:
-            from genmodels.checkpoint import load_checkpoint
-
-            a.length = 200 if load_checkpoint(a.checkpoint).domain == "text" else 8
         a.fn(a)
     except GenmodelsError as e:
         print(f"error: {e}", file=sys.stderr)

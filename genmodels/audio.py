@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import wave
 from pathlib import Path
 
@@ -79,6 +78,3 @@ def wav_bytes(pm: pretty_midi.PrettyMIDI, sample_rate: int = SAMPLE_RATE) -> byt
         w.writeframes(pcm.tobytes())
     return buf.getvalue()
 
-
-def write_wav(pm: pretty_midi.PrettyMIDI, path: str | os.PathLike) -> None:
-    Path(path).write_bytes(wav_bytes(pm))

@@ -24,12 +24,16 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
-from typing import Hashable, Iterable, Sequence
 
 import numpy as np
 
 from genmodels.errors import DataError, SettingsError
+from genmodels.util import repo_path
+
+TEXT_DIR = repo_path("data/text")
+MELODY_DIR = repo_path("data/melody")
 
 _M64 = (1 << 64) - 1
 _HASH_BASE = np.uint64(0x100000001B3)  # FNV-1 64-bit prime, used when n-grams do not fit exactly
@@ -149,43 +153,18 @@ class KneserNey:
         return ids, starts, lens
 
     # ----- training -----------------------------------------------------------------------------
-    def fit(self, seqs: Iterable[Sequence[Hashable]]) -> "KneserNey":
+    def fit(self, seqs: Iterable[Sequence[Hashable]]) -> KneserNey:
         """Count every n-gram of ``seqs`` (n-grams never cross from one sequence into the next)."""
         t0 = time.time()
         seqs = [s for s in (_as_list_or_str(x) for x in seqs) if len(s)]
         if not seqs:
             raise DataError("Cannot fit an n-gram model on no data (all sequences are empty)")
-        if all(isinstance(s, str) for s in seqs):
-            chars = sorted(set().union(*(set(s) for s in seqs)))
-            self.symbols = list(chars)
-            self._char_cps = np.array([ord(c) for c in chars], dtype=np.int64)
-            self._char_ids = np.arange(len(chars), dtype=np.int64)
-        else:
-            syms: set = set()
-            for s in seqs:
-                syms.update(_as_list(s))
-            try:
-                self.symbols = sorted(syms)
-            except TypeError:  # mixed types: any fixed order will do
-                self.symbols = sorted(syms, key=repr)
-            self._char_cps = None
-            self._char_ids = None
-            if all(isinstance(x, str) and len(x) == 1 for x in self.symbols):
-                self._char_cps = np.array([ord(c) for c in self.symbols], dtype=np.int64)
-                self._char_ids = np.arange(len(self.symbols), dtype=np.int64)
-        self._index = {x: i for i, x in enumerate(self.symbols)}
-        if self._vocab_size is not None and self._vocab_size < len(self.symbols):
-            raise SettingsError(f"vocab_size {self._vocab_size} is smaller than the {len(self.symbols)} "
-                                "symbols seen in training")
+        self._learn_symbols(seqs)
         self._setup_codes()
         ids, starts, lens = self._concat(seqs)
         codes, _ = self._grams(ids, starts)
-        L = len(ids)
-        end_of = np.repeat(starts + lens, lens)  # end index of each position's sequence
-        pos = np.arange(L, dtype=np.int64)
-        _log(f"[kn] {L:,} symbols in {len(seqs)} sequences, {len(self.symbols)} distinct; order {self.order}"
+        _log(f"[kn] {len(ids):,} symbols in {len(seqs)} sequences, {len(self.symbols)} distinct; order {self.order}"
              f" ({'exact' if self._exact else 'hashed'} n-gram codes)", self.verbose)
-
         # Tables per order n: sorted n-gram codes + counts, sorted context codes + totals/types.
         self._keys: list[np.ndarray] = [np.empty(0, np.uint64)] * (self.order + 1)
         self._counts: list[np.ndarray] = [np.empty(0, np.int64)] * (self.order + 1)
@@ -195,44 +174,81 @@ class KneserNey:
         self.discounts = [0.0] * (self.order + 1)
         self.discounts3: list[np.ndarray] = [np.zeros(4)] * (self.order + 1)
         for n in range(self.order, 0, -1):
-            valid = pos + n <= end_of
-            if n == self.order:  # raw counts
-                keys, first, counts = np.unique(codes[n][valid], return_index=True, return_counts=True)
-                rep = pos[valid][first]  # a position where each n-gram starts
-            else:  # continuation counts: distinct left neighbours (+1 for "starts a sequence")
-                valid_up = pos + n + 1 <= end_of
-                _, first_up = np.unique(codes[n + 1][valid_up], return_index=True)
-                left_pos = pos[valid_up][first_up] + 1  # where the suffix n-gram starts
-                bos_pos = starts[lens >= n]
-                _, first_bos = np.unique(codes[n][bos_pos], return_index=True)
-                all_pos = np.concatenate([left_pos, bos_pos[first_bos]])
-                keys, first, counts = np.unique(codes[n][all_pos], return_index=True, return_counts=True)
-                rep = all_pos[first]
-            counts = counts.astype(np.int64)
-            self._keys[n], self._counts[n] = keys, counts
-            # contexts: the (n-1)-gram in front of each n-gram (one empty context at n = 1)
-            ctx = codes[n - 1][rep] if n > 1 else np.zeros(len(keys), dtype=np.uint64)
-            ck, inv = np.unique(ctx, return_inverse=True)
-            self._ctx_keys[n] = ck
-            self._ctx_tot[n] = np.bincount(inv, weights=counts, minlength=len(ck)).astype(np.int64)
-            nk = [int((counts == k).sum()) for k in range(5)]
-            if self.fixed_discount is not None:
-                d = self.fixed_discount
-            else:
-                d = nk[1] / (nk[1] + 2 * nk[2]) if nk[1] > 0 and nk[2] > 0 else 0.5
-                d = min(max(d, 0.05), 0.95)
-            self.discounts[n] = d
-            d3 = np.array([0.0, d, d, d])
-            if self.modified and nk[1] and nk[2] and nk[3] and nk[4]:  # Chen & Goodman's D1, D2, D3+
-                d3 = np.array([0.0, 1 - 2 * d * nk[2] / nk[1], 2 - 3 * d * nk[3] / nk[2], 3 - 4 * d * nk[4] / nk[3]])
-                d3 = np.clip(d3, [0.0, 0.05, 0.05, 0.05], [0.0, 0.95, 1.95, 2.95])
-            self.discounts3[n] = d3
-            # backoff mass numerator per context: sum over its continuations of the discount taken off
-            self._ctx_mass[n] = np.bincount(inv, weights=d3[np.minimum(counts, 3)], minlength=len(ck))
-            _log(f"[kn] order {n}: {len(keys):,} n-grams, {len(ck):,} contexts, D={np.round(d3[1:], 3)} "
-                 f"({time.time() - t0:.1f}s)", self.verbose)
+            keys, counts, rep = self._order_counts(n, codes, starts, lens)
+            self._store_order(n, keys, counts, rep, codes)
+            _log(f"[kn] order {n}: {len(keys):,} n-grams, {len(self._ctx_keys[n]):,} contexts, "
+                 f"D={np.round(self.discounts3[n][1:], 3)} ({time.time() - t0:.1f}s)", self.verbose)
         self._fitted = True
         return self
+
+    def _learn_symbols(self, seqs: list) -> None:
+        """The training symbols in a fixed order, and the fast lookup for single characters."""
+        if all(isinstance(s, str) for s in seqs):
+            self.symbols = sorted(set().union(*(set(s) for s in seqs)))
+        else:
+            syms: set = set()
+            for s in seqs:
+                syms.update(_as_list(s))
+            try:
+                self.symbols = sorted(syms)
+            except TypeError:  # mixed types: any fixed order will do
+                self.symbols = sorted(syms, key=repr)
+        self._char_cps = None
+        self._char_ids = None
+        if all(isinstance(x, str) and len(x) == 1 for x in self.symbols):
+            self._char_cps = np.array([ord(c) for c in self.symbols], dtype=np.int64)
+            self._char_ids = np.arange(len(self.symbols), dtype=np.int64)
+        self._index = {x: i for i, x in enumerate(self.symbols)}
+        if self._vocab_size is not None and self._vocab_size < len(self.symbols):
+            raise SettingsError(f"vocab_size {self._vocab_size} is smaller than the {len(self.symbols)} "
+                                "symbols seen in training")
+
+    def _order_counts(self, n: int, codes: list[np.ndarray], starts: np.ndarray,
+                      lens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sorted n-gram codes, their counts, a position where each starts) for order ``n``: raw
+        counts at the highest order, continuation counts below it (distinct left neighbours, +1 for
+        "starts a sequence")."""
+        pos = np.arange(len(codes[1]), dtype=np.int64)
+        end_of = np.repeat(starts + lens, lens)  # end index of each position's sequence
+        if n == self.order:
+            valid = pos + n <= end_of
+            keys, first, counts = np.unique(codes[n][valid], return_index=True, return_counts=True)
+            return keys, counts.astype(np.int64), pos[valid][first]
+        valid_up = pos + n + 1 <= end_of
+        _, first_up = np.unique(codes[n + 1][valid_up], return_index=True)
+        left_pos = pos[valid_up][first_up] + 1  # where the suffix n-gram starts
+        bos_pos = starts[lens >= n]
+        _, first_bos = np.unique(codes[n][bos_pos], return_index=True)
+        all_pos = np.concatenate([left_pos, bos_pos[first_bos]])
+        keys, first, counts = np.unique(codes[n][all_pos], return_index=True, return_counts=True)
+        return keys, counts.astype(np.int64), all_pos[first]
+
+    def _order_discounts(self, counts: np.ndarray) -> tuple[float, np.ndarray]:
+        """D for an order from its count-of-counts, and the discount by count (0, 1, 2, 3+)."""
+        nk = [int((counts == k).sum()) for k in range(5)]
+        if self.fixed_discount is not None:
+            d = self.fixed_discount
+        else:
+            d = nk[1] / (nk[1] + 2 * nk[2]) if nk[1] > 0 and nk[2] > 0 else 0.5
+            d = min(max(d, 0.05), 0.95)
+        d3 = np.array([0.0, d, d, d])
+        if self.modified and nk[1] and nk[2] and nk[3] and nk[4]:  # Chen & Goodman's D1, D2, D3+
+            d3 = np.array([0.0, 1 - 2 * d * nk[2] / nk[1], 2 - 3 * d * nk[3] / nk[2], 3 - 4 * d * nk[4] / nk[3]])
+            d3 = np.clip(d3, [0.0, 0.05, 0.05, 0.05], [0.0, 0.95, 1.95, 2.95])
+        return d, d3
+
+    def _store_order(self, n: int, keys: np.ndarray, counts: np.ndarray, rep: np.ndarray,
+                     codes: list[np.ndarray]) -> None:
+        """The tables of order ``n``: n-grams, their contexts' totals and backoff mass, discounts."""
+        self._keys[n], self._counts[n] = keys, counts
+        # contexts: the (n-1)-gram in front of each n-gram (one empty context at n = 1)
+        ctx = codes[n - 1][rep] if n > 1 else np.zeros(len(keys), dtype=np.uint64)
+        ck, inv = np.unique(ctx, return_inverse=True)
+        self._ctx_keys[n] = ck
+        self._ctx_tot[n] = np.bincount(inv, weights=counts, minlength=len(ck)).astype(np.int64)
+        self.discounts[n], self.discounts3[n] = self._order_discounts(counts)
+        # backoff mass numerator per context: sum over its continuations of the discount taken off
+        self._ctx_mass[n] = np.bincount(inv, weights=self.discounts3[n][np.minimum(counts, 3)], minlength=len(ck))
 
     def _check_fitted(self) -> None:
         if not self._fitted:
@@ -270,12 +286,6 @@ class KneserNey:
             p[sel] = np.maximum(c - d, 0.0) / tot + mass / tot * p[sel]
         return p, starts
 
-    def logprob(self, seq: Sequence[Hashable], start: int = 0) -> float:
-        """Total natural-log probability of ``seq[start:]``, each symbol given up to order-1 previous
-        symbols of ``seq`` (the context restarts at the beginning of ``seq``)."""
-        p, _ = self._position_probs([_as_list_or_str(seq)])
-        return float(np.log(p[start:]).sum())
-
     def logprob_many(self, seqs: Sequence[Sequence[Hashable]], skip_first: int = 0) -> float:
         """Sum of :meth:`logprob` over ``seqs``, leaving out the first ``skip_first`` symbols of each."""
         seqs = [_as_list_or_str(s) for s in seqs]
@@ -289,28 +299,6 @@ class KneserNey:
                 keep[s: s + min(skip_first, len(q))] = False
             lp = lp[keep]
         return float(lp.sum())
-
-    def prob(self, context: Sequence[Hashable], symbol: Hashable) -> float:
-        """p(symbol | last order-1 symbols of context)."""
-        ctx = _as_list(context)
-        return float(self._position_probs([ctx + [symbol]])[0][-1])
-
-    def distribution(self, context: Sequence[Hashable]) -> dict[Hashable, float]:
-        """p(w | context) for every training symbol w, plus key ``None`` for the total mass of the
-        vocab_size - len(symbols) other slots of the floor (the values sum to 1)."""
-        ctx = _as_list(context)
-        probs, _ = self._position_probs([ctx + [w] for w in self.symbols] + [ctx + [_Unseen()]])
-        ends = np.cumsum([len(ctx) + 1] * (len(self.symbols) + 1)) - 1
-        out = {w: float(probs[e]) for w, e in zip(self.symbols, ends[:-1])}
-        out[None] = float(probs[ends[-1]]) * (self.vocab_size - len(self.symbols))
-        return out
-
-
-class _Unseen:
-    """A symbol equal to nothing in any vocabulary."""
-
-    def __hash__(self) -> int:
-        return id(self)
 
 
 def _as_list(seq) -> list:
@@ -332,15 +320,11 @@ class CharKneserNey(KneserNey):
                  verbose: bool = False) -> None:
         super().__init__(order=order, discount=discount, modified=modified, verbose=verbose)
 
-    def fit(self, texts: list[str]) -> "CharKneserNey":
+    def fit(self, texts: list[str]) -> CharKneserNey:
         if isinstance(texts, str):
             texts = [texts]
         super().fit([str(t) for t in texts])
         return self
-
-    def logprob_text(self, text: str) -> float:
-        """Total natural-log probability of ``text``; the context restarts at its first character."""
-        return self.logprob(text)
 
     def bits_per_char(self, texts: list[str]) -> float:
         """Total nats over ``texts`` ÷ characters ÷ ln 2 (each text scored from its own start)."""
@@ -365,7 +349,7 @@ def _read_split(folder: Path, split: str) -> list[str]:
     return texts
 
 
-def text_baseline(data_dir: str | Path = "data/text", order: int = 7, verbose: bool = True,
+def text_baseline(data_dir: str | Path = TEXT_DIR, order: int = 7, verbose: bool = True,
                   modified: bool = False) -> dict:
     """Character KN n-gram trained on ``data_dir/train/*.txt``, scored in bits/char on valid and test.
 
@@ -411,10 +395,10 @@ def melody_nats_per_note(model: KneserNey, tunes: list[list[int]], notes: int) -
     return -model.logprob_many(tunes, skip_first=1) / notes
 
 
-def melody_baseline(data_dir: str | Path = "data/melody", orders: Iterable[int] = range(2, 9),
-                    verbose: bool = True, cache_dir: str | Path = "data/cache") -> dict:
+def melody_baseline(data_dir: str | Path = MELODY_DIR, orders: Iterable[int] = range(2, 9),
+                    verbose: bool = True, cache_dir: str | Path | None = None) -> dict:
     """Token KN n-gram on the melody tokens (no transposition augmentation), order chosen on valid."""
-    from genmodels.data import melody_data
+    from genmodels.domains.melody import melody_data
 
     t0 = time.time()
     data = melody_data(data_dir, augment=False, cache_dir=cache_dir)
@@ -442,22 +426,20 @@ def melody_baseline(data_dir: str | Path = "data/melody", orders: Iterable[int] 
 
 
 def baseline_report(what: str, order: int | None = None, data: str | None = None) -> dict:
-    """The n-gram floor for ``what``: "text", "melody", or a checkpoint directory (its config.json
+    """The n-gram floor for ``what``: a domain name, or a checkpoint directory (its config.json
     domain, and its card.json's data folder unless ``data`` is given)."""
-    what = str(what)
-    if what in ("text", "melody"):
-        domain = what
-    else:
-        from genmodels.checkpoint import read_card, read_config
+    from genmodels.domains import DOMAINS, get_domain
 
-        if not (Path(what) / "config.json").is_file():
-            raise SettingsError(f"{what!r} is neither 'text', 'melody' nor a checkpoint directory "
-                                "with a config.json")
-        domain = read_config(what).get("domain")
-        if domain not in ("text", "melody"):
-            raise DataError(f"{what}/config.json: domain must be 'text' or 'melody', not {domain!r}")
-        if data is None:
-            data = (read_card(what).get("data") or {}).get("data")
-    if domain == "text":
-        return text_baseline(data or "data/text", order=7 if order is None else int(order))
-    return melody_baseline(data or "data/melody", orders=range(2, 9) if order is None else [int(order)])
+    what = str(what)
+    if what in DOMAINS:
+        return get_domain(what).baseline(data, order)
+    from genmodels.checkpoint import domain_of, read_card, read_config
+
+    if not (Path(what) / "config.json").is_file():
+        raise SettingsError(f"{what!r} is neither a domain ({', '.join(DOMAINS)}) nor a checkpoint directory "
+                            "with a config.json")
+    domain = domain_of(read_config(what), Path(what))
+    if data is None:
+        recorded = (read_card(what).get("data") or {}).get("data")
+        data = repo_path(recorded) if recorded else None  # cards record folders relative to the repository
+    return domain.baseline(data, order)

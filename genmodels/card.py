@@ -11,20 +11,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from genmodels import checkpoint as ckpt
+from genmodels.checkpoint import CARD_JSON, CARD_MD
+from genmodels.util import atomic_write, atomic_write_json
 
 
 def write_card(path: Path, card: dict) -> None:
-    ckpt.atomic_write_json(path / ckpt.CARD_JSON, card)
-    ckpt.atomic_write(path / ckpt.CARD_MD, card_markdown(card))
+    atomic_write_json(path / CARD_JSON, card)
+    atomic_write(path / CARD_MD, card_markdown(card))
 
 
 def card_markdown(card: dict) -> str:
     """A readable model card from ``card.json``."""
     hp = card.get("hyperparameters", {})
+    arch = hp.get("model", hp)  # the model's settings: a section of their own, or mixed in (older cards)
     metric = card.get("metric", "")
     lines = [f"# {card.get('name', 'model')}", "",
-             f"A {hp.get('layers', '?')}-layer {card.get('cell', '').upper()} ({hp.get('hidden', '?')} units) "
+             f"A {arch.get('layers', '?')}-layer {card.get('cell', '').upper()} ({arch.get('hidden', '?')} units) "
              f"{card.get('domain', '')} model, {card.get('parameters', 0):,} parameters.", ""]
     split = (card.get("data") or {}).get("split", {})
     lines += ["## Data", "", f"- Corpus: `{(card.get('data') or {}).get('data', '?')}`"]

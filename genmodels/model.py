@@ -15,19 +15,21 @@ import torch
 import torch.nn as nn
 
 from genmodels.errors import SettingsError
+from genmodels.options import option
 
 CELLS = ("lstm", "gru")
 
 
 @dataclass
 class ModelConfig:
-    vocab_size: int
-    cell: str = "lstm"
-    emb_dim: int = 256
-    hidden: int = 512
-    layers: int = 2
-    dropout: float = 0.2
-    tie_weights: bool = False
+    vocab_size: int = option(2048, "vocabulary size: text trains its tokenizer to about this many pieces "
+                                   "(the model takes the tokenizer's size; melody's vocabulary is fixed)")
+    cell: str = option("lstm", "recurrent cell", choices=CELLS)
+    emb_dim: int = option(256, "token embedding size")
+    hidden: int = option(512, "units per recurrent layer")
+    layers: int = option(2, "recurrent layers")
+    dropout: float = option(0.2, "dropout on embeddings, between layers and before the output layer")
+    tie_weights: bool = option(False, "share the embedding and output matrices (needs --emb-dim equal to --hidden)")
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:

@@ -1,9 +1,10 @@
 """Sampling from a loaded checkpoint: temperature (0 = greedy), top-k, top-p, a per-request random seed,
 N candidates as one batch, streaming text deltas, next-token probabilities, and grammar-masked melodies.
 
-The seed is run through the model in one fused call (``prefill``); each new token then costs one
-``model.step``. Every request owns a ``torch.Generator``, so concurrent requests never share random
-state: the same seed and inputs give the same output, whoever else is generating.
+The prompt (the text or notes to continue) is run through the model in one fused call (``prefill``);
+each new token then costs one ``model.step``. Every request owns a ``torch.Generator``, so concurrent
+requests never share random state: the same random seed and inputs give the same output, whoever else
+is generating.
 """
 
 from __future__ import annotations
@@ -17,29 +18,31 @@ from pathlib import Path
 import torch
 
 from genmodels.checkpoint import Checkpoint, load_checkpoint
+from genmodels.domains import MELODY, TEXT, Domain
 from genmodels.errors import SeedError, SettingsError
+from genmodels.melody import MAX_DURATION_TOKEN
 from genmodels.model import expand_state
-from genmodels.melody import MAX_DURATION_TOKEN, PITCH_RANGE
+from genmodels.options import option
 from genmodels.text import StreamDecoder
 
 MAX_TEMPERATURE = 5.0
 MAX_CANDIDATES = 16
 MAX_TEXT_TOKENS = 2000
 MAX_BARS = 128
-CONTEXT_TOKENS = 1024  # longer text seeds keep only their last CONTEXT_TOKENS tokens
-CONTEXT_BARS = 64  # longer melody seeds keep only their last CONTEXT_BARS bars
-MAX_SEED_CHARS = 100_000
+CONTEXT_TOKENS = 1024  # longer text prompts keep only their last CONTEXT_TOKENS tokens
+CONTEXT_BARS = 64  # longer melody prompts keep only their last CONTEXT_BARS bars
+MAX_PROMPT_CHARS = 100_000
 
 
 @dataclass(frozen=True)
 class Settings:
-    temperature: float = 0.8
-    top_k: int = 0  # 0: off
-    top_p: float = 1.0  # 1: off
-    seed: int = 0
-    n: int = 1
+    temperature: float = option(0.8, f"sampling temperature from 0 (greedy) to {MAX_TEMPERATURE:g}")
+    top_k: int = option(0, "sample from the k most likely tokens only", shown="0: off")
+    top_p: float = option(1.0, "sample from the most likely tokens whose probability reaches p", shown="1: off")
+    seed: int = option(0, "random seed: the same seed, prompt and settings give the same output")
+    n: int = option(1, f"candidates, from 1 to {MAX_CANDIDATES}", flag="-n")
 
-    def checked(self, vocab_size: int) -> "Settings":
+    def checked(self, vocab_size: int) -> Settings:
         """Validated settings (top-k above the vocabulary is clamped to it); SettingsError otherwise."""
         t, k, p = self.temperature, self.top_k, self.top_p
         if not isinstance(t, (int, float)) or math.isnan(t) or not 0 <= t <= MAX_TEMPERATURE:
@@ -87,23 +90,23 @@ def choose(logits: torch.Tensor, s: Settings, gen: torch.Generator) -> tuple[tor
 
 @dataclass
 class TextResult:
-    seed: str
+    prompt: str
     continuation: str
     tokens: list[tuple[str, float]] = field(default_factory=list)  # (text piece, model probability)
 
 
 @dataclass
 class MelodyResult:
-    seed: object  # Melody
-    full: object  # Melody: seed + continuation
+    prompt: object  # Melody
+    full: object  # Melody: prompt + continuation
     continuation: object  # Melody: the generated bars alone
 
 
 class TextStream:
     """Streaming text generation: iterate for deltas; ``results`` is filled when the stream ends."""
 
-    def __init__(self, g: "Generator", seed: str, ids: list[int], length: int, s: Settings):
-        self.g, self.seed, self.ids, self.length, self.s = g, seed, ids, length, s
+    def __init__(self, g: Sampler, prompt: str, ids: list[int], length: int, s: Settings):
+        self.g, self.prompt, self.ids, self.length, self.s = g, prompt, ids, length, s
         self.results: list[TextResult] = []
 
     def __iter__(self) -> Iterator[list[str]]:
@@ -131,37 +134,27 @@ class TextStream:
                 pieces[i].append((t, pending[i] or 0.0))
         if any(tails):
             yield tails
-        seed_text = g.tok.decode(self.ids)
-        self.results = [TextResult(self.seed, d.emitted[len(seed_text):], pieces[i]) for i, d in enumerate(decoders)]
+        read = g.tok.decode(self.ids)  # the prompt as the model read it (its last CONTEXT_TOKENS tokens)
+        self.results = [TextResult(self.prompt, d.emitted[len(read):], pieces[i]) for i, d in enumerate(decoders)]
 
 
-def continuation_of(full, seed_end: int):
-    """The notes generated after the seed, moved back by whole bars so the bar lines stay in place."""
-    shift = seed_end // full.bar_ticks * full.bar_ticks
-    notes = [type(n)(n.pitch, n.start - shift, n.duration) for n in full.notes if n.start >= seed_end]
+def continuation_of(full, prompt_end: int):
+    """The notes generated after the prompt, moved back by whole bars so the bar lines stay in place."""
+    shift = prompt_end // full.bar_ticks * full.bar_ticks
+    notes = [type(n)(n.pitch, n.start - shift, n.duration) for n in full.notes if n.start >= prompt_end]
     return dataclasses.replace(full, notes=notes)
 
 
-class Generator:
+class Sampler:
     """Sampling over one loaded checkpoint (text or melody). Safe to share between threads."""
 
     def __init__(self, checkpoint: Checkpoint | str | Path):
         self.ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
         self.model = self.ckpt.model.eval()
         self.tok = self.ckpt.tokenizer
-        self.domain = self.ckpt.domain
+        self.domain: Domain = self.ckpt.domain
         self.model.prepare_step()
-        # Tokens never sampled: text control tokens; melody pitches outside the training data's range.
-        self._banned = torch.zeros(self.vocab_size, dtype=torch.bool)
-        if self.domain == "melody" and self.ckpt.config.get("pitch_range"):
-            lo, hi = self.ckpt.config["pitch_range"]
-            for p in range(PITCH_RANGE[0], PITCH_RANGE[1] + 1):
-                if not lo <= p <= hi:
-                    self._banned[self.tok.pitch_id(p)] = True
-        if self.domain == "text":
-            for i in (self.tok.bos_id, self.tok.eos_id, self.tok.pad_id, self.tok.sp.unk_id()):
-                if 0 <= i < self.vocab_size:
-                    self._banned[i] = True
+        self._banned = self.domain.banned_tokens(self.tok, self.ckpt.config)  # tokens never sampled
 
     @property
     def vocab_size(self) -> int:
@@ -175,70 +168,69 @@ class Generator:
 
     def _text_ids(self, text: str) -> list[int]:
         if not isinstance(text, str):
-            raise SeedError("The seed must be text")
-        if len(text) > MAX_SEED_CHARS:
-            raise SeedError(f"The seed is {len(text):,} characters; the limit is {MAX_SEED_CHARS:,}")
+            raise SeedError("The prompt must be text")
+        if len(text) > MAX_PROMPT_CHARS:
+            raise SeedError(f"The prompt is {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,}")
         ids = self.tok.encode(text)
         return [self.tok.bos_id] + ids[-CONTEXT_TOKENS:]
 
-    def seed_was_cut(self, text: str) -> bool:
-        """True when the seed is longer than the context window and only its end is used."""
-        return len(self.tok.encode(text[-(MAX_SEED_CHARS):])) > CONTEXT_TOKENS
+    def prompt_was_cut(self, text: str) -> bool:
+        """True when the prompt is longer than the context window and only its end is used."""
+        return len(self.tok.encode(text[-(MAX_PROMPT_CHARS):])) > CONTEXT_TOKENS
 
-    def _require(self, domain: str) -> None:
-        if self.domain != domain:
-            raise SettingsError(f"{self.ckpt.name} is a {self.domain} model, not a {domain} model")
+    def _require(self, domain: Domain) -> None:
+        if self.domain is not domain:
+            raise SettingsError(f"{self.ckpt.name} is a {self.domain.name} model, not a {domain.name} model")
 
     # text ---------------------------------------------------------------------------------------
-    def stream_text(self, seed: str, length: int = 200, settings: Settings = Settings()) -> "TextStream":
+    def stream_text(self, prompt: str, length: int = TEXT.default_length,
+                    settings: Settings = Settings()) -> TextStream:
         """An iterator over per-step text deltas (one string per candidate); once it is exhausted,
         its ``results`` hold the full ``TextResult`` of each candidate (with token probabilities)."""
-        self._require("text")
+        self._require(TEXT)
         s = settings.checked(self.vocab_size)
         if not isinstance(length, int) or not 0 <= length <= MAX_TEXT_TOKENS:
             raise SettingsError(f"Length must be from 0 to {MAX_TEXT_TOKENS} tokens; got {length}")
-        ids = self._text_ids(seed)
-        return TextStream(self, seed, ids, length, s)
+        ids = self._text_ids(prompt)
+        return TextStream(self, prompt, ids, length, s)
 
-    def complete(self, seed: str, length: int = 200, settings: Settings = Settings()) -> list[TextResult]:
-        """``settings.n`` continuations of ``seed``, with each generated token's probability."""
-        stream = self.stream_text(seed, length, settings)
+    def complete(self, prompt: str, length: int = TEXT.default_length,
+                 settings: Settings = Settings()) -> list[TextResult]:
+        """``settings.n`` continuations of ``prompt``, with each generated token's probability."""
+        stream = self.stream_text(prompt, length, settings)
         for _ in stream:
             pass
         return stream.results
 
-    def next_token_probs(self, text: str, k: int = 10) -> list[tuple[str, float]]:
-        """The ``k`` most likely next tokens after ``text`` and their probabilities."""
-        if self.domain == "text":
-            ids = self._text_ids(text)
-        else:
-            ids = list(text)
+    def next_token_probs(self, prompt: str | list[int], k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` most likely next tokens after ``prompt`` (text, or token ids) and their probabilities."""
+        ids = self._text_ids(prompt) if isinstance(prompt, str) else list(prompt)
         logits, _ = self._prefill(ids, 1)
         probs = torch.softmax(logits[0], -1)
         top = torch.topk(probs, min(k, probs.numel()))
-        piece = self.tok.piece if self.domain == "text" else (lambda i: self.tok.vocab[i])
-        return [(piece(int(i)), float(p)) for p, i in zip(top.values, top.indices)]
+        return [(self.domain.token_label(self.tok, int(i)), float(p)) for p, i in zip(top.values, top.indices)]
 
     # melody -------------------------------------------------------------------------------------
-    def melody_prefix(self, seed) -> list[int]:
-        """Tokens of a seed melody without its end: a bar left open is not padded with a rest.
-        A seed with no notes is just the header (meter and key): the model starts the tune."""
-        if not seed.notes:
-            return self.tok.header(seed.meter, seed.key)
-        ids = self.tok.encode(seed, add_eos=False)
-        if seed.notes and seed.end % seed.bar_ticks:
+    def melody_prefix(self, prompt) -> list[int]:
+        """Tokens of a prompt melody without its end: a bar left open is not padded with a rest.
+        A prompt with no notes is just the header (meter and key): the model starts the tune."""
+        if not prompt.notes:
+            return self.tok.header(prompt.meter, prompt.key)
+        ids = self.tok.encode(prompt, add_eos=False)
+        if prompt.notes and prompt.end % prompt.bar_ticks:
             ids = ids[:-2]  # the rest that completed the last bar
         return ids
 
-    def generate_melody(self, seed, bars: int = 8, settings: Settings = Settings()) -> list[MelodyResult]:
-        """Continue a seed ``Melody`` by ``bars`` bars; every token is one the melody grammar allows."""
-        self._require("melody")
+    def generate_melody(self, prompt, bars: int = MELODY.default_length,
+                        settings: Settings = Settings()) -> list[MelodyResult]:
+        """Continue a prompt ``Melody`` by ``bars`` bars; every token is one the melody grammar allows."""
+        self._require(MELODY)
         s = settings.checked(self.vocab_size)
         if not isinstance(bars, int) or not 0 <= bars <= MAX_BARS:
             raise SettingsError(f"Length must be from 0 to {MAX_BARS} bars; got {bars}")
-        if seed.n_bars > CONTEXT_BARS:
-            seed = seed.slice_bars(seed.n_bars - CONTEXT_BARS)
-        prefix = self.melody_prefix(seed)
+        if prompt.n_bars > CONTEXT_BARS:
+            prompt = prompt.slice_bars(prompt.n_bars - CONTEXT_BARS)
+        prefix = self.melody_prefix(prompt)
         states = [self.tok.grammar_state(prefix) for _ in range(s.n)]
         target = states[0].bars_completed + bars + (1 if states[0].remaining > 0 and states[0].expecting != "bar" else 0)
         seqs = [list(prefix) for _ in range(s.n)]
@@ -273,6 +265,6 @@ class Generator:
         results = []
         for seq in seqs:
             full = self.tok.decode(seq)
-            full.tempo = seed.tempo
-            results.append(MelodyResult(seed, full, continuation_of(full, seed.end)))
+            full.tempo = prompt.tempo
+            results.append(MelodyResult(prompt, full, continuation_of(full, prompt.end)))
         return results

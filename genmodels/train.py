@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -25,60 +25,61 @@ import torch.nn.functional as F
 
 from genmodels import checkpoint as ckpt
 from genmodels.card import write_card
-from genmodels.data import TokenData, load_data, to_metric
+from genmodels.data import TokenData, batchify, window
+from genmodels.domains import DOMAINS, Domain, get_domain
 from genmodels.errors import CheckpointError, SettingsError
 from genmodels.model import ModelConfig, RNNLanguageModel, State, detach_state
+from genmodels.options import command_args, flatten, from_flat, option
+
+# What a resumed run takes from its saved state whatever the command line says: its data and shape.
+RUN_IDENTITY = ("domain", "data", "cell", "emb_dim", "hidden", "layers", "vocab_size", "seed", "batch", "bptt")
 
 
 @dataclass
 class TrainConfig:
-    domain: str = "text"
-    data: str = "data/text"
-    out: str = "checkpoints/my-model"
-    cell: str = "lstm"
-    emb_dim: int = 256
-    hidden: int = 512
-    layers: int = 2
-    dropout: float = 0.2
-    tie_weights: bool = False
-    vocab_size: int = 2048
-    batch: int = 32
-    bptt: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 0.01
-    clip: float = 1.0
-    steps: int = 5000
-    warmup: int = 200
-    min_lr_ratio: float = 0.05
-    eval_every: int = 250
-    save_every: int = 0  # 0: same as eval_every
-    eval_tokens: int = 0  # 0: the whole validation split
-    augment: bool = True
-    init_from: str = ""  # start from this checkpoint's weights (fine-tuning); same architecture and tokenizer
-    seed: int = 0
-    threads: int = 0  # 0: torch's default
+    domain: str = option("text", "kind of sequence", choices=tuple(DOMAINS), required=True)
+    data: str = option("", "corpus folder: train/valid/test subfolders, or any files split by name",
+                       shown="the domain's, data/text or data/melody")
+    out: str = option("checkpoints/my-model", "checkpoint directory, e.g. checkpoints/my-model", required=True)
+    model: ModelConfig = field(default_factory=ModelConfig)  # its fields are flags of their own
+    batch: int = option(32, "sequences per step (split across torchrun processes)")
+    bptt: int = option(128, "tokens per sequence per step (truncated backpropagation through time)")
+    lr: float = option(3e-3, "peak learning rate (AdamW)")
+    weight_decay: float = option(0.01, "AdamW weight decay (not on embeddings, biases)")
+    clip: float = option(1.0, "gradient norm clip")
+    steps: int = option(5000, "optimiser steps in all (a resumed run continues to this)")
+    warmup: int = option(200, "steps of linear learning-rate warm-up")
+    min_lr_ratio: float = option(0.05, "the cosine schedule ends at this fraction of --lr")
+    eval_every: int = option(250, "steps between validations (the best weights are kept)")
+    save_every: int = option(0, "steps between saves of the training state for --resume", shown="0: as --eval-every")
+    eval_tokens: int = option(0, "validation tokens per evaluation", shown="0: the whole validation split")
+    augment: bool = option(True, "melody: no random transposition of training tunes", flag="--no-augment")
+    init_from: str = option("", "fine-tune: start from this checkpoint's weights and tokenizer (same architecture)",
+                            shown="none, start from random weights")
+    seed: int = option(0, "random seed (weights, dropout, data order)")
+    threads: int = option(0, "CPU threads per process", shown="0: torch's default")
+
+    def __post_init__(self) -> None:
+        get_domain(self.domain)  # an unknown domain is a SettingsError now, not in the middle of a run
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """A config from a dict in either layout: with a ``model`` section, or flat (saves before it)."""
+        return from_flat(cls, values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def resume_config(out: str | Path, overrides: dict) -> TrainConfig:
     """The saved run's configuration with only the explicitly given options changed (e.g. --steps)."""
     saved = ckpt.load_train_state(out)["config"]
-    known = {f for f in TrainConfig.__dataclass_fields__}
-    return TrainConfig(**{k: v for k, v in {**saved, **overrides}.items() if k in known})
+    return TrainConfig.from_dict({**flatten(saved), **flatten(overrides)})
 
 
 def command_from_config(cfg: TrainConfig) -> str:
     """The train command that gives ``cfg`` (used where a run's command was not recorded)."""
-    args = ["python -m genmodels train"]
-    for k, v in asdict(cfg).items():
-        if v is True:
-            if k != "augment":  # on by default
-                args.append(f"--{k.replace('_', '-')}")
-        elif v is False:
-            if k == "augment":
-                args.append("--no-augment")
-        else:
-            args.append(f"--{k.replace('_', '-')} {v}")
-    return " ".join(args)
+    return " ".join(["python -m genmodels train", *command_args(cfg)])
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -86,14 +87,6 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
         return cfg.lr * (step + 1) / cfg.warmup
     t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
-
-
-def batchify(stream: torch.Tensor, rows: int) -> torch.Tensor:
-    """(N,) → (rows, N // rows): each row a contiguous slice of the stream."""
-    n = stream.numel() // rows
-    if n < 2:
-        raise SettingsError(f"Not enough tokens ({stream.numel()}) for {rows} rows; use a smaller --batch")
-    return stream[: n * rows].view(rows, n)
 
 
 def masked_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_id: int) -> tuple[torch.Tensor, int]:
@@ -121,7 +114,7 @@ def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor
 
 
 @torch.no_grad()
-def evaluate(model: RNNLanguageModel, stream: torch.Tensor, units: int, domain: str, bos_id: int,
+def evaluate(model: RNNLanguageModel, stream: torch.Tensor, units: int, domain: Domain, bos_id: int,
              rows: int = 16, bptt: int = 256, max_tokens: int = 0) -> dict:
     """The domain metric over a whole stream (total nats ÷ units), in eval mode."""
     was_training = model.training
@@ -133,16 +126,14 @@ def evaluate(model: RNNLanguageModel, stream: torch.Tensor, units: int, domain: 
     data = batchify(stream, rows)
     state, nats, count = None, 0.0, 0
     for i in range(0, data.size(1) - 1, bptt):
-        x = data[:, i : i + bptt]
-        y = data[:, i + 1 : i + 1 + bptt]
-        x = x[:, : y.size(1)]
+        x, y = window(data, i, bptt)
         logits, state = model(x, state)
         loss, n = masked_loss(logits, y, bos_id)
         nats += float(loss)
         count += n
     # The first token of each row is never predicted: the metric counts the units actually covered.
     model.train(was_training)
-    return {"nats": nats, "tokens": count, "units": units, "value": to_metric(domain, nats, units)}
+    return {"nats": nats, "tokens": count, "units": units, "value": domain.nats_to_metric(nats, units)}
 
 
 def _cpu_name() -> str:
@@ -165,6 +156,14 @@ def _request_stop(signum, frame):
     _STOP.set()
 
 
+def _handle_stop_signals() -> None:
+    """SIGTERM (kill, a job scheduler) is handled like Ctrl-C: save, then stop."""
+    _STOP.clear()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _request_stop)
+        signal.signal(signal.SIGINT, _request_stop)
+
+
 def _is_dist() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
@@ -173,43 +172,55 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def _start_processes(cfg: TrainConfig) -> int:
+    """Join the torchrun process group (when there is one); return the number of processes."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if _is_dist() and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    if cfg.batch % world:
+        raise SettingsError(f"--batch {cfg.batch} must be divisible by the {world} processes")
+    return world
+
+
+def _adopt_identity(cfg: TrainConfig, saved: dict) -> None:
+    """Give ``cfg`` the saved run's data and shape (RUN_IDENTITY), whatever the command line said."""
+    saved = flatten(saved)
+    for k in RUN_IDENTITY:
+        if k in saved:
+            setattr(cfg.model if hasattr(cfg.model, k) else cfg, k, saved[k])
+
+
+def make_optimizer(model: RNNLanguageModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW, with weight decay on the weight matrices only (not embeddings, biases)."""
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False, command: str | None = None, progress: bool = True):
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.command = command or " ".join(shlex.quote(a) for a in sys.argv)
         self.progress = progress and _rank() == 0
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        if _is_dist() and not torch.distributed.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            torch.distributed.init_process_group(backend)
-        if cfg.batch % self.world:
-            raise SettingsError(f"--batch {cfg.batch} must be divisible by the {self.world} processes")
-        self.state_prev: dict | None = None
-        if resume:
-            prev = ckpt.load_train_state(self.out)
-            saved = prev["config"]
-            for k in ("domain", "data", "cell", "emb_dim", "hidden", "layers", "vocab_size", "seed", "batch", "bptt"):
-                if k in saved and getattr(cfg, k) != saved[k]:
-                    setattr(cfg, k, saved[k])  # the run's identity comes from the saved state
-            self.state_prev = prev
+        self.world = _start_processes(cfg)
+        self.state_prev: dict | None = ckpt.load_train_state(self.out) if resume else None
+        if self.state_prev is not None:
+            _adopt_identity(cfg, self.state_prev["config"])
+        self.domain: Domain = get_domain(cfg.domain)
         self.data: TokenData = self._load_data()
-        tok = self.data.tokenizer
-        self.bos = tok.bos_id
-        mcfg = ModelConfig(vocab_size=tok.vocab_size, cell=cfg.cell, emb_dim=cfg.emb_dim, hidden=cfg.hidden,
-                           layers=cfg.layers, dropout=cfg.dropout, tie_weights=cfg.tie_weights)
+        self.bos = self.data.tokenizer.bos_id
+        # The model's vocabulary is the tokenizer's (--vocab-size is the text tokenizer's target).
+        mcfg = replace(cfg.model, vocab_size=self.data.tokenizer.vocab_size)
         torch.manual_seed(cfg.seed)
         self.model = RNNLanguageModel(mcfg)
         parent = self._init_from(mcfg) if cfg.init_from and self.state_prev is None else None
-        self.net = self.model
-        if _is_dist():
-            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
-        decay = [p for n, p in self.model.named_parameters() if p.dim() >= 2 and "embed" not in n]
-        no_decay = [p for n, p in self.model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
-        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                      {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+        self.net = torch.nn.parallel.DistributedDataParallel(self.model) if _is_dist() else self.model
+        self.opt = make_optimizer(self.model, cfg)
         self.step, self.epoch, self.pos = 0, 0, 0
         self.best = math.inf
         self.history: list[dict] = []
@@ -223,36 +234,38 @@ class Trainer:
         if self.state_prev is not None:
             self._restore(self.state_prev)
         elif _rank() == 0:
-            extra = {"train": asdict(cfg)}
-            if "pitch_range" in self.data.info:
-                extra["pitch_range"] = self.data.info["pitch_range"]
-            ckpt.init_checkpoint_dir(self.out, cfg.domain, self.model, tok, extra)
-
+            self._init_dir()
         # Every invocation (the first, then each --resume) with the step it started from.
         self.commands.append({"step": self.step, "command": self.command})
+
+    def _init_dir(self) -> None:
+        extra = {"train": self.cfg.to_dict()}
+        if "pitch_range" in self.data.info:
+            extra["pitch_range"] = self.data.info["pitch_range"]
+        ckpt.init_checkpoint_dir(self.out, self.domain, self.model, self.data.tokenizer, extra)
 
     def _init_from(self, mcfg: ModelConfig):
         parent = ckpt.load_checkpoint(self.cfg.init_from)
         theirs = {k: v for k, v in parent.model.config.to_dict().items() if k != "dropout"}
         ours = {k: v for k, v in mcfg.to_dict().items() if k != "dropout"}
-        if parent.domain != self.cfg.domain or theirs != ours:
-            raise SettingsError(f"--init-from {self.cfg.init_from}: its model ({parent.domain}, {theirs}) differs from "
-                                f"this run's ({self.cfg.domain}, {ours}); give the same --cell/--emb-dim/--hidden/"
-                                "--layers/--tie-weights")
+        if parent.domain is not self.domain or theirs != ours:
+            raise SettingsError(f"--init-from {self.cfg.init_from}: its model ({parent.domain.name}, {theirs}) differs "
+                                f"from this run's ({self.domain.name}, {ours}); give the same --cell/--emb-dim/"
+                                "--hidden/--layers/--tie-weights")
         self.model.load_state_dict(parent.model.state_dict())
         return parent
 
     def _load_data(self) -> TokenData:
+        """The corpus, with the tokenizer of the run being resumed or of the model being fine-tuned."""
         c = self.cfg
-        if c.domain == "text":
-            source = self.out if self.state_prev else Path(c.init_from) if c.init_from else None
-            return load_data("text", c.data, vocab_size=c.vocab_size,
-                             tokenizer=ckpt.load_tokenizer(source, "text") if source else None)
-        return load_data("melody", c.data, augment=c.augment, seed=c.seed)
+        source = self.out if self.state_prev else Path(c.init_from) if c.init_from else None
+        return self.domain.load_data(Path(c.data) if c.data else self.domain.default_data,
+                                     tokenizer=self.domain.load_tokenizer(source) if source else None,
+                                     vocab_size=c.model.vocab_size, augment=c.augment, seed=c.seed)
 
     # state --------------------------------------------------------------------------------------
     def _train_state(self) -> dict:
-        return {"config": asdict(self.cfg), "model": self.model.state_dict(), "opt": self.opt.state_dict(),
+        return {"config": self.cfg.to_dict(), "model": self.model.state_dict(), "opt": self.opt.state_dict(),
                 "step": self.step, "epoch": self.epoch, "pos": self.pos, "best": self.best,
                 "history": self.history, "wall": self.wall, "rng": torch.get_rng_state(),
                 "hidden": list(self.hidden) if isinstance(self.hidden, tuple) else self.hidden,
@@ -263,8 +276,9 @@ class Trainer:
         self.opt.load_state_dict(s["opt"])
         self.step, self.epoch, self.pos = s["step"], s["epoch"], s["pos"]
         self.best, self.history, self.wall = s["best"], s["history"], s["wall"]
+        reconstructed = command_from_config(TrainConfig.from_dict(s["config"]))
         self.commands = list(s.get("commands") or [
-            {"step": 0, "command": command_from_config(TrainConfig(**s["config"])) + "  (reconstructed from the saved configuration)"}])
+            {"step": 0, "command": reconstructed + "  (reconstructed from the saved configuration)"}])
         torch.set_rng_state(s["rng"])
         h = s["hidden"]
         self.hidden = tuple(h) if isinstance(h, list) else h
@@ -279,9 +293,9 @@ class Trainer:
     def write_card(self, valid: dict) -> None:
         c = self.cfg
         card = {
-            "name": self.out.name, "domain": c.domain, "cell": c.cell, "data": self.data.info,
+            "name": self.out.name, "domain": self.domain.name, "cell": c.model.cell, "data": self.data.info,
             "tokenizer": self.data.tokenizer.to_config(), "parameters": self.model.n_params,
-            "hyperparameters": asdict(c), "command": self.commands[0]["command"], "steps": self.step,
+            "hyperparameters": c.to_dict(), "command": self.commands[0]["command"], "steps": self.step,
             "commands": self.commands,
             "wall_time_s": round(self.wall, 1),
             "hardware": f"{_cpu_name()} CPU, {torch.get_num_threads()} threads x {self.world} processes",
@@ -299,79 +313,21 @@ class Trainer:
 
     # loop ---------------------------------------------------------------------------------------
     def validate(self) -> dict:
-        return evaluate(self.model, self.data.valid, self.data.valid_units, self.cfg.domain, self.bos,
+        return evaluate(self.model, self.data.valid, self.data.valid_units, self.domain, self.bos,
                         max_tokens=self.cfg.eval_tokens)
 
     def run(self, stop_after: int | None = None) -> dict:
         """Train to ``cfg.steps``. ``stop_after`` simulates an interruption after that many steps of
         this run (the same path as Ctrl-C: save, then raise KeyboardInterrupt)."""
-        # SIGTERM (kill, a job scheduler) is handled like Ctrl-C: save, then stop.
-        _STOP.clear()
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _request_stop)
-            signal.signal(signal.SIGINT, _request_stop)
-        c = self.cfg
-        save_every = c.save_every or c.eval_every
-        rows = c.batch // self.world
-        rank = _rank()
-        bar = None
-        if self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=c.steps, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
-        data = batchify(self.data.train_stream(self.epoch), c.batch)[rank * rows : (rank + 1) * rows]
-        t_last, tok_last = time.time(), 0
-        bad_steps = 0
-        last_valid = None
-        graceful = False
+        _handle_stop_signals()
+        bar = self._progress_bar()
+        self._stopping = False
         try:
-            while self.step < c.steps:
-                if self.pos >= data.size(1) - 1:
-                    self.epoch, self.pos, self.hidden = self.epoch + 1, 0, None
-                    data = batchify(self.data.train_stream(self.epoch), c.batch)[rank * rows : (rank + 1) * rows]
-                    continue
-                x = data[:, self.pos : self.pos + c.bptt]
-                y = data[:, self.pos + 1 : self.pos + 1 + c.bptt]
-                x = x[:, : y.size(1)]
-                for g in self.opt.param_groups:
-                    g["lr"] = lr_at(c, self.step)
-                self.net.train()
-                loss, hidden = train_step(self.net, self.opt, x, y, self.hidden, self.bos, c.clip)
-                if hidden is None:
-                    # A NaN/inf loss never reaches the weights or a checkpoint: skip the batch.
-                    bad_steps += 1
-                    if bad_steps > 20:
-                        raise SettingsError("The loss was NaN/inf for 20 steps in a row; lower --lr. "
-                                            f"The last good checkpoint in {self.out} is kept.")
-                    self.pos += c.bptt
-                    self.hidden = None
-                    continue
-                bad_steps = 0
-                self.hidden = detach_state(hidden)
-                self.pos += c.bptt
-                self.step += 1
-                now = time.time()
-                self.wall += now - t_last
-                tok_last += x.numel() * self.world
-                if bar is not None:
-                    bar.update(1)
-                    if self.step % 10 == 0 or self.step == c.steps:
-                        bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_last / max(now - t_last, 1e-9):,.0f}",
-                                        epoch=self.epoch)
-                t_last, tok_last = now, 0
-                if self.step % c.eval_every == 0 or self.step == c.steps:
-                    last_valid = self._eval_and_keep_best(loss)
-                    t_last = time.time()
-                if self.step % save_every == 0 or self.step == c.steps:
-                    self.save_state()
-                    t_last = time.time()
-                if _STOP.is_set() or (stop_after is not None and self.step >= stop_after):
-                    graceful = True
-                    raise KeyboardInterrupt
+            last_valid = self._loop(bar, stop_after)
         except KeyboardInterrupt:
             if bar is not None:
                 bar.close()
-            if graceful:  # between steps: the state is whole (a hard second Ctrl-C keeps the last save)
+            if self._stopping:  # between steps: the state is whole (a hard second Ctrl-C keeps the last save)
                 self.save_state()
             print(f"\nInterrupted at step {self.step}; saved. Continue with the same command plus --resume.",
                   file=sys.stderr)
@@ -381,6 +337,77 @@ class Trainer:
         if _is_dist():
             torch.distributed.barrier()
         return {"step": self.step, "best_valid": self.best, "last_valid": last_valid, "history": self.history}
+
+    def _loop(self, bar, stop_after: int | None) -> dict | None:
+        """Steps until ``cfg.steps`` (validating and saving on schedule); the last validation."""
+        c = self.cfg
+        save_every = c.save_every or c.eval_every
+        data = self._rows(self.epoch)
+        self._clock = time.time()
+        bad_steps, last_valid = 0, None
+        while self.step < c.steps:
+            if self.pos >= data.size(1) - 1:
+                self.epoch, self.pos, self.hidden = self.epoch + 1, 0, None
+                data = self._rows(self.epoch)
+                continue
+            x, y = window(data, self.pos, c.bptt)
+            loss = self._train_on(x, y)
+            if loss is None:  # a NaN/inf loss never reaches the weights or a checkpoint: the batch is skipped
+                bad_steps += 1
+                if bad_steps > 20:
+                    raise SettingsError("The loss was NaN/inf for 20 steps in a row; lower --lr. "
+                                        f"The last good checkpoint in {self.out} is kept.")
+                continue
+            bad_steps = 0
+            self._tick(bar, loss, x.numel() * self.world)
+            if self.step % c.eval_every == 0 or self.step == c.steps:
+                last_valid = self._eval_and_keep_best(loss)
+                self._clock = time.time()  # validation time is not training time
+            if self.step % save_every == 0 or self.step == c.steps:
+                self.save_state()
+                self._clock = time.time()
+            if _STOP.is_set() or (stop_after is not None and self.step >= stop_after):
+                self._stopping = True
+                raise KeyboardInterrupt
+        return last_valid
+
+    def _rows(self, epoch: int) -> torch.Tensor:
+        """This process's rows of the epoch's training stream."""
+        rows = self.cfg.batch // self.world
+        rank = _rank()
+        return batchify(self.data.train_stream(epoch), self.cfg.batch)[rank * rows : (rank + 1) * rows]
+
+    def _train_on(self, x: torch.Tensor, y: torch.Tensor) -> float | None:
+        """One optimiser step on the window at the current position; None when the loss was not finite."""
+        for g in self.opt.param_groups:
+            g["lr"] = lr_at(self.cfg, self.step)
+        self.net.train()
+        loss, hidden = train_step(self.net, self.opt, x, y, self.hidden, self.bos, self.cfg.clip)
+        self.pos += self.cfg.bptt
+        if hidden is None:
+            self.hidden = None
+            return None
+        self.hidden = detach_state(hidden)
+        self.step += 1
+        return loss
+
+    def _progress_bar(self):
+        if not self.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.cfg.steps, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+    def _tick(self, bar, loss: float, tokens: int) -> None:
+        """Count the step's wall time and show its loss and speed."""
+        now = time.time()
+        self.wall += now - self._clock
+        if bar is not None:
+            bar.update(1)
+            if self.step % 10 == 0 or self.step == self.cfg.steps:
+                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens / max(now - self._clock, 1e-9):,.0f}",
+                                epoch=self.epoch)
+        self._clock = now
 
     def _eval_and_keep_best(self, train_loss: float) -> dict | None:
         if _rank() != 0:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-os.chdir(ROOT)  # the library's default paths (data/, checkpoints/) are relative to the repo root
 torch.set_num_threads(1)
 
 
@@ -34,16 +32,23 @@ def small_text_dir(text_corpus, tmp_path_factory) -> Path:
     return d
 
 
+def train_config(**settings):
+    """A TrainConfig from flat keyword settings (model and training settings mixed, as on the command line)."""
+    from genmodels.train import TrainConfig
+
+    return TrainConfig.from_dict(settings)
+
+
 TINY = dict(emb_dim=24, hidden=32, layers=1, dropout=0.0, batch=8, bptt=32, lr=1e-2, warmup=10, threads=1)
 
 
 @pytest.fixture(scope="session")
 def tiny_text_ckpt(small_text_dir, tmp_path_factory) -> Path:
     """A tiny LSTM trained briefly on the small text corpus (a real checkpoint directory)."""
-    from genmodels.train import TrainConfig, train
+    from genmodels.train import train
 
     out = tmp_path_factory.mktemp("ck") / "tiny-text"
-    train(TrainConfig(domain="text", data=str(small_text_dir), out=str(out), cell="lstm", vocab_size=300,
+    train(train_config(domain="text", data=str(small_text_dir), out=str(out), cell="lstm", vocab_size=300,
                       steps=60, eval_every=30, **TINY), progress=False)
     return out
 

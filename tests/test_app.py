@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from app_support import available_models
 from genmodels.melody import MAX_MIDI_BYTES, parse_note_seed
-from genmodels.sampling import MAX_SEED_CHARS, Generator, Settings
+from genmodels.sampling import MAX_PROMPT_CHARS, Sampler, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
@@ -110,7 +110,7 @@ def test_text_same_seed_same_text():
     assert first == again
     assert first != other
     # and it is the library's answer for those settings
-    gen = Generator(available_models("text")[0].path)
+    gen = Sampler(available_models("text")[0].path)
     lib = gen.complete("To be, or not to be", 20, Settings(temperature=1.0, seed=1234))
     assert first[0][0] == lib[0].continuation
 
@@ -171,10 +171,10 @@ def test_text_long_seed_says_it_is_cut():
 def test_text_long_paste_is_kept_up_to_the_limit():
     """Issue 10.5: a paste over the limit was silently emptied; now it is cut to the limit, with a message."""
     at = page("text.py")
-    pasted = "".join(f"{i:07d} " for i in range(MAX_SEED_CHARS // 8 + 2000))
+    pasted = "".join(f"{i:07d} " for i in range(MAX_PROMPT_CHARS // 8 + 2000))
     at.text_area(key="t_seed_text").set_value(pasted).run()
     assert not at.exception
-    assert at.text_area(key="t_seed_text").value == pasted[:MAX_SEED_CHARS]
+    assert at.text_area(key="t_seed_text").value == pasted[:MAX_PROMPT_CHARS]
     assert any(f"{len(pasted):,} characters" in w.value and "cut" in w.value for w in at.warning)
     at.button(key="t_go").click().run()  # and it is usable: the prompt is not refused
     assert "Type a few words" not in errors(at)
@@ -418,7 +418,7 @@ def test_models_page_reads_cards_without_loading_weights(monkeypatch):
         raise AssertionError("the Models page loaded a model")
 
     st.cache_resource.clear()  # models loaded by earlier tests would hide a load
-    monkeypatch.setattr(Generator, "__init__", no_loading)
+    monkeypatch.setattr(Sampler, "__init__", no_loading)
     at = page("models.py")
     no_errors(at)
     found = available_models("text") + available_models("melody")

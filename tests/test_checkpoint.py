@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from genmodels.checkpoint import (CheckpointError, atomic_write, load_checkpoint, load_train_state)
+from genmodels.checkpoint import CheckpointError, atomic_write, load_checkpoint, load_train_state
+from genmodels.domains import TEXT
 
 
 class _Exploit:
@@ -28,7 +29,7 @@ def ck(tiny_text_ckpt, tmp_path) -> Path:
 
 def test_loads_and_has_a_card(ck):
     c = load_checkpoint(ck)
-    assert c.domain == "text" and c.card["metric"] == "bits_per_char"
+    assert c.domain is TEXT and c.card["metric"] == "bits_per_char"
 
 
 @pytest.mark.parametrize("target", ["model.safetensors", "train_state.pt"])

@@ -36,11 +36,11 @@ def test_update_card_reprints_the_same_metric(tiny_text_ckpt, small_text_dir, tm
 
 
 def test_eval_melody_on_a_midi_folder(small_melody_dir, tmp_path):
-    from genmodels.train import TrainConfig, train
-    from tests.conftest import TINY
+    from genmodels.train import train
+    from tests.conftest import TINY, train_config
 
     out = tmp_path / "mel"
-    train(TrainConfig(domain="melody", data=str(small_melody_dir), out=str(out), steps=30, eval_every=30,
+    train(train_config(domain="melody", data=str(small_melody_dir), out=str(out), steps=30, eval_every=30,
                       **{**TINY, "batch": 4}), progress=False)
     r = _eval(out, "--midi-dir", small_melody_dir)
     assert r["test"]["metric"] == "nats_per_note" and r["test"]["units"] > 100 and r["test"]["value"] > 0

@@ -12,8 +12,8 @@ import torch
 import genmodels.train as train_mod
 from genmodels.checkpoint import load_checkpoint, load_train_state
 from genmodels.errors import SettingsError
-from genmodels.train import TrainConfig, Trainer
-from tests.conftest import TINY
+from genmodels.train import Trainer
+from tests.conftest import TINY, train_config
 
 WRITER = """
 import sys, torch
@@ -43,7 +43,7 @@ def test_kill_during_checkpoint_writes_leaves_a_loadable_checkpoint(tiny_text_ck
 
 
 def test_nan_loss_never_overwrites_a_good_checkpoint(small_text_dir, tmp_path, monkeypatch):
-    cfg = TrainConfig(domain="text", data=str(small_text_dir), out=str(tmp_path / "nan"), vocab_size=300,
+    cfg = train_config(domain="text", data=str(small_text_dir), out=str(tmp_path / "nan"), vocab_size=300,
                       steps=200, eval_every=10, save_every=10, **TINY)
     with pytest.raises(KeyboardInterrupt):
         Trainer(cfg, progress=False).run(stop_after=20)

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 
 from genmodels.errors import MidiError, SeedError
 from genmodels.melody import MAX_NOTES, Melody, parse_note_seed, read_midi
-from genmodels.sampling import Generator, Settings
+from genmodels.sampling import Sampler, Settings
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture(scope="module")
 def gen(tiny_text_ckpt):
-    return Generator(tiny_text_ckpt)
+    return Sampler(tiny_text_ckpt)
 
 
 @FUZZ
@@ -33,7 +33,7 @@ def test_any_unicode_text_seed_generates(gen, text):
 def test_text_seed_lengths(gen, n):
     text = ("All the world's a stage, \n" * 4000)[:n]
     assert isinstance(gen.complete(text, 2)[0].continuation, str)
-    assert gen.seed_was_cut(text) == (n >= 99_999)  # the context window is 1,024 tokens
+    assert gen.prompt_was_cut(text) == (n >= 99_999)  # the context window is 1,024 tokens
 
 
 @FUZZ

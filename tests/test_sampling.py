@@ -5,12 +5,12 @@ import threading
 import pytest
 
 from genmodels.errors import SeedError, SettingsError
-from genmodels.sampling import MAX_TEXT_TOKENS, Generator, Settings
+from genmodels.sampling import MAX_TEXT_TOKENS, Sampler, Settings
 
 
 @pytest.fixture(scope="module")
 def gen(tiny_text_ckpt):
-    return Generator(tiny_text_ckpt)
+    return Sampler(tiny_text_ckpt)
 
 
 def test_same_seed_same_output_and_different_seed_differs(gen):
@@ -63,7 +63,7 @@ def test_lengths_at_their_edges(gen):
 
 def test_long_seed_is_cut_to_the_context_window(gen):
     long = "word " * 20_000  # 100,000 characters: the longest seed accepted
-    assert gen.seed_was_cut(long) and not gen.seed_was_cut("short")
+    assert gen.prompt_was_cut(long) and not gen.prompt_was_cut("short")
     assert gen.complete(long, 5)[0].continuation is not None
     with pytest.raises(SeedError):
         gen.complete("x" * 100_001, 5)

@@ -3,9 +3,10 @@
 import pytest
 
 from genmodels.checkpoint import find_checkpoints, load_checkpoint
-from genmodels.sampling import Generator, Settings
+from genmodels.domains import TEXT
+from genmodels.sampling import Sampler, Settings
 
-SHIPPED = find_checkpoints("checkpoints")
+SHIPPED = find_checkpoints()
 NAMES = {p.name for p in SHIPPED}
 
 
@@ -25,20 +26,20 @@ def test_card_is_complete(path):
         assert key in card, f"{path.name}/card.json lacks {key!r}"
     assert card["parameters"] == c.model.n_params
     assert card["command"].startswith("python -m genmodels train")
-    assert card["test"]["metric"] == ("bits_per_char" if c.domain == "text" else "nats_per_note")
+    assert card["test"]["metric"] == c.domain.metric
     assert (path / "card.md").exists()
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_generates(path):
-    g = Generator(path)
-    if g.domain == "text":
+    g = Sampler(path)
+    if g.domain is TEXT:
         r = g.complete("ROMEO:\n", 40, Settings(temperature=0.8, seed=1))[0]
         assert len(r.continuation) > 20
     else:
         from genmodels.melody import parse_note_seed
 
-        seed = parse_note_seed("E4 G4 A4/2 B4/2 A4 G4", meter=(4, 4), key=(4, "minor"))
-        r = g.generate_melody(seed, bars=8, settings=Settings(temperature=1.0, seed=1))[0]
-        assert r.full.notes[:6] == seed.notes and r.full.n_bars >= seed.n_bars + 8 - 1
+        prompt = parse_note_seed("E4 G4 A4/2 B4/2 A4 G4", meter=(4, 4), key=(4, "minor"))
+        r = g.generate_melody(prompt, bars=8, settings=Settings(temperature=1.0, seed=1))[0]
+        assert r.full.notes[:6] == prompt.notes and r.full.n_bars >= prompt.n_bars + 8 - 1
         assert r.continuation.notes

@@ -38,8 +38,8 @@ def test_stream_decoder_deltas_add_up(tok, text):
 
 
 def test_prepare_text_is_deterministic_and_split_by_work(tmp_path, text_corpus):
-    a = prepare_text(tmp_path / "a", raw_dir="data/raw", readme=None)
-    b = prepare_text(tmp_path / "b", raw_dir="data/raw", readme=None)
+    a = prepare_text(tmp_path / "a", readme=None)
+    b = prepare_text(tmp_path / "b", readme=None)
     assert a["sha256"] == b["sha256"] == tree_hash(tmp_path / "a")
     assert a["train"]["works"] == 37 and a["valid"]["works"] == 2 and a["test"]["works"] == 3
     names = {p.stem for p in (tmp_path / "a/test").glob("*.txt")}

@@ -7,16 +7,17 @@ import sys
 import pytest
 import torch
 
-from genmodels.checkpoint import load_checkpoint, load_train_state
+from genmodels.checkpoint import load_checkpoint, load_train_state, save_train_state
 from genmodels.errors import CheckpointError
-from genmodels.train import TrainConfig, Trainer, train
-from tests.conftest import TINY
+from genmodels.options import flatten
+from genmodels.train import Trainer, train
+from tests.conftest import TINY, train_config
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_tiny_text_model_learns_and_generates(cell, small_text_dir, tmp_path):
     out = tmp_path / f"text-{cell}"
-    r = train(TrainConfig(domain="text", data=str(small_text_dir), out=str(out), cell=cell, vocab_size=300,
+    r = train(train_config(domain="text", data=str(small_text_dir), out=str(out), cell=cell, vocab_size=300,
                           steps=240, eval_every=60, **TINY), progress=False)
     vals = [h["valid"] for h in r["history"]]
     assert vals[-1] < vals[0] - 0.3, vals
@@ -36,11 +37,11 @@ def _weights(path):
 def test_interrupted_run_resumes_exactly(cell, small_text_dir, tmp_path):
     kw = dict(domain="text", data=str(small_text_dir), cell=cell, vocab_size=300, steps=40, eval_every=15,
               save_every=5, **{**TINY, "dropout": 0.3, "layers": 2})
-    train(TrainConfig(out=str(tmp_path / "a"), **kw), progress=False)
+    train(train_config(out=str(tmp_path / "a"), **kw), progress=False)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(TrainConfig(out=str(tmp_path / "b"), **kw), progress=False).run(stop_after=17)
+        Trainer(train_config(out=str(tmp_path / "b"), **kw), progress=False).run(stop_after=17)
     assert load_train_state(tmp_path / "b")["step"] == 17
-    train(TrainConfig(out=str(tmp_path / "b"), **kw), resume=True, progress=False)
+    train(train_config(out=str(tmp_path / "b"), **kw), resume=True, progress=False)
     a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     assert a.keys() == b.keys()
     for k in a:
@@ -49,7 +50,7 @@ def test_interrupted_run_resumes_exactly(cell, small_text_dir, tmp_path):
 
 def test_resume_without_state_is_a_clear_error(tmp_path, small_text_dir):
     with pytest.raises(CheckpointError, match="Nothing to resume"):
-        train(TrainConfig(domain="text", data=str(small_text_dir), out=str(tmp_path / "none")), resume=True)
+        train(train_config(domain="text", data=str(small_text_dir), out=str(tmp_path / "none")), resume=True)
 
 
 def test_ddp_two_processes_loss_falls(small_text_dir, tmp_path):
@@ -70,13 +71,13 @@ def test_tiny_melody_model_learns_and_generates(cell, small_melody_dir, tmp_path
     import pretty_midi
 
     out = tmp_path / f"melody-{cell}"
-    r = train(TrainConfig(domain="melody", data=str(small_melody_dir), out=str(out), cell=cell,
+    r = train(train_config(domain="melody", data=str(small_melody_dir), out=str(out), cell=cell,
                           steps=200, eval_every=50, **{**TINY, "batch": 4}), progress=False)
     vals = [h["valid"] for h in r["history"]]
     assert vals[-1] < vals[0] - 0.3, vals
     assert json.loads((out / "card.json").read_text())["metric"] == "nats_per_note"
     mid = tmp_path / "gen.mid"
-    p = subprocess.run([sys.executable, "-m", "genmodels", "generate", str(out), "--seed-notes", "E4 G4 A4/2 B4/2",
+    p = subprocess.run([sys.executable, "-m", "genmodels", "generate", str(out), "--prompt-notes", "E4 G4 A4/2 B4/2",
                         "--length", "4", "--out", str(mid)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     notes = pretty_midi.PrettyMIDI(str(mid)).instruments[0].notes
@@ -84,8 +85,9 @@ def test_tiny_melody_model_learns_and_generates(cell, small_melody_dir, tmp_path
 
 
 def test_cli_bad_input_is_a_clear_error_not_a_traceback(tiny_text_ckpt, tmp_path):
-    cases = [["generate", str(tmp_path / "nope"), "--seed-text", "x"],
-             ["generate", str(tiny_text_ckpt), "--seed-text", "x", "--temperature", "nan"],
+    cases = [["generate", str(tmp_path / "nope"), "--prompt", "x"],
+             ["generate", str(tiny_text_ckpt), "--prompt", "x", "--temperature", "nan"],
+             ["generate", str(tiny_text_ckpt)],
              ["train", "--domain", "text", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")],
              ["eval", str(tmp_path / "nope")]]
     for args in cases:
@@ -101,16 +103,19 @@ def test_cli_resume_keeps_the_saved_options(small_text_dir, tmp_path):
              "--batch", "4", "--bptt", "16", "--lr", "0.005", "--steps", "20", "--eval-every", "10",
              "--vocab-size", "300", "--threads", "1"]
     assert subprocess.run(base + first, capture_output=True, timeout=300).returncode == 0
+    state = load_train_state(out)
+    state["config"] = flatten(state["config"])  # saves made before TrainConfig held a ModelConfig were flat
+    save_train_state(out, state)
     p = subprocess.run(base + ["--resume", "--steps", "30"], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     state = load_train_state(out)
-    assert state["step"] == 30 and state["config"]["lr"] == 0.005 and state["config"]["cell"] == "gru"
+    assert state["step"] == 30 and state["config"]["lr"] == 0.005 and state["config"]["model"]["cell"] == "gru"
     card = json.loads((out / "card.json").read_text())
     assert [c["step"] for c in card["commands"]] == [0, 20] and "--resume" not in card["commands"][1]["command"]
 
 
 def test_augmentation_keeps_tunes_that_cannot_be_transposed(tmp_path):
-    from genmodels.data import melody_data
+    from genmodels.domains.melody import melody_data
     from genmodels.melody import parse_note_seed, write_midi
 
     for i in range(4):
@@ -126,9 +131,9 @@ def test_fine_tune_from_a_checkpoint(tiny_text_ckpt, small_text_dir, tmp_path):
     parent = json.loads((tiny_text_ckpt / "card.json").read_text())
     kw = dict(domain="text", data=str(small_text_dir), cell="lstm", vocab_size=300, steps=20, eval_every=10,
               init_from=str(tiny_text_ckpt), **{**TINY, "lr": 1e-3})
-    r = train(TrainConfig(out=str(tmp_path / "ft"), **kw), progress=False)
+    r = train(train_config(out=str(tmp_path / "ft"), **kw), progress=False)
     assert r["history"][0]["valid"] < parent["valid"] + 0.05  # starts where the parent ended, not from scratch
     card = json.loads((tmp_path / "ft/card.json").read_text())
     assert card["commands"][0]["model"] == tiny_text_ckpt.name and card["wall_time_s"] >= parent["wall_time_s"]
     with pytest.raises(SettingsError, match="differs"):
-        train(TrainConfig(out=str(tmp_path / "bad"), **{**kw, "hidden": 48}), progress=False)
+        train(train_config(out=str(tmp_path / "bad"), **{**kw, "hidden": 48}), progress=False)
