@@ -10,8 +10,8 @@ but not every reader applies that rule (music21 does not), so once a letter has 
 in a bar, every later note of that letter in the bar gets its own ('^c ^c', '^c =c'): both kinds of
 reader see the same pitches.
 
-What ABC (as written here) cannot express raises NotationError: a length that is neither a sum of
-plain and dotted values from a sixteenth up nor part of a complete triplet group inside one bar.
+What ABC (as written here) cannot express raises NotationError: lengths on the triplet grid that do
+not add up to a whole number of sixteenths before the bar line (a triplet group across a bar line).
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ from fractions import Fraction
 
 from genmodels.errors import NotationError
 from genmodels.melody import Melody
-from genmodels.notation import NOTE_VALUES, Event, bar_events, describe_position, split_value
+from genmodels.notation import Event, bar_events, describe_position, split_value
 from genmodels.scales import LETTER_PC, key_name, key_signature, signature_alterations, spell_pitch_class
 
 UNIT_TICKS = 6  # L:1/8
+# Written values inside a triplet, in half ticks: a 32nd (3) up to a whole note (96), plain and dotted.
+HALF_TICK_VALUES = (96, 72, 48, 36, 24, 18, 12, 9, 6, 3)
 _ACCIDENTAL = {1: "^", 0: "=", -1: "_"}
 
 
-def abc_length(ticks: int, unit: int = UNIT_TICKS) -> str:
+def abc_length(ticks: int | Fraction, unit: int = UNIT_TICKS) -> str:
     """A length in ticks as an ABC multiple of the unit: 6 -> '', 12 -> '2', 3 -> '/2', 9 -> '3/2'."""
     q = Fraction(ticks, unit)
     if q == 1:
@@ -55,7 +57,7 @@ class _BarWriter:
         self.sig = signature_alterations(sharps)
         self.touched: set[str] = set()
 
-    def note(self, pitch: int | None, ticks: int, tie: bool) -> str:
+    def note(self, pitch: int | None, ticks: int | Fraction, tie: bool) -> str:
         if pitch is None:
             return "z" + abc_length(ticks)
         letter, alter = spell_pitch_class(pitch % 12, self.sharps)
@@ -65,23 +67,21 @@ class _BarWriter:
             self.touched.add(letter)
         return acc + abc_pitch_name(pitch - alter, letter) + abc_length(ticks) + ("-" if tie else "")
 
-    def plain(self, e: Event, where: str) -> str:
+    def plain(self, e: Event) -> str:
+        """A length on the sixteenth grid as plain and dotted values, tied."""
         pieces = split_value(e.ticks)
-        if not pieces:
-            raise NotationError(f"ABC cannot express the length {Fraction(e.ticks, 12)} of a quarter note at "
-                                f"{where}: only plain and dotted values from a sixteenth, tied, and triplets")
         return "".join(self.note(e.pitch, v, e.tie if k == len(pieces) - 1 else e.pitch is not None)
                        for k, v in enumerate(pieces))
 
-    def tuplet(self, group: list[Event], where: str) -> str:
+    def tuplet(self, group: list[Event]) -> str:
+        """A triplet group '(3:2:n' (n written notes, each 2/3 of its written length): a member is
+        written as plain and dotted values down to a 32nd (half a tick here), tied where needed."""
         out = []
         for e in group:
-            written = Fraction(e.ticks * 3, 2)
-            if written.denominator != 1 or written not in NOTE_VALUES:
-                raise NotationError(f"ABC cannot express the length {Fraction(e.ticks, 12)} of a quarter note "
-                                    f"at {where}: it is not a plain or dotted value inside a triplet")
-            out.append(self.note(e.pitch, int(written), e.tie))
-        return ("(3" if len(group) == 3 else f"(3:2:{len(group)}") + "".join(out)
+            pieces = [Fraction(v, 2) for v in split_value(e.ticks * 3, HALF_TICK_VALUES)]
+            out += [self.note(e.pitch, v, e.tie if k == len(pieces) - 1 else e.pitch is not None)
+                    for k, v in enumerate(pieces)]
+        return ("(3" if len(out) == 3 else f"(3:2:{len(out)}") + "".join(out)
 
 
 def _tuplet_end(events: list[Event], i: int, where: str) -> int:
@@ -106,10 +106,10 @@ def bar_abc(events: list[Event], bar: int, sharps: int, beat: int) -> str:
         sep = " " if out and e.start % beat == 0 else ""
         if e.ticks % 3:
             j = _tuplet_end(events, i, where)
-            out.append(sep + writer.tuplet(events[i:j], where))
+            out.append(sep + writer.tuplet(events[i:j]))
             i = j
         else:
-            out.append(sep + writer.plain(e, where))
+            out.append(sep + writer.plain(e))
             i += 1
     return "".join(out)
 

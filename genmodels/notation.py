@@ -65,10 +65,10 @@ def bar_events(melody: Melody, pickup: bool | None = None) -> list[list[Event]]:
     return bars
 
 
-def split_value(ticks: int) -> list[int]:
+def split_value(ticks: int, values: tuple[int, ...] = NOTE_VALUES) -> list[int]:
     """A length in ticks as written values (largest first, tied); [] where none sums to it."""
     out = []
-    for v in NOTE_VALUES:
+    for v in values:
         while ticks >= v:
             out.append(v)
             ticks -= v

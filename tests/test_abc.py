@@ -119,15 +119,18 @@ def test_lengths_and_octaves():
         ["C", "c", "c'", "C,", "B"]
 
 
-def test_unwritable_length_is_a_typed_error():
-    odd = Melody([Note(60, 0, 5), Note(62, 5, 7)], key=(0, "major"))
-    with pytest.raises(NotationError, match="ABC cannot express the length 5/12 of a quarter note at bar 1, beat 1"):
-        to_abc(odd)
+def test_odd_triplet_lengths_are_tied_values_inside_the_group():
+    """5 + 7 ticks (a triplet eighth and 16th, tied) and 1-tick notes (triplet 32nds) from the corpus."""
+    odd = Melody([Note(60, 0, 5), Note(62, 5, 7), Note(64, 12, 1), Note(65, 13, 1), Note(67, 14, 10),
+                  Note(69, 24, 24)], key=(0, "major"))
+    text = to_abc(odd)
+    assert "(3:2:4C-C/4D3/2-D/4" in text and "(3:2:4E/4F/4G2-G/2" in text
+    assert compare(odd, read_back(parse_abc(text))) is None
 
 
 def test_triplet_over_the_bar_line_is_a_typed_error():
     mel = Melody([Note(60, 0, 44), Note(62, 44, 8)], meter=(4, 4), key=(0, "major"))
-    with pytest.raises(NotationError, match="triplet"):
+    with pytest.raises(NotationError, match="ABC cannot express the triplet lengths from bar 2, beat 1"):
         to_abc(mel)
 
 
@@ -143,7 +146,7 @@ def test_bar_events_split_at_bar_lines():
 
 
 def test_roundtrip_report_counts_and_explains_failures():
-    odd = Melody([Note(60, 0, 5), Note(62, 5, 7)], key=(0, "major"))
+    odd = Melody([Note(60, 0, 44), Note(62, 44, 8)], meter=(4, 4), key=(0, "major"))
     report = roundtrip_report([("jig", jig()), ("odd", odd)])
     assert report.checked == {"abc": 2, "musicxml": 2}
     assert report.passed["abc"] == 1 and report.failures["abc"][0][0] == "odd"
