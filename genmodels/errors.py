@@ -23,3 +23,11 @@ class CheckpointError(GenmodelsError):
 
 class DataError(GenmodelsError):
     """A corpus folder that is missing, empty or unreadable."""
+
+
+class NotationError(GenmodelsError, ValueError):
+    """A key, mode or melody that a notation (key name, ABC, MusicXML, score) cannot express or read."""
+
+
+class PitchRangeError(NotationError):
+    """A transposition or change of mode that would move a note outside the allowed pitch range."""

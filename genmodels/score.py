@@ -1,0 +1,62 @@
+"""Sheet music as SVG, engraved on the server by Verovio from the melody's MusicXML.
+
+Verovio's wheel carries its music fonts, so nothing is fetched from the network: the SVG draws
+every glyph from definitions inside itself. The continuation (notes from index `prompt_notes` on)
+is coloured through MusicXML's note `color`, which Verovio draws on note heads, stems and
+accidentals. A long tune is laid out on one tall page; if Verovio still needs more, the pages'
+SVGs are joined one under the other.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from genmodels.errors import NotationError
+from genmodels.melody import Melody
+from genmodels.musicxml import CONTINUATION_COLOR, musicxml_bytes
+
+_OPTIONS = {
+    "pageWidth": 2100,        # in Verovio's units (tenths of a mm at scale 100)
+    "pageHeight": 60000,      # Verovio's maximum: one page for any tune the app makes
+    "adjustPageHeight": True,
+    "breaks": "auto",
+    "scale": 40,
+    "header": "none",
+    "footer": "none",
+    "svgViewBox": True,       # scales with the width of its container
+    "xmlIdSeed": 1,           # the same melody gives the same SVG
+}
+_LOCK = threading.Lock()  # one toolkit at a time: Verovio keeps global state for its resources
+_NOTE_RE = re.compile(r'<g\b[^>]*\bclass="note\b')
+_TIE_RE = re.compile(r'<g\b[^>]*\bclass="tie\b')
+
+
+def render_svg_pages(melody: Melody, title: str | None = None, prompt_notes: int | None = None,
+                     color: str = CONTINUATION_COLOR, page_width: int = 2100) -> list[str]:
+    """The score as one SVG document per Verovio page (normally one)."""
+    import verovio
+
+    data = musicxml_bytes(melody, title, prompt_notes=prompt_notes, color=color).decode("utf-8")
+    with _LOCK:
+        tk = verovio.toolkit()
+        tk.setOptions({**_OPTIONS, "pageWidth": int(page_width)})
+        if not tk.loadData(data):
+            raise NotationError("Verovio could not read the melody's MusicXML")
+        return [tk.renderToSVG(p) for p in range(1, tk.getPageCount() + 1)]
+
+
+def render_svg(melody: Melody, title: str | None = None, prompt_notes: int | None = None,
+               color: str = CONTINUATION_COLOR, page_width: int = 2100) -> str:
+    """The score as SVG markup (pages joined one under the other, each in its own <svg>)."""
+    return "\n".join(render_svg_pages(melody, title, prompt_notes, color, page_width))
+
+
+def svg_note_count(svg: str) -> int:
+    """Written notes in a Verovio SVG (`<g class="note">`); a note tied over a bar line counts twice."""
+    return len(_NOTE_RE.findall(svg))
+
+
+def svg_tie_count(svg: str) -> int:
+    """Ties drawn in a Verovio SVG: svg_note_count - svg_tie_count is the melody's note count."""
+    return len(_TIE_RE.findall(svg))
