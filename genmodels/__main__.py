@@ -33,6 +33,8 @@ def _train(a) -> None:
     given = {k: v for k, v in vars(a).items() if k in fields and v is not None}
     if a.data is None and not a.resume:
         given["data"] = "data/text" if a.domain == "text" else "data/melody"
+    if a.time_budget and a.steps is None and not a.resume:
+        given["steps"] = 0  # the budget alone ends the run (and shapes the cosine schedule)
     cfg = resume_config(a.out, given) if a.resume else TrainConfig(**given)
     cmd = "python -m genmodels " + " ".join(shlex.quote(x) for x in sys.argv[1:] if x != "--resume")
     try:
@@ -123,6 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tie-weights", action="store_true", default=None)
     t.add_argument("--init-from", default=None, help="fine-tune: start from this checkpoint's weights and tokenizer")
     t.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    t.add_argument("--optimizer", choices=["adamw", "sgd"], default=None,
+                   help="adamw (default) or plain SGD as in pytorch/examples word_language_model")
+    t.add_argument("--schedule", choices=["cosine", "plateau"], default=None,
+                   help="cosine (default; spans --steps or --time-budget) or plateau: lr ÷ --plateau-factor (4) "
+                        "whenever validation does not improve")
+    t.add_argument("--plateau-factor", type=float, default=None)
+    t.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=None,
+                   help="auto (default): bf16 autocast where the CPU has AVX-512 BF16/AMX (or the GPU bf16), else fp32")
+    t.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                   help="stop after this much process CPU time (all threads), then save and validate; "
+                        "without --steps the run has no step limit")
     t.set_defaults(fn=_train)
 
     g = sub.add_parser("generate", help="continue a text or melody seed")

@@ -1,10 +1,14 @@
-"""Training: truncated BPTT over token streams, AdamW, clipping, warm-up + cosine schedule, validation in
-the domain's metric, best model kept, atomic checkpoints, exact resume, and DDP under ``torchrun``.
+"""Training: truncated BPTT over token streams, AdamW or plain SGD, clipping, warm-up + cosine or
+divide-on-plateau schedule, bf16 autocast where the hardware has it, an optional CPU-time budget,
+validation in the domain's metric, best model kept, atomic checkpoints, exact resume, and DDP under
+``torchrun``.
 
 Exact resume: the train state saved every ``save_every`` steps holds the weights, the optimiser, the
 RNG state, the carried hidden state and the position in the epoch; the data order and the learning
-rate are functions of (seed, epoch, step). A run stopped at any point and resumed from its last save
-ends with the same weights as an uninterrupted run.
+rate are functions of (seed, epoch, step) and of the plateau schedule's divisions, which the state
+keeps. A run stopped at any point and resumed from its last save ends with the same weights as an
+uninterrupted run. (With ``--time-budget`` the stopping point and the cosine schedule follow the CPU
+time used, which no two runs share, so such runs resume where they stopped but are not bit-identical.)
 """
 
 from __future__ import annotations
@@ -57,6 +61,29 @@ class TrainConfig:
     init_from: str = ""  # start from this checkpoint's weights (fine-tuning); same architecture and tokenizer
     seed: int = 0
     threads: int = 0  # 0: torch's default
+    optimizer: str = "adamw"  # adamw | sgd (plain SGD, as in pytorch/examples word_language_model)
+    schedule: str = "cosine"  # cosine (warm-up, then cosine to min_lr_ratio) | plateau (÷ plateau_factor)
+    plateau_factor: float = 4.0  # plateau: divide the lr by this when validation did not improve
+    precision: str = "auto"  # auto | bf16 | fp32: bf16 autocast for the forward and the loss only
+    time_budget: float = 0.0  # minutes of process CPU time; 0: no budget. steps 0: no step limit
+
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("cosine", "plateau")
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Settings no run can use, refused before any work is done."""
+    for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("precision", PRECISIONS)):
+        if getattr(cfg, name) not in allowed:
+            raise SettingsError(f"--{name} {getattr(cfg, name)!r}: choose one of {', '.join(allowed)}")
+    if cfg.steps < 0 or cfg.time_budget < 0:
+        raise SettingsError("--steps and --time-budget cannot be negative")
+    if cfg.steps == 0 and not cfg.time_budget:
+        raise SettingsError("--steps 0 (no step limit) needs a --time-budget")
+    if cfg.schedule == "plateau" and cfg.plateau_factor <= 1:
+        raise SettingsError(f"--plateau-factor {cfg.plateau_factor}: must be above 1")
 
 
 def resume_config(out: str | Path, overrides: dict) -> TrainConfig:
@@ -81,11 +108,68 @@ def command_from_config(cfg: TrainConfig) -> str:
     return " ".join(args)
 
 
-def lr_at(cfg: TrainConfig, step: int) -> float:
+def schedule_progress(cfg: TrainConfig, step: int, budget_spent: float = 0.0) -> float:
+    """How far the cosine has gone, 0 → 1: the fraction of the steps after warm-up or, with a time
+    budget, the fraction of the budget spent, whichever is further, so the schedule ends when the run
+    does. With ``--steps 0`` (no step limit) only the budget counts."""
+    by_steps = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup) if cfg.steps else 0.0
+    return min(1.0, max(by_steps, budget_spent))
+
+
+def lr_at(cfg: TrainConfig, step: int, budget_spent: float = 0.0, plateau_scale: float = 1.0) -> float:
+    """The learning rate of ``step``: linear warm-up, then cosine (``budget_spent``: fraction of the time
+    budget used) or the plateau schedule's current rate (``plateau_scale``: product of its divisions)."""
+    base = cfg.lr * plateau_scale if cfg.schedule == "plateau" else cfg.lr
     if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+        return base * (step + 1) / cfg.warmup
+    if cfg.schedule == "plateau":
+        return base
+    t = schedule_progress(cfg, step, budget_spent)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def make_optimizer(cfg: TrainConfig, named_params) -> torch.optim.Optimizer:
+    """AdamW with weight decay on the matrices (not embeddings, biases), or plain SGD without momentum or
+    weight decay, as the textbook recipe (pytorch/examples word_language_model) uses."""
+    named = list(named_params)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD([p for _, p in named], lr=cfg.lr)
+    decay = [p for n, p in named if p.dim() >= 2 and "embed" not in n]
+    no_decay = [p for n, p in named if not (p.dim() >= 2 and "embed" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def bf16_supported(device_type: str = "cpu") -> bool:
+    """Fast bf16 matrix products: CUDA GPUs that report it, CPUs with AVX-512 BF16 or AMX. (torch's
+    capability string says only "AVX512" on AVX-512 BF16 CPUs, hence the /proc/cpuinfo flags too.)"""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    capability = torch.backends.cpu.get_cpu_capability().upper()
+    return "AMX" in capability or "BF16" in capability or bool({"avx512_bf16", "amx_bf16", "amx_tile"} & _cpu_flags())
+
+
+def resolve_precision(requested: str, device_type: str = "cpu") -> str:
+    """"bf16" or "fp32" for ``--precision auto|bf16|fp32``; auto falls back to fp32 and says so."""
+    if requested == "fp32":
+        return "fp32"
+    if bf16_supported(device_type):
+        return "bf16"
+    where = "this GPU" if device_type == "cuda" else "this CPU (no AVX-512 BF16 or AMX)"
+    if requested == "bf16":
+        raise SettingsError(f"--precision bf16: {where} has no fast bf16; use --precision fp32 or auto")
+    print(f"precision auto: {where} has no fast bf16; training in fp32", file=sys.stderr)
+    return "fp32"
 
 
 def batchify(stream: torch.Tensor, rows: int) -> torch.Tensor:
@@ -104,12 +188,16 @@ def masked_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_id: int) -> 
 
 
 def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               hidden: State | None, bos_id: int, clip: float) -> tuple[float, State | None]:
+               hidden: State | None, bos_id: int, clip: float, precision: str = "fp32") -> tuple[float, State | None]:
     """One optimiser step on a (B, T) batch; returns (mean loss, new hidden) or (loss, None) if the
-    loss was not finite (then nothing is updated)."""
-    logits, new_hidden = net(x, hidden)
-    loss_sum, n = masked_loss(logits, y, bos_id)
-    loss = loss_sum / max(n, 1)
+    loss was not finite (then nothing is updated). ``precision="bf16"``: the forward pass and the loss
+    run under bf16 autocast; the weights, their gradients, the optimiser state and the loss stay fp32."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        logits, new_hidden = net(x, hidden)
+        loss_sum, n = masked_loss(logits, y, bos_id)
+    loss = loss_sum.float() / max(n, 1)
+    if precision == "bf16" and new_hidden is not None:  # the carried state is kept (and saved) in fp32
+        new_hidden = tuple(h.float() for h in new_hidden) if isinstance(new_hidden, tuple) else new_hidden.float()
     opt.zero_grad(set_to_none=True)
     loss.backward()  # always, so DDP processes stay in step; the (averaged) norm decides for all of them
     norm = torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
@@ -179,6 +267,8 @@ class Trainer:
         self.out = Path(cfg.out)
         self.command = command or " ".join(shlex.quote(a) for a in sys.argv)
         self.progress = progress and _rank() == 0
+        check_config(cfg)
+        self.precision = resolve_precision(cfg.precision)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -206,10 +296,10 @@ class Trainer:
         self.net = self.model
         if _is_dist():
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
-        decay = [p for n, p in self.model.named_parameters() if p.dim() >= 2 and "embed" not in n]
-        no_decay = [p for n, p in self.model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
-        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                      {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+        self.opt = make_optimizer(cfg, self.model.named_parameters())
+        self.lr_scale = 1.0  # the plateau schedule's divisions so far
+        self.cpu = 0.0  # process CPU seconds spent in run(), over every invocation (the --time-budget clock)
+        self.tokens = 0
         self.step, self.epoch, self.pos = 0, 0, 0
         self.best = math.inf
         self.history: list[dict] = []
@@ -256,13 +346,14 @@ class Trainer:
                 "step": self.step, "epoch": self.epoch, "pos": self.pos, "best": self.best,
                 "history": self.history, "wall": self.wall, "rng": torch.get_rng_state(),
                 "hidden": list(self.hidden) if isinstance(self.hidden, tuple) else self.hidden,
-                "commands": self.commands}
+                "commands": self.commands, "lr_scale": self.lr_scale, "cpu": self.cpu, "tokens": self.tokens}
 
     def _restore(self, s: dict) -> None:
         self.model.load_state_dict(s["model"])
         self.opt.load_state_dict(s["opt"])
         self.step, self.epoch, self.pos = s["step"], s["epoch"], s["pos"]
         self.best, self.history, self.wall = s["best"], s["history"], s["wall"]
+        self.lr_scale, self.cpu, self.tokens = s.get("lr_scale", 1.0), s.get("cpu", 0.0), s.get("tokens", 0)
         self.commands = list(s.get("commands") or [
             {"step": 0, "command": command_from_config(TrainConfig(**s["config"])) + "  (reconstructed from the saved configuration)"}])
         torch.set_rng_state(s["rng"])
@@ -285,6 +376,8 @@ class Trainer:
             "commands": self.commands,
             "wall_time_s": round(self.wall, 1),
             "hardware": f"{_cpu_name()} CPU, {torch.get_num_threads()} threads x {self.world} processes",
+            "precision": self.precision, "time_budget_min": c.time_budget, "cpu_time_s": round(self.cpu, 1),
+            "tokens": self.tokens,
             "metric": self.data.metric, "valid": round(valid["value"], 4),
             "history": self.history[-50:],
         }
@@ -318,14 +411,17 @@ class Trainer:
         if self.progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=c.steps, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
+            bar = tqdm(total=c.steps or None, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
         data = batchify(self.data.train_stream(self.epoch), c.batch)[rank * rows : (rank + 1) * rows]
         t_last, tok_last = time.time(), 0
+        self._cpu0 = time.process_time() - self.cpu  # the budget clock goes on from the saved CPU time
+        self._speed = [0.0, 0]  # CPU seconds in train_step and tokens, this invocation (for the log)
+        limit = c.steps or math.inf
         bad_steps = 0
         last_valid = None
         graceful = False
         try:
-            while self.step < c.steps:
+            while self.step < limit and not self._budget_over():
                 if self.pos >= data.size(1) - 1:
                     self.epoch, self.pos, self.hidden = self.epoch + 1, 0, None
                     data = batchify(self.data.train_stream(self.epoch), c.batch)[rank * rows : (rank + 1) * rows]
@@ -334,9 +430,11 @@ class Trainer:
                 y = data[:, self.pos + 1 : self.pos + 1 + c.bptt]
                 x = x[:, : y.size(1)]
                 for g in self.opt.param_groups:
-                    g["lr"] = lr_at(c, self.step)
+                    g["lr"] = lr_at(c, self.step, self._budget_fraction(), self.lr_scale)
                 self.net.train()
-                loss, hidden = train_step(self.net, self.opt, x, y, self.hidden, self.bos, c.clip)
+                t_cpu = time.process_time()
+                loss, hidden = train_step(self.net, self.opt, x, y, self.hidden, self.bos, c.clip, self.precision)
+                self._speed[0] += time.process_time() - t_cpu
                 if hidden is None:
                     # A NaN/inf loss never reaches the weights or a checkpoint: skip the batch.
                     bad_steps += 1
@@ -350,19 +448,24 @@ class Trainer:
                 self.hidden = detach_state(hidden)
                 self.pos += c.bptt
                 self.step += 1
+                self.tokens += x.numel() * self.world
+                self._speed[1] += x.numel() * self.world
                 now = time.time()
                 self.wall += now - t_last
                 tok_last += x.numel() * self.world
                 if bar is not None:
                     bar.update(1)
-                    if self.step % 10 == 0 or self.step == c.steps:
+                    if self.step % 10 == 0 or self.step == limit:
                         bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_last / max(now - t_last, 1e-9):,.0f}",
                                         epoch=self.epoch)
                 t_last, tok_last = now, 0
-                if self.step % c.eval_every == 0 or self.step == c.steps:
+                final = self.step >= limit or self._budget_over()
+                if self.step % c.eval_every == 0 or final:
                     last_valid = self._eval_and_keep_best(loss)
+                    self._sync_lr_scale()
                     t_last = time.time()
-                if self.step % save_every == 0 or self.step == c.steps:
+                self.cpu = time.process_time() - self._cpu0
+                if self.step % save_every == 0 or final:
                     self.save_state()
                     t_last = time.time()
                 if _STOP.is_set() or (stop_after is not None and self.step >= stop_after):
@@ -382,17 +485,49 @@ class Trainer:
             torch.distributed.barrier()
         return {"step": self.step, "best_valid": self.best, "last_valid": last_valid, "history": self.history}
 
+    # the CPU-time budget and the plateau schedule -----------------------------------------------------
+    def _budget_fraction(self) -> float:
+        """The fraction of ``--time-budget`` spent (0 without a budget); it drives the cosine schedule."""
+        return self.cpu / (60 * self.cfg.time_budget) if self.cfg.time_budget else 0.0
+
+    def _budget_over(self) -> bool:
+        """Process CPU time (all of this process's threads; robust to other processes on a shared machine)
+        has reached the budget. Under DDP rank 0's clock decides for every process."""
+        if not self.cfg.time_budget:
+            return False
+        self.cpu = time.process_time() - self._cpu0
+        over = self.cpu >= 60 * self.cfg.time_budget
+        if _is_dist():
+            flag = torch.tensor([float(over)])
+            torch.distributed.broadcast(flag, 0)
+            over = bool(flag.item())
+        return over
+
+    def _sync_lr_scale(self) -> None:
+        """Only rank 0 validates: it hands the plateau schedule's rate to the others."""
+        if _is_dist() and self.cfg.schedule == "plateau":
+            scale = torch.tensor([self.lr_scale], dtype=torch.float64)
+            torch.distributed.broadcast(scale, 0)
+            self.lr_scale = float(scale.item())
+
     def _eval_and_keep_best(self, train_loss: float) -> dict | None:
         if _rank() != 0:
             return None
         v = self.validate()
-        self.history.append({"step": self.step, "train_loss": round(train_loss, 4), "valid": round(v["value"], 4)})
-        msg = f"step {self.step}: valid {self.data.metric} {v['value']:.4f}"
+        self.history.append({"step": self.step, "train_loss": round(train_loss, 4), "valid": round(v["value"], 4),
+                             "tokens": self.tokens, "cpu_s": round(self.cpu, 1)})
+        train_cpu, train_tokens = self._speed
+        msg = (f"step {self.step}: valid {self.data.metric} {v['value']:.4f}  [{self.tokens:,} tokens, "
+               f"{self.cpu:.0f} s CPU, {train_tokens / max(train_cpu, 1e-9):,.0f} tok/s of train-step CPU, "
+               f"lr {self.opt.param_groups[0]['lr']:.3g}, {self.precision}]")
         if v["value"] < self.best and math.isfinite(v["value"]):
             self.best = v["value"]
             ckpt.save_weights(self.out, self.model)
             self.write_card(v)
             msg += " (best, saved)"
+        elif self.cfg.schedule == "plateau":  # the textbook rule: no improvement on the best → lr ÷ factor
+            self.lr_scale /= self.cfg.plateau_factor
+            msg += f" (no improvement: lr ÷ {self.cfg.plateau_factor:g})"
         if self.progress:
             from tqdm import tqdm
 
