@@ -113,19 +113,19 @@ def schedule_progress(cfg: TrainConfig, step: int, budget_spent: float = 0.0) ->
     budget, the fraction of the budget spent, whichever is further, so the schedule ends when the run
     does. With ``--steps 0`` (no step limit) only the budget counts."""
     by_steps = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup) if cfg.steps else 0.0
-    return min(1.0, max(by_steps, budget_spent))
+    return min(1.0, max(by_steps, budget_spent, 0.0))
 
 
 def lr_at(cfg: TrainConfig, step: int, budget_spent: float = 0.0, plateau_scale: float = 1.0) -> float:
-    """The learning rate of ``step``: linear warm-up, then cosine (``budget_spent``: fraction of the time
-    budget used) or the plateau schedule's current rate (``plateau_scale``: product of its divisions)."""
-    base = cfg.lr * plateau_scale if cfg.schedule == "plateau" else cfg.lr
-    if step < cfg.warmup:
-        return base * (step + 1) / cfg.warmup
+    """The learning rate of ``step``: the cosine (``budget_spent``: fraction of the time budget used) or the
+    plateau schedule's current rate (``plateau_scale``: product of its divisions), times a linear warm-up
+    over the first ``warmup`` steps. (The warm-up multiplies the schedule rather than preceding it, so a
+    budget-driven cosine that has already moved on during the warm-up joins it without a jump.)"""
+    ramp = min(1.0, (step + 1) / cfg.warmup) if cfg.warmup else 1.0
     if cfg.schedule == "plateau":
-        return base
+        return ramp * cfg.lr * plateau_scale
     t = schedule_progress(cfg, step, budget_spent)
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+    return ramp * cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def make_optimizer(cfg: TrainConfig, named_params) -> torch.optim.Optimizer:

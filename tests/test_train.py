@@ -162,6 +162,9 @@ def test_schedules_plateau_scale_and_cosine_over_the_time_budget():
     assert lr_at(budget, 5, budget_spent=1.0) == pytest.approx(0.0)
     both = TrainConfig(lr=1.0, warmup=0, steps=100, time_budget=10, min_lr_ratio=0.0)
     assert lr_at(both, 50, budget_spent=0.1) == pytest.approx(0.5)  # whichever ends first ends the cosine
+    warm = TrainConfig(lr=1.0, warmup=10, steps=0, time_budget=10)
+    assert lr_at(warm, 8, budget_spent=0.3) < lr_at(warm, 9, budget_spent=0.3) == lr_at(warm, 10, budget_spent=0.3)
+    assert lr_at(TrainConfig(lr=1.0, warmup=10, steps=100), 4) == 0.5  # step-based runs: the same rates as before
 
 
 def _bits_after(cfg: TrainConfig) -> float:
