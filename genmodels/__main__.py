@@ -23,6 +23,8 @@ def _train(a) -> None:
     from genmodels.train import TrainConfig, resume_config, train
 
     given = {f.name: getattr(a, f.name) for f in leaf_fields(TrainConfig) if getattr(a, f.name) is not None}
+    if a.time_budget and a.steps is None and not a.resume:
+        given["steps"] = 0  # the budget alone ends the run (and shapes the cosine schedule)
     cfg = resume_config(a.out, given) if a.resume else TrainConfig.from_dict(given)
     cmd = "python -m genmodels " + " ".join(shlex.quote(x) for x in sys.argv[1:] if x != "--resume")
     try:

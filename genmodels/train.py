@@ -1,10 +1,14 @@
-"""Training: truncated BPTT over token streams, AdamW, clipping, warm-up + cosine schedule, validation in
-the domain's metric, best model kept, atomic checkpoints, exact resume, and DDP under ``torchrun``.
+"""Training: truncated BPTT over token streams, AdamW or plain SGD, clipping, warm-up + cosine or
+divide-on-plateau schedule, bf16 autocast where the hardware has it, an optional CPU-time budget,
+validation in the domain's metric, best model kept, atomic checkpoints, exact resume, and DDP under
+``torchrun``.
 
 Exact resume: the train state saved every ``save_every`` steps holds the weights, the optimiser, the
 RNG state, the carried hidden state and the position in the epoch; the data order and the learning
-rate are functions of (seed, epoch, step). A run stopped at any point and resumed from its last save
-ends with the same weights as an uninterrupted run.
+rate are functions of (seed, epoch, step) and of the plateau schedule's divisions, which the state
+keeps. A run stopped at any point and resumed from its last save ends with the same weights as an
+uninterrupted run. (With ``--time-budget`` the stopping point and the cosine schedule follow the CPU
+time used, which no two runs share, so such runs resume where they stopped but are not bit-identical.)
 """
 
 from __future__ import annotations
@@ -35,6 +39,11 @@ from genmodels.options import command_args, flatten, from_flat, option
 RUN_IDENTITY = ("domain", "data", "cell", "emb_dim", "hidden", "layers", "vocab_size", "seed", "batch", "bptt")
 
 
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("cosine", "plateau")
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
 @dataclass
 class TrainConfig:
     domain: str = option("text", "kind of sequence", choices=tuple(DOMAINS), required=True)
@@ -44,11 +53,12 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)  # its fields are flags of their own
     batch: int = option(32, "sequences per step (split across torchrun processes)")
     bptt: int = option(128, "tokens per sequence per step (truncated backpropagation through time)")
-    lr: float = option(3e-3, "peak learning rate (AdamW)")
-    weight_decay: float = option(0.01, "AdamW weight decay (not on embeddings, biases)")
+    lr: float = option(3e-3, "peak learning rate")
+    weight_decay: float = option(0.01, "AdamW weight decay (not on embeddings, biases; SGD has none)")
     clip: float = option(1.0, "gradient norm clip")
-    steps: int = option(5000, "optimiser steps in all (a resumed run continues to this)")
-    warmup: int = option(200, "steps of linear learning-rate warm-up")
+    steps: int = option(5000, "optimiser steps in all (a resumed run continues to this); 0: no step limit, "
+                              "the --time-budget ends the run", shown="5000; 0 when only --time-budget is given")
+    warmup: int = option(200, "steps of linear learning-rate warm-up (it multiplies the schedule)")
     min_lr_ratio: float = option(0.05, "the cosine schedule ends at this fraction of --lr")
     eval_every: int = option(250, "steps between validations (the best weights are kept)")
     save_every: int = option(0, "steps between saves of the training state for --resume", shown="0: as --eval-every")
@@ -58,9 +68,22 @@ class TrainConfig:
                             shown="none, start from random weights")
     seed: int = option(0, "random seed (weights, dropout, data order)")
     threads: int = option(0, "CPU threads per process", shown="0: torch's default")
+    optimizer: str = option("adamw", "adamw (weight decay on the matrices), or sgd: plain SGD without momentum "
+                                     "or weight decay, as pytorch/examples word_language_model", choices=OPTIMIZERS)
+    schedule: str = option("cosine", "cosine: to --min-lr-ratio over --steps or --time-budget, whichever ends "
+                                     "first; plateau: the lr is divided by --plateau-factor whenever validation "
+                                     "does not improve on the best (kept for exact resume)", choices=SCHEDULES)
+    plateau_factor: float = option(4.0, "plateau schedule: divide the lr by this when validation does not improve")
+    precision: str = option("auto", "bf16 autocast for the forward pass and the loss (weights, gradients, "
+                                    "optimiser state and the loss stay fp32); auto: bf16 where the CPU has "
+                                    "AVX-512 BF16 or AMX (or the GPU has bf16), else fp32", choices=PRECISIONS)
+    time_budget: float = option(0.0, "minutes of process CPU time (all threads); then the run validates, saves "
+                                     "and stops. Without --steps the run has no step limit",
+                                shown="0: no budget")
 
     def __post_init__(self) -> None:
         get_domain(self.domain)  # an unknown domain is a SettingsError now, not in the middle of a run
+        check_config(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -69,6 +92,19 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Settings no run can use, refused before any work is done (called by ``TrainConfig`` itself)."""
+    for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("precision", PRECISIONS)):
+        if getattr(cfg, name) not in allowed:
+            raise SettingsError(f"--{name} {getattr(cfg, name)!r}: choose one of {', '.join(allowed)}")
+    if cfg.steps < 0 or cfg.time_budget < 0:
+        raise SettingsError("--steps and --time-budget cannot be negative")
+    if cfg.steps == 0 and not cfg.time_budget:
+        raise SettingsError("--steps 0 (no step limit) needs a --time-budget")
+    if cfg.schedule == "plateau" and cfg.plateau_factor <= 1:
+        raise SettingsError(f"--plateau-factor {cfg.plateau_factor}: must be above 1")
 
 
 def resume_config(out: str | Path, overrides: dict) -> TrainConfig:
@@ -82,11 +118,70 @@ def command_from_config(cfg: TrainConfig) -> str:
     return " ".join(["python -m genmodels train", *command_args(cfg)])
 
 
-def lr_at(cfg: TrainConfig, step: int) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+def schedule_progress(cfg: TrainConfig, step: int, budget_spent: float = 0.0) -> float:
+    """How far the cosine has gone, 0 → 1: the fraction of the steps after warm-up or, with a time
+    budget, the fraction of the budget spent, whichever is further, so the schedule ends when the run
+    does. With ``--steps 0`` (no step limit) only the budget counts."""
+    by_steps = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup) if cfg.steps else 0.0
+    return min(1.0, max(by_steps, budget_spent, 0.0))
+
+
+def lr_at(cfg: TrainConfig, step: int, budget_spent: float = 0.0, plateau_scale: float = 1.0) -> float:
+    """The learning rate of ``step``: the cosine (``budget_spent``: fraction of the time budget used) or the
+    plateau schedule's current rate (``plateau_scale``: product of its divisions), times a linear warm-up
+    over the first ``warmup`` steps. (The warm-up multiplies the schedule rather than preceding it, so a
+    budget-driven cosine that has already moved on during the warm-up joins it without a jump.)"""
+    ramp = min(1.0, (step + 1) / cfg.warmup) if cfg.warmup else 1.0
+    if cfg.schedule == "plateau":
+        return ramp * cfg.lr * plateau_scale
+    t = schedule_progress(cfg, step, budget_spent)
+    return ramp * cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def make_optimizer(cfg: TrainConfig, named_params) -> torch.optim.Optimizer:
+    """AdamW with weight decay on the matrices (not embeddings, biases), or plain SGD without momentum or
+    weight decay, as the textbook recipe (pytorch/examples word_language_model) uses."""
+    named = list(named_params)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD([p for _, p in named], lr=cfg.lr)
+    decay = [p for n, p in named if p.dim() >= 2 and "embed" not in n]
+    no_decay = [p for n, p in named if not (p.dim() >= 2 and "embed" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+
+
+def _cpuinfo(key: str) -> str:
+    """The first ``key`` line of /proc/cpuinfo ("model name", "flags"); empty where there is none."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def bf16_supported(device_type: str = "cpu") -> bool:
+    """Fast bf16 matrix products: CUDA GPUs that report it, CPUs with AVX-512 BF16 or AMX. (torch's
+    capability string says only "AVX512" on AVX-512 BF16 CPUs, hence the /proc/cpuinfo flags too.)"""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    capability = torch.backends.cpu.get_cpu_capability().upper()
+    flags = set(_cpuinfo("flags").split())
+    return "AMX" in capability or "BF16" in capability or bool({"avx512_bf16", "amx_bf16", "amx_tile"} & flags)
+
+
+def resolve_precision(requested: str, device_type: str = "cpu") -> str:
+    """"bf16" or "fp32" for ``--precision auto|bf16|fp32``; auto falls back to fp32 and says so."""
+    if requested == "fp32":
+        return "fp32"
+    if bf16_supported(device_type):
+        return "bf16"
+    where = "this GPU" if device_type == "cuda" else "this CPU (no AVX-512 BF16 or AMX)"
+    if requested == "bf16":
+        raise SettingsError(f"--precision bf16: {where} has no fast bf16; use --precision fp32 or auto")
+    print(f"precision auto: {where} has no fast bf16; training in fp32", file=sys.stderr)
+    return "fp32"
 
 
 def masked_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_id: int) -> tuple[torch.Tensor, int]:
@@ -97,12 +192,16 @@ def masked_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_id: int) -> 
 
 
 def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               hidden: State | None, bos_id: int, clip: float) -> tuple[float, State | None]:
+               hidden: State | None, bos_id: int, clip: float, precision: str = "fp32") -> tuple[float, State | None]:
     """One optimiser step on a (B, T) batch; returns (mean loss, new hidden) or (loss, None) if the
-    loss was not finite (then nothing is updated)."""
-    logits, new_hidden = net(x, hidden)
-    loss_sum, n = masked_loss(logits, y, bos_id)
-    loss = loss_sum / max(n, 1)
+    loss was not finite (then nothing is updated). ``precision="bf16"``: the forward pass and the loss
+    run under bf16 autocast; the weights, their gradients, the optimiser state and the loss stay fp32."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        logits, new_hidden = net(x, hidden)
+        loss_sum, n = masked_loss(logits, y, bos_id)
+    loss = loss_sum.float() / max(n, 1)
+    if precision == "bf16" and new_hidden is not None:  # the carried state is kept (and saved) in fp32
+        new_hidden = tuple(h.float() for h in new_hidden) if isinstance(new_hidden, tuple) else new_hidden.float()
     opt.zero_grad(set_to_none=True)
     loss.backward()  # always, so DDP processes stay in step; the (averaged) norm decides for all of them
     norm = torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
@@ -137,13 +236,7 @@ def evaluate(model: RNNLanguageModel, stream: torch.Tensor, units: int, domain: 
 
 
 def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 _STOP = threading.Event()
@@ -193,14 +286,6 @@ def _adopt_identity(cfg: TrainConfig, saved: dict) -> None:
             setattr(cfg.model if hasattr(cfg.model, k) else cfg, k, saved[k])
 
 
-def make_optimizer(model: RNNLanguageModel, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW, with weight decay on the weight matrices only (not embeddings, biases)."""
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-
-
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False, command: str | None = None, progress: bool = True):
         self.cfg = cfg
@@ -208,6 +293,7 @@ class Trainer:
         self.command = command or " ".join(shlex.quote(a) for a in sys.argv)
         self.progress = progress and _rank() == 0
         self.world = _start_processes(cfg)
+        self.precision = resolve_precision(cfg.precision)  # before any file is written: a clear error first
         self.state_prev: dict | None = ckpt.load_train_state(self.out) if resume else None
         if self.state_prev is not None:
             _adopt_identity(cfg, self.state_prev["config"])
@@ -220,7 +306,10 @@ class Trainer:
         self.model = RNNLanguageModel(mcfg)
         parent = self._init_from(mcfg) if cfg.init_from and self.state_prev is None else None
         self.net = torch.nn.parallel.DistributedDataParallel(self.model) if _is_dist() else self.model
-        self.opt = make_optimizer(self.model, cfg)
+        self.opt = make_optimizer(cfg, self.model.named_parameters())
+        self.lr_scale = 1.0  # the plateau schedule's divisions so far
+        self.cpu = 0.0  # process CPU seconds spent training, over every invocation (the --time-budget clock)
+        self.tokens = 0
         self.step, self.epoch, self.pos = 0, 0, 0
         self.best = math.inf
         self.history: list[dict] = []
@@ -269,13 +358,14 @@ class Trainer:
                 "step": self.step, "epoch": self.epoch, "pos": self.pos, "best": self.best,
                 "history": self.history, "wall": self.wall, "rng": torch.get_rng_state(),
                 "hidden": list(self.hidden) if isinstance(self.hidden, tuple) else self.hidden,
-                "commands": self.commands}
+                "commands": self.commands, "lr_scale": self.lr_scale, "cpu": self.cpu, "tokens": self.tokens}
 
     def _restore(self, s: dict) -> None:
         self.model.load_state_dict(s["model"])
         self.opt.load_state_dict(s["opt"])
         self.step, self.epoch, self.pos = s["step"], s["epoch"], s["pos"]
         self.best, self.history, self.wall = s["best"], s["history"], s["wall"]
+        self.lr_scale, self.cpu, self.tokens = s.get("lr_scale", 1.0), s.get("cpu", 0.0), s.get("tokens", 0)
         reconstructed = command_from_config(TrainConfig.from_dict(s["config"]))
         self.commands = list(s.get("commands") or [
             {"step": 0, "command": reconstructed + "  (reconstructed from the saved configuration)"}])
@@ -299,6 +389,8 @@ class Trainer:
             "commands": self.commands,
             "wall_time_s": round(self.wall, 1),
             "hardware": f"{_cpu_name()} CPU, {torch.get_num_threads()} threads x {self.world} processes",
+            "precision": self.precision, "time_budget_min": c.time_budget, "cpu_time_s": round(self.cpu, 1),
+            "tokens": self.tokens,
             "metric": self.data.metric, "valid": round(valid["value"], 4),
             "history": self.history[-50:],
         }
@@ -317,8 +409,8 @@ class Trainer:
                         max_tokens=self.cfg.eval_tokens)
 
     def run(self, stop_after: int | None = None) -> dict:
-        """Train to ``cfg.steps``. ``stop_after`` simulates an interruption after that many steps of
-        this run (the same path as Ctrl-C: save, then raise KeyboardInterrupt)."""
+        """Train to ``cfg.steps`` or to the end of the ``--time-budget``. ``stop_after`` simulates an interruption
+        after that many steps of this run (the same path as Ctrl-C: save, then raise KeyboardInterrupt)."""
         _handle_stop_signals()
         bar = self._progress_bar()
         self._stopping = False
@@ -339,13 +431,17 @@ class Trainer:
         return {"step": self.step, "best_valid": self.best, "last_valid": last_valid, "history": self.history}
 
     def _loop(self, bar, stop_after: int | None) -> dict | None:
-        """Steps until ``cfg.steps`` (validating and saving on schedule); the last validation."""
+        """Steps until ``cfg.steps`` or the ``--time-budget`` (validating and saving on schedule, and always
+        at the end); the last validation."""
         c = self.cfg
         save_every = c.save_every or c.eval_every
+        limit = c.steps or math.inf
         data = self._rows(self.epoch)
         self._clock = time.time()
-        bad_steps, last_valid = 0, None
-        while self.step < c.steps:
+        self._cpu0 = time.process_time() - self.cpu  # the budget clock goes on from the saved CPU time
+        self._speed = [0.0, 0]  # CPU seconds in train_step and tokens, this invocation (for the log)
+        bad_steps, last_valid, over = 0, None, self._budget_over()
+        while self.step < limit and not over:
             if self.pos >= data.size(1) - 1:
                 self.epoch, self.pos, self.hidden = self.epoch + 1, 0, None
                 data = self._rows(self.epoch)
@@ -360,10 +456,14 @@ class Trainer:
                 continue
             bad_steps = 0
             self._tick(bar, loss, x.numel() * self.world)
-            if self.step % c.eval_every == 0 or self.step == c.steps:
+            over = self._budget_over()  # once per step, so the last step is always validated and saved
+            final = self.step >= limit or over
+            if self.step % c.eval_every == 0 or final:
                 last_valid = self._eval_and_keep_best(loss)
+                self._sync_lr_scale()
                 self._clock = time.time()  # validation time is not training time
-            if self.step % save_every == 0 or self.step == c.steps:
+            self.cpu = time.process_time() - self._cpu0
+            if self.step % save_every == 0 or final:
                 self.save_state()
                 self._clock = time.time()
             if _STOP.is_set() or (stop_after is not None and self.step >= stop_after):
@@ -380,15 +480,19 @@ class Trainer:
     def _train_on(self, x: torch.Tensor, y: torch.Tensor) -> float | None:
         """One optimiser step on the window at the current position; None when the loss was not finite."""
         for g in self.opt.param_groups:
-            g["lr"] = lr_at(self.cfg, self.step)
+            g["lr"] = lr_at(self.cfg, self.step, self._budget_fraction(), self.lr_scale)
         self.net.train()
-        loss, hidden = train_step(self.net, self.opt, x, y, self.hidden, self.bos, self.cfg.clip)
+        t_cpu = time.process_time()
+        loss, hidden = train_step(self.net, self.opt, x, y, self.hidden, self.bos, self.cfg.clip, self.precision)
+        self._speed[0] += time.process_time() - t_cpu
         self.pos += self.cfg.bptt
         if hidden is None:
             self.hidden = None
             return None
         self.hidden = detach_state(hidden)
         self.step += 1
+        self.tokens += x.numel() * self.world
+        self._speed[1] += x.numel() * self.world
         return loss
 
     def _progress_bar(self):
@@ -396,7 +500,7 @@ class Trainer:
             return None
         from tqdm import tqdm
 
-        return tqdm(total=self.cfg.steps, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
+        return tqdm(total=self.cfg.steps or None, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
 
     def _tick(self, bar, loss: float, tokens: int) -> None:
         """Count the step's wall time and show its loss and speed."""
@@ -409,17 +513,49 @@ class Trainer:
                                 epoch=self.epoch)
         self._clock = now
 
+    # the CPU-time budget and the plateau schedule -----------------------------------------------------
+    def _budget_fraction(self) -> float:
+        """The fraction of ``--time-budget`` spent (0 without a budget); it drives the cosine schedule."""
+        return self.cpu / (60 * self.cfg.time_budget) if self.cfg.time_budget else 0.0
+
+    def _budget_over(self) -> bool:
+        """Process CPU time (all of this process's threads; robust to other processes on a shared machine)
+        has reached the budget. Under DDP rank 0's clock decides for every process."""
+        if not self.cfg.time_budget:
+            return False
+        self.cpu = time.process_time() - self._cpu0
+        over = self.cpu >= 60 * self.cfg.time_budget
+        if _is_dist():
+            flag = torch.tensor([float(over)])
+            torch.distributed.broadcast(flag, 0)
+            over = bool(flag.item())
+        return over
+
+    def _sync_lr_scale(self) -> None:
+        """Only rank 0 validates: it hands the plateau schedule's rate to the others."""
+        if _is_dist() and self.cfg.schedule == "plateau":
+            scale = torch.tensor([self.lr_scale], dtype=torch.float64)
+            torch.distributed.broadcast(scale, 0)
+            self.lr_scale = float(scale.item())
+
     def _eval_and_keep_best(self, train_loss: float) -> dict | None:
         if _rank() != 0:
             return None
         v = self.validate()
-        self.history.append({"step": self.step, "train_loss": round(train_loss, 4), "valid": round(v["value"], 4)})
-        msg = f"step {self.step}: valid {self.data.metric} {v['value']:.4f}"
+        self.history.append({"step": self.step, "train_loss": round(train_loss, 4), "valid": round(v["value"], 4),
+                             "tokens": self.tokens, "cpu_s": round(self.cpu, 1)})
+        train_cpu, train_tokens = self._speed
+        msg = (f"step {self.step}: valid {self.data.metric} {v['value']:.4f}  [{self.tokens:,} tokens, "
+               f"{self.cpu:.0f} s CPU, {train_tokens / max(train_cpu, 1e-9):,.0f} tok/s of train-step CPU, "
+               f"lr {self.opt.param_groups[0]['lr']:.3g}, {self.precision}]")
         if v["value"] < self.best and math.isfinite(v["value"]):
             self.best = v["value"]
             ckpt.save_weights(self.out, self.model)
             self.write_card(v)
             msg += " (best, saved)"
+        elif self.cfg.schedule == "plateau":  # the textbook rule: no improvement on the best → lr ÷ factor
+            self.lr_scale /= self.cfg.plateau_factor
+            msg += f" (no improvement: lr ÷ {self.cfg.plateau_factor:g})"
         if self.progress:
             from tqdm import tqdm
 

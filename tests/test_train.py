@@ -137,3 +137,142 @@ def test_fine_tune_from_a_checkpoint(tiny_text_ckpt, small_text_dir, tmp_path):
     assert card["commands"][0]["model"] == tiny_text_ckpt.name and card["wall_time_s"] >= parent["wall_time_s"]
     with pytest.raises(SettingsError, match="differs"):
         train(train_config(out=str(tmp_path / "bad"), **{**kw, "hidden": 48}), progress=False)
+
+
+# optimiser, schedules, precision, CPU-time budget (issue 13) ------------------------------------------
+def _text_kw(small_text_dir, **over):
+    return dict(domain="text", data=str(small_text_dir), cell="lstm", vocab_size=300,
+                **{**TINY, "dropout": 0.1, "layers": 2, **over})
+
+
+def test_make_optimizer_plain_sgd_or_adamw_with_decay_groups():
+    from genmodels.model import ModelConfig, RNNLanguageModel
+    from genmodels.train import make_optimizer
+
+    m = RNNLanguageModel(ModelConfig(vocab_size=50, emb_dim=8, hidden=8, layers=1))
+    sgd = make_optimizer(train_config(optimizer="sgd", lr=20.0), m.named_parameters())
+    assert type(sgd) is torch.optim.SGD and sgd.defaults["momentum"] == 0 and sgd.defaults["weight_decay"] == 0
+    adamw = make_optimizer(train_config(weight_decay=0.1), m.named_parameters())
+    assert type(adamw) is torch.optim.AdamW and [g["weight_decay"] for g in adamw.param_groups] == [0.1, 0.0]
+
+
+def test_schedules_plateau_scale_and_cosine_over_the_time_budget():
+    from genmodels.train import lr_at
+
+    plateau = train_config(schedule="plateau", lr=20.0, warmup=0)
+    assert lr_at(plateau, 500) == 20.0 and lr_at(plateau, 500, plateau_scale=1 / 16) == 1.25
+    budget = train_config(lr=1.0, warmup=0, steps=0, time_budget=10, min_lr_ratio=0.0)
+    assert lr_at(budget, 10**6, budget_spent=0.0) == 1.0  # no step limit: only the budget moves the cosine
+    assert lr_at(budget, 5, budget_spent=0.5) == pytest.approx(0.5)
+    assert lr_at(budget, 5, budget_spent=1.0) == pytest.approx(0.0)
+    both = train_config(lr=1.0, warmup=0, steps=100, time_budget=10, min_lr_ratio=0.0)
+    assert lr_at(both, 50, budget_spent=0.1) == pytest.approx(0.5)  # whichever ends first ends the cosine
+    warm = train_config(lr=1.0, warmup=10, steps=0, time_budget=10)
+    assert lr_at(warm, 8, budget_spent=0.3) < lr_at(warm, 9, budget_spent=0.3) == lr_at(warm, 10, budget_spent=0.3)
+    assert lr_at(train_config(lr=1.0, warmup=10, steps=100), 4) == 0.5  # step-based runs: the same rates as before
+
+
+def _bits_after(cfg) -> float:
+    return train(cfg, progress=False)["history"][-1]["valid"]
+
+
+def test_bf16_and_fp32_reach_the_same_validation_metric(small_text_dir, tmp_path, monkeypatch):
+    """bf16 autocast rounds the inputs of the forward matrix products to 8 bits of mantissa (relative error
+    2^-9 ≈ 0.2 %); weights, gradients, optimiser state and loss stay fp32, so the two runs drift apart only
+    slowly. Measured after 150 steps (valid falls by 0.4 bits/char): 0.001-0.003 bits/char between the
+    precisions, 0.04 between two fp32 runs with different seeds. The tolerance, 0.02, is half the seed-to-seed
+    spread: a precision defect larger than the noise of training itself fails the test."""
+    import genmodels.train as train_mod
+
+    monkeypatch.setattr(train_mod, "bf16_supported", lambda device_type="cpu": True)  # bf16 runs on any CPU
+    kw = dict(domain="text", data=str(small_text_dir), cell="lstm", vocab_size=300, steps=150, eval_every=50,
+              **{**TINY, "lr": 2e-2})
+    fp32 = _bits_after(train_config(out=str(tmp_path / "fp32"), precision="fp32", **kw))
+    bf16 = _bits_after(train_config(out=str(tmp_path / "bf16"), precision="bf16", **kw))
+    assert abs(bf16 - fp32) < 0.02, (fp32, bf16)
+    card = json.loads((tmp_path / "bf16/card.json").read_text())
+    assert card["precision"] == "bf16" and card["hyperparameters"]["precision"] == "bf16"
+    assert all(v.dtype == torch.float32 for v in load_train_state(tmp_path / "bf16")["model"].values())
+
+
+def test_bf16_run_resumes_exactly(small_text_dir, tmp_path, monkeypatch):
+    import genmodels.train as train_mod
+
+    monkeypatch.setattr(train_mod, "bf16_supported", lambda device_type="cpu": True)
+    kw = _text_kw(small_text_dir, steps=30, eval_every=15, save_every=5, precision="bf16")
+    train(train_config(out=str(tmp_path / "a"), **kw), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(train_config(out=str(tmp_path / "b"), **kw), progress=False).run(stop_after=12)
+    hidden = load_train_state(tmp_path / "b")["hidden"]
+    assert all(h.dtype == torch.float32 for h in hidden)  # the carried state is saved in fp32
+    train(train_config(out=str(tmp_path / "b"), **kw), resume=True, progress=False)
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_plateau_schedule_state_resumes_exactly(small_text_dir, tmp_path, monkeypatch):
+    """Validation never improves after the first check (a fixed metric), so every later check divides the
+    lr by 4; an interrupted run must carry those divisions over and end like an uninterrupted one."""
+    import genmodels.train as train_mod
+
+    monkeypatch.setattr(train_mod, "evaluate", lambda *a, **k: {"nats": 1.0, "tokens": 1, "units": 1, "value": 5.0})
+    kw = _text_kw(small_text_dir, optimizer="sgd", schedule="plateau", lr=1.0, warmup=0, clip=0.25, steps=40,
+                  eval_every=10, save_every=5)
+    train(train_config(out=str(tmp_path / "a"), **kw), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(train_config(out=str(tmp_path / "b"), **kw), progress=False).run(stop_after=25)
+    assert load_train_state(tmp_path / "b")["lr_scale"] == 1 / 4  # checks at 10 (best), 20 (÷4)
+    train(train_config(out=str(tmp_path / "b"), **kw), resume=True, progress=False)
+    sa, sb = load_train_state(tmp_path / "a"), load_train_state(tmp_path / "b")
+    assert sa["lr_scale"] == sb["lr_scale"] == 1 / 64  # 20, 30, 40 did not improve
+    assert sb["opt"]["param_groups"][0]["lr"] == 1 / 16  # step 40's update used the rate before its check
+    for k in sa["model"]:
+        assert torch.equal(sa["model"][k], sb["model"][k]), k
+
+
+def test_bf16_without_support_is_a_clear_error_and_auto_falls_back(small_text_dir, tmp_path, monkeypatch, capsys):
+    import genmodels.train as train_mod
+    from genmodels.errors import SettingsError
+
+    monkeypatch.setattr(train_mod, "bf16_supported", lambda device_type="cpu": False)
+    with pytest.raises(SettingsError, match="--precision bf16"):
+        Trainer(train_config(out=str(tmp_path / "x"), precision="bf16", **_text_kw(small_text_dir)), progress=False)
+    assert not (tmp_path / "x").exists()
+    t = Trainer(train_config(out=str(tmp_path / "y"), precision="auto", **_text_kw(small_text_dir)), progress=False)
+    assert t.precision == "fp32" and "training in fp32" in capsys.readouterr().err
+
+
+def test_bad_training_settings_are_settings_errors(small_text_dir, tmp_path):
+    from genmodels.errors import SettingsError
+
+    for bad in ({"optimizer": "adam"}, {"schedule": "step"}, {"precision": "fp16"}, {"steps": 0},
+                {"schedule": "plateau", "plateau_factor": 1.0}):
+        with pytest.raises(SettingsError):
+            Trainer(train_config(out=str(tmp_path / "o"), **{**_text_kw(small_text_dir), **bad}), progress=False)
+
+
+def test_time_budget_stops_saves_and_validates(small_text_dir, tmp_path):
+    out = tmp_path / "budget"
+    r = train(train_config(out=str(out), steps=0, time_budget=0.02, eval_every=10**6, **_text_kw(small_text_dir)),
+              progress=False)
+    state = load_train_state(out)
+    assert state["cpu"] >= 0.02 * 60 and state["step"] == r["step"] > 0
+    assert r["history"][-1]["step"] == state["step"]  # validated at the stop
+    card = json.loads((out / "card.json").read_text())
+    assert card["time_budget_min"] == 0.02 and card["precision"] in ("bf16", "fp32") and card["cpu_time_s"] > 0
+    # resuming with a larger budget goes on from the CPU time already spent
+    r2 = train(train_config(out=str(out), steps=0, time_budget=0.04, eval_every=10**6, **_text_kw(small_text_dir)),
+               resume=True, progress=False)
+    assert r2["step"] > r["step"] and load_train_state(out)["cpu"] >= 0.04 * 60
+
+
+def test_cli_time_budget_alone_means_no_step_limit(tmp_path, monkeypatch):
+    import genmodels.train as train_mod
+    from genmodels.__main__ import main
+
+    seen = []
+    monkeypatch.setattr(train_mod, "train", lambda cfg, **kw: seen.append(cfg) or {"best_valid": 0.0, "step": 0})
+    base = ["train", "--domain", "text", "--out", str(tmp_path / "o"), "--precision", "fp32"]
+    assert main([*base, "--time-budget", "2"]) == 0 and main([*base, "--time-budget", "2", "--steps", "7"]) == 0
+    assert [(c.steps, c.time_budget, c.precision) for c in seen] == [(0, 2.0, "fp32"), (7, 2.0, "fp32")]
