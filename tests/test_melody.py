@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 from genmodels.errors import MidiError, SeedError
 from genmodels.melody import (
     MAX_MIDI_BYTES, PITCH_RANGE, SUPPORTED_METERS, GrammarState, Melody, MelodyTokenizer, Note,
-    format_note_seed, melody_to_midi, midi_bytes, note_name, parse_note_seed, read_midi, write_midi,
+    format_notes, melody_to_midi, midi_bytes, note_name, parse_note_prompt, read_midi, write_midi,
 )
 
 TOK = MelodyTokenizer()
@@ -156,18 +156,18 @@ def test_melody_helpers():
         Melody([Note(60, 0, 12), Note(62, 6, 12)])
 
 
-def test_parse_note_seed_examples():
-    m = parse_note_seed("C4 D#4/2 r/4 G4*3/2 Bb3 Eb5*2 c4", key=(0, "major"))
+def test_parse_note_prompt_examples():
+    m = parse_note_prompt("C4 D#4/2 r/4 G4*3/2 Bb3 Eb5*2 c4", key=(0, "major"))
     assert [n.pitch for n in m.notes] == [60, 63, 67, 58, 75, 60]
     assert [n.start for n in m.notes] == [0, 12, 21, 39, 51, 75]
     assert [n.duration for n in m.notes] == [12, 6, 18, 12, 24, 12]
     assert note_name(60) == "C4" and note_name(70) == "A#4"
-    t = parse_note_seed("e4/3 f4/3 g4/3 a4*2/3 bb4/4", meter=(3, 4), key=(5, "major"), tempo=90)
+    t = parse_note_prompt("e4/3 f4/3 g4/3 a4*2/3 bb4/4", meter=(3, 4), key=(5, "major"), tempo=90)
     assert [n.duration for n in t.notes] == [4, 4, 4, 8, 3] and t.tempo == 90
     for m2 in [m, t] + MELODIES:
-        text = format_note_seed(m2)
-        assert parse_note_seed(text, meter=m2.meter, key=m2.key).notes == m2.notes
-    est = parse_note_seed("A3 C4 E4 A4 E4 C4 A3/2 G#3/2 A3*2")
+        text = format_notes(m2)
+        assert parse_note_prompt(text, meter=m2.meter, key=m2.key).notes == m2.notes
+    est = parse_note_prompt("A3 C4 E4 A4 E4 C4 A3/2 G#3/2 A3*2")
     assert est.key[1] in ("major", "minor") and 0 <= est.key[0] < 12
 
 
@@ -182,17 +182,17 @@ def test_parse_note_seed_examples():
     ("r r/2", "only rests"),
     ("C4*100", "at most"),
 ])
-def test_parse_note_seed_errors(text, fragment):
+def test_parse_note_prompt_errors(text, fragment):
     with pytest.raises(SeedError) as e:
-        parse_note_seed(text)
+        parse_note_prompt(text)
     assert fragment in str(e.value)
 
 
-def test_parse_note_seed_limits():
+def test_parse_note_prompt_limits():
     with pytest.raises(SeedError):
-        parse_note_seed(" ".join(["C4"] * 513))
+        parse_note_prompt(" ".join(["C4"] * 513))
     with pytest.raises(SeedError):
-        parse_note_seed("C4", meter=(5, 16))
+        parse_note_prompt("C4", meter=(5, 16))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,3 +347,43 @@ def test_read_midi_bounded(tmp_path):
     f.save(file=buf)
     with pytest.raises(MidiError, match="limit"):
         read_midi(buf.getvalue())
+
+
+# ---------------------------------------------------------------------------------------------
+# The package: one skyline, one pitch-name table, torch only for the tokenizer
+# ---------------------------------------------------------------------------------------------
+
+def test_skyline_keeps_the_highest_note_of_each_onset_cut_at_the_next():
+    from genmodels.melody import skyline
+
+    events = [(60, 0, 24), (67, 0, 12), (64, 12, 36), (130, 36, 48), (50, 48, 48), (70, 60, 60)]
+    assert skyline(events) == [Note(67, 0, 12), Note(64, 12, 24), Note(106, 36, 12)]
+    assert skyline([(60, 5, 5), (60, -3, 2)]) == []  # zero length, negative start
+
+
+def test_key_names_and_note_names_share_one_table():
+    from genmodels.melody import KEY_NAMES, PITCH_CLASS_NAMES
+
+    assert [note_name(60 + pc)[:-1] for pc in range(12)] == list(PITCH_CLASS_NAMES)
+    assert list(KEY_NAMES) == ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+    for pc, name in enumerate(KEY_NAMES):
+        assert parse_note_prompt(f"{name}4", key=(0, "major")).notes[0].pitch == 60 + pc
+
+
+@pytest.mark.parametrize("module", ["genmodels.melody.types", "genmodels.melody", "genmodels.melody.notation",
+                                    "genmodels.melody.midi"])
+def test_note_types_midi_and_notation_do_not_import_torch(module):
+    import subprocess
+    import sys
+
+    code = f"import {module}, sys; assert 'torch' not in sys.modules, 'torch was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_tokenizer_is_re_exported_lazily():
+    from genmodels import melody
+    from genmodels.melody.tokenizer import GrammarState as State
+    from genmodels.melody.tokenizer import MelodyTokenizer as Tokenizer
+
+    assert melody.MelodyTokenizer is Tokenizer and melody.GrammarState is State
+    assert not hasattr(melody, "no_such_name")
