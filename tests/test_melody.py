@@ -6,12 +6,25 @@ import random
 import pretty_midi
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st, HealthCheck
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from genmodels.errors import MidiError, SeedError
 from genmodels.melody import (
-    MAX_MIDI_BYTES, PITCH_RANGE, SUPPORTED_METERS, GrammarState, Melody, MelodyTokenizer, Note,
-    format_notes, melody_to_midi, midi_bytes, note_name, parse_note_prompt, read_midi, write_midi,
+    MAX_MIDI_BYTES,
+    PITCH_RANGE,
+    SUPPORTED_METERS,
+    GrammarState,
+    Melody,
+    MelodyTokenizer,
+    Note,
+    format_notes,
+    melody_to_midi,
+    midi_bytes,
+    note_name,
+    parse_note_prompt,
+    read_midi,
+    write_midi,
 )
 
 TOK = MelodyTokenizer()
@@ -23,11 +36,28 @@ def mel(spec, meter=(4, 4), key=(0, "major"), tempo=120.0):
 
 # Hand-built melodies: pickup (leading rest), tie across bar, triplets, sixteenths, rests, 6/8, 3/4.
 MELODIES = [
-    mel([(67, 36, 12), (72, 48, 24), (74, 72, 36), (76, 108, 4), (74, 112, 4), (72, 116, 4),
-         (71, 120, 3), (69, 123, 3), (67, 126, 6), (65, 138, 30)], key=(0, "major")),
+    mel(
+        [
+            (67, 36, 12),
+            (72, 48, 24),
+            (74, 72, 36),
+            (76, 108, 4),
+            (74, 112, 4),
+            (72, 116, 4),
+            (71, 120, 3),
+            (69, 123, 3),
+            (67, 126, 6),
+            (65, 138, 30),
+        ],
+        key=(0, "major"),
+    ),
     mel([(64, 0, 18), (62, 18, 6), (60, 24, 12), (62, 48, 42), (55, 96, 3)], meter=(6, 8), key=(9, "minor")),
-    mel([(60, 24, 12), (62, 36, 48), (64, 90, 4), (65, 94, 4), (67, 98, 4), (108, 102, 1), (21, 103, 1)],
-        meter=(3, 4), key=(7, "major"), tempo=96.0),
+    mel(
+        [(60, 24, 12), (62, 36, 48), (64, 90, 4), (65, 94, 4), (67, 98, 4), (108, 102, 1), (21, 103, 1)],
+        meter=(3, 4),
+        key=(7, "major"),
+        tempo=96.0,
+    ),
     mel([(70, 0, 200)], meter=(2, 2), key=(10, "minor"), tempo=60.0),
 ]
 
@@ -86,8 +116,7 @@ def test_decode_tolerates_prefixes():
     for k in range(len(ids) + 1):
         out = TOK.decode(ids[:k])
         for n in out.notes:
-            assert n in MELODIES[0].notes or any(n.start == o.start and n.pitch == o.pitch
-                                                 for o in MELODIES[0].notes)
+            assert n in MELODIES[0].notes or any(n.start == o.start and n.pitch == o.pitch for o in MELODIES[0].notes)
     assert TOK.decode(ids[:-1] + [TOK.pad_id] * 3).notes == MELODIES[0].notes
 
 
@@ -132,6 +161,7 @@ def test_grammar_random_walks():
 def test_tokenizer_config():
     cfg = TOK.to_config()
     import json
+
     assert MelodyTokenizer.from_config(json.loads(json.dumps(cfg))) == TOK
     assert TOK.header_length == 3 and TOK.vocab[TOK.bar_id] == "bar"
     assert isinstance(TOK.grammar_state(TOK.header((6, 8), (2, "minor"))), GrammarState)
@@ -171,17 +201,20 @@ def test_parse_note_prompt_examples():
     assert est.key[1] in ("major", "minor") and 0 <= est.key[0] < 12
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ("C4 D4 H4", "note 3 'H4'"),
-    ("C4 D4/0", "note 2"),
-    ("C4 D4/5", "not on the grid"),
-    ("C4 C9", "note 2 'C9'"),
-    ("C4 A0 Ab0", "note 3 'Ab0'"),
-    ("", "empty"),
-    ("   ", "empty"),
-    ("r r/2", "only rests"),
-    ("C4*100", "at most"),
-])
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("C4 D4 H4", "note 3 'H4'"),
+        ("C4 D4/0", "note 2"),
+        ("C4 D4/5", "not on the grid"),
+        ("C4 C9", "note 2 'C9'"),
+        ("C4 A0 Ab0", "note 3 'Ab0'"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("r r/2", "only rests"),
+        ("C4*100", "at most"),
+    ],
+)
 def test_parse_note_prompt_errors(text, fragment):
     with pytest.raises(SeedError) as e:
         parse_note_prompt(text)
@@ -198,6 +231,7 @@ def test_parse_note_prompt_limits():
 # ---------------------------------------------------------------------------------------------
 # read_midi on user-style files
 # ---------------------------------------------------------------------------------------------
+
 
 def _save(pm: pretty_midi.PrettyMIDI, path):
     pm.write(str(path))
@@ -230,6 +264,7 @@ def test_read_midi_tempo_and_meter_changes(tmp_path):
     pm = pretty_midi.PrettyMIDI(resolution=96)
     mid = pm  # build via mido for an explicit tempo change
     import mido
+
     f = mido.MidiFile(ticks_per_beat=96)
     tr = mido.MidiTrack()
     f.tracks.append(tr)
@@ -306,13 +341,16 @@ _GOOD = midi_bytes(MELODIES[0])
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(
-    st.binary(max_size=300),
-    st.binary(max_size=200).map(lambda b: b"MThd" + b),
-    st.tuples(st.integers(0, len(_GOOD)), st.binary(max_size=20)).map(lambda t: _GOOD[:t[0]] + t[1]),
-    st.tuples(st.integers(0, len(_GOOD) - 1), st.integers(0, 255)).map(
-        lambda t: _GOOD[:t[0]] + bytes([t[1]]) + _GOOD[t[0] + 1:]),
-))
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.binary(max_size=200).map(lambda b: b"MThd" + b),
+        st.tuples(st.integers(0, len(_GOOD)), st.binary(max_size=20)).map(lambda t: _GOOD[: t[0]] + t[1]),
+        st.tuples(st.integers(0, len(_GOOD) - 1), st.integers(0, 255)).map(
+            lambda t: _GOOD[: t[0]] + bytes([t[1]]) + _GOOD[t[0] + 1 :]
+        ),
+    )
+)
 def test_read_midi_arbitrary_bytes_only_midierror(data):
     try:
         m = read_midi(data)
@@ -328,6 +366,7 @@ def test_pitch_range_constant():
 
 def test_read_midi_bounded(tmp_path):
     import mido
+
     f = mido.MidiFile(ticks_per_beat=480)
     tr = mido.MidiTrack()
     f.tracks.append(tr)
@@ -340,7 +379,7 @@ def test_read_midi_bounded(tmp_path):
     f = mido.MidiFile(ticks_per_beat=480)
     tr = mido.MidiTrack()
     f.tracks.append(tr)
-    for i in range(20_001):
+    for _ in range(20_001):
         tr.append(mido.Message("note_on", note=60, velocity=80, time=0))
         tr.append(mido.Message("note_off", note=60, velocity=0, time=10))
     buf = io.BytesIO()
@@ -352,6 +391,7 @@ def test_read_midi_bounded(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # The package: one skyline, one pitch-name table, torch only for the tokenizer
 # ---------------------------------------------------------------------------------------------
+
 
 def test_skyline_keeps_the_highest_note_of_each_onset_cut_at_the_next():
     from genmodels.melody import skyline
@@ -370,8 +410,9 @@ def test_key_names_and_note_names_share_one_table():
         assert parse_note_prompt(f"{name}4", key=(0, "major")).notes[0].pitch == 60 + pc
 
 
-@pytest.mark.parametrize("module", ["genmodels.melody.types", "genmodels.melody", "genmodels.melody.notation",
-                                    "genmodels.melody.midi"])
+@pytest.mark.parametrize(
+    "module", ["genmodels.melody.types", "genmodels.melody", "genmodels.melody.notation", "genmodels.melody.midi"]
+)
 def test_note_types_midi_and_notation_do_not_import_torch(module):
     import subprocess
     import sys

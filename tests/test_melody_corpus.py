@@ -16,8 +16,8 @@ SMALL = dict(limit=2, collections=("ryansMammoth", "bach", "oneills1850"), progr
 @pytest.fixture(scope="module")
 def two_builds(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
-    a = prepare_melody(root / "one", workers=2, **SMALL)   # parses (2 processes), fills the cache
-    b = prepare_melody(root / "two", workers=1, **SMALL)   # same shared cache under root/cache
+    a = prepare_melody(root / "one", workers=2, **SMALL)  # parses (2 processes), fills the cache
+    b = prepare_melody(root / "two", workers=1, **SMALL)  # same shared cache under root/cache
     return root, a, b
 
 

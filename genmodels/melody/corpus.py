@@ -50,8 +50,9 @@ def corpus_files(collections: tuple[str, ...] = COLLECTIONS, limit: int | None =
 
     out = []
     for coll in collections:
-        paths = sorted(str(p) for p in corpus.getComposer(coll)
-                       if str(p).endswith((".abc", ".mxl", ".xml", ".musicxml")))
+        paths = sorted(
+            str(p) for p in corpus.getComposer(coll) if str(p).endswith((".abc", ".mxl", ".xml", ".musicxml"))
+        )
         if limit is not None:
             paths = paths[:limit]
         out += [(coll, p) for p in paths]
@@ -61,6 +62,7 @@ def corpus_files(collections: tuple[str, ...] = COLLECTIONS, limit: int | None =
 # ----------------------------------------------------------------------------------------------
 # music21 score -> melody record (runs in worker processes)
 # ----------------------------------------------------------------------------------------------
+
 
 class _SkipTune(Exception):
     """A tune that the corpus leaves out; the message is the reason counted in the stats."""
@@ -79,8 +81,13 @@ def _tune_record(score: Any, coll: str) -> dict:
     except _SkipTune as e:
         return {"skip": str(e)}
     signature = _key_signature(part)
-    return {"meter": list(meter), "key": list(_part_key(part, signature)), "signature": _written_key(signature),
-            "tempo": _part_tempo(part, score), "notes": [[n.pitch, n.start, n.duration] for n in notes]}
+    return {
+        "meter": list(meter),
+        "key": list(_part_key(part, signature)),
+        "signature": _written_key(signature),
+        "tempo": _part_tempo(part, score),
+        "notes": [[n.pitch, n.start, n.duration] for n in notes],
+    }
 
 
 def _melody_part(score: Any, coll: str) -> Any:
@@ -238,6 +245,7 @@ def parse_source(job: tuple[str, str]) -> dict:
 # Build
 # ----------------------------------------------------------------------------------------------
 
+
 def _cache_path(cache_dir: Path, coll: str, path: str) -> Path:
     import music21
 
@@ -264,9 +272,15 @@ def _load_records(jobs: list[tuple[str, str]], cache_dir: Path, workers: int, pr
     todo = [i for i in range(len(jobs)) if i not in results]
     # Progress in source bytes, not files: parse time grows with file size, so the ETA holds.
     sizes = [max(1, os.path.getsize(p)) for _, p in jobs]
-    with tqdm(total=sum(sizes), initial=sum(sizes[i] for i in results), unit="B", unit_scale=True,
-              desc="melody corpus", disable=not progress) as bar:
-        for i, res in zip(todo, _parse_all([jobs[i] for i in todo], workers)):
+    with tqdm(
+        total=sum(sizes),
+        initial=sum(sizes[i] for i in results),
+        unit="B",
+        unit_scale=True,
+        desc="melody corpus",
+        disable=not progress,
+    ) as bar:
+        for i, res in zip(todo, _parse_all([jobs[i] for i in todo], workers), strict=True):
             results[i] = res
             atomic_write(_cache_path(cache_dir, *jobs[i]), json.dumps(res))
             bar.update(sizes[i])
@@ -321,8 +335,13 @@ class CorpusStats:
         }
 
 
-def prepare_melody(out_dir: str | os.PathLike = "data/melody", workers: int = 2, limit: int | None = None,
-                   progress: bool = True, collections: tuple[str, ...] = COLLECTIONS) -> dict:
+def prepare_melody(
+    out_dir: str | os.PathLike = "data/melody",
+    workers: int = 2,
+    limit: int | None = None,
+    progress: bool = True,
+    collections: tuple[str, ...] = COLLECTIONS,
+) -> dict:
     """Build the melody corpus under out_dir/{train,valid,test}/ plus manifest.json; return stats.
 
     `limit` takes at most that many source files per collection (for quick tests). Parsed tunes
@@ -341,7 +360,7 @@ def prepare_melody(out_dir: str | os.PathLike = "data/melody", workers: int = 2,
     tokenizer = MelodyTokenizer()
     stats = CorpusStats(source_files=len(jobs))
     manifest = []
-    for (coll, path), res in zip(jobs, records):
+    for (coll, path), res in zip(jobs, records, strict=True):
         stats.source_errors += bool(res.get("error"))
         for rec in res["tunes"]:
             row = _write_tune(rec, coll, path, out, tokenizer, stats)
@@ -349,8 +368,9 @@ def prepare_melody(out_dir: str | os.PathLike = "data/melody", workers: int = 2,
                 manifest.append(row)
     manifest.sort(key=lambda r: r["id"])
     summary = stats.as_dict()
-    atomic_write(out / "manifest.json",
-                 json.dumps({"stats": summary, "tunes": manifest}, indent=1, sort_keys=True) + "\n")
+    atomic_write(
+        out / "manifest.json", json.dumps({"stats": summary, "tunes": manifest}, indent=1, sort_keys=True) + "\n"
+    )
     summary["seconds"] = round(time.time() - t0, 1)
     summary["corpus_hash"] = tree_hash(out)
     return summary
@@ -371,8 +391,9 @@ def _write_tune(rec: dict, coll: str, source: str, out: Path, tokenizer, stats: 
         stats.skipped[rec["skip"]] += 1
         return None
     try:
-        melody = Melody(notes=[Note(*n) for n in rec["notes"]], meter=tuple(rec["meter"]),
-                        key=tuple(rec["key"]), tempo=rec["tempo"])
+        melody = Melody(
+            notes=[Note(*n) for n in rec["notes"]], meter=tuple(rec["meter"]), key=tuple(rec["key"]), tempo=rec["tempo"]
+        )
     except MidiError:
         stats.skipped["invalid melody"] += 1
         return None
@@ -392,10 +413,15 @@ def _write_tune(rec: dict, coll: str, source: str, out: Path, tokenizer, stats: 
         roundtrip_ok = False
     stats.count_tune(coll, split, len(back.notes), roundtrip_ok)
     return {
-        "id": rec["id"], "collection": coll, "split": split,
+        "id": rec["id"],
+        "collection": coll,
+        "split": split,
         "source": f"music21/corpus/{coll}/{Path(source).name}",
-        "meter": f"{back.meter[0]}/{back.meter[1]}", "key": [back.key[0], back.key[1]],
-        "tempo": back.tempo, "n_notes": len(back.notes), "n_bars": back.n_bars,
+        "meter": f"{back.meter[0]}/{back.meter[1]}",
+        "key": [back.key[0], back.key[1]],
+        "tempo": back.tempo,
+        "n_notes": len(back.notes),
+        "n_bars": back.n_bars,
         "sha1": hashlib.sha1(path.read_bytes()).hexdigest(),
     }
 
@@ -406,17 +432,23 @@ def _write_tune(rec: dict, coll: str, source: str, out: Path, tokenizer, stats: 
 
 _LICENCE_LINES = [
     "Licences:",
-    ("- music21's `corpus/license.txt`: \"To the best of our knowledge, the each piece of music in "
-     "the corpus is either out of copyright in the United States or is licensed for use, though "
-     "there may be restrictions on commercial use. The encodings may be under copyright but have "
-     "been licensed for use, though there may be restrictions on commercial use.\""),
-    ("- `corpus/essenFolksong/license.txt`: \"The legal status of the Essen folksong database is "
-     "unclear, as the data has been input by many people.\" Prof. Ewa Dahlig-Turek \"has given "
-     "permission for non-commercial distribution and use of these files in music21\"; the ABC "
-     "encodings are by Seymour Schlien, distributed with his permission. Treat the Essen "
-     "material as non-commercial/research use."),
-    ("- The tunes themselves are traditional (Essen, Ryan 1883, O'Neill 1850, Aird 1778-1803) "
-     "and J. S. Bach's chorales: public domain as compositions."),
+    (
+        "- music21's `corpus/license.txt`: \"To the best of our knowledge, the each piece of music in "
+        "the corpus is either out of copyright in the United States or is licensed for use, though "
+        "there may be restrictions on commercial use. The encodings may be under copyright but have "
+        'been licensed for use, though there may be restrictions on commercial use."'
+    ),
+    (
+        '- `corpus/essenFolksong/license.txt`: "The legal status of the Essen folksong database is '
+        'unclear, as the data has been input by many people." Prof. Ewa Dahlig-Turek "has given '
+        'permission for non-commercial distribution and use of these files in music21"; the ABC '
+        "encodings are by Seymour Schlien, distributed with his permission. Treat the Essen "
+        "material as non-commercial/research use."
+    ),
+    (
+        "- The tunes themselves are traditional (Essen, Ryan 1883, O'Neill 1850, Aird 1778-1803) "
+        "and J. S. Bach's chorales: public domain as compositions."
+    ),
 ]
 
 
@@ -428,31 +460,39 @@ def write_data_readme_section(stats: dict) -> str:
     lines = [
         "## Melody corpus (`data/melody/`)",
         "",
-        (f"Source: the corpus bundled inside music21 {ver} (installed from PyPI, `pip install "
-         f"music21=={ver}`), folder `music21/corpus/`. Collections: Essen folk songs "
-         "(`essenFolksong`, ABC), Ryan's Mammoth Collection (`ryansMammoth`), O'Neill's Music of "
-         "Ireland 1850 (`oneills1850`), Aird's Airs (`airdsAirs`), and the soprano line of the Bach "
-         "chorales (`bach`, MusicXML)."),
+        (
+            f"Source: the corpus bundled inside music21 {ver} (installed from PyPI, `pip install "
+            f"music21=={ver}`), folder `music21/corpus/`. Collections: Essen folk songs "
+            "(`essenFolksong`, ABC), Ryan's Mammoth Collection (`ryansMammoth`), O'Neill's Music of "
+            "Ireland 1850 (`oneills1850`), Aird's Airs (`airdsAirs`), and the soprano line of the Bach "
+            "chorales (`bach`, MusicXML)."
+        ),
         "",
         *_LICENCE_LINES,
         "",
-        ("Processing (`genmodels/melody/corpus.py`): every tune of every opus file; first part (Bach: "
-         "Soprano); ties merged, grace notes dropped, chords reduced to the top note, monophonic "
-         "skyline; the pickup is written as a leading rest so bar lines fall at multiples of the bar; "
-         f"tunes with fewer than {MIN_NOTES} notes, no meter, an unsupported meter, or a meter change "
-         "are skipped. Each tune is written as a `.mid` file and read back with `read_midi`, the path "
-         "a user's MIDI takes. Split by sha1 of the tune id (collection-file-index): ~90% train, "
-         "5% valid, 5% test. `manifest.json` lists id, collection, split, meter, key, notes and sha1."),
+        (
+            "Processing (`genmodels/melody/corpus.py`): every tune of every opus file; first part (Bach: "
+            "Soprano); ties merged, grace notes dropped, chords reduced to the top note, monophonic "
+            "skyline; the pickup is written as a leading rest so bar lines fall at multiples of the bar; "
+            f"tunes with fewer than {MIN_NOTES} notes, no meter, an unsupported meter, or a meter change "
+            "are skipped. Each tune is written as a `.mid` file and read back with `read_midi`, the path "
+            "a user's MIDI takes. Split by sha1 of the tune id (collection-file-index): ~90% train, "
+            "5% valid, 5% test. `manifest.json` lists id, collection, split, meter, key, notes and sha1."
+        ),
         "",
         f"Tunes: {stats.get('n_tunes', 0):,}; notes: {stats.get('n_notes', 0):,}.",
         "",
         *_readme_counts(stats),
         "",
-        (f"Token round trip (encode -> decode reproduces every note): "
-         f"{stats.get('roundtrip_fraction', 0.0):.4f} of tunes."),
+        (
+            f"Token round trip (encode -> decode reproduces every note): "
+            f"{stats.get('roundtrip_fraction', 0.0):.4f} of tunes."
+        ),
         "",
-        ("Rebuild: `python -m genmodels prepare melody` (deterministic: same bytes on every run; "
-         "parsed scores are cached under `data/cache/melody/`)."),
+        (
+            "Rebuild: `python -m genmodels prepare melody` (deterministic: same bytes on every run; "
+            "parsed scores are cached under `data/cache/melody/`)."
+        ),
         "",
     ]
     return "\n".join(lines)

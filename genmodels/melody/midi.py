@@ -55,6 +55,7 @@ def skyline(events: Iterable[tuple[int, int, int]]) -> list[Note]:
 # MIDI in
 # --------------------------------------------------------------------------------------------
 
+
 def read_midi(source: str | os.PathLike | bytes) -> Melody:
     """Extract one monophonic melody from any MIDI file (path or bytes).
 
@@ -207,6 +208,7 @@ def _first_key(pm: pretty_midi.PrettyMIDI, notes: list[Note]) -> tuple[int, str]
 # MIDI out
 # --------------------------------------------------------------------------------------------
 
+
 def melody_to_midi(melody: Melody, program: int = 0, velocity: int = 90) -> pretty_midi.PrettyMIDI:
     """One-instrument PrettyMIDI with tempo, time-signature and key-signature events."""
     if not (0 <= int(program) <= 127):
@@ -220,8 +222,11 @@ def melody_to_midi(melody: Melody, program: int = 0, velocity: int = 90) -> pret
     inst = pretty_midi.Instrument(program=int(program), name="melody")
     sec_per_tick = 60.0 / melody.tempo / TICKS_PER_QUARTER
     for n in melody.notes:
-        inst.notes.append(pretty_midi.Note(velocity=int(velocity), pitch=n.pitch,
-                                           start=n.start * sec_per_tick, end=n.end * sec_per_tick))
+        inst.notes.append(
+            pretty_midi.Note(
+                velocity=int(velocity), pitch=n.pitch, start=n.start * sec_per_tick, end=n.end * sec_per_tick
+            )
+        )
     pm.instruments.append(inst)
     return pm
 

@@ -20,8 +20,10 @@ MAX_NOTE_QUARTERS = 64  # longest single note or rest in note-name text, in quar
 # them back); KEY_NAMES spells the three keys usually written with flats (Eb, Ab, Bb) that way.
 PITCH_CLASS_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _FLAT_SPELLED_KEYS = (3, 8, 10)
-KEY_NAMES = tuple(f"{PITCH_CLASS_NAMES[(pc + 1) % 12]}b" if pc in _FLAT_SPELLED_KEYS else name
-                  for pc, name in enumerate(PITCH_CLASS_NAMES))
+KEY_NAMES = tuple(
+    f"{PITCH_CLASS_NAMES[(pc + 1) % 12]}b" if pc in _FLAT_SPELLED_KEYS else name
+    for pc, name in enumerate(PITCH_CLASS_NAMES)
+)
 _LETTER_PC = {name.lower(): pc for pc, name in enumerate(PITCH_CLASS_NAMES) if len(name) == 1}
 
 _NOTE_TOKEN = re.compile(
@@ -54,8 +56,11 @@ def estimate_key(pitches: Sequence[int], durations: Sequence[float] | None = Non
     # Short tunes often fit a key and its relative equally well; prefer a close candidate whose
     # tonic the tune actually plays, with the final note's pitch class as the strongest hint.
     used = {int(p) % 12 for p in pitches}
-    candidates = [k] + [a for a in getattr(k, "alternateInterpretations", [])
-                        if a.mode in MODES and k.correlationCoefficient - a.correlationCoefficient < 0.15]
+    candidates = [k] + [
+        a
+        for a in getattr(k, "alternateInterpretations", [])
+        if a.mode in MODES and k.correlationCoefficient - a.correlationCoefficient < 0.15
+    ]
     for want in ({int(pitches[-1]) % 12}, used):
         better = [c for c in candidates if c.tonic.pitchClass in want]
         if better:
@@ -69,8 +74,10 @@ def estimate_key(pitches: Sequence[int], durations: Sequence[float] | None = Non
 # Note-name text -> Melody
 # --------------------------------------------------------------------------------------------
 
-def parse_note_prompt(text: str, meter: tuple[int, int] = (4, 4), key: tuple[int, str] | None = None,
-                      tempo: float = 120.0) -> Melody:
+
+def parse_note_prompt(
+    text: str, meter: tuple[int, int] = (4, 4), key: tuple[int, str] | None = None, tempo: float = 120.0
+) -> Melody:
     """Parse note names like "C4 D#4/2 r/4 G4*3/2 Bb3" into a Melody.
 
     Each token is a note (letter A-G, optional # or b, octave; C4 = 60) or 'r' for a rest,
@@ -117,16 +124,20 @@ def _parse_token(i: int, tok: str) -> tuple[int | None, int]:
     """Token number `i` -> (MIDI pitch, or None for a rest; duration in ticks)."""
     m = _NOTE_TOKEN.match(tok)
     if not m:
-        raise SeedError(f"Can't read note {i} {tok!r}: expected a note name with octave such as "
-                        "C4, F#3 or Bb5 (or r for a rest), optionally followed by /n, *a or *a/b")
+        raise SeedError(
+            f"Can't read note {i} {tok!r}: expected a note name with octave such as "
+            "C4, F#3 or Bb5 (or r for a rest), optionally followed by /n, *a or *a/b"
+        )
     ticks = _token_ticks(i, tok, m)
     if m["rest"] is not None:
         return None, ticks
     acc = m["acc"] or ""
     pitch = (int(m["oct"]) + 1) * 12 + _LETTER_PC[m["letter"].lower()] + acc.count("#") - acc.count("b")
     if not (PITCH_RANGE[0] <= pitch <= PITCH_RANGE[1]):
-        raise SeedError(f"Can't read note {i} {tok!r}: pitch is outside the piano range "
-                        f"{note_name(PITCH_RANGE[0])}-{note_name(PITCH_RANGE[1])}")
+        raise SeedError(
+            f"Can't read note {i} {tok!r}: pitch is outside the piano range "
+            f"{note_name(PITCH_RANGE[0])}-{note_name(PITCH_RANGE[1])}"
+        )
     return pitch, ticks
 
 
@@ -144,17 +155,22 @@ def _token_ticks(i: int, tok: str, m: re.Match) -> int:
         q = Fraction(int(m["mnum"]), den)
     ticks = q * TICKS_PER_QUARTER
     if q <= 0 or q > MAX_NOTE_QUARTERS:
-        raise SeedError(f"Can't read note {i} {tok!r}: the duration must be more than 0 and at "
-                        f"most {MAX_NOTE_QUARTERS} quarter notes")
+        raise SeedError(
+            f"Can't read note {i} {tok!r}: the duration must be more than 0 and at "
+            f"most {MAX_NOTE_QUARTERS} quarter notes"
+        )
     if ticks.denominator != 1:
-        raise SeedError(f"Can't read note {i} {tok!r}: duration {q} quarter notes is not on the "
-                        "grid (sixteenths and triplets are the finest values)")
+        raise SeedError(
+            f"Can't read note {i} {tok!r}: duration {q} quarter notes is not on the "
+            "grid (sixteenths and triplets are the finest values)"
+        )
     return int(ticks)
 
 
 # --------------------------------------------------------------------------------------------
 # Melody -> note-name text
 # --------------------------------------------------------------------------------------------
+
 
 def _format_quarters(ticks: int) -> str:
     q = Fraction(ticks, TICKS_PER_QUARTER)

@@ -67,14 +67,14 @@ class MelodyTokenizer:
         self._mask_bar_eos = self._mask_bar.clone()
         self._mask_bar_eos[self.eos_id] = True
         self._mask_event = torch.zeros(V, dtype=torch.bool)
-        self._mask_event[self.pitch0:self.pitch0 + PITCH_RANGE[1] - PITCH_RANGE[0] + 1] = True
+        self._mask_event[self.pitch0 : self.pitch0 + PITCH_RANGE[1] - PITCH_RANGE[0] + 1] = True
         self._mask_event[self.rest_id] = True
         self._mask_event_hold = self._mask_event.clone()
         self._mask_event_hold[self.hold_id] = True
         self._mask_dur = []
         for r in range(MAX_DURATION_TOKEN + 1):
             m = torch.zeros(V, dtype=torch.bool)
-            m[self.dur0:self.dur0 + r] = True
+            m[self.dur0 : self.dur0 + r] = True
             self._mask_dur.append(m)
         self._mask_none = torch.zeros(V, dtype=torch.bool)
 
@@ -94,8 +94,10 @@ class MelodyTokenizer:
         tok = cls()
         if not isinstance(d, dict) or d.get("type", "melody") != "melody":
             raise CheckpointError("Not a melody tokenizer config")
-        if d.get("ticks_per_quarter", TICKS_PER_QUARTER) != TICKS_PER_QUARTER or \
-                list(d.get("vocab", tok.vocab)) != tok.vocab:
+        if (
+            d.get("ticks_per_quarter", TICKS_PER_QUARTER) != TICKS_PER_QUARTER
+            or list(d.get("vocab", tok.vocab)) != tok.vocab
+        ):
             raise CheckpointError("Melody tokenizer config does not match this version's vocabulary")
         return tok
 
@@ -202,9 +204,15 @@ class MelodyTokenizer:
         if e == "duration" and self.dur0 <= tok < self.dur0 + state.remaining:
             rem = state.remaining - (tok - self.dur0 + 1)
             done = rem == 0
-            return replace(state, remaining=rem, expecting="bar_or_eos" if done else "event",
-                           bars_completed=state.bars_completed + done, at_bar_start=False,
-                           last_was_note=state.pending != "rest", pending="")
+            return replace(
+                state,
+                remaining=rem,
+                expecting="bar_or_eos" if done else "event",
+                bars_completed=state.bars_completed + done,
+                at_bar_start=False,
+                last_was_note=state.pending != "rest",
+                pending="",
+            )
         name = self.vocab[tok] if 0 <= tok < len(self.vocab) else str(tok)
         raise MidiError(f"invalid melody token sequence: {name!r} is not allowed when expecting {e}")
 

@@ -15,8 +15,21 @@ from genmodels.errors import MidiError
 TICKS_PER_QUARTER = 12
 MAX_NOTES = 20_000
 SUPPORTED_METERS: list[tuple[int, int]] = [
-    (2, 4), (3, 4), (4, 4), (5, 4), (6, 4), (7, 4), (2, 2), (3, 2), (4, 2),
-    (3, 8), (5, 8), (6, 8), (7, 8), (9, 8), (12, 8),
+    (2, 4),
+    (3, 4),
+    (4, 4),
+    (5, 4),
+    (6, 4),
+    (7, 4),
+    (2, 2),
+    (3, 2),
+    (4, 2),
+    (3, 8),
+    (5, 8),
+    (6, 8),
+    (7, 8),
+    (9, 8),
+    (12, 8),
 ]
 PITCH_RANGE = (21, 108)
 MODES = ("major", "minor")
@@ -64,8 +77,10 @@ class Melody:
         self.meter = (int(self.meter[0]), int(self.meter[1]))
         self.key = (int(self.key[0]), str(self.key[1]))
         if self.meter not in SUPPORTED_METERS:
-            raise MidiError(f"Unsupported meter {self.meter[0]}/{self.meter[1]}; supported: "
-                            + ", ".join(f"{n}/{d}" for n, d in SUPPORTED_METERS))
+            raise MidiError(
+                f"Unsupported meter {self.meter[0]}/{self.meter[1]}; supported: "
+                + ", ".join(f"{n}/{d}" for n, d in SUPPORTED_METERS)
+            )
         if not (0 <= self.key[0] <= 11) or self.key[1] not in MODES:
             raise MidiError(f"Invalid key {self.key}: expected (tonic 0-11, 'major'|'minor')")
         self.tempo = _valid_tempo(self.tempo)
@@ -93,8 +108,10 @@ class Melody:
         notes = [Note(n.pitch + semitones, n.start, n.duration) for n in self.notes]
         for n in notes:
             if not (PITCH_RANGE[0] <= n.pitch <= PITCH_RANGE[1]):
-                raise MidiError(f"Transposing by {semitones} moves pitch {n.pitch - semitones} "
-                                f"outside {PITCH_RANGE[0]}-{PITCH_RANGE[1]}")
+                raise MidiError(
+                    f"Transposing by {semitones} moves pitch {n.pitch - semitones} "
+                    f"outside {PITCH_RANGE[0]}-{PITCH_RANGE[1]}"
+                )
         return replace(self, notes=notes, key=((self.key[0] + semitones) % 12, self.key[1]))
 
     def to_key(self, tonic: int, mode: str | None = None) -> Melody:
@@ -126,8 +143,7 @@ class Melody:
     def concat(self, other: Melody) -> Melody:
         """`other` appended at the next bar line after self (meter/key/tempo of self)."""
         off = self.n_bars * self.bar_ticks
-        return replace(self, notes=self.notes + [Note(n.pitch, n.start + off, n.duration)
-                                                 for n in other.notes])
+        return replace(self, notes=self.notes + [Note(n.pitch, n.start + off, n.duration) for n in other.notes])
 
 
 def _valid_tempo(tempo: object) -> float:
