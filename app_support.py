@@ -20,11 +20,11 @@ import streamlit as st
 
 from genmodels.checkpoint import WEIGHTS, find_checkpoints, read_card, read_config
 from genmodels.errors import CheckpointError, GenmodelsError
+from genmodels.melody.notation import KEY_NAMES
 from genmodels.sampling import Sampler
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_LABELS = {"lstm": "LSTM", "gru": "GRU"}
-KEY_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 CONTINUATION_COLOUR = "#b3135b"
 SEED_COLOUR = "#8a8a8a"
 
@@ -272,7 +272,7 @@ def piano_roll(
     bars = pd.DataFrame({"beat": [i * bt / tpq for i in range(n_bars + 1)]})
     lo = min((n.pitch for n in melody.notes), default=60) - 2
     hi = max((n.pitch for n in melody.notes), default=72) + 2
-    names = "['C','C#','D','Eb','E','F','F#','G','Ab','A','Bb','B']"
+    names = str(list(KEY_NAMES))  # a Vega expression array literal
     ticks = [p for p in range(lo, hi + 1) if p % 12 in ((0, 4, 7) if hi - lo <= 24 else (0,))]
     domain = [labels[0]] if split is None else list(labels)
     colours = [SEED_COLOUR, CONTINUATION_COLOUR][: len(domain)] if split is not None else [CONTINUATION_COLOUR]

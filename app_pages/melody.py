@@ -29,12 +29,12 @@ from genmodels.audio import wav_bytes
 from genmodels.errors import GenmodelsError, MidiError, SeedError
 from genmodels.melody import (
     MAX_MIDI_BYTES,
-    MAX_SEED_TOKENS,
+    MAX_PROMPT_TOKENS,
     MODES,
     SUPPORTED_METERS,
-    format_note_seed,
+    format_notes,
     midi_bytes,
-    parse_note_seed,
+    parse_note_prompt,
     read_midi,
 )
 from genmodels.sampling import CONTEXT_BARS, Settings
@@ -66,7 +66,7 @@ st.session_state.setdefault("m_history", [])
 @st.cache_data(max_entries=64, show_spinner=False)
 def parse_notes(text: str, meter: str):
     n, d = meter.split("/")
-    return parse_note_seed(text, meter=(int(n), int(d)))
+    return parse_note_prompt(text, meter=(int(n), int(d)))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -207,7 +207,7 @@ def bars_to_use(seed, origin: str):
 def show_seed(seed, source: str) -> None:
     if source != SRC_NOTES:  # show what was extracted from the file, in the note-name syntax
         try:
-            st.code(format_note_seed(seed), language=None, wrap_lines=True)
+            st.code(format_notes(seed), language=None, wrap_lines=True)
         except SeedError:
             pass
     st.caption(
@@ -434,17 +434,17 @@ def show_notes_as_text(h: dict) -> None:
     full = h["full"]
     with st.expander("Notes as text", icon=":material/notes:"):
         try:
-            text = format_note_seed(full)
+            text = format_notes(full)
         except SeedError:
             return
         if not text:
             return
         st.code(text, language=None, wrap_lines=True)
-        # A seed box holds at most 6,000 characters / MAX_SEED_TOKENS notes: reuse the last bars that fit.
+        # A seed box holds at most 6,000 characters / MAX_PROMPT_TOKENS notes: reuse the last bars that fit.
         reuse, bars = text, full.n_bars
-        while bars > 1 and (len(reuse) > 6000 or len(reuse.split()) > MAX_SEED_TOKENS):
+        while bars > 1 and (len(reuse) > 6000 or len(reuse.split()) > MAX_PROMPT_TOKENS):
             bars //= 2
-            reuse = format_note_seed(full.slice_bars(full.n_bars - bars))
+            reuse = format_notes(full.slice_bars(full.n_bars - bars))
         label = "Use this melody as the new seed" if reuse == text else f"Use its last {bars} bars as the new seed"
         st.button(
             label,

@@ -3,7 +3,7 @@ must give the same notes, meter and key.
 
 Tunes: the MIDI files under FOLDER (default data/melody/test, the melody corpus's test split). When
 that folder does not exist, a small set is built straight from music21's corpus with the corpus
-builder's own reader (genmodels.melody_corpus.parse_source): the first --files source files of each
+builder's own reader (genmodels.melody.corpus.parse_source): the first --files source files of each
 collection, every tune written to MIDI and read back as the corpus does, at most --max-tunes of them
 (a seeded sample).
 
@@ -42,7 +42,7 @@ def folder_tunes(folder: Path) -> list[tuple[str, Melody]]:
 
 def corpus_tunes(files: int) -> list[tuple[str, Melody]]:
     """Tunes from the first `files` source files of each music21 collection, as the corpus builds them."""
-    from genmodels.melody_corpus import COLLECTIONS, corpus_files, parse_source
+    from genmodels.melody.corpus import COLLECTIONS, corpus_files, parse_source
 
     out = []
     for job in corpus_files(COLLECTIONS, limit=files):

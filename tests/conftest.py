@@ -58,7 +58,7 @@ def small_melody_dir(tmp_path_factory) -> Path:
     """40 short tunes written as real .mid files (scale and arpeggio figures in several keys and meters)."""
     import random
 
-    from genmodels.melody import parse_note_seed, write_midi
+    from genmodels.melody import parse_note_prompt, write_midi
 
     d = tmp_path_factory.mktemp("small_melody")
     rng = random.Random(0)
@@ -67,6 +67,6 @@ def small_melody_dir(tmp_path_factory) -> Path:
     for i in range(40):
         meter = [(4, 4), (3, 4), (6, 8)][i % 3]
         notes = " ".join(rng.choice(figures) for _ in range(4))
-        m = parse_note_seed(notes, meter=meter, key=(0, "major")).transpose(rng.randint(-5, 6))
+        m = parse_note_prompt(notes, meter=meter, key=(0, "major")).transpose(rng.randint(-5, 6))
         write_midi(m, d / f"tune{i:02d}.mid")
     return d

@@ -15,7 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_support import available_models
-from genmodels.melody import MAX_MIDI_BYTES, parse_note_seed
+from genmodels.melody import MAX_MIDI_BYTES, parse_note_prompt
 from genmodels.sampling import MAX_PROMPT_CHARS, Sampler, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -243,7 +243,7 @@ def test_melody_from_note_names():
     at = melody_generate(at)
     no_errors(at)
     h = last_melody(at)
-    seed = parse_note_seed("E4 G4 A4/2 A4/2 G4*2")
+    seed = parse_note_prompt("E4 G4 A4/2 A4/2 G4*2")
     assert h["full"].pitches[:5] == seed.pitches
     assert h["full"].n_bars >= 3
     assert {d.key for d in at.get("download_button")} == {"m_dl_full_1", "m_dl_cont_1"}

@@ -8,11 +8,11 @@ import pytest
 
 from genmodels.audio import render, wav_bytes
 from genmodels.errors import MidiError
-from genmodels.melody import melody_to_midi, parse_note_seed
+from genmodels.melody import melody_to_midi, parse_note_prompt
 
 
 def test_wav_of_a_melody():
-    m = parse_note_seed("C4 E4 G4 C5*2 r G4/2 E4/2 C4*2", tempo=120)  # 9 quarters = 4.5 s at 120 BPM
+    m = parse_note_prompt("C4 E4 G4 C5*2 r G4/2 E4/2 C4*2", tempo=120)  # 9 quarters = 4.5 s at 120 BPM
     data = wav_bytes(melody_to_midi(m, program=0))
     with wave.open(io.BytesIO(data)) as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 44100)
@@ -26,13 +26,13 @@ def test_wav_of_a_melody():
 
 
 def test_instruments_sound_different():
-    m = parse_note_seed("A4*4")
+    m = parse_note_prompt("A4*4")
     piano, flute = (render(melody_to_midi(m, program=p)) for p in (0, 73))
     n = min(len(piano), len(flute))
     assert not np.allclose(piano[:n], flute[:n], atol=1e-3)
 
 
 def test_too_long_is_a_clear_error():
-    m = parse_note_seed("C4*64 " * 30, tempo=30)  # 1,920 quarters at 30 BPM: over an hour
+    m = parse_note_prompt("C4*64 " * 30, tempo=30)  # 1,920 quarters at 30 BPM: over an hour
     with pytest.raises(MidiError, match="at most"):
         render(melody_to_midi(m))

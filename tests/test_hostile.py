@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genmodels.errors import MidiError, SeedError
-from genmodels.melody import MAX_NOTES, Melody, parse_note_seed, read_midi
+from genmodels.melody import MAX_NOTES, Melody, parse_note_prompt, read_midi
 from genmodels.sampling import Sampler, Settings
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -40,7 +40,7 @@ def test_text_seed_lengths(gen, n):
 @given(st.text(max_size=200))
 def test_any_note_seed_string_parses_or_says_why(text):
     try:
-        m = parse_note_seed(text)
+        m = parse_note_prompt(text)
     except SeedError as e:
         assert str(e)
     else:

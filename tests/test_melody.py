@@ -6,12 +6,25 @@ import random
 import pretty_midi
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st, HealthCheck
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from genmodels.errors import MidiError, SeedError
 from genmodels.melody import (
-    MAX_MIDI_BYTES, PITCH_RANGE, SUPPORTED_METERS, GrammarState, Melody, MelodyTokenizer, Note,
-    format_note_seed, melody_to_midi, midi_bytes, note_name, parse_note_seed, read_midi, write_midi,
+    MAX_MIDI_BYTES,
+    PITCH_RANGE,
+    SUPPORTED_METERS,
+    GrammarState,
+    Melody,
+    MelodyTokenizer,
+    Note,
+    format_notes,
+    melody_to_midi,
+    midi_bytes,
+    note_name,
+    parse_note_prompt,
+    read_midi,
+    write_midi,
 )
 
 TOK = MelodyTokenizer()
@@ -23,11 +36,28 @@ def mel(spec, meter=(4, 4), key=(0, "major"), tempo=120.0):
 
 # Hand-built melodies: pickup (leading rest), tie across bar, triplets, sixteenths, rests, 6/8, 3/4.
 MELODIES = [
-    mel([(67, 36, 12), (72, 48, 24), (74, 72, 36), (76, 108, 4), (74, 112, 4), (72, 116, 4),
-         (71, 120, 3), (69, 123, 3), (67, 126, 6), (65, 138, 30)], key=(0, "major")),
+    mel(
+        [
+            (67, 36, 12),
+            (72, 48, 24),
+            (74, 72, 36),
+            (76, 108, 4),
+            (74, 112, 4),
+            (72, 116, 4),
+            (71, 120, 3),
+            (69, 123, 3),
+            (67, 126, 6),
+            (65, 138, 30),
+        ],
+        key=(0, "major"),
+    ),
     mel([(64, 0, 18), (62, 18, 6), (60, 24, 12), (62, 48, 42), (55, 96, 3)], meter=(6, 8), key=(9, "minor")),
-    mel([(60, 24, 12), (62, 36, 48), (64, 90, 4), (65, 94, 4), (67, 98, 4), (108, 102, 1), (21, 103, 1)],
-        meter=(3, 4), key=(7, "major"), tempo=96.0),
+    mel(
+        [(60, 24, 12), (62, 36, 48), (64, 90, 4), (65, 94, 4), (67, 98, 4), (108, 102, 1), (21, 103, 1)],
+        meter=(3, 4),
+        key=(7, "major"),
+        tempo=96.0,
+    ),
     mel([(70, 0, 200)], meter=(2, 2), key=(10, "minor"), tempo=60.0),
 ]
 
@@ -86,8 +116,7 @@ def test_decode_tolerates_prefixes():
     for k in range(len(ids) + 1):
         out = TOK.decode(ids[:k])
         for n in out.notes:
-            assert n in MELODIES[0].notes or any(n.start == o.start and n.pitch == o.pitch
-                                                 for o in MELODIES[0].notes)
+            assert n in MELODIES[0].notes or any(n.start == o.start and n.pitch == o.pitch for o in MELODIES[0].notes)
     assert TOK.decode(ids[:-1] + [TOK.pad_id] * 3).notes == MELODIES[0].notes
 
 
@@ -132,6 +161,7 @@ def test_grammar_random_walks():
 def test_tokenizer_config():
     cfg = TOK.to_config()
     import json
+
     assert MelodyTokenizer.from_config(json.loads(json.dumps(cfg))) == TOK
     assert TOK.header_length == 3 and TOK.vocab[TOK.bar_id] == "bar"
     assert isinstance(TOK.grammar_state(TOK.header((6, 8), (2, "minor"))), GrammarState)
@@ -156,48 +186,52 @@ def test_melody_helpers():
         Melody([Note(60, 0, 12), Note(62, 6, 12)])
 
 
-def test_parse_note_seed_examples():
-    m = parse_note_seed("C4 D#4/2 r/4 G4*3/2 Bb3 Eb5*2 c4", key=(0, "major"))
+def test_parse_note_prompt_examples():
+    m = parse_note_prompt("C4 D#4/2 r/4 G4*3/2 Bb3 Eb5*2 c4", key=(0, "major"))
     assert [n.pitch for n in m.notes] == [60, 63, 67, 58, 75, 60]
     assert [n.start for n in m.notes] == [0, 12, 21, 39, 51, 75]
     assert [n.duration for n in m.notes] == [12, 6, 18, 12, 24, 12]
     assert note_name(60) == "C4" and note_name(70) == "A#4"
-    t = parse_note_seed("e4/3 f4/3 g4/3 a4*2/3 bb4/4", meter=(3, 4), key=(5, "major"), tempo=90)
+    t = parse_note_prompt("e4/3 f4/3 g4/3 a4*2/3 bb4/4", meter=(3, 4), key=(5, "major"), tempo=90)
     assert [n.duration for n in t.notes] == [4, 4, 4, 8, 3] and t.tempo == 90
     for m2 in [m, t] + MELODIES:
-        text = format_note_seed(m2)
-        assert parse_note_seed(text, meter=m2.meter, key=m2.key).notes == m2.notes
-    est = parse_note_seed("A3 C4 E4 A4 E4 C4 A3/2 G#3/2 A3*2")
+        text = format_notes(m2)
+        assert parse_note_prompt(text, meter=m2.meter, key=m2.key).notes == m2.notes
+    est = parse_note_prompt("A3 C4 E4 A4 E4 C4 A3/2 G#3/2 A3*2")
     assert est.key[1] in ("major", "minor") and 0 <= est.key[0] < 12
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ("C4 D4 H4", "note 3 'H4'"),
-    ("C4 D4/0", "note 2"),
-    ("C4 D4/5", "not on the grid"),
-    ("C4 C9", "note 2 'C9'"),
-    ("C4 A0 Ab0", "note 3 'Ab0'"),
-    ("", "empty"),
-    ("   ", "empty"),
-    ("r r/2", "only rests"),
-    ("C4*100", "at most"),
-])
-def test_parse_note_seed_errors(text, fragment):
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("C4 D4 H4", "note 3 'H4'"),
+        ("C4 D4/0", "note 2"),
+        ("C4 D4/5", "not on the grid"),
+        ("C4 C9", "note 2 'C9'"),
+        ("C4 A0 Ab0", "note 3 'Ab0'"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("r r/2", "only rests"),
+        ("C4*100", "at most"),
+    ],
+)
+def test_parse_note_prompt_errors(text, fragment):
     with pytest.raises(SeedError) as e:
-        parse_note_seed(text)
+        parse_note_prompt(text)
     assert fragment in str(e.value)
 
 
-def test_parse_note_seed_limits():
+def test_parse_note_prompt_limits():
     with pytest.raises(SeedError):
-        parse_note_seed(" ".join(["C4"] * 513))
+        parse_note_prompt(" ".join(["C4"] * 513))
     with pytest.raises(SeedError):
-        parse_note_seed("C4", meter=(5, 16))
+        parse_note_prompt("C4", meter=(5, 16))
 
 
 # ---------------------------------------------------------------------------------------------
 # read_midi on user-style files
 # ---------------------------------------------------------------------------------------------
+
 
 def _save(pm: pretty_midi.PrettyMIDI, path):
     pm.write(str(path))
@@ -230,6 +264,7 @@ def test_read_midi_tempo_and_meter_changes(tmp_path):
     pm = pretty_midi.PrettyMIDI(resolution=96)
     mid = pm  # build via mido for an explicit tempo change
     import mido
+
     f = mido.MidiFile(ticks_per_beat=96)
     tr = mido.MidiTrack()
     f.tracks.append(tr)
@@ -306,13 +341,16 @@ _GOOD = midi_bytes(MELODIES[0])
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(
-    st.binary(max_size=300),
-    st.binary(max_size=200).map(lambda b: b"MThd" + b),
-    st.tuples(st.integers(0, len(_GOOD)), st.binary(max_size=20)).map(lambda t: _GOOD[:t[0]] + t[1]),
-    st.tuples(st.integers(0, len(_GOOD) - 1), st.integers(0, 255)).map(
-        lambda t: _GOOD[:t[0]] + bytes([t[1]]) + _GOOD[t[0] + 1:]),
-))
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.binary(max_size=200).map(lambda b: b"MThd" + b),
+        st.tuples(st.integers(0, len(_GOOD)), st.binary(max_size=20)).map(lambda t: _GOOD[: t[0]] + t[1]),
+        st.tuples(st.integers(0, len(_GOOD) - 1), st.integers(0, 255)).map(
+            lambda t: _GOOD[: t[0]] + bytes([t[1]]) + _GOOD[t[0] + 1 :]
+        ),
+    )
+)
 def test_read_midi_arbitrary_bytes_only_midierror(data):
     try:
         m = read_midi(data)
@@ -328,6 +366,7 @@ def test_pitch_range_constant():
 
 def test_read_midi_bounded(tmp_path):
     import mido
+
     f = mido.MidiFile(ticks_per_beat=480)
     tr = mido.MidiTrack()
     f.tracks.append(tr)
@@ -340,10 +379,52 @@ def test_read_midi_bounded(tmp_path):
     f = mido.MidiFile(ticks_per_beat=480)
     tr = mido.MidiTrack()
     f.tracks.append(tr)
-    for i in range(20_001):
+    for _ in range(20_001):
         tr.append(mido.Message("note_on", note=60, velocity=80, time=0))
         tr.append(mido.Message("note_off", note=60, velocity=0, time=10))
     buf = io.BytesIO()
     f.save(file=buf)
     with pytest.raises(MidiError, match="limit"):
         read_midi(buf.getvalue())
+
+
+# ---------------------------------------------------------------------------------------------
+# The package: one skyline, one pitch-name table, torch only for the tokenizer
+# ---------------------------------------------------------------------------------------------
+
+
+def test_skyline_keeps_the_highest_note_of_each_onset_cut_at_the_next():
+    from genmodels.melody import skyline
+
+    events = [(60, 0, 24), (67, 0, 12), (64, 12, 36), (130, 36, 48), (50, 48, 48), (70, 60, 60)]
+    assert skyline(events) == [Note(67, 0, 12), Note(64, 12, 24), Note(106, 36, 12)]
+    assert skyline([(60, 5, 5), (60, -3, 2)]) == []  # zero length, negative start
+
+
+def test_key_names_and_note_names_share_one_table():
+    from genmodels.melody import KEY_NAMES, PITCH_CLASS_NAMES
+
+    assert [note_name(60 + pc)[:-1] for pc in range(12)] == list(PITCH_CLASS_NAMES)
+    assert list(KEY_NAMES) == ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+    for pc, name in enumerate(KEY_NAMES):
+        assert parse_note_prompt(f"{name}4", key=(0, "major")).notes[0].pitch == 60 + pc
+
+
+@pytest.mark.parametrize(
+    "module", ["genmodels.melody.types", "genmodels.melody", "genmodels.melody.notation", "genmodels.melody.midi"]
+)
+def test_note_types_midi_and_notation_do_not_import_torch(module):
+    import subprocess
+    import sys
+
+    code = f"import {module}, sys; assert 'torch' not in sys.modules, 'torch was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_tokenizer_is_re_exported_lazily():
+    from genmodels import melody
+    from genmodels.melody.tokenizer import GrammarState as State
+    from genmodels.melody.tokenizer import MelodyTokenizer as Tokenizer
+
+    assert melody.MelodyTokenizer is Tokenizer and melody.GrammarState is State
+    assert not hasattr(melody, "no_such_name")

@@ -1,15 +1,14 @@
-"""Tests for genmodels.melody_corpus: a small deterministic build, splits, user folders."""
+"""Tests for genmodels.melody.corpus: a small deterministic build, splits, user folders."""
 
 import json
 
 import pytest
 
-from genmodels.errors import DataError
-from genmodels.melody import Melody, MelodyTokenizer, Note, read_midi, write_midi
+from genmodels.data import melody_files, read_melodies
+from genmodels.melody import Melody, MelodyTokenizer, Note, write_midi
+from genmodels.melody.corpus import SPLITS, prepare_melody, tune_split, write_data_readme_section
+from genmodels.melody.midi import read_midi
 from genmodels.util import tree_hash
-from genmodels.melody_corpus import (
-    SPLITS, load_melodies, prepare_melody, split_of, write_data_readme_section,
-)
 
 SMALL = dict(limit=2, collections=("ryansMammoth", "bach", "oneills1850"), progress=False)
 
@@ -17,8 +16,8 @@ SMALL = dict(limit=2, collections=("ryansMammoth", "bach", "oneills1850"), progr
 @pytest.fixture(scope="module")
 def two_builds(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
-    a = prepare_melody(root / "one", workers=2, **SMALL)   # parses (2 processes), fills the cache
-    b = prepare_melody(root / "two", workers=1, **SMALL)   # same shared cache under root/cache
+    a = prepare_melody(root / "one", workers=2, **SMALL)  # parses (2 processes), fills the cache
+    b = prepare_melody(root / "two", workers=1, **SMALL)  # same shared cache under root/cache
     return root, a, b
 
 
@@ -39,7 +38,7 @@ def test_written_files_read_back(two_builds):
     assert len(man["tunes"]) == a["n_tunes"]
     tok = MelodyTokenizer()
     for t in man["tunes"]:
-        assert t["split"] in SPLITS and t["split"] == split_of(t["id"])
+        assert t["split"] in SPLITS and t["split"] == tune_split(t["id"])
         path = root / "one" / t["split"] / f"{t['id']}.mid"
         m = read_midi(path)
         assert len(m.notes) == t["n_notes"] >= 8
@@ -53,7 +52,7 @@ def test_written_files_read_back(two_builds):
 def test_split_is_roughly_90_5_5():
     counts = {s: 0 for s in SPLITS}
     for i in range(4000):
-        counts[split_of(f"coll-file-{i:04d}")] += 1
+        counts[tune_split(f"coll-file-{i:04d}")] += 1
     assert 0.87 < counts["train"] / 4000 < 0.93
     assert counts["valid"] > 100 and counts["test"] > 100
 
@@ -66,25 +65,16 @@ def test_readme_section(two_builds):
     assert str(a["splits"]["train"]) in text
 
 
-def test_load_melodies(tmp_path):
+def test_user_folder_reads_every_midi_file_and_skips_bad_ones(tmp_path):
     m = Melody([Note(60 + i, i * 12, 12) for i in range(8)])
     (tmp_path / "sub").mkdir()
     write_midi(m, tmp_path / "sub" / "b.mid")
     write_midi(m.transpose(2), tmp_path / "a.MIDI")
     (tmp_path / "bad.mid").write_bytes(b"not midi at all")
     (tmp_path / "notes.txt").write_text("ignored")
-    mels, skipped = load_melodies(tmp_path, return_skipped=True)
-    assert skipped == 1 and len(mels) == 2
-    assert mels[0].notes[0].pitch == 62  # sorted: a.MIDI first
-    assert load_melodies(tmp_path)[1].notes == m.notes
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(DataError, match="No .mid"):
-        load_melodies(empty)
-    with pytest.raises(DataError):
-        load_melodies(tmp_path / "missing")
-    only_bad = tmp_path / "bad"
-    only_bad.mkdir()
-    (only_bad / "x.mid").write_bytes(b"MThd garbage")
-    with pytest.raises(DataError, match="usable"):
-        load_melodies(only_bad)
+    files = melody_files(tmp_path)
+    assert [f.name for f in files] == ["a.MIDI", "bad.mid", "b.mid"]  # sorted by path, recursive
+    mels = [mel for _, mel in read_melodies(files, tmp_path / "cache")]
+    assert len(mels) == 2  # bad.mid is left out
+    assert mels[0].notes[0].pitch == 62 and mels[1].notes == m.notes
+    assert [mel.notes for _, mel in read_melodies(files, tmp_path / "cache")] == [x.notes for x in mels]  # cached

@@ -37,9 +37,9 @@ def test_generates(path):
         r = g.complete("ROMEO:\n", 40, Settings(temperature=0.8, seed=1))[0]
         assert len(r.continuation) > 20
     else:
-        from genmodels.melody import parse_note_seed
+        from genmodels.melody import parse_note_prompt
 
-        prompt = parse_note_seed("E4 G4 A4/2 B4/2 A4 G4", meter=(4, 4), key=(4, "minor"))
+        prompt = parse_note_prompt("E4 G4 A4/2 B4/2 A4 G4", meter=(4, 4), key=(4, "minor"))
         r = g.generate_melody(prompt, bars=8, settings=Settings(temperature=1.0, seed=1))[0]
         assert r.full.notes[:6] == prompt.notes and r.full.n_bars >= prompt.n_bars + 8 - 1
         assert r.continuation.notes

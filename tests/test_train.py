@@ -116,10 +116,10 @@ def test_cli_resume_keeps_the_saved_options(small_text_dir, tmp_path):
 
 def test_augmentation_keeps_tunes_that_cannot_be_transposed(tmp_path):
     from genmodels.domains.melody import melody_data
-    from genmodels.melody import parse_note_seed, write_midi
+    from genmodels.melody import parse_note_prompt, write_midi
 
     for i in range(4):
-        write_midi(parse_note_seed("A#7 G#7 C8*2 A#7 G#7", key=(0, "major")), tmp_path / f"high{i}.mid")
+        write_midi(parse_note_prompt("A#7 G#7 C8*2 A#7 G#7", key=(0, "major")), tmp_path / f"high{i}.mid")
     d = melody_data(tmp_path, augment=True, cache_dir=tmp_path / "cache")
     for epoch in range(30):  # every epoch draws new intervals; tunes near the top of the range stay as they are
         assert d.train_stream(epoch).numel() > 0

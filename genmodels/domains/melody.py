@@ -148,12 +148,12 @@ def music_report(sampler: Any, data: str | Path, n: int = MUSIC_TUNES) -> dict:
 
 
 def _prompt_from_args(args: argparse.Namespace):
-    from genmodels.melody import parse_note_seed, read_midi
+    from genmodels.melody import parse_note_prompt, read_midi
 
     if args.prompt_midi:
         return read_midi(args.prompt_midi)
     if args.prompt_notes:
-        return parse_note_seed(args.prompt_notes, meter=tuple(int(x) for x in args.meter.split("/")))
+        return parse_note_prompt(args.prompt_notes, meter=tuple(int(x) for x in args.meter.split("/")))
     raise GenmodelsError("A melody model needs --prompt-notes or --prompt-midi")
 
 
@@ -193,7 +193,7 @@ class MelodyDomain(Domain):
 
     def prepare(self, out: Path | None, workers: int) -> dict:
         from genmodels.corpus import DATA_README, write_readme_section
-        from genmodels.melody_corpus import prepare_melody, write_data_readme_section
+        from genmodels.melody.corpus import prepare_melody, write_data_readme_section
 
         stats = prepare_melody(out or self.default_data, workers=workers)
         write_readme_section(DATA_README, self.name, write_data_readme_section(stats))
@@ -220,26 +220,26 @@ class MelodyDomain(Domain):
         return tokenizer.vocab[token_id]
 
     def run_generate(self, sampler: Any, args: argparse.Namespace, length: int, settings: Any) -> None:
-        from genmodels.melody import format_note_seed, write_midi
+        from genmodels.melody import format_notes, write_midi
 
         prompt = _prompt_from_args(args)
         out = Path(args.out or "generated.mid")
         for i, r in enumerate(sampler.generate_melody(prompt, bars=length, settings=settings)):
             path = out if settings.n == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
             write_midi(r.full, path, program=args.program)
-            print(f"{path}: {format_note_seed(r.full)}")
+            print(f"{path}: {format_notes(r.full)}")
 
     def card_sample(self, sampler: Any, data: str | Path) -> str:
-        from genmodels.melody import format_note_seed
+        from genmodels.melody import format_notes
 
-        return format_note_seed(generate_like(sampler, held_out_tunes(data), 1)[0])
+        return format_notes(generate_like(sampler, held_out_tunes(data), 1)[0])
 
     def end_to_end(self, sampler: Any) -> None:
         from genmodels.audio import wav_bytes
-        from genmodels.melody import melody_to_midi, midi_bytes, parse_note_seed
+        from genmodels.melody import melody_to_midi, midi_bytes, parse_note_prompt
         from genmodels.sampling import Settings
 
-        prompt = parse_note_seed(BENCH_PROMPT, meter=(4, 4))
+        prompt = parse_note_prompt(BENCH_PROMPT, meter=(4, 4))
         r = sampler.generate_melody(prompt, bars=END_TO_END_BARS, settings=Settings(temperature=1.0, seed=1))[0]
         midi_bytes(r.full)
         wav_bytes(melody_to_midi(r.full))

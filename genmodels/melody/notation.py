@@ -1,0 +1,204 @@
+"""Note names: the pitch-class table, the note-name prompt parser and formatter, key estimation.
+
+Note-name text looks like "C4 D#4/2 r/4 G4*3/2 Bb3": a note (letter, optional sharps or flats,
+octave; C4 = 60) or 'r' for a rest, then an optional duration in quarter notes. No torch here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from fractions import Fraction
+
+from genmodels.errors import MidiError, SeedError
+from genmodels.melody.types import MODES, PITCH_RANGE, SUPPORTED_METERS, TICKS_PER_QUARTER, Melody, Note
+
+MAX_PROMPT_TOKENS = 512  # notes and rests in one note-name prompt
+MAX_NOTE_QUARTERS = 64  # longest single note or rest in note-name text, in quarter notes
+
+# The one pitch-class table. Note names use sharps (format_notes writes them and the parser reads
+# them back); KEY_NAMES spells the three keys usually written with flats (Eb, Ab, Bb) that way.
+PITCH_CLASS_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_FLAT_SPELLED_KEYS = (3, 8, 10)
+KEY_NAMES = tuple(
+    f"{PITCH_CLASS_NAMES[(pc + 1) % 12]}b" if pc in _FLAT_SPELLED_KEYS else name
+    for pc, name in enumerate(PITCH_CLASS_NAMES)
+)
+_LETTER_PC = {name.lower(): pc for pc, name in enumerate(PITCH_CLASS_NAMES) if len(name) == 1}
+
+_NOTE_TOKEN = re.compile(
+    r"^(?:(?P<rest>[rR])|(?P<letter>[A-Ga-g])(?P<acc>#{1,2}|b{1,2})?(?P<oct>-?\d))"
+    r"(?:\*(?P<mnum>\d+)(?:/(?P<mden>\d+))?|/(?P<div>\d+))?$"
+)
+
+
+def note_name(pitch: int) -> str:
+    """MIDI pitch -> name with octave, sharps for black keys: 60 -> 'C4', 70 -> 'A#4'."""
+    return f"{PITCH_CLASS_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def estimate_key(pitches: Sequence[int], durations: Sequence[float] | None = None) -> tuple[int, str]:
+    """Key (tonic pc, mode) by music21's Krumhansl-style key analysis; (0, 'major') if unsure."""
+    if not pitches:
+        return (0, "major")
+    from music21 import note as m21note
+    from music21 import stream
+
+    s = stream.Stream()
+    for i, p in enumerate(pitches):
+        n = m21note.Note(int(p))
+        n.quarterLength = float(durations[i]) if durations else 1.0
+        s.append(n)
+    try:
+        k = s.analyze("key")
+    except Exception:  # music21 analysis failure on odd input: fall back to C major
+        return (0, "major")
+    # Short tunes often fit a key and its relative equally well; prefer a close candidate whose
+    # tonic the tune actually plays, with the final note's pitch class as the strongest hint.
+    used = {int(p) % 12 for p in pitches}
+    candidates = [k] + [
+        a
+        for a in getattr(k, "alternateInterpretations", [])
+        if a.mode in MODES and k.correlationCoefficient - a.correlationCoefficient < 0.15
+    ]
+    for want in ({int(pitches[-1]) % 12}, used):
+        better = [c for c in candidates if c.tonic.pitchClass in want]
+        if better:
+            k = better[0]
+            break
+    mode = k.mode if k.mode in MODES else "major"
+    return (k.tonic.pitchClass, mode)
+
+
+# --------------------------------------------------------------------------------------------
+# Note-name text -> Melody
+# --------------------------------------------------------------------------------------------
+
+
+def parse_note_prompt(
+    text: str, meter: tuple[int, int] = (4, 4), key: tuple[int, str] | None = None, tempo: float = 120.0
+) -> Melody:
+    """Parse note names like "C4 D#4/2 r/4 G4*3/2 Bb3" into a Melody.
+
+    Each token is a note (letter A-G, optional # or b, octave; C4 = 60) or 'r' for a rest,
+    followed by an optional duration in quarter notes: '/n' divides, '*a' or '*a/b' multiplies
+    (default one quarter). Durations must land on the 12-ticks-per-quarter grid. key=None
+    estimates the key from the notes. Raises SeedError naming the bad token and its position.
+    """
+    if not isinstance(text, str):
+        raise SeedError("The note seed must be text")
+    meter = _prompt_meter(meter)
+    tokens = text.replace(",", " ").split()
+    if not tokens:
+        raise SeedError("The note seed is empty: write note names such as 'C4 E4 G4/2'")
+    if len(tokens) > MAX_PROMPT_TOKENS:
+        raise SeedError(f"The note seed has {len(tokens)} tokens; the limit is {MAX_PROMPT_TOKENS}")
+    notes: list[Note] = []
+    t = 0
+    for i, tok in enumerate(tokens, start=1):
+        pitch, ticks = _parse_token(i, tok)
+        if pitch is not None:
+            notes.append(Note(pitch, t, ticks))
+        t += ticks
+    if not notes:
+        raise SeedError("The note seed has only rests: give at least one note")
+    if key is None:
+        key = estimate_key([n.pitch for n in notes], [n.duration / TICKS_PER_QUARTER for n in notes])
+    try:
+        return Melody(notes=notes, meter=meter, key=key, tempo=tempo)
+    except MidiError as e:
+        raise SeedError(str(e)) from None
+
+
+def _prompt_meter(meter: tuple[int, int]) -> tuple[int, int]:
+    try:
+        meter = (int(meter[0]), int(meter[1]))
+    except (TypeError, ValueError, IndexError):
+        raise SeedError(f"Invalid meter {meter!r}") from None
+    if meter not in SUPPORTED_METERS:
+        raise SeedError(f"Unsupported meter {meter[0]}/{meter[1]}")
+    return meter
+
+
+def _parse_token(i: int, tok: str) -> tuple[int | None, int]:
+    """Token number `i` -> (MIDI pitch, or None for a rest; duration in ticks)."""
+    m = _NOTE_TOKEN.match(tok)
+    if not m:
+        raise SeedError(
+            f"Can't read note {i} {tok!r}: expected a note name with octave such as "
+            "C4, F#3 or Bb5 (or r for a rest), optionally followed by /n, *a or *a/b"
+        )
+    ticks = _token_ticks(i, tok, m)
+    if m["rest"] is not None:
+        return None, ticks
+    acc = m["acc"] or ""
+    pitch = (int(m["oct"]) + 1) * 12 + _LETTER_PC[m["letter"].lower()] + acc.count("#") - acc.count("b")
+    if not (PITCH_RANGE[0] <= pitch <= PITCH_RANGE[1]):
+        raise SeedError(
+            f"Can't read note {i} {tok!r}: pitch is outside the piano range "
+            f"{note_name(PITCH_RANGE[0])}-{note_name(PITCH_RANGE[1])}"
+        )
+    return pitch, ticks
+
+
+def _token_ticks(i: int, tok: str, m: re.Match) -> int:
+    """The duration written after a note name ('/n', '*a', '*a/b'; one quarter if none), in ticks."""
+    q = Fraction(1)
+    if m["div"] is not None:
+        if int(m["div"]) == 0:
+            raise SeedError(f"Can't read note {i} {tok!r}: division by zero")
+        q = Fraction(1, int(m["div"]))
+    elif m["mnum"] is not None:
+        den = int(m["mden"]) if m["mden"] is not None else 1
+        if den == 0:
+            raise SeedError(f"Can't read note {i} {tok!r}: division by zero")
+        q = Fraction(int(m["mnum"]), den)
+    ticks = q * TICKS_PER_QUARTER
+    if q <= 0 or q > MAX_NOTE_QUARTERS:
+        raise SeedError(
+            f"Can't read note {i} {tok!r}: the duration must be more than 0 and at "
+            f"most {MAX_NOTE_QUARTERS} quarter notes"
+        )
+    if ticks.denominator != 1:
+        raise SeedError(
+            f"Can't read note {i} {tok!r}: duration {q} quarter notes is not on the "
+            "grid (sixteenths and triplets are the finest values)"
+        )
+    return int(ticks)
+
+
+# --------------------------------------------------------------------------------------------
+# Melody -> note-name text
+# --------------------------------------------------------------------------------------------
+
+
+def _format_quarters(ticks: int) -> str:
+    q = Fraction(ticks, TICKS_PER_QUARTER)
+    if q == 1:
+        return ""
+    if q.numerator == 1:
+        return f"/{q.denominator}"
+    if q.denominator == 1:
+        return f"*{q.numerator}"
+    return f"*{q.numerator}/{q.denominator}"
+
+
+def format_notes(melody: Melody) -> str:
+    """Melody -> note-name text that parse_note_prompt reads back to the same notes."""
+    out: list[str] = []
+    longest = MAX_NOTE_QUARTERS * TICKS_PER_QUARTER
+
+    def rest(ticks: int) -> None:
+        while ticks > 0:  # keep each token within the parser's limit
+            step = min(ticks, longest)
+            out.append("r" + _format_quarters(step))
+            ticks -= step
+
+    t = 0
+    for n in melody.notes:
+        rest(n.start - t)
+        if n.duration > longest:
+            raise SeedError(f"Note at tick {n.start} is longer than {MAX_NOTE_QUARTERS} quarters")
+        out.append(note_name(n.pitch) + _format_quarters(n.duration))
+        t = n.end
+    return " ".join(out)
