@@ -286,6 +286,24 @@ def _adopt_identity(cfg: TrainConfig, saved: dict) -> None:
             setattr(cfg.model if hasattr(cfg.model, k) else cfg, k, saved[k])
 
 
+def grown_state(parent: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The parent's weights for a model whose vocabulary extends the parent's at the end: the rows of
+    the old tokens are copied; each new token's embedding and output row start at the mean of the old
+    rows (a neutral token the fine-tuning moves)."""
+    out = {}
+    for k, w in parent.items():
+        target = own[k]
+        if w.shape == target.shape:
+            out[k] = w
+            continue
+        if w.shape[1:] != target.shape[1:] or w.shape[0] > target.shape[0]:
+            raise SettingsError(f"--init-from: weight {k} {tuple(w.shape)} cannot grow to {tuple(target.shape)}")
+        grown = w.mean(0, keepdim=True).expand(target.shape[0], *w.shape[1:]).clone()
+        grown[: w.shape[0]] = w
+        out[k] = grown
+    return out
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False, command: str | None = None, progress: bool = True):
         self.cfg = cfg
@@ -335,21 +353,26 @@ class Trainer:
 
     def _init_from(self, mcfg: ModelConfig):
         parent = ckpt.load_checkpoint(self.cfg.init_from)
-        theirs = {k: v for k, v in parent.model.config.to_dict().items() if k != "dropout"}
-        ours = {k: v for k, v in mcfg.to_dict().items() if k != "dropout"}
+        theirs = {k: v for k, v in parent.model.config.to_dict().items() if k not in ("dropout", "vocab_size")}
+        ours = {k: v for k, v in mcfg.to_dict().items() if k not in ("dropout", "vocab_size")}
         if parent.domain is not self.domain or theirs != ours:
             raise SettingsError(f"--init-from {self.cfg.init_from}: its model ({parent.domain.name}, {theirs}) differs "
                                 f"from this run's ({self.domain.name}, {ours}); give the same --cell/--emb-dim/"
                                 "--hidden/--layers/--tie-weights")
-        self.model.load_state_dict(parent.model.state_dict())
+        self.model.load_state_dict(grown_state(parent.model.state_dict(), self.model.state_dict()))
         return parent
 
     def _load_data(self) -> TokenData:
-        """The corpus, with the tokenizer of the run being resumed or of the model being fine-tuned."""
+        """The corpus, with the tokenizer of the run being resumed or of the model being fine-tuned (or the
+        newer version of it that the domain offers: it only adds tokens at the end)."""
         c = self.cfg
-        source = self.out if self.state_prev else Path(c.init_from) if c.init_from else None
+        tokenizer = None
+        if self.state_prev:
+            tokenizer = self.domain.load_tokenizer(self.out)
+        elif c.init_from:
+            tokenizer = self.domain.fine_tune_tokenizer(self.domain.load_tokenizer(Path(c.init_from)))
         return self.domain.load_data(Path(c.data) if c.data else self.domain.default_data,
-                                     tokenizer=self.domain.load_tokenizer(source) if source else None,
+                                     tokenizer=tokenizer,
                                      vocab_size=c.model.vocab_size, augment=c.augment, seed=c.seed)
 
     # state --------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ Takes a fixed, seeded sample of tunes from music21's bundled ABC collections (tu
 field names a tonic; the file header is kept, each tune is parsed on its own), reads each tune's
 notes with music21 and compares, against the written key:
   old  genmodels.melody.estimate_key (music21's Krumhansl analysis, major/minor only)
-  new  genmodels.scales.estimate_key (mode profiles + final-note preference; folk modes)
+  new  genmodels.melody.scales.estimate_key (mode profiles + final-note preference; folk modes)
 Columns: tonic+mode exact; tonic only; tonic and "major/minor" (dorian, phrygian and locrian counted
 as minor, mixolydian and lydian as major, as the old estimator's labels are); signature (the
 estimate has the written key's key signature: the same notes, perhaps a relative mode).

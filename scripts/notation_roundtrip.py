@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from genmodels.errors import MidiError  # noqa: E402
 from genmodels.melody import Melody, Note, midi_bytes, read_midi  # noqa: E402
-from genmodels.roundtrip import FORMATS, roundtrip_report  # noqa: E402
+from genmodels.melody.roundtrip import FORMATS, roundtrip_report  # noqa: E402
 
 
 def folder_tunes(folder: Path) -> list[tuple[str, Melody]]:

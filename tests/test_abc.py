@@ -6,13 +6,13 @@ import re
 
 import pytest
 
-from genmodels.abc import abc_length, abc_pitch_name, to_abc
+from genmodels.melody.abc import abc_length, abc_pitch_name, to_abc
 from genmodels.errors import NotationError
 from genmodels.melody import Melody, Note
-from genmodels.musicxml import musicxml_bytes
-from genmodels.notation import bar_events, compare, read_back
-from genmodels.roundtrip import check_abc, check_musicxml, roundtrip_report
-from genmodels.scales import map_to_mode, with_key
+from genmodels.melody.musicxml import musicxml_bytes
+from genmodels.melody.bars import bar_events, compare, read_back
+from genmodels.melody.roundtrip import check_abc, check_musicxml, roundtrip_report
+from genmodels.melody.scales import map_to_mode, with_key
 
 
 def jig() -> Melody:

@@ -6,9 +6,9 @@ import pytest
 
 from genmodels.errors import GenmodelsError, NotationError, PitchRangeError
 from genmodels.melody import Melody, Note, note_name
-from genmodels.scales import (
+from genmodels.melody.scales import (
     FOLK_MODES,
-    MODES,
+    MODE_STEPS,
     estimate_key,
     estimate_melody_key,
     key_name,
@@ -49,7 +49,7 @@ def test_parse_abc_key_rejects_what_names_no_tonic(text):
 
 def test_mode_names_and_aliases():
     assert parse_mode("Aeolian") == "minor" and parse_mode("ionian") == "major" and parse_mode("dor") == "dorian"
-    assert set(FOLK_MODES) <= set(MODES) and len(MODES) == 7
+    assert set(FOLK_MODES) <= set(MODE_STEPS) and len(MODE_STEPS) == 7
     with pytest.raises(NotationError, match="Unknown mode"):
         parse_mode("bebop")
 

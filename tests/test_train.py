@@ -276,3 +276,21 @@ def test_cli_time_budget_alone_means_no_step_limit(tmp_path, monkeypatch):
     base = ["train", "--domain", "text", "--out", str(tmp_path / "o"), "--precision", "fp32"]
     assert main([*base, "--time-budget", "2"]) == 0 and main([*base, "--time-budget", "2", "--steps", "7"]) == 0
     assert [(c.steps, c.time_budget, c.precision) for c in seen] == [(0, 2.0, "fp32"), (7, 2.0, "fp32")]
+
+
+def test_fine_tuning_grows_the_vocabulary_and_keeps_the_old_rows():
+    from genmodels.domains import get_domain
+    from genmodels.melody import MelodyTokenizer
+    from genmodels.train import grown_state
+
+    old = MelodyTokenizer(("major", "minor"))
+    new = get_domain("melody").fine_tune_tokenizer(old)
+    assert new.vocab[: old.vocab_size] == old.vocab and new.vocab_size == old.vocab_size + 24
+    parent = {"embed.weight": torch.randn(old.vocab_size, 4), "head.bias": torch.randn(old.vocab_size),
+              "rnn.w": torch.randn(3, 3)}
+    own = {"embed.weight": torch.zeros(new.vocab_size, 4), "head.bias": torch.zeros(new.vocab_size),
+           "rnn.w": torch.zeros(3, 3)}
+    grown = grown_state(parent, own)
+    assert torch.equal(grown["embed.weight"][: old.vocab_size], parent["embed.weight"])
+    assert torch.allclose(grown["embed.weight"][-1], parent["embed.weight"].mean(0))
+    assert torch.equal(grown["rnn.w"], parent["rnn.w"])

@@ -51,6 +51,11 @@ class Domain(ABC):
     def load_tokenizer(self, folder: Path) -> Any:
         """The tokenizer saved in ``folder``; CheckpointError naming the file if it cannot be read."""
 
+    def fine_tune_tokenizer(self, parent: Any) -> Any:
+        """The tokenizer a model fine-tuned from one with ``parent`` trains with: ``parent`` itself, or a
+        newer version that only adds tokens after the parent's (the weights grow to fit)."""
+        return parent
+
     @abstractmethod
     def save_tokenizer(self, folder: Path, tokenizer: Any) -> None:
         """Write ``tokenizer`` into ``folder`` atomically."""

@@ -177,6 +177,12 @@ class MelodyDomain(Domain):
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise CheckpointError(f"{f}: not a readable melody tokenizer ({e})") from e
 
+    def fine_tune_tokenizer(self, parent: Any) -> Any:
+        from genmodels.melody import MelodyTokenizer
+
+        newest = MelodyTokenizer()
+        return newest if newest.vocab[: parent.vocab_size] == parent.vocab else parent
+
     def save_tokenizer(self, folder: Path, tokenizer: Any) -> None:
         atomic_write_json(Path(folder) / self.tokenizer_file, tokenizer.to_config())
 

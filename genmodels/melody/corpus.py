@@ -21,8 +21,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from genmodels.errors import DataError, MidiError
+from genmodels.errors import DataError, MidiError, NotationError
 from genmodels.melody.midi import read_midi, skyline, write_midi
+from genmodels.melody.scales import estimate_key, key_scores, key_signature, nearest_folk_mode
 from genmodels.melody.types import SUPPORTED_METERS, TICKS_PER_QUARTER, Melody, Note, bar_ticks_for
 from genmodels.util import atomic_write, stable_bucket, tree_hash
 
@@ -310,6 +311,8 @@ class CorpusStats:
     n_notes: int = 0
     roundtrips: int = 0  # tunes whose tokens decode back to the same notes
     midi_mismatch: int = 0  # tunes that read back from their .mid file differently
+    modes: Counter = field(default_factory=Counter)  # mode -> tunes
+    key_sources: Counter = field(default_factory=Counter)  # where each tune's key came from -> tunes
 
     def count_tune(self, collection: str, split: str, n_notes: int, roundtrip_ok: bool) -> None:
         self.n_tunes += 1
@@ -331,6 +334,8 @@ class CorpusStats:
             "source_errors": self.source_errors,
             "roundtrip_fraction": (self.roundtrips / self.n_tunes) if self.n_tunes else 0.0,
             "midi_mismatch": self.midi_mismatch,
+            "modes": dict(sorted(self.modes.items())),
+            "key_sources": dict(sorted(self.key_sources.items())),
             "music21_version": music21.__version__,
         }
 
@@ -385,15 +390,34 @@ def _empty_split_folders(out: Path) -> None:
             f.unlink()
 
 
+def tune_key(signature: list | None, notes: list[Note]) -> tuple[tuple[int, str], str]:
+    """A tune's (tonic, mode) and where it came from. The source's own key where it names tonic and
+    mode (the ABC ``K:`` field, e.g. ``K:Ador``; church modes outside the folk four map to the nearest);
+    where it gives only the key signature, the best-scoring key with that signature; else estimated."""
+    tonic, mode, sharps = signature if signature else (None, None, None)
+    if tonic is not None and mode is not None:
+        try:
+            return (int(tonic), nearest_folk_mode(str(mode))), "written"
+        except NotationError:
+            pass
+    pitches = [n.pitch for n in notes]
+    durations = [n.duration / TICKS_PER_QUARTER for n in notes]
+    if sharps is not None:
+        fitting = [(t, m) for _, t, m in key_scores(pitches, durations) if key_signature(t, m) == sharps]
+        if fitting:
+            return fitting[0], "estimated within the written key signature"
+    return estimate_key(pitches, durations), "estimated"
+
+
 def _write_tune(rec: dict, coll: str, source: str, out: Path, tokenizer, stats: CorpusStats) -> dict | None:
     """Write one tune record as out/SPLIT/ID.mid, read it back, count it; its manifest row or None."""
     if "skip" in rec:
         stats.skipped[rec["skip"]] += 1
         return None
     try:
-        melody = Melody(
-            notes=[Note(*n) for n in rec["notes"]], meter=tuple(rec["meter"]), key=tuple(rec["key"]), tempo=rec["tempo"]
-        )
+        notes = [Note(*n) for n in rec["notes"]]
+        key, source = tune_key(rec.get("signature"), notes)
+        melody = Melody(notes=notes, meter=tuple(rec["meter"]), key=key, tempo=rec["tempo"])
     except MidiError:
         stats.skipped["invalid melody"] += 1
         return None
@@ -412,6 +436,8 @@ def _write_tune(rec: dict, coll: str, source: str, out: Path, tokenizer, stats: 
     except MidiError:
         roundtrip_ok = False
     stats.count_tune(coll, split, len(back.notes), roundtrip_ok)
+    stats.modes[back.key[1]] += 1
+    stats.key_sources[source] += 1
     return {
         "id": rec["id"],
         "collection": coll,
@@ -500,7 +526,9 @@ def write_data_readme_section(stats: dict) -> str:
 
 def _readme_counts(stats: dict) -> list[str]:
     """The tunes-per-collection-and-split table, then the skipped tunes by reason."""
-    lines = ["| collection | train | valid | test |", "|---|---:|---:|---:|"]
+    lines = ["Tunes per mode: " + ", ".join(f"{m} {n:,}" for m, n in stats.get("modes", {}).items()) + "."]
+    lines += ["Where the key came from: " + ", ".join(f"{k} {n:,}" for k, n in stats.get("key_sources", {}).items())]
+    lines += ["", "| collection | train | valid | test |", "|---|---:|---:|---:|"]
     for c, d in stats.get("collections", {}).items():
         lines.append(f"| {c} | {d.get('train', 0)} | {d.get('valid', 0)} | {d.get('test', 0)} |")
     sp = stats.get("splits", {})

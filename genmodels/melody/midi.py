@@ -19,6 +19,7 @@ from genmodels.errors import MidiError
 from genmodels.melody.notation import estimate_key
 from genmodels.melody.types import (
     MAX_NOTES,
+    MODES,
     SUPPORTED_METERS,
     TICKS_PER_QUARTER,
     Melody,
@@ -197,7 +198,22 @@ def _meter_and_pickup(pm: pretty_midi.PrettyMIDI, grid) -> tuple[tuple[int, int]
     return meter, 0
 
 
+KEY_TEXT = "key: "  # a text event naming the key with its mode ("key: 2 dorian"): MIDI key signatures
+# know only major and minor, so a dorian or mixolydian tune carries its mode in this event too.
+
+
+def _written_mode_key(pm: pretty_midi.PrettyMIDI) -> tuple[int, str] | None:
+    for ev in sorted(pm.text_events, key=lambda e: e.time):
+        parts = ev.text[len(KEY_TEXT) :].split() if ev.text.startswith(KEY_TEXT) else []
+        if len(parts) == 2 and parts[0].isdigit() and int(parts[0]) < 12 and parts[1] in MODES:
+            return int(parts[0]), parts[1]
+    return None
+
+
 def _first_key(pm: pretty_midi.PrettyMIDI, notes: list[Note]) -> tuple[int, str]:
+    written = _written_mode_key(pm)
+    if written:
+        return written
     if pm.key_signature_changes:
         kn = min(pm.key_signature_changes, key=lambda k: k.time).key_number
         return (kn % 12, "major" if kn < 12 else "minor")
@@ -217,8 +233,9 @@ def melody_to_midi(melody: Melody, program: int = 0, velocity: int = 90) -> pret
         raise MidiError(f"Velocity must be 1-127, got {velocity}")
     pm = pretty_midi.PrettyMIDI(resolution=MIDI_RESOLUTION, initial_tempo=melody.tempo)
     pm.time_signature_changes.append(pretty_midi.TimeSignature(melody.meter[0], melody.meter[1], 0.0))
-    key_number = melody.key[0] + (12 if melody.key[1] == "minor" else 0)
-    pm.key_signature_changes.append(pretty_midi.KeySignature(key_number, 0.0))
+    pm.key_signature_changes.append(pretty_midi.KeySignature(_signature_key_number(*melody.key), 0.0))
+    if melody.key[1] not in ("major", "minor"):
+        pm.text_events.append(pretty_midi.Text(f"{KEY_TEXT}{melody.key[0]} {melody.key[1]}", 0.0))
     inst = pretty_midi.Instrument(program=int(program), name="melody")
     sec_per_tick = 60.0 / melody.tempo / TICKS_PER_QUARTER
     for n in melody.notes:
@@ -229,6 +246,16 @@ def melody_to_midi(melody: Melody, program: int = 0, velocity: int = 90) -> pret
         )
     pm.instruments.append(inst)
     return pm
+
+
+def _signature_key_number(tonic: int, mode: str) -> int:
+    """pretty_midi's key number (0-11 major, 12-23 minor) for a key: the key itself when it is major or
+    minor, else the major key with the same signature (A dorian is written with G major's one sharp)."""
+    if mode in ("major", "minor"):
+        return tonic + (12 if mode == "minor" else 0)
+    from genmodels.melody.scales import key_signature
+
+    return 7 * key_signature(tonic, mode) % 12
 
 
 def midi_bytes(melody: Melody, program: int = 0) -> bytes:

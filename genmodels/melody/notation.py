@@ -38,36 +38,11 @@ def note_name(pitch: int) -> str:
 
 
 def estimate_key(pitches: Sequence[int], durations: Sequence[float] | None = None) -> tuple[int, str]:
-    """Key (tonic pc, mode) by music21's Krumhansl-style key analysis; (0, 'major') if unsure."""
-    if not pitches:
-        return (0, "major")
-    from music21 import note as m21note
-    from music21 import stream
+    """Key (tonic pc, mode) of a tune, one of the folk modes; (0, 'major') for no notes.
+    See genmodels.melody.scales.estimate_key (mode profiles, scale share, tonic endings)."""
+    from genmodels.melody.scales import estimate_key as estimate  # scales builds on this module
 
-    s = stream.Stream()
-    for i, p in enumerate(pitches):
-        n = m21note.Note(int(p))
-        n.quarterLength = float(durations[i]) if durations else 1.0
-        s.append(n)
-    try:
-        k = s.analyze("key")
-    except Exception:  # music21 analysis failure on odd input: fall back to C major
-        return (0, "major")
-    # Short tunes often fit a key and its relative equally well; prefer a close candidate whose
-    # tonic the tune actually plays, with the final note's pitch class as the strongest hint.
-    used = {int(p) % 12 for p in pitches}
-    candidates = [k] + [
-        a
-        for a in getattr(k, "alternateInterpretations", [])
-        if a.mode in MODES and k.correlationCoefficient - a.correlationCoefficient < 0.15
-    ]
-    for want in ({int(pitches[-1]) % 12}, used):
-        better = [c for c in candidates if c.tonic.pitchClass in want]
-        if better:
-            k = better[0]
-            break
-    mode = k.mode if k.mode in MODES else "major"
-    return (k.tonic.pitchClass, mode)
+    return estimate(pitches, durations) if len(pitches) else (0, "major")
 
 
 # --------------------------------------------------------------------------------------------

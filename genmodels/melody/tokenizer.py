@@ -20,6 +20,8 @@ from genmodels.melody.types import (
     bar_ticks_for,
 )
 
+FIRST_MODES = ("major", "minor")  # the modes of the first vocabulary; their key tokens sit after the meters
+
 
 @dataclass(frozen=True)
 class GrammarState:
@@ -44,20 +46,25 @@ class MelodyTokenizer:
 
     header_length = 3
 
-    def __init__(self) -> None:
+    def __init__(self, modes: Sequence[str] = MODES) -> None:
+        if not set(FIRST_MODES) <= set(modes) <= set(MODES):
+            raise CheckpointError(f"A melody tokenizer's modes are major and minor plus some of {MODES}; got {modes}")
+        self.modes = tuple(m for m in MODES if m in modes)
         vocab = ["<pad>", "<bos>", "<eos>", "bar"]
         vocab += [f"meter:{n}/{d}" for n, d in SUPPORTED_METERS]
-        vocab += [f"key:{t}:{m}" for m in MODES for t in range(12)]
+        vocab += [f"key:{t}:{m}" for m in FIRST_MODES for t in range(12)]
         vocab += [f"p:{p}" for p in range(PITCH_RANGE[0], PITCH_RANGE[1] + 1)]
         vocab += ["rest", "hold"]
         vocab += [f"d:{d}" for d in range(1, MAX_DURATION_TOKEN + 1)]
+        # Modes added later go at the end, so every older token keeps its id (models fine-tune across).
+        vocab += [f"key:{t}:{m}" for m in self.modes if m not in FIRST_MODES for t in range(12)]
         self.vocab: list[str] = vocab
         self.index = {t: i for i, t in enumerate(vocab)}
         self.pad_id, self.bos_id, self.eos_id, self.bar_id = 0, 1, 2, 3
         self.rest_id, self.hold_id = self.index["rest"], self.index["hold"]
         self.meter_ids = {m: self.index[f"meter:{m[0]}/{m[1]}"] for m in SUPPORTED_METERS}
         self.id_meter = {i: m for m, i in self.meter_ids.items()}
-        self.key_ids = {(t, m): self.index[f"key:{t}:{m}"] for m in MODES for t in range(12)}
+        self.key_ids = {(t, m): self.index[f"key:{t}:{m}"] for m in self.modes for t in range(12)}
         self.id_key = {i: k for k, i in self.key_ids.items()}
         self.pitch0 = self.index[f"p:{PITCH_RANGE[0]}"]
         self.dur0 = self.index["d:1"]
@@ -91,13 +98,16 @@ class MelodyTokenizer:
 
     @classmethod
     def from_config(cls, d: dict) -> MelodyTokenizer:
-        tok = cls()
+        """The tokenizer a checkpoint was trained with: any version's vocabulary (older ones know fewer modes)."""
         if not isinstance(d, dict) or d.get("type", "melody") != "melody":
             raise CheckpointError("Not a melody tokenizer config")
-        if (
-            d.get("ticks_per_quarter", TICKS_PER_QUARTER) != TICKS_PER_QUARTER
-            or list(d.get("vocab", tok.vocab)) != tok.vocab
-        ):
+        vocab = list(d.get("vocab", cls().vocab))
+        modes = [m for m in MODES if f"key:0:{m}" in vocab]
+        try:
+            tok = cls(modes)
+        except CheckpointError:
+            tok = None
+        if tok is None or d.get("ticks_per_quarter", TICKS_PER_QUARTER) != TICKS_PER_QUARTER or vocab != tok.vocab:
             raise CheckpointError("Melody tokenizer config does not match this version's vocabulary")
         return tok
 
@@ -107,6 +117,11 @@ class MelodyTokenizer:
         if meter not in self.meter_ids:
             raise MidiError(f"Unsupported meter {meter}")
         if key not in self.key_ids:
+            if key[1] not in self.modes:
+                raise MidiError(
+                    f"This model knows only {' and '.join(self.modes)} keys, not {key[1]}: choose one of those "
+                    "modes, or a model trained with it"
+                )
             raise MidiError(f"Invalid key {key}")
         return [self.bos_id, self.meter_ids[meter], self.key_ids[key]]
 

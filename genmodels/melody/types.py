@@ -32,7 +32,8 @@ SUPPORTED_METERS: list[tuple[int, int]] = [
     (12, 8),
 ]
 PITCH_RANGE = (21, 108)
-MODES = ("major", "minor")
+# The modes a tune can carry (the folk modes; the tokenizer has a key token for each on every tonic).
+MODES = ("major", "minor", "dorian", "mixolydian")
 MAX_DURATION_TOKEN = max(n * 4 * TICKS_PER_QUARTER // d for n, d in SUPPORTED_METERS)  # 96
 
 
@@ -82,7 +83,7 @@ class Melody:
                 + ", ".join(f"{n}/{d}" for n, d in SUPPORTED_METERS)
             )
         if not (0 <= self.key[0] <= 11) or self.key[1] not in MODES:
-            raise MidiError(f"Invalid key {self.key}: expected (tonic 0-11, 'major'|'minor')")
+            raise MidiError(f"Invalid key {self.key}: expected (tonic 0-11, one of {', '.join(MODES)})")
         self.tempo = _valid_tempo(self.tempo)
         _check_notes(self.notes)
 
@@ -115,18 +116,12 @@ class Melody:
         return replace(self, notes=notes, key=((self.key[0] + semitones) % 12, self.key[1]))
 
     def to_key(self, tonic: int, mode: str | None = None) -> Melody:
-        """Transpose by the smallest interval (-5..+6) to `tonic`; `mode` only relabels."""
-        mode = self.key[1] if mode is None else mode
-        if mode not in MODES:
-            raise MidiError(f"Mode must be 'major' or 'minor', got {mode!r}")
-        shift = (int(tonic) - self.key[0]) % 12
-        if shift > 6:
-            shift -= 12
-        try:
-            out = self.transpose(shift)
-        except MidiError:
-            out = self.transpose(shift - 12 if shift > 0 else shift + 12)
-        return replace(out, key=(int(tonic) % 12, mode))
+        """The melody in key (tonic, mode): moved by the smallest interval (-5..+6) to ``tonic``, and, when
+        the mode changes, mapped by scale degree (major -> minor lowers the 3rd, 6th and 7th), so the notes
+        are in the key the label names. PitchRangeError if a note would leave the tokenizer's range."""
+        from genmodels.melody.scales import map_to_mode  # scales builds on this module
+
+        return map_to_mode(self, tonic, self.key[1] if mode is None else mode, *PITCH_RANGE)
 
     def slice_bars(self, start: int, stop: int | None = None) -> Melody:
         """Bars [start, stop) as a new melody starting at tick 0 (notes clipped at the edges)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from genmodels.errors import NotationError
 from genmodels.melody import TICKS_PER_QUARTER, Melody
-from genmodels.scales import parse_mode
+from genmodels.melody.scales import parse_mode
 
 # Plain and dotted values from a sixteenth (3 ticks) to a dotted whole (72) and a breve (96).
 NOTE_VALUES = (96, 72, 48, 36, 24, 18, 12, 9, 6, 3)

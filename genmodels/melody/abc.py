@@ -21,8 +21,8 @@ from fractions import Fraction
 
 from genmodels.errors import NotationError
 from genmodels.melody import Melody
-from genmodels.notation import Event, bar_events, describe_position, split_value
-from genmodels.scales import LETTER_PC, key_name, key_signature, signature_alterations, spell_pitch_class
+from genmodels.melody.bars import Event, bar_events, describe_position, split_value
+from genmodels.melody.scales import LETTER_PC, key_name, key_signature, signature_alterations, spell_pitch_class
 
 UNIT_TICKS = 6  # L:1/8
 # Written values inside a triplet, in half ticks: a 32nd (3) up to a whole note (96), plain and dotted.

@@ -14,7 +14,7 @@ import threading
 
 from genmodels.errors import NotationError
 from genmodels.melody import Melody
-from genmodels.musicxml import CONTINUATION_COLOR, musicxml_bytes
+from genmodels.melody.musicxml import CONTINUATION_COLOR, musicxml_bytes
 
 _OPTIONS = {
     "pageWidth": 2100,        # in Verovio's units (tenths of a mm at scale 100)

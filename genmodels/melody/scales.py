@@ -2,7 +2,7 @@
 mapping a melody between modes by scale degree, transposition with a range check, and key + mode
 estimation from pitches.
 
-A key is a pair (tonic pitch class 0-11, mode name); mode names are the canonical ones in MODES
+A key is a pair (tonic pitch class 0-11, mode name); mode names are the canonical ones in MODE_STEPS
 ("major" and "minor" stand for ionian and aeolian, as the rest of the library writes them).
 """
 
@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from genmodels.errors import MidiError, NotationError, PitchRangeError
-from genmodels.melody import TICKS_PER_QUARTER, Melody, Note, note_name
+from genmodels.melody.notation import note_name
+from genmodels.melody.types import MODES, TICKS_PER_QUARTER, Melody, Note
 
 # Semitone offsets of the seven degrees above the tonic.
-MODES: dict[str, tuple[int, ...]] = {
+MODE_STEPS: dict[str, tuple[int, ...]] = {
     "major": (0, 2, 4, 5, 7, 9, 11),
     "dorian": (0, 2, 3, 5, 7, 9, 10),
     "phrygian": (0, 1, 3, 5, 7, 8, 10),
@@ -26,7 +27,7 @@ MODES: dict[str, tuple[int, ...]] = {
     "minor": (0, 2, 3, 5, 7, 8, 10),
     "locrian": (0, 1, 3, 5, 6, 8, 10),
 }
-FOLK_MODES = ("major", "minor", "dorian", "mixolydian")
+FOLK_MODES = MODES  # the modes a Melody carries; the others map to the nearest of them
 # How far the tonic of each mode lies above the tonic of the major scale with the same notes.
 _MODE_DEGREE_OF_MAJOR = {"major": 0, "dorian": 2, "phrygian": 4, "lydian": 5, "mixolydian": 7,
                          "minor": 9, "locrian": 11}
@@ -51,13 +52,13 @@ _SHARP_ORDER = "FCGDAEB"
 # ----------------------------------------------------------------------------------------------
 
 def parse_mode(name: str) -> str:
-    """A mode name or ABC abbreviation ('Dorian', 'dor', 'm', 'aeolian', '') -> canonical name in MODES."""
+    """A mode name or ABC abbreviation ('Dorian', 'dor', 'm', 'aeolian', '') -> canonical name in MODE_STEPS."""
     if not isinstance(name, str):
         raise NotationError(f"A mode name must be text, got {type(name).__name__}")
     key = name.strip().lower()
     mode = _ALIASES.get(key) or (_ALIASES.get(key[:3]) if len(key) >= 3 else None)
     if mode is None:
-        raise NotationError(f"Unknown mode {name!r}: expected one of {', '.join(MODES)} "
+        raise NotationError(f"Unknown mode {name!r}: expected one of {', '.join(MODE_STEPS)} "
                             "(or ionian, aeolian, or an ABC abbreviation such as dor, mix, m)")
     return mode
 
@@ -65,7 +66,7 @@ def parse_mode(name: str) -> str:
 def scale_pitch_classes(tonic: int, mode: str) -> tuple[int, ...]:
     """Pitch classes of the scale, degree 1 first: (2, 'dorian') -> (2, 4, 5, 7, 9, 11, 0)."""
     mode = parse_mode(mode)
-    return tuple((int(tonic) + o) % 12 for o in MODES[mode])
+    return tuple((int(tonic) + o) % 12 for o in MODE_STEPS[mode])
 
 
 def key_signature(tonic: int, mode: str) -> int:
@@ -138,20 +139,19 @@ def parse_abc_key(text: str) -> tuple[int, str]:
 # ----------------------------------------------------------------------------------------------
 
 def with_key(melody: Melody, tonic: int, mode: str, notes: list[Note] | None = None) -> Melody:
-    """A copy of `melody` with key (tonic, mode) (and `notes` when given).
-
-    Melody validates its key against genmodels.melody.MODES; where that list does not yet hold the
-    church modes, the key is set after construction so that the mode is not lost.
-    """
-    mode = parse_mode(mode)
+    """A copy of `melody` with key (tonic, mode) (and `notes` when given); the mode is one of MODES, or a
+    church mode outside them mapped to the nearest (nearest_folk_mode)."""
     notes = melody.notes if notes is None else notes
-    try:
-        return replace(melody, notes=notes, key=(int(tonic) % 12, mode))
-    except MidiError:
-        parent = "major" if MODES[mode][2] == 4 else "minor"
-        out = replace(melody, notes=notes, key=(int(tonic) % 12, parent))
-        out.key = (int(tonic) % 12, mode)
-        return out
+    return replace(melody, notes=notes, key=(int(tonic) % 12, nearest_folk_mode(mode)))
+
+
+def nearest_folk_mode(mode: str) -> str:
+    """``mode`` when a Melody can carry it, else the folk mode that differs from it in one degree and
+    shares its third: phrygian and locrian -> minor, lydian -> major."""
+    mode = parse_mode(mode)
+    if mode in MODES:
+        return mode
+    return {"phrygian": "minor", "locrian": "minor", "lydian": "major"}[mode]
 
 
 def _where(melody: Melody, index: int) -> str:
@@ -185,7 +185,7 @@ def map_pitch_class(offset: int, source: str, target: str) -> int:
     A chromatic note keeps its distance from its nearest degree; when both neighbours are equally
     near, the one whose offset changes least between the modes wins, then the lower one.
     """
-    src, dst = MODES[parse_mode(source)], MODES[parse_mode(target)]
+    src, dst = MODE_STEPS[parse_mode(source)], MODE_STEPS[parse_mode(target)]
     offset %= 12
     best = None
     for d in range(7):
@@ -244,7 +244,7 @@ MODE_PRIOR = {"major": 0.0, "minor": -0.05, "dorian": -0.1, "mixolydian": -0.1,
 
 def mode_profile(mode: str) -> list[float]:
     """Expected weight of each offset 0-11 above the tonic for `mode` (degree ratings on its scale)."""
-    offsets = MODES[parse_mode(mode)]
+    offsets = MODE_STEPS[parse_mode(mode)]
     ratings = _KK_MAJOR_DEGREES if offsets[2] == 4 else _KK_MINOR_DEGREES
     prof = [_KK_CHROMATIC] * 12
     for o, r in zip(offsets, ratings, strict=True):
@@ -280,7 +280,7 @@ def key_scores(pitches: Sequence[int], durations: Sequence[float] | None = None,
         prof = mode_profile(mode)
         for t in range(12):
             s = _pearson(hist, [prof[(pc - t) % 12] for pc in range(12)]) + MODE_PRIOR[mode]
-            s += SCALE_WEIGHT * sum(hist[(t + o) % 12] for o in MODES[mode]) / total
+            s += SCALE_WEIGHT * sum(hist[(t + o) % 12] for o in MODE_STEPS[mode]) / total
             s += FINAL_BONUS * (last == t) + FIRST_BONUS * (first in (t, (t + 7) % 12))
             out.append((s, t, mode))
     out.sort(key=lambda x: (-x[0], x[2] != "major", x[1]))

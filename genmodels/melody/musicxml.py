@@ -13,8 +13,8 @@ from typing import Any
 
 from genmodels.errors import NotationError
 from genmodels.melody import TICKS_PER_QUARTER, Melody
-from genmodels.notation import Event, bar_events, pickup_ticks
-from genmodels.scales import LETTER_PC, key_signature, parse_mode, spell_pitch_class, tonic_name
+from genmodels.melody.bars import Event, bar_events, pickup_ticks
+from genmodels.melody.scales import LETTER_PC, key_signature, parse_mode, spell_pitch_class, tonic_name
 
 CONTINUATION_COLOR = "#C0392B"
 
