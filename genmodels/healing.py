@@ -82,7 +82,7 @@ class PieceTable:
         self._masks: OrderedDict[bytes, torch.Tensor] = OrderedDict()
 
     @classmethod
-    def for_tokenizer(cls, tok: TextTokenizer) -> "PieceTable":
+    def for_tokenizer(cls, tok: TextTokenizer) -> PieceTable:
         sp, pieces = tok.sp, []
         for i in range(tok.vocab_size):
             piece = sp.id_to_piece(i)
@@ -284,3 +284,16 @@ def load_test_works(data_dir: str | Path = "data/text") -> list[str]:
 
     files = sorted((repo_path(data_dir) / "test").glob("*.txt"))
     return [f.read_text(encoding="utf-8") for f in files]
+
+
+if __name__ == "__main__":  # python -m genmodels.healing [CHECKPOINT ...]: accuracy with and without healing
+    import json
+    import sys
+
+    from genmodels.checkpoint import load_checkpoint
+
+    torch.set_num_threads(1)
+    works = load_test_works()
+    for path in sys.argv[1:] or ["checkpoints/text-lstm", "checkpoints/text-gru"]:
+        ck = load_checkpoint(path)
+        print(json.dumps({"checkpoint": ck.name, **healing_accuracy(ck.model, ck.tokenizer, works)}), flush=True)
