@@ -35,8 +35,7 @@ from typing import Protocol
 import torch
 
 from genmodels.errors import SeedError, SettingsError
-from genmodels.healing import (Healed, PieceTable, heal_ids, heal_tail, is_word_byte, table_for, trailing_word,
-                               trim_word)
+from genmodels.healing import Healed, PieceTable, heal_ids, heal_tail, is_word_byte, table_for, trailing_word, trim_word
 from genmodels.model import RNNLanguageModel
 from genmodels.text import TextTokenizer, _escape, _unescape
 
@@ -46,6 +45,7 @@ CHUNK = 32
 MAX_PROMPT_CHARS = 8 * CONTEXT_TOKENS  # longer prompts are cut (at a stable place) before encoding
 MAX_K, MAX_BEAM, MAX_PIECES = 20, 64, 32
 GHOST_CHARS = 80
+LIVE_MASS_STOP = math.log(0.05)
 
 
 @dataclass(frozen=True)
@@ -137,8 +137,8 @@ class WordBeam:
         if inside:
             sub = lp[inside]
             end = torch.logsumexp(sub.masked_fill(~self.m.end, -math.inf), -1).tolist()
-            ext = torch.topk(sub.masked_fill(~self.m.extend, -math.inf), self.beam, -1)
-            mix = torch.topk(sub.masked_fill(~self.m.mixed, -math.inf), min(4, self.beam), -1)
+            ext = torch.topk(sub.masked_fill(~self.m.extend, -math.inf), min(self.beam, self.table.size), -1)
+            mix = torch.topk(sub.masked_fill(~self.m.mixed, -math.inf), min(4, self.beam, self.table.size), -1)
             for j, i in enumerate(inside):
                 h = hyps[i]
                 self._finish(kinds[i][1], h.logp + end[j], h.gen)
@@ -150,7 +150,7 @@ class WordBeam:
             if kind in ("heal", "pre"):
                 h = hyps[i]
                 mask = self.table.allowed(self.removed[len(h.gen):]) if kind == "heal" else self.m.before_word
-                top = torch.topk(lp[i].masked_fill(~mask | self.table.banned, -math.inf), self.beam)
+                top = torch.topk(lp[i].masked_fill(~mask | self.table.banned, -math.inf), min(self.beam, self.table.size))
                 for v, t in zip(top.values.tolist(), top.indices.tolist()):
                     self._extend(h, v, t, out)
         return out
@@ -174,8 +174,9 @@ class WordBeam:
             cands.sort(key=lambda c: -c[0])
             cands = cands[: self.beam]
             best = sorted((lp for lp, _ in self.finished.values()), reverse=True)
-            if len(best) >= k and cands[0][0] < best[k - 1]:
-                return  # no live hypothesis can reach the k-th word any more
+            live = torch.logsumexp(torch.tensor([c[0] for c in cands]), 0).item()
+            if len(best) >= k and live < best[k - 1] + LIVE_MASS_STOP:
+                return  # all live hypotheses together could change the k-th word's probability by < 5%
             hyps = [_Hyp(lp, gen, r) for r, (lp, gen, _, _) in enumerate(cands)]
             logprobs, state = self.s.step([c[2] for c in cands], state, [c[3] for c in cands])
 
@@ -319,7 +320,7 @@ def _check_ints(**limits: tuple[int, int]) -> None:
             raise SettingsError(f"{name} must be a whole number from 1 to {hi}; got {v!r}")
 
 
-_SUGGESTERS: "weakref.WeakKeyDictionary[RNNLanguageModel, Suggester]" = weakref.WeakKeyDictionary()
+_SUGGESTERS: weakref.WeakKeyDictionary[RNNLanguageModel, Suggester] = weakref.WeakKeyDictionary()
 _SUGGESTERS_LOCK = threading.Lock()
 
 
