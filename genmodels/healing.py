@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
+import re
 import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -44,11 +45,20 @@ def is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch in APOSTROPHES or unicodedata.category(ch)[0] == "M"
 
 
+WORD_BYTES = frozenset(b for b in range(256) if b >= 0x80 or is_word_char(chr(b)))
+_WORD_BYTES_RUN = re.compile(b"[" + b"".join(re.escape(bytes([b])) for b in sorted(WORD_BYTES)) + b"]*")
+
+
 def is_word_byte(b: int) -> bool:
     """The byte-level view of ``is_word_char`` used while a word is still being spelled: an ASCII byte is
     classified exactly; a byte of a multi-byte character counts as a word byte until the word is decoded
     (``trim_word`` then cuts the word at its first non-word character)."""
-    return b >= 0x80 or is_word_char(chr(b))
+    return b in WORD_BYTES
+
+
+def lead_word_bytes(p: bytes) -> int:
+    """How many bytes at the start of ``p`` are word bytes."""
+    return _WORD_BYTES_RUN.match(p).end()
 
 
 def trailing_word(text: str) -> str:

@@ -35,7 +35,8 @@ from typing import Protocol
 import torch
 
 from genmodels.errors import SeedError, SettingsError
-from genmodels.healing import Healed, PieceTable, heal_ids, heal_tail, is_word_byte, table_for, trailing_word, trim_word
+from genmodels.healing import (Healed, PieceTable, heal_ids, heal_tail, is_word_byte, lead_word_bytes, table_for,
+                               trailing_word, trim_word)
 from genmodels.model import RNNLanguageModel
 from genmodels.text import TextTokenizer, _escape, _unescape
 
@@ -69,19 +70,12 @@ class _Masks:
 
     def __init__(self, table: PieceTable):
         ok = ~table.banned
-        lead = [_lead_word_bytes(p) for p in table.pieces]
+        self.lead = lead = [lead_word_bytes(p) for p in table.pieces]
         n = [len(p) for p in table.pieces]
         self.extend = torch.tensor([0 < a == b for a, b in zip(lead, n)]) & ok
         self.end = torch.tensor([a == 0 and b > 0 for a, b in zip(lead, n)]) & ok
         self.mixed = torch.tensor([0 < a < b for a, b in zip(lead, n)]) & ok
         self.before_word = torch.tensor([_starts_word_after_spaces(p) for p in table.pieces]) & ok
-
-
-def _lead_word_bytes(p: bytes) -> int:
-    i = 0
-    while i < len(p) and is_word_byte(p[i]):
-        i += 1
-    return i
 
 
 def _starts_word_after_spaces(p: bytes) -> bool:
@@ -116,7 +110,7 @@ class WordBeam:
                 return "pre", b""
             after = stripped
         text = self.partial + after
-        n = _lead_word_bytes(text)
+        n = lead_word_bytes(text)
         if n == len(text):
             return "in", text
         return ("done", text[:n]) if n else ("dead", b"")
@@ -126,8 +120,8 @@ class WordBeam:
         if old is None:
             self.finished[word] = (logp, gen)
         else:
-            best = gen if logp > old[0] else old[1]
-            self.finished[word] = (float(torch.logaddexp(torch.tensor(old[0]), torch.tensor(logp))), best)
+            hi, lo = max(old[0], logp), min(old[0], logp)
+            self.finished[word] = (hi + math.log1p(math.exp(lo - hi)), gen if logp > old[0] else old[1])
 
     def _candidates(self, hyps: list[_Hyp], lp: torch.Tensor) -> list[tuple[float, bytes, int, int]]:
         """Live (logp, gen, token, parent row) extensions; finished words are recorded on the way."""
@@ -135,17 +129,7 @@ class WordBeam:
         inside = [i for i, (k, _) in enumerate(kinds) if k == "in"]
         out: list[tuple[float, bytes, int, int]] = []
         if inside:
-            sub = lp[inside]
-            end = torch.logsumexp(sub.masked_fill(~self.m.end, -math.inf), -1).tolist()
-            ext = torch.topk(sub.masked_fill(~self.m.extend, -math.inf), min(self.beam, self.table.size), -1)
-            mix = torch.topk(sub.masked_fill(~self.m.mixed, -math.inf), min(4, self.beam, self.table.size), -1)
-            for j, i in enumerate(inside):
-                h = hyps[i]
-                self._finish(kinds[i][1], h.logp + end[j], h.gen)
-                for v, t in zip(mix.values[j].tolist(), mix.indices[j].tolist()):
-                    self._extend(h, v, t, out)
-                for v, t in zip(ext.values[j].tolist(), ext.indices[j].tolist()):
-                    self._extend(h, v, t, out)
+            self._inside([hyps[i] for i in inside], [kinds[i][1] for i in inside], lp[inside], out)
         for i, (kind, _) in enumerate(kinds):
             if kind in ("heal", "pre"):
                 h = hyps[i]
@@ -154,6 +138,26 @@ class WordBeam:
                 for v, t in zip(top.values.tolist(), top.indices.tolist()):
                     self._extend(h, v, t, out)
         return out
+
+    def _inside(self, hyps: list[_Hyp], words: list[bytes], lp: torch.Tensor, out: list) -> None:
+        """Hypotheses inside a word: it ends here (any boundary piece, summed), ends inside the next piece
+        (``ing,``), or goes on (the best ``beam`` extensions over all of these hypotheses together)."""
+        base = torch.tensor([h.logp for h in hyps])[:, None]
+        end = (torch.logsumexp(lp.masked_fill(~self.m.end, -math.inf), -1) + base[:, 0]).tolist()
+        mix = torch.topk(lp.masked_fill(~self.m.mixed, -math.inf) + base, min(4, self.beam, self.table.size), -1)
+        pieces, lead = self.table.pieces, self.m.lead
+        for j, h in enumerate(hyps):
+            self._finish(words[j], end[j], h.gen)
+            for v, t in zip(mix.values[j].tolist(), mix.indices[j].tolist()):
+                if v > -math.inf:
+                    self._finish(words[j] + pieces[t][: lead[t]], v, h.gen + pieces[t])
+        ext = (lp.masked_fill(~self.m.extend, -math.inf) + base).flatten()
+        top = torch.topk(ext, min(self.beam, ext.numel()))
+        V = lp.size(1)
+        for v, f in zip(top.values.tolist(), top.indices.tolist()):
+            if v > -math.inf:
+                h = hyps[f // V]
+                out.append((v, h.gen + pieces[f % V], f % V, h.row))
 
     def _extend(self, h: _Hyp, v: float, t: int, out: list) -> None:
         if v == -math.inf:
@@ -226,15 +230,20 @@ class Suggester:
     # prompt → healed window ----------------------------------------------------------------------
     def context(self, text: str) -> tuple[Healed, bytes]:
         """(the healed prompt, its ids cut to the window; the word being typed as escaped UTF-8)."""
+        h = heal_ids(self.table, self._encode(text), len(_escape(heal_tail(text)).encode("utf-8")))
+        return Healed(self._window(h.ids), h.removed), _escape(trailing_word(text)).encode("utf-8")
+
+    def _encode(self, text: str) -> list[int]:
         if not isinstance(text, str):
             raise SeedError("The prompt must be text")
         if len(text) > MAX_PROMPT_CHARS:  # cut where it stays put while one types on
             text = text[_ceil_to(len(text) - MAX_PROMPT_CHARS, 1024):]
-        ids = self.tok.encode(text)
-        h = heal_ids(self.table, ids, len(_escape(heal_tail(text)).encode("utf-8")))
-        if len(h.ids) > CONTEXT_TOKENS:
-            h = Healed(h.ids[_ceil_to(len(h.ids) - CONTEXT_TOKENS, WINDOW_STEP):], h.removed)
-        return h, _escape(trailing_word(text)).encode("utf-8")
+        return self.tok.encode(text)
+
+    @staticmethod
+    def _window(ids: list[int]) -> list[int]:
+        """The last CONTEXT_TOKENS or fewer ids, starting at a multiple of WINDOW_STEP (stable while typing)."""
+        return ids[_ceil_to(len(ids) - CONTEXT_TOKENS, WINDOW_STEP):] if len(ids) > CONTEXT_TOKENS else ids
 
     # model access ---------------------------------------------------------------------------------
     def _logprobs(self, logits: torch.Tensor) -> torch.Tensor:
@@ -243,7 +252,7 @@ class Suggester:
     def _lookup(self, ids: list[int]) -> tuple[int, tuple | None]:
         n = len(ids)
         with self._lock:
-            for k in [n, *range((n - 1) // CHUNK * CHUNK, 0, -CHUNK)]:
+            for k in [*range(n, max(n - 8, 0), -1), *range((n - 1) // CHUNK * CHUNK, 0, -CHUNK)]:
                 hit = self._cache.get(tuple(ids[:k]))
                 if hit is not None:
                     self._cache.move_to_end(tuple(ids[:k]))
@@ -289,13 +298,33 @@ class Suggester:
         wb.run(lp, state, max_pieces, k)
         return wb.suggestions(k)
 
-    @torch.no_grad()
+    def suggest(self, text: str, k: int = 3, max_chars: int = GHOST_CHARS) -> tuple[list[Suggestion], str]:
+        """What the typing view shows after a keystroke: the ``k`` next words and the ghost text."""
+        words = self.next_words(text, k)
+        return words, self._ghost_after(text, words[0].insert if words else None, max_chars)
+
     def ghost_text(self, text: str, max_chars: int = GHOST_CHARS) -> str:
-        """The most likely rest of the line (greedy, healed): text to show after the cursor."""
+        """The most likely rest of the line: the beam's best word, then greedy pieces to the end of the line
+        (without a word: greedy healed pieces). Text to show after the cursor."""
         _check_ints(max_chars=(max_chars, 1000))
-        h, _ = self.context(text)
-        lp, state = self.prefill([self.tok.bos_id] + h.ids)
-        remaining, gen, n = h.removed, b"", len(h.removed)
+        words = self.next_words(text, 1)
+        return self._ghost_after(text, words[0].insert if words else None, max_chars)
+
+    def _ghost_after(self, text: str, insert: str | None, max_chars: int) -> str:
+        _check_ints(max_chars=(max_chars, 1000))
+        if insert is None:
+            h, _ = self.context(text)
+            return self._greedy_line(h.ids, h.removed, max_chars)
+        window = self._window(self._encode(text + insert))
+        return (insert + self._greedy_line(window, b"", max_chars - len(insert)))[:max_chars]
+
+    @torch.no_grad()
+    def _greedy_line(self, ids: list[int], removed: bytes, max_chars: int) -> str:
+        """Greedy pieces after ``ids`` (spelling ``removed`` first) up to a newline or ``max_chars``."""
+        if max_chars <= 0:
+            return ""
+        lp, state = self.prefill([self.tok.bos_id] + ids)
+        remaining, gen, n = removed, b"", len(removed)
         for _ in range(max_chars + MAX_HEAL_STEPS):
             if remaining:
                 lp = lp.masked_fill(~self.table.allowed(remaining), -math.inf)
@@ -339,6 +368,12 @@ def next_words(model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: s
     return suggester_for(model, tokenizer).next_words(prompt_text, k, beam, max_pieces)
 
 
+def suggest(model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str, k: int = 3,
+            max_chars: int = GHOST_CHARS) -> tuple[list[Suggestion], str]:
+    """One keystroke's suggestions: the ``k`` next words and the ghost text (the rest of the line)."""
+    return suggester_for(model, tokenizer).suggest(prompt_text, k, max_chars)
+
+
 def ghost_text(model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str, max_chars: int = GHOST_CHARS) -> str:
     """The most likely rest of the line after ``prompt_text`` (at most ``max_chars`` characters)."""
     return suggester_for(model, tokenizer).ghost_text(prompt_text, max_chars)
@@ -370,21 +405,34 @@ def suggest_latency(checkpoints: tuple[str, ...] = ("checkpoints/text-lstm", "ch
     for path in checkpoints:
         ck = load_checkpoint(path)
         s = Suggester(ck.model, ck.tokenizer)
-        times = []
+        wall, cpu = [], []
         for i in range(1, len(typed) + 1):
-            t0 = time.perf_counter()
-            s.next_words(before + typed[:i])
-            s.ghost_text(before + typed[:i])
-            times.append((time.perf_counter() - t0) * 1000)
-        times.sort()
-        out[ck.name] = {"median_ms": round(statistics.median(times), 1),
-                        "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 1),
-                        "max_ms": round(times[-1], 1), "keystrokes": len(times)}
+            t0, c0 = time.perf_counter(), time.thread_time()
+            s.suggest(before + typed[:i])
+            wall.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.thread_time() - c0) * 1000)
+        out[ck.name] = {"median_ms": _pct(wall, 50), "p95_ms": _pct(wall, 95), "max_ms": _pct(wall, 100),
+                        "cpu_median_ms": _pct(cpu, 50), "cpu_p95_ms": _pct(cpu, 95), "keystrokes": len(wall)}
     return out
 
 
-if __name__ == "__main__":  # python -m genmodels.suggest: the latency table
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, int(q / 100 * len(xs)))], 1)
+
+
+if __name__ == "__main__":  # python -m genmodels.suggest [TEXT]: suggestions for TEXT, else the latency table
+    import sys
+
     torch.set_num_threads(1)
-    for name, r in suggest_latency().items():
-        print(f"{name:12s} median {r['median_ms']:6.1f} ms   p95 {r['p95_ms']:6.1f} ms   max {r['max_ms']:6.1f} ms"
-              f"   ({r['keystrokes']} keystrokes)")
+    if len(sys.argv) > 1:
+        from genmodels.checkpoint import load_checkpoint
+
+        for path in ("checkpoints/text-lstm", "checkpoints/text-gru"):
+            ck = load_checkpoint(path)
+            words = ", ".join(f"{x.word} ({x.prob:.3f})" for x in next_words(ck.model, ck.tokenizer, sys.argv[1]))
+            print(f"{ck.name}: {words} | ghost: {ghost_text(ck.model, ck.tokenizer, sys.argv[1])!r}")
+    else:
+        for name, r in suggest_latency().items():
+            print(f"{name:12s} wall: median {r['median_ms']:6.1f} ms, p95 {r['p95_ms']:6.1f} ms, max {r['max_ms']:6.1f} ms;"
+                  f"  CPU: median {r['cpu_median_ms']:6.1f} ms, p95 {r['cpu_p95_ms']:6.1f} ms  ({r['keystrokes']} keys)")
