@@ -204,7 +204,13 @@ class HealingConstraint:
 
     def __init__(self, table: PieceTable, removed: bytes, batch: int = 1):
         self.table = table
-        self.remaining = [bytes(removed)] * batch
+        self.removed = bytes(removed)
+        self.remaining = [self.removed] * batch
+
+    @property
+    def removed_text(self) -> str:
+        """The prompt's characters that the first pieces spell again (not new text: skip them when shown)."""
+        return Healed([], self.removed).removed_text
 
     @property
     def active(self) -> bool:
