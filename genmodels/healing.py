@@ -302,7 +302,7 @@ def load_test_works(data_dir: str | Path = "data/text") -> list[str]:
     return [f.read_text(encoding="utf-8") for f in files]
 
 
-if __name__ == "__main__":  # python -m genmodels.healing [CHECKPOINT ...]: accuracy with and without healing
+if __name__ == "__main__":  # python -m genmodels.healing [CHECKPOINT ...] [--beam]: accuracy with/without healing
     import json
     import sys
 
@@ -310,6 +310,11 @@ if __name__ == "__main__":  # python -m genmodels.healing [CHECKPOINT ...]: accu
 
     torch.set_num_threads(1)
     works = load_test_works()
-    for path in sys.argv[1:] or ["checkpoints/text-lstm", "checkpoints/text-gru"]:
+    for path in [a for a in sys.argv[1:] if not a.startswith("--")] or ["checkpoints/text-lstm", "checkpoints/text-gru"]:
         ck = load_checkpoint(path)
-        print(json.dumps({"checkpoint": ck.name, **healing_accuracy(ck.model, ck.tokenizer, works)}), flush=True)
+        report = healing_accuracy(ck.model, ck.tokenizer, works)
+        if "--beam" in sys.argv:  # the same cut points, scored with the top next-word suggestion
+            from genmodels.suggest import beam_accuracy
+
+            report["beam_top1"] = beam_accuracy(ck.model, ck.tokenizer, works)
+        print(json.dumps({"checkpoint": ck.name, **report}), flush=True)

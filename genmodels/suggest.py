@@ -416,6 +416,20 @@ def suggest_latency(checkpoints: tuple[str, ...] = ("checkpoints/text-lstm", "ch
     return out
 
 
+def beam_accuracy(model: RNNLanguageModel, tokenizer: TextTokenizer, texts: list[str], n: int = 2000, seed: int = 0,
+                  context_chars: int = 400) -> float:
+    """``healing.healing_accuracy``'s cut points, scored with the top suggestion instead of greedy pieces."""
+    from genmodels.healing import mid_word_cuts, word_at
+
+    s = Suggester(model, tokenizer)
+    cuts = mid_word_cuts(texts, n, seed)
+    hits = 0
+    for ti, pos in cuts:
+        top = s.next_words(texts[ti][max(0, pos - context_chars): pos], 1)
+        hits += bool(top) and top[0].word == word_at(texts[ti], pos)
+    return hits / n
+
+
 def _pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return round(xs[min(len(xs) - 1, int(q / 100 * len(xs)))], 1)

@@ -216,3 +216,19 @@ def test_random_prompts_never_raise_an_untyped_error(tiny):
         out = next_words(tiny.model, tiny.tokenizer, prompt)
         assert all(x.word for x in out)
         assert isinstance(ghost_text(tiny.model, tiny.tokenizer, prompt), str)
+
+
+def test_suggest_gives_words_and_a_ghost_that_starts_with_the_best_word(tiny):
+    from genmodels.suggest import suggest
+
+    for prompt in ["To be, or not to b", "KING.\nWhat ", "x" * 3000]:
+        words, ghost = suggest(tiny.model, tiny.tokenizer, prompt)
+        assert "\n" not in ghost and len(ghost) <= 80
+        if words:
+            assert ghost.startswith(words[0].insert)
+            assert words == next_words(tiny.model, tiny.tokenizer, prompt)
+
+
+def test_constraint_reports_the_text_it_spells_again(tiny):
+    ids, c = prepare_prompt(tiny.tokenizer, "To be, or not to b")
+    assert c.removed_text == " b" and tiny.tokenizer.decode(ids) + c.removed_text == "To be, or not to b"
