@@ -310,7 +310,8 @@ if __name__ == "__main__":  # python -m genmodels.healing [CHECKPOINT ...] [--be
 
     torch.set_num_threads(1)
     works = load_test_works()
-    for path in [a for a in sys.argv[1:] if not a.startswith("--")] or ["checkpoints/text-lstm", "checkpoints/text-gru"]:
+    paths = [a for a in sys.argv[1:] if not a.startswith("--")]
+    for path in paths or ["checkpoints/text-lstm", "checkpoints/text-gru"]:
         ck = load_checkpoint(path)
         report = healing_accuracy(ck.model, ck.tokenizer, works)
         if "--beam" in sys.argv:  # the same cut points, scored with the top next-word suggestion

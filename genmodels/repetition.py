@@ -23,7 +23,8 @@ MAX_NGRAM = 32
 
 def _histories(history, batch: int) -> list[torch.Tensor]:
     if isinstance(history, torch.Tensor):
-        rows = list(history.reshape(batch, -1)) if history.dim() >= 1 and history.numel() else [history.new_zeros(0)] * batch
+        empty = history.dim() == 0 or history.numel() == 0
+        rows = [history.new_zeros(0)] * batch if empty else list(history.reshape(batch, -1))
     else:
         rows = [torch.as_tensor(list(h), dtype=torch.long) for h in history]
     if len(rows) != batch:
@@ -35,7 +36,8 @@ def repetition_penalty(logits: torch.Tensor, history: Sequence[Sequence[int]] | 
                        penalty: float) -> torch.Tensor:
     """CTRL repetition penalty; ``penalty`` 1 leaves the logits unchanged."""
     if not isinstance(penalty, (int, float)) or math.isnan(penalty) or not 0 < penalty <= MAX_PENALTY:
-        raise SettingsError(f"The repetition penalty must be above 0 and at most {MAX_PENALTY} (1 = off); got {penalty}")
+        raise SettingsError(f"The repetition penalty must be above 0 and at most {MAX_PENALTY} (1 = off); "
+                            f"got {penalty}")
     if penalty == 1:
         return logits
     seen = torch.zeros_like(logits, dtype=torch.bool)
@@ -50,7 +52,8 @@ def repetition_penalty(logits: torch.Tensor, history: Sequence[Sequence[int]] | 
 def no_repeat_ngram(logits: torch.Tensor, history: Sequence[Sequence[int]] | torch.Tensor, size: int) -> torch.Tensor:
     """Ban every token that would repeat an n-gram of length ``size`` from the row's history."""
     if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_NGRAM:
-        raise SettingsError(f"The no-repeat n-gram size must be a whole number from 0 (off) to {MAX_NGRAM}; got {size!r}")
+        raise SettingsError(f"The no-repeat n-gram size must be a whole number from 0 (off) to {MAX_NGRAM}; "
+                            f"got {size!r}")
     if size == 0:
         return logits
     banned = torch.zeros_like(logits, dtype=torch.bool)

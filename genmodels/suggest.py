@@ -24,7 +24,6 @@ the pieces since the last stored boundary.
 from __future__ import annotations
 
 import math
-import statistics
 import threading
 import time
 import weakref
@@ -134,7 +133,8 @@ class WordBeam:
             if kind in ("heal", "pre"):
                 h = hyps[i]
                 mask = self.table.allowed(self.removed[len(h.gen):]) if kind == "heal" else self.m.before_word
-                top = torch.topk(lp[i].masked_fill(~mask | self.table.banned, -math.inf), min(self.beam, self.table.size))
+                allowed = lp[i].masked_fill(~mask | self.table.banned, -math.inf)
+                top = torch.topk(allowed, min(self.beam, self.table.size))
                 for v, t in zip(top.values.tolist(), top.indices.tolist()):
                     self._extend(h, v, t, out)
         return out
@@ -374,7 +374,8 @@ def suggest(model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str,
     return suggester_for(model, tokenizer).suggest(prompt_text, k, max_chars)
 
 
-def ghost_text(model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str, max_chars: int = GHOST_CHARS) -> str:
+def ghost_text(model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str,
+               max_chars: int = GHOST_CHARS) -> str:
     """The most likely rest of the line after ``prompt_text`` (at most ``max_chars`` characters)."""
     return suggester_for(model, tokenizer).ghost_text(prompt_text, max_chars)
 
@@ -448,5 +449,6 @@ if __name__ == "__main__":  # python -m genmodels.suggest [TEXT]: suggestions fo
             print(f"{ck.name}: {words} | ghost: {ghost_text(ck.model, ck.tokenizer, sys.argv[1])!r}")
     else:
         for name, r in suggest_latency().items():
-            print(f"{name:12s} wall: median {r['median_ms']:6.1f} ms, p95 {r['p95_ms']:6.1f} ms, max {r['max_ms']:6.1f} ms;"
-                  f"  CPU: median {r['cpu_median_ms']:6.1f} ms, p95 {r['cpu_p95_ms']:6.1f} ms  ({r['keystrokes']} keys)")
+            print(f"{name:12s} wall: median {r['median_ms']:6.1f} ms, p95 {r['p95_ms']:6.1f} ms, "
+                  f"max {r['max_ms']:6.1f} ms;  CPU: median {r['cpu_median_ms']:6.1f} ms, "
+                  f"p95 {r['cpu_p95_ms']:6.1f} ms  ({r['keystrokes']} keys)")
