@@ -55,7 +55,7 @@ def _eval(a) -> None:
     if a.checkpoint is None:
         raise GenmodelsError("eval needs a checkpoint directory (or --baseline ngram)")
     report = ev.eval_checkpoint(a.checkpoint, source=a.text_file or a.midi_dir, data=a.data, music=a.music,
-                                samples=a.samples, update_card=a.update_card)
+                                samples=a.samples, update_card=a.update_card, dynamic=a.dynamic)
     print(json.dumps(report, indent=1))
 
 
@@ -137,6 +137,8 @@ def _eval_parser(sub) -> None:
     _option(e, "--order", type=int, help="--baseline: the n-gram order",
             shown="text 7; melody the best of 2-8 on valid")
     _option(e, "--music", action="store_true", help="melody: musical statistics of 200 generated vs held-out tunes")
+    _option(e, "--dynamic", action="store_true",
+            help="also the test metric with dynamic evaluation (the model adapts to the text as it reads it)")
     _option(e, "--samples", action="store_true", help="add a sample to the report")
     _option(e, "--update-card", action="store_true", help="write the results into the model card")
     e.set_defaults(fn=_eval)

@@ -37,6 +37,21 @@ def test_metric(c: ckpt.Checkpoint, source: str | None = None, data: str | None 
             "source": str(source)}
 
 
+def dynamic_metric(c: ckpt.Checkpoint, data: str | None = None) -> dict:
+    """The test metric read in order, document by document, without and with dynamic evaluation (the
+    same segments, so the two figures differ only by the adaptation)."""
+    from genmodels.dynamic import DynamicSettings, dynamic_evaluate
+
+    d = c.domain.load_data(_data_path(c, data), tokenizer=c.tokenizer, augment=False)
+    settings = DynamicSettings()
+    static = dynamic_evaluate(c.model, d.test, d.test_units, c.domain, c.tokenizer.bos_id, DynamicSettings(0, 0))
+    dynamic = dynamic_evaluate(c.model, d.test, d.test_units, c.domain, c.tokenizer.bos_id, settings)
+    return {"metric": c.domain.metric, "static": round(static["value"], 4), "dynamic": round(dynamic["value"], 4),
+            "gain": round(static["value"] - dynamic["value"], 4),
+            "settings": {"lr": settings.lr, "decay": settings.decay, "segment": settings.segment},
+            "source": f"{data_dir(c, data)} (test split)"}
+
+
 def baseline_summary(domain, data: str | None = None) -> dict:
     """The n-gram floor on the same test split, as stored in a model card."""
     b = domain.baseline(data)
@@ -46,7 +61,7 @@ def baseline_summary(domain, data: str | None = None) -> dict:
 
 
 def eval_checkpoint(path: str, source: str | None = None, data: str | None = None, music: bool = False,
-                    samples: bool = False, update_card: bool = False) -> dict:
+                    samples: bool = False, update_card: bool = False, dynamic: bool = False) -> dict:
     """The report of ``python -m genmodels eval``; with ``update_card`` (and no ``source``) its
     results, a baseline and the eval command are written into the model card."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -56,6 +71,8 @@ def eval_checkpoint(path: str, source: str | None = None, data: str | None = Non
         report["card_test"] = c.card["test"].get("value")
     if samples:
         report["sample"] = c.domain.card_sample(Sampler(c), _data_path(c, data))
+    if dynamic and not source:
+        report["dynamic"] = dynamic_metric(c, data)
     stats = c.domain.sample_statistics(c, _data_path(c, data)) if music else None
     if stats is not None:
         report["music"] = stats
@@ -66,6 +83,8 @@ def eval_checkpoint(path: str, source: str | None = None, data: str | None = Non
             card["samples"] = [report["sample"]]
         if "music" in report:
             card["music_stats"] = report["music"]
+        if "dynamic" in report:
+            card["dynamic"] = report["dynamic"]
         card["eval_command"] = f"python -m genmodels eval {path}"
         card["baseline"] = baseline_summary(c.domain, data)
         write_card(Path(path), card)
