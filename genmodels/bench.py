@@ -20,6 +20,7 @@ import torch
 from genmodels.checkpoint import find_checkpoints, load_checkpoint
 from genmodels.model import RNNLanguageModel
 from genmodels.sampling import Sampler, Settings, choose
+from genmodels.train import bf16_supported
 
 TARGETS = {"step/bound": 1.3, "16 cand/1": 3.0, "first token ms": 50, "400 tokens s": 0.5, "64 bars s": 1.0,
            "rss MB": 600}
@@ -103,8 +104,10 @@ def first_token_time(g: Sampler, prompt_tokens: int = 200, n: int = 20) -> float
     return _median_time(one, n, warmup=3)
 
 
-def train_throughput(model: RNNLanguageModel, batch: int = 32, bptt: int = 128, steps: int = 3) -> tuple[float, float]:
-    """Tokens/s of genmodels' train_step vs a plain loop over the fused cell of the same size."""
+def train_throughput(model: RNNLanguageModel, batch: int = 32, bptt: int = 128, steps: int = 3,
+                     precision: str = "fp32") -> tuple[float, float]:
+    """Tokens/s of genmodels' train_step vs a plain loop over the fused cell of the same size (both under
+    bf16 autocast with ``precision="bf16"``)."""
     from genmodels.train import train_step
 
     c = model.config
@@ -115,7 +118,7 @@ def train_throughput(model: RNNLanguageModel, batch: int = 32, bptt: int = 128, 
     ours.train()
 
     def mine():
-        train_step(ours, opt, x, y, None, -100, 1.0)
+        train_step(ours, opt, x, y, None, -100, 1.0, precision)
 
     rnn = (torch.nn.LSTM if c.cell == "lstm" else torch.nn.GRU)(c.emb_dim, c.hidden, c.layers, batch_first=True,
                                                              dropout=c.dropout if c.layers > 1 else 0.0)
@@ -125,8 +128,10 @@ def train_throughput(model: RNNLanguageModel, batch: int = 32, bptt: int = 128, 
     opt2 = torch.optim.AdamW(params, lr=1e-3)
 
     def plain():
-        out, _ = rnn(drop(emb(x)))
-        loss = torch.nn.functional.cross_entropy(head(drop(out)).reshape(-1, c.vocab_size), y.reshape(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out, _ = rnn(drop(emb(x)))
+            logits = head(drop(out)).reshape(-1, c.vocab_size)
+        loss = torch.nn.functional.cross_entropy(logits.float(), y.reshape(-1))
         opt2.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -148,23 +153,26 @@ def measure(c, g: Sampler, n: int, quick: bool) -> dict:
     ftt = first_token_time(g)
     e2e = _median_time(lambda: c.domain.end_to_end(g), 3, warmup=1)
     ours_tps, plain_tps = train_throughput(m, steps=2 if quick else 3)
+    bf16_tps = train_throughput(m, steps=2 if quick else 3, precision="bf16")[0] if bf16_supported() else float("nan")
     return {"model": c.name, "cell": m.config.cell, "H": m.config.hidden, "layers": m.config.layers,
             "vocab": m.config.vocab_size, "bound_ms": b * 1e3, "step_ms": st * 1e3, "step/bound": st / b,
             "ref_ms": ref * 1e3, "ref/bound": ref / b, "4 cand/1": s4 / st, "16 cand/1": s16 / st,
             "bound 16/1": b16 / b, "first_token_ms": ftt * 1e3, "e2e_s": e2e, "e2e": c.domain.sample_length,
-            "train_tok_s": ours_tps, "plain_tok_s": plain_tps, "train/plain": ours_tps / plain_tps}
+            "train_tok_s": ours_tps, "plain_tok_s": plain_tps, "train/plain": ours_tps / plain_tps,
+            "train_bf16_tok_s": bf16_tps, "bf16/fp32": bf16_tps / ours_tps}
 
 
 def print_table(rows: list[dict]) -> None:
     hdr = ("model", "bound ms", "step ms", "step/bound", "nn.* ms", "nn.*/bound", "4 cand/1", "16 cand/1", "bound 16/1",
-           "1st token ms", "end to end", "train tok/s", "plain tok/s", "train/plain")
+           "1st token ms", "end to end", "train tok/s", "plain tok/s", "train/plain", "bf16 train tok/s", "bf16/fp32")
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     for r in rows:
         print(f"| {r['model']} | {r['bound_ms']:.3f} | {r['step_ms']:.3f} | {r['step/bound']:.2f} | "
               f"{r['ref_ms']:.3f} | {r['ref/bound']:.2f} | {r['4 cand/1']:.2f} | {r['16 cand/1']:.2f} | "
               f"{r['bound 16/1']:.2f} | {r['first_token_ms']:.1f} | {r['e2e_s']:.3f} s ({r['e2e']}) | "
-              f"{r['train_tok_s']:,.0f} | {r['plain_tok_s']:,.0f} | {r['train/plain']:.2f} |")
+              f"{r['train_tok_s']:,.0f} | {r['plain_tok_s']:,.0f} | {r['train/plain']:.2f} | "
+              f"{r['train_bf16_tok_s']:,.0f} | {r['bf16/fp32']:.2f} |")
     print(f"\nTargets: step/bound <= {TARGETS['step/bound']}, 16 candidates <= {TARGETS['16 cand/1']}x one, "
           f"first token <= {TARGETS['first token ms']} ms after a 200-token prompt, 400 text tokens <= "
           f"{TARGETS['400 tokens s']} s, "
