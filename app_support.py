@@ -425,3 +425,18 @@ def parse_melody_link(params: dict[str, str], models: list[str], modes, meters, 
         if params.get("meter") in meters:
             out["m_meter"] = params["meter"]
     return out
+
+
+_SVG_DEF = re.compile(r'<g id="([^"]+)">(.*?)</g>', re.S)
+_SVG_USE = re.compile(r'<use xlink:href="#([^"]+)"([^>]*?)\s*/>')
+
+
+def inline_svg_uses(svg: str) -> str:
+    """Verovio's SVG with every ``<use>`` of a glyph replaced by a copy of the glyph's paths.
+
+    ``st.html`` sanitises with DOMPurify, whose SVG allow-list has no ``<use>``: the note heads, clefs and
+    accidentals would vanish. (A helper for the page; it would sit well beside ``render_svg`` in the library.)
+    """
+    defs_at = svg.find("<defs>")
+    defs = dict(_SVG_DEF.findall(svg[defs_at : svg.find("</defs>", defs_at)])) if defs_at >= 0 else {}
+    return _SVG_USE.sub(lambda m: f"<g{m.group(2)}>{defs.get(m.group(1), '')}</g>", svg)

@@ -24,6 +24,7 @@ from app_support import (
     ROOT,
     corpus_tunes,
     get_generator,
+    inline_svg_uses,
     melody_link_params,
     new_seed,
     parse_melody_link,
@@ -672,7 +673,7 @@ def show_music(h: dict) -> None:
     with score:
         if "svg" not in h:
             try:
-                h["svg"] = render_svg(h["full"], prompt_notes=h["prompt_notes"] or None)
+                h["svg"] = inline_svg_uses(render_svg(h["full"], prompt_notes=h["prompt_notes"] or None))
             except GenmodelsError as e:
                 h["svg"] = None
                 h["svg_error"] = str(e)
