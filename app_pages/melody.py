@@ -900,7 +900,7 @@ def repitch_box(h: dict) -> None:
 
 def transpose_box(h: dict) -> None:
     st.markdown("Transpose")
-    n = st.number_input("Semitones (up +, down −)", -48, 48, 0, 1, key="m_transpose")
+    n = st.number_input("Semitones (up +, down −)", -127, 127, 0, 1, key="m_transpose")
     msg = st.container()
     if not st.button("Transpose", key="m_transpose_go", icon=":material/swap_vert:"):
         return
