@@ -301,3 +301,142 @@ def piano_roll(
     )
     lines = alt.Chart(bars).mark_rule(color="#999", strokeDash=[3, 3]).encode(x="beat:Q")
     return (lines + notes).properties(height=height)
+
+
+# ---------------------------------------------------------------------------------------------
+# Melody page: corpus tune names and the link that reproduces a melody
+# ---------------------------------------------------------------------------------------------
+@st.cache_data(max_entries=2, show_spinner=False)
+def corpus_tunes(manifest: str) -> dict[str, dict]:
+    """Manifest entries of the prepared melody corpus by tune id ({} when there is no readable manifest)."""
+    try:
+        tunes = json.loads(Path(manifest).read_text())["tunes"]
+        return {t["id"]: t for t in tunes if isinstance(t, dict) and "id" in t}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def tune_title(tune_id: str, collection: str = "") -> str:
+    """A readable title from a corpus id: 'ryansMammoth-WindThatShakesTheBarleyReel-0000' -> 'Wind That
+    Shakes The Barley Reel' (the corpus has no title field; ids carry the source's name)."""
+    name = tune_id[len(collection) + 1 :] if collection and tune_id.startswith(collection + "-") else tune_id
+    name, _, number = name.rpartition("-") if re.fullmatch(r".+-\d{4}", name) else (name, "", "")
+    if name[:1].isdigit():  # O'Neill's tunes are known by their number
+        words = f"No. {name}"
+    else:
+        words = re.sub(r"(?<=[a-z])(?=[A-Z0-9])|(?<=[0-9])(?=[A-Za-z])", " ", name).replace("-", " ").strip()
+        words = words[:1].upper() + words[1:]
+    return f"{words} ({int(number)})" if number and int(number) else words
+
+
+# URL query parameter -> (session-state key, parser). Values that do not parse are ignored: a link is user input.
+MAX_URL_NOTES = 1500  # characters of note-name prompt a link may carry (the URL stays well under 2 kB)
+
+
+def _int_in(lo: int, hi: int):
+    def parse(s: str) -> int:
+        v = int(s)
+        if not lo <= v <= hi:
+            raise ValueError(s)
+        return v
+
+    return parse
+
+
+def _float_in(lo: float, hi: float):
+    def parse(s: str) -> float:
+        v = float(s)
+        if not lo <= v <= hi:
+            raise ValueError(s)
+        return v
+
+    return parse
+
+
+def _one_of(options):
+    def parse(s: str):
+        if s not in options:
+            raise ValueError(s)
+        return s
+
+    return parse
+
+
+def melody_link_params(source: dict[str, str], state) -> dict[str, str]:
+    """The query parameters that make a melody again: its prompt's ``source`` (note names and meter, or a
+    corpus tune id and how many of its bars) and the page's settings read from ``state``."""
+    out = dict(source)
+    for name, key in LINK_SETTINGS.items():
+        if key in state:
+            v = state[key]
+            out[name] = str(int(v)) if isinstance(v, bool) else str(v)
+    return out
+
+
+LINK_SETTINGS = {
+    "tonic": "m_tonic",
+    "mode": "m_mode",
+    "tempo": "m_tempo",
+    "model": "m_model",
+    "program": "m_program",
+    "temp": "m_temp",
+    "bars": "m_bars",
+    "topp": "m_topp",
+    "topk": "m_topk",
+    "seed": "m_seed",
+    "stay": "m_stay",
+    "end": "m_end",
+}
+
+
+def parse_melody_link(params: dict[str, str], models: list[str], modes, meters, as_prompt: str) -> dict:
+    """Session-state values from a link's query parameters; unknown or malformed values are left out."""
+    parsers = {
+        "tonic": lambda s: as_prompt if s == as_prompt else _int_in(0, 11)(s),
+        "mode": _one_of([as_prompt, *modes]),
+        "tempo": _int_in(20, 400),
+        "model": _one_of(models),
+        "program": _int_in(0, 127),
+        "temp": _float_in(0.0, 2.0),
+        "bars": _int_in(1, 32),
+        "topp": _float_in(0.05, 1.0),
+        "topk": _int_in(0, 200),
+        "seed": _int_in(0, 2**31 - 1),
+        "stay": _one_of(["off", "gentle", "strict"]),
+        "end": lambda s: {"1": True, "0": False}[s],
+    }
+    out: dict = {}
+    for name, key in LINK_SETTINGS.items():
+        if name in params:
+            try:
+                out[key] = parsers[name](params[name])
+            except (ValueError, KeyError):
+                pass
+    if params.get("src") == "tune" and params.get("tune"):
+        out["m_source_kind"] = "tune"
+        out["m_tune_id"] = params["tune"][:200]
+        try:
+            out["m_tune_bars"] = _int_in(1, 32)(params.get("pbars", "4"))
+        except ValueError:
+            out["m_tune_bars"] = 4
+    elif params.get("notes"):
+        out["m_source_kind"] = "notes"
+        out["m_notes"] = params["notes"][:MAX_URL_NOTES]
+        if params.get("meter") in meters:
+            out["m_meter"] = params["meter"]
+    return out
+
+
+_SVG_DEF = re.compile(r'<g id="([^"]+)">(.*?)</g>', re.S)
+_SVG_USE = re.compile(r'<use xlink:href="#([^"]+)"([^>]*?)\s*/>')
+
+
+def inline_svg_uses(svg: str) -> str:
+    """Verovio's SVG with every ``<use>`` of a glyph replaced by a copy of the glyph's paths.
+
+    ``st.html`` sanitises with DOMPurify, whose SVG allow-list has no ``<use>``: the note heads, clefs and
+    accidentals would vanish. (A helper for the page; it would sit well beside ``render_svg`` in the library.)
+    """
+    defs_at = svg.find("<defs>")
+    defs = dict(_SVG_DEF.findall(svg[defs_at : svg.find("</defs>", defs_at)])) if defs_at >= 0 else {}
+    return _SVG_USE.sub(lambda m: f"<g{m.group(2)}>{defs.get(m.group(1), '')}</g>", svg)

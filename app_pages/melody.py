@@ -1,5 +1,7 @@
-"""Melody page: a seed (note names, a MIDI file or a corpus tune) continued by an LSTM or a GRU,
-shown as a piano roll, played through the General MIDI soundfont and offered as .mid files.
+"""Melody page: write a tune with the model. A prompt (note names, a track of a MIDI file or a corpus tune) in a
+chosen key and mode is continued by an LSTM or a GRU; the result is engraved as a score, played, and can be
+reworked: regenerate some bars, keep the rhythm with new pitches, transpose. Every version stays in the
+session's history (undo); MIDI, ABC and MusicXML downloads; a link holds the prompt and settings.
 
 Every control, the uploaded file and the history last for the session, also while the user is on another page
 (``persist_state="session"``; the file's bytes in session state). The settings column is a fragment: moving a
@@ -7,6 +9,7 @@ slider reruns only that column.
 """
 
 import dataclasses
+import inspect
 import io
 import os
 import re
@@ -17,16 +20,22 @@ import pretty_midi
 import streamlit as st
 
 from app_support import (
+    MAX_URL_NOTES,
     ROOT,
+    corpus_tunes,
     get_generator,
-    key_label,
+    inline_svg_uses,
+    melody_link_params,
     new_seed,
+    parse_melody_link,
     piano_roll,
     require_models,
     sanitise_filename,
+    tune_title,
 )
 from genmodels.audio import wav_bytes
-from genmodels.errors import GenmodelsError, MidiError, SeedError
+from genmodels.constraints import KEY_STRENGTHS, MelodySteering
+from genmodels.errors import GenmodelsError, MidiError, NotationError, SeedError
 from genmodels.melody import (
     MAX_MIDI_BYTES,
     MAX_PROMPT_TOKENS,
@@ -35,9 +44,13 @@ from genmodels.melody import (
     format_notes,
     midi_bytes,
     parse_note_prompt,
-    read_midi,
 )
-from genmodels.sampling import CONTEXT_BARS, Settings
+from genmodels.melody import midi as midi_io
+from genmodels.melody.abc import to_abc
+from genmodels.melody.engrave import render_svg
+from genmodels.melody.musicxml import musicxml_bytes
+from genmodels.melody.scales import key_name, transpose
+from genmodels.sampling import CONTEXT_BARS, Sampler, Settings
 
 DEFAULT_NOTES = "E4 D4 C4 D4 E4 E4 E4*2"
 NOTE_HELP = (
@@ -46,19 +59,33 @@ NOTE_HELP = (
     "(multiply: `G4*2` is a half note, `G4*3/2` a dotted quarter)."
 )
 SRC_NOTES, SRC_FILE, SRC_CORPUS = "Note names", "MIDI file", "Corpus tune"
-CORPUS_DIR = Path(os.environ.get("GENMODELS_MELODY_DATA") or ROOT / "data" / "melody") / "test"
-MAX_HISTORY = 20
+MELODY_DATA = Path(os.environ.get("GENMODELS_MELODY_DATA") or ROOT / "data" / "melody")
+CORPUS_DIR = MELODY_DATA / "test"
+MAX_HISTORY = 30
 MAX_SEED_VALUE = 2**31 - 1
 METERS = [f"{n}/{d}" for n, d in SUPPORTED_METERS]
-SEED_KEY = "as the seed"
-KEYS = [SEED_KEY] + [(t, m) for m in MODES for t in range(12)]
+AS_PROMPT = "as the prompt"
+TONICS = [AS_PROMPT, *range(12)]
+MODE_CHOICES = [AS_PROMPT, *MODES]
+TEMPO_RANGE = (20, 400)
+CANDIDATE_PASSAGES = 8
 KEEP = "session"  # widget values survive a visit to another page
+
+# What the library offers today (melody-lib and midi-in add these; the page says what is missing).
+HAS_STEERING = "steering" in inspect.signature(Sampler.generate_melody).parameters
+HAS_REGENERATE = hasattr(Sampler, "regenerate_bars")
+HAS_REPITCH = hasattr(Sampler, "repitch")
+HAS_TRACKS = hasattr(midi_io, "list_tracks")
+NOT_YET = "Not available in this version of genmodels."
 
 # Set by the callbacks below as well as by the user, so initialised here and not through ``value=``.
 st.session_state.setdefault("m_seed", new_seed())
 st.session_state.setdefault("m_notes", DEFAULT_NOTES)
 st.session_state.setdefault("m_meter", "4/4")
 st.session_state.setdefault("m_source", SRC_NOTES)
+st.session_state.setdefault("m_tempo", 120)
+st.session_state.setdefault("m_tonic", AS_PROMPT)
+st.session_state.setdefault("m_mode", AS_PROMPT)
 st.session_state.setdefault("m_history", [])
 
 
@@ -70,17 +97,22 @@ def parse_notes(text: str, meter: str):
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def parse_midi(data: bytes):
-    return read_midi(data)
+def parse_midi(data: bytes, track: int | None = None):
+    return midi_io.read_midi(data) if track is None else midi_io.read_midi(data, track=track)
 
 
-def melody_from_upload(data: bytes):
-    """A seed Melody from uploaded bytes (never written to disk); MidiError with a clear message otherwise."""
+@st.cache_data(max_entries=16, show_spinner=False)
+def midi_tracks(data: bytes) -> list:
+    return list(midi_io.list_tracks(data))
+
+
+def check_upload(data: bytes) -> bytes:
+    """The bytes, or MidiError with a clear message (they are never written to disk)."""
     if len(data) > MAX_MIDI_BYTES:
         raise MidiError(f"The file is {len(data) / 1e6:.1f} MB; the limit is {MAX_MIDI_BYTES / 1e6:.0f} MB")
     if not data:
         raise MidiError("The file is empty")
-    return parse_midi(bytes(data))
+    return bytes(data)
 
 
 @st.cache_data(max_entries=24, show_spinner="Rendering audio…")
@@ -96,15 +128,16 @@ def roll_seed() -> None:
     st.session_state.m_seed = new_seed()
 
 
-def store_upload() -> None:
-    """Keep the uploaded bytes and name for the session: the uploader itself forgets them on another page."""
-    up = st.session_state.get("m_upload")
+def store_upload(widget: str, target: str) -> None:
+    """Keep an upload's bytes and name for the session: the uploader itself forgets them on another page."""
+    up = st.session_state.get(widget)
     if up is not None:
-        st.session_state.m_file = {"name": up.name, "data": up.getvalue()}
+        st.session_state[target] = {"name": up.name, "data": up.getvalue()}
 
 
-def clear_upload() -> None:
-    st.session_state.pop("m_file", None)
+def forget(*keys: str) -> None:
+    for k in keys:
+        st.session_state.pop(k, None)
 
 
 def md_text(s: str) -> str:
@@ -112,15 +145,63 @@ def md_text(s: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()<>#|~$!])", r"\\\1", s)
 
 
-def use_as_seed(text: str, meter: str) -> None:
+def key_text(key) -> str:
+    return key_name(key[0] % 12, key[1])
+
+
+def use_as_prompt(text: str, meter: str) -> None:
     st.session_state.m_source = SRC_NOTES
     st.session_state.m_notes = text
     st.session_state.m_meter = meter
+    st.session_state.m_tonic = st.session_state.m_mode = AS_PROMPT
+    st.toast("This melody is now your prompt. Press **Generate melody** to continue it.")  # once, from here
+
+
+# -- a link that reproduces a melody -------------------------------------------------------------
+def apply_link(models: list[str], corpus_ids: list[str]) -> None:
+    """Once per session: the prompt and settings of the page's URL go into the controls, and the melody is
+    generated again (same random seed, same melody)."""
+    if st.session_state.get("m_link_read"):
+        return
+    st.session_state.m_link_read = True
+    params = {k: st.query_params[k] for k in st.query_params}
+    values = parse_melody_link(params, models, MODES, METERS, AS_PROMPT)
+    kind = values.pop("m_source_kind", None)
+    if kind is None:
+        return
+    tune, tune_bars = values.pop("m_tune_id", None), values.pop("m_tune_bars", None)
+    if kind == "tune":
+        if tune not in corpus_ids:
+            st.session_state.m_link_error = f"The link names corpus tune {tune!r}, which is not in this corpus."
+            return
+        st.session_state.m_source, st.session_state.m_corpus = SRC_CORPUS, tune
+        st.session_state.m_link_pbars = tune_bars
+        st.session_state.m_tempo_from = f"tune:{tune}"  # the link's tempo, not the tune's
+    else:
+        st.session_state.m_source = SRC_NOTES
+    st.session_state.update(values)
+    st.session_state.m_autogen = True
+
+
+def show_link(h: dict) -> None:
+    """The picked version's link in the address bar, and a note of what a link cannot hold."""
+    if h.get("link") is None:
+        st.query_params.clear()
+        st.caption(h.get("link_note", "This version has no link."))
+        return
+    st.query_params.from_dict(h["link"])
+    note = " It makes the melody as first generated; later changes (regenerate, new pitches, transpose) are not in it."
+    note = note if h.get("derived") else ""
+    query = "&".join(f"{k}={v}" for k, v in st.query_params.to_dict().items())
+    st.caption(
+        f"The address bar now holds a link to this melody: opening it makes the same melody again.{note} "
+        f"({len(query):,} characters)"
+    )
 
 
 # -- the prompt (left column): a change here reruns the page ---------------------------------------
-def seed_from_notes():
-    """The seed typed as note names, or None after a message."""
+def prompt_from_notes():
+    """(prompt or None, link source): the prompt typed as note names."""
     c1, c2 = st.columns([4, 1])
     notes_text = c1.text_input(
         "Notes",
@@ -135,16 +216,47 @@ def seed_from_notes():
     st.caption(NOTE_HELP)
     if not notes_text.strip():
         notes_msg.error("Write a few notes to start from, e.g. `E4 G4 A4/2 A4/2 G4*2`.")
-        return None
+        return None, None
     try:
-        return parse_notes(notes_text, meter)
+        prompt = parse_notes(notes_text, meter)
     except GenmodelsError as e:
         notes_msg.error(str(e))
+        return None, None
+    link = {"src": "notes", "notes": notes_text, "meter": meter} if len(notes_text) <= MAX_URL_NOTES else None
+    return prompt, link
+
+
+def track_label(t) -> str:
+    lo, hi = (pretty_midi.note_number_to_name(p) for p in (t.lowest, t.highest))
+    name = f"“{t.name}”" if t.name else "(no name)"
+    voices = "one note at a time" if t.max_polyphony <= 1 else f"up to {t.max_polyphony} notes at once"
+    return f"Track {t.index + 1}: {name} · {t.instrument} · {t.n_notes} notes · {lo}–{hi} · {voices}"
+
+
+def pick_track(data: bytes, origin: str):
+    """The user's choice among the file's tracks (index), defaulting to the most monophonic one; None when
+    the library cannot list tracks (it then takes its own choice)."""
+    if not HAS_TRACKS:
         return None
+    tracks = midi_tracks(data)
+    if not tracks:
+        return None
+    by_index = {t.index: t for t in tracks}
+    key = f"m_track_{origin}"
+    if st.session_state.get(key) not in by_index:  # a new file: the most monophonic track, then the most notes
+        st.session_state[key] = min(tracks, key=lambda t: (t.max_polyphony, -t.n_notes, t.index)).index
+    return st.selectbox(
+        "Melody track",
+        list(by_index),
+        key=key,
+        format_func=lambda i: track_label(by_index[i]),
+        help="The track the prompt is taken from. By default the one that plays the fewest notes at once "
+        "(a melody), not the one with the most notes (often the chords).",
+    )
 
 
-def seed_from_upload():
-    """(seed or None, file name): the file uploaded in this session, kept until the user clears it."""
+def prompt_from_upload():
+    """(prompt or None, origin): the file uploaded in this session, kept until the user clears it."""
     stored = st.session_state.get("m_file")
     if stored is None:
         st.file_uploader(
@@ -152,110 +264,199 @@ def seed_from_upload():
             type=["mid", "midi"],
             key="m_upload",
             on_change=store_upload,
-            help="The melody is taken from the instrument with the most notes (highest note when "
-            "several sound together); drums are ignored.",
+            args=("m_upload", "m_file"),
+            help="You choose the melody track; drums are ignored; when several notes sound together the "
+            "highest is kept.",
         )
-        st.caption("Upload a file to see the melody extracted from it.")
+        st.caption("Upload a file to see the melody taken from it.")
         return None, ""
     c1, c2 = st.columns([4, 1], vertical_alignment="center")
     c1.caption(f"Using uploaded file {md_text(stored['name'])} ({len(stored['data']):,} bytes)")
     c2.button(
         "Clear",
         key="m_clear_upload",
-        on_click=clear_upload,
+        on_click=forget,
+        args=("m_file",),
         icon=":material/close:",
         help="Forget this file and upload another one.",
     )
+    origin = f"file:{sanitise_filename(stored['name'])}:{len(stored['data'])}"
     try:
-        return melody_from_upload(stored["data"]), stored["name"]
+        data = check_upload(stored["data"])
+        track = pick_track(data, origin)
+        return parse_midi(data, track), origin + ("" if track is None else f":{track}")
     except GenmodelsError as e:
         st.error(f"{stored['name']}: {e}")
-        return None, stored["name"]
+        return None, origin
 
 
-def seed_from_corpus(corpus: list[Path]):
-    """(seed or None, tune name): a tune of the held-out test set."""
+def tune_label(tune_id: str, tunes: dict) -> str:
+    t = tunes.get(tune_id)
+    if t is None:
+        return tune_id
+    key = f" · {key_name(t['key'][0], t['key'][1])}" if isinstance(t.get("key"), list) else ""
+    return f"{tune_title(tune_id, t.get('collection', ''))} · {t.get('collection', '')} · {t.get('meter', '')}{key}"
+
+
+def prompt_from_corpus(corpus: list[str]):
+    """(prompt or None, tune id): a tune of the held-out test set."""
+    tunes = corpus_tunes(str(MELODY_DATA / "manifest.json"))
     pick = st.selectbox(
-        "Tune from the held-out test set", corpus, key="m_corpus", persist_state=KEEP, format_func=lambda p: p.stem
+        "Tune from the held-out test set",
+        corpus,
+        key="m_corpus",
+        persist_state=KEEP,
+        format_func=lambda i: tune_label(i, tunes),
+        help="Title (from the source's name) · collection · meter · key",
     )
     try:
-        return parse_midi(Path(pick).read_bytes()), Path(pick).stem
+        return parse_midi((CORPUS_DIR / f"{pick}.mid").read_bytes()), pick
     except (OSError, GenmodelsError) as e:
-        st.error(f"{Path(pick).name}: {e}")
-        return None, ""
+        st.error(f"{pick}: {e}")
+        return None, pick
 
 
-def bars_to_use(seed, origin: str):
-    """A file's or tune's first bars (the user chooses how many); None when they hold no notes."""
-    n_bars = max(1, seed.n_bars)
+def bars_to_use(prompt, origin: str):
+    """(first bars of a file or tune, how many); the user chooses how many. None when they hold no notes."""
+    n_bars = max(1, prompt.n_bars)
+    use = n_bars
     if n_bars > 1:
-        use = st.slider(
-            "Bars of it to use as the seed",
-            1,
-            min(n_bars, 32),
-            min(n_bars, 4),
-            persist_state=KEEP,
-            key=f"m_sbars_{origin}_{len(seed.notes)}_{n_bars}",
-        )
-        seed = seed.slice_bars(0, use)
-    if not seed.notes:
+        key = f"m_pbars_{origin}_{len(prompt.notes)}_{n_bars}"
+        pending = st.session_state.pop("m_link_pbars", None)
+        if pending is not None:
+            st.session_state[key] = min(pending, n_bars, 32)
+        use = st.slider("Bars of it to use as the prompt", 1, min(n_bars, 32), min(n_bars, 4), key=key)
+        prompt = prompt.slice_bars(0, use)
+    if not prompt.notes:
         st.error("These bars hold no notes: use more bars.")
-        return None
-    return seed
+        return None, use
+    return prompt, use
 
 
-def show_seed(seed, source: str) -> None:
-    if source != SRC_NOTES:  # show what was extracted from the file, in the note-name syntax
+def key_and_tempo(prompt, origin: str | None):
+    """Key (tonic and mode) and tempo; a new file or tune sets the tempo to its own (issue 10.7)."""
+    if prompt is not None and origin and st.session_state.get("m_tempo_from") != origin:
+        st.session_state.m_tempo_from = origin
+        st.session_state.m_tempo = int(min(max(round(prompt.tempo), TEMPO_RANGE[0]), TEMPO_RANGE[1]))
+    c1, c2, c3 = st.columns([2, 3, 2])
+    tonic = c1.selectbox(
+        "Key",
+        TONICS,
+        key="m_tonic",
+        persist_state=KEEP,
+        format_func=lambda t: t if t == AS_PROMPT else key_name(t, "major").split()[0],
+        help="The tonic. The prompt is moved to it (by the smallest interval) and the model continues in it.",
+    )
+    mode = c2.selectbox(
+        "Mode",
+        MODE_CHOICES,
+        key="m_mode",
+        persist_state=KEEP,
+        help="A change of mode maps scale degrees: major to minor lowers the 3rd, 6th and 7th; dorian has a "
+        "minor 3rd and a major 6th; mixolydian a major 3rd and a minor 7th.",
+    )
+    tempo = c3.number_input(
+        "Tempo (BPM)",
+        TEMPO_RANGE[0],
+        TEMPO_RANGE[1],
+        step=1,
+        key="m_tempo",
+        persist_state=KEEP,
+        help="Any whole number. A MIDI file or corpus tune sets it to its own tempo.",
+    )
+    return tonic, mode, int(tempo)
+
+
+def in_key(prompt, tonic, mode, tempo: int):
+    """The prompt as it will be used: mapped to the chosen key and mode (PitchRangeError), at the tempo."""
+    if tonic != AS_PROMPT or mode != AS_PROMPT:
+        t = prompt.key[0] if tonic == AS_PROMPT else int(tonic)
+        m = prompt.key[1] if mode == AS_PROMPT else mode
+        if (t, m) != tuple(prompt.key):
+            prompt = prompt.to_key(t, m)
+    return dataclasses.replace(prompt, tempo=float(tempo))
+
+
+def show_prompt(prompt, source: str, moved: bool) -> None:
+    """What will be used: after a key or mode change the mapped notes and their true key (issue 10.1)."""
+    if source != SRC_NOTES or moved:
         try:
-            st.code(format_notes(seed), language=None, wrap_lines=True)
+            st.code(format_notes(prompt), language=None, wrap_lines=True)
         except SeedError:
             pass
     st.caption(
-        f"{len(seed.notes)} notes · {seed.n_bars} bar(s) · {seed.meter[0]}/{seed.meter[1]} · "
-        f"key {key_label(seed.key)}" + ("" if source == SRC_NOTES else f" · {seed.tempo:g} BPM in the file")
+        f"{len(prompt.notes)} notes · {prompt.n_bars} bar(s) · {prompt.meter[0]}/{prompt.meter[1]} · "
+        f"key {key_text(prompt.key)} · {prompt.tempo:g} BPM" + (" · moved to the chosen key" if moved else "")
     )
-    st.altair_chart(piano_roll(seed, height=150), width="stretch")
-    if seed.n_bars > CONTEXT_BARS:
-        st.info(f"The seed has {seed.n_bars} bars; the model continues from its last {CONTEXT_BARS} bars.")
+    st.altair_chart(piano_roll(prompt, height=150, labels=("prompt", "continuation")), width="stretch")
+    if prompt.n_bars > CONTEXT_BARS:
+        st.info(f"The prompt has {prompt.n_bars} bars; the model continues from its last {CONTEXT_BARS} bars.")
 
 
-def seed_column(sources: list[str], corpus: list[Path]):
-    """The left column: where the seed comes from, and the seed as it was read."""
-    st.subheader("Seed")
+def prompt_column(sources: list[str], corpus: list[str]):
+    """The left column: where the prompt comes from, its key and tempo, and the prompt as it will be used.
+    Returns (prompt or None, what a link needs to make it again or None, why there is no link)."""
+    st.subheader("Prompt")
     source = st.radio("Start from", sources, key="m_source", horizontal=True, persist_state=KEEP)
     if not corpus:
         st.caption("Tunes from the training corpus appear here after `python -m genmodels prepare melody`.")
+    link, origin, no_link = None, None, ""
     if source == SRC_NOTES:
-        seed = seed_from_notes()
+        prompt, link = prompt_from_notes()
+        if prompt is not None and link is None:
+            no_link = f"The prompt is longer than {MAX_URL_NOTES:,} characters: too long for a link."
     else:
-        seed, origin = seed_from_upload() if source == SRC_FILE else seed_from_corpus(corpus)
-        if seed is not None:
-            seed = bars_to_use(seed, origin)
-    if seed is not None:
-        show_seed(seed, source)
-    return seed, source
+        prompt, origin = prompt_from_upload() if source == SRC_FILE else prompt_from_corpus(corpus)
+        if prompt is not None:
+            prompt, used = bars_to_use(prompt, origin)
+            if source == SRC_CORPUS:
+                link = {"src": "tune", "tune": origin, "pbars": str(used)}
+                origin = f"tune:{origin}"
+        no_link = "An uploaded file cannot go in a link (a URL holds text, not files): this melody has no link."
+    tonic, mode, tempo = key_and_tempo(prompt, origin)
+    if prompt is None:
+        return None, None, no_link
+    try:
+        used = in_key(prompt, tonic, mode, tempo)
+    except GenmodelsError as e:
+        st.error(str(e))
+        return None, None, no_link
+    show_prompt(used, source, moved=used.notes != prompt.notes or used.key != prompt.key)
+    return used, link, no_link
 
 
 # -- the settings (right column): a fragment, so a change reruns only this part --------------------
-@st.fragment
-def settings_column(seed, source: str, by_label: dict) -> None:
-    st.subheader("Settings")
-    model_label = st.radio("Model", list(by_label), key="m_model", horizontal=True, persist_state=KEEP)
-    k1, k2 = st.columns(2)
-    key_choice = k1.selectbox(
-        "Key",
-        KEYS,
-        key="m_key",
+def steering_controls() -> None:
+    s1, s2 = st.columns([3, 2], vertical_alignment="bottom")
+    s1.segmented_control(
+        "Stay in key",
+        KEY_STRENGTHS,
+        key="m_stay",
         persist_state=KEEP,
-        format_func=lambda k: k if k == SEED_KEY else key_label(k),
-        help="The seed is moved to this key (by the smallest interval) and the model continues in it.",
+        default="off",
+        disabled=not HAS_STEERING,
+        help="Off: the model's own choice. Gentle: notes outside the scale are made much less likely. Strict: "
+        "notes outside the scale are never chosen." + ("" if HAS_STEERING else " " + NOT_YET),
     )
-    tempo = k2.slider("Tempo (BPM)", 40, 240, 120, 4, key="m_tempo", persist_state=KEEP)
-    program = st.selectbox(
+    s2.toggle(
+        "End on the tonic",
+        key="m_end",
+        persist_state=KEEP,
+        disabled=not HAS_STEERING,
+        help="The last bar is complete and its last note is the tonic, an ending the model chooses among "
+        "those that do this." + ("" if HAS_STEERING else " " + NOT_YET),
+    )
+
+
+@st.fragment
+def settings_column(prompt, link, no_link: str, by_label: dict) -> None:
+    st.subheader("Settings")
+    st.radio("Model", list(by_label), key="m_model", horizontal=True, persist_state=KEEP)
+    st.selectbox(
         "Instrument (General MIDI)", list(range(128)), key="m_program", persist_state=KEEP, format_func=instrument_name
     )
     t1, t2 = st.columns(2)
-    temperature = t1.slider(
+    t1.slider(
         "Temperature",
         0.0,
         2.0,
@@ -263,11 +464,11 @@ def settings_column(seed, source: str, by_label: dict) -> None:
         0.05,
         key="m_temp",
         persist_state=KEEP,
-        help="0 = always the most likely note; higher = more adventurous.",
+        help="0 = always the most likely note (greedy: the melody soon drones on one note); higher = more adventurous.",
     )
-    bars = t2.slider("Length (bars)", 1, 32, 8, 1, key="m_bars", persist_state=KEEP, help="Bars added after the seed.")
+    t2.slider("Length (bars)", 1, 32, 8, 1, key="m_bars", persist_state=KEEP, help="Bars added after the prompt.")
     t3, t4 = st.columns(2)
-    top_p = t3.slider(
+    t3.slider(
         "Top-p",
         0.05,
         1.0,
@@ -277,7 +478,7 @@ def settings_column(seed, source: str, by_label: dict) -> None:
         persist_state=KEEP,
         help="Sample only among the most likely notes that together reach this probability; 1 = off.",
     )
-    top_k = t4.number_input(
+    t4.number_input(
         "Top-k",
         0,
         200,
@@ -288,146 +489,447 @@ def settings_column(seed, source: str, by_label: dict) -> None:
         help="Sample only among the k most likely tokens; 0 = off.",
     )
     b1, b2 = st.columns([4, 1], vertical_alignment="bottom")
-    rseed = b1.number_input(
+    b1.number_input(
         "Random seed",
         0,
         MAX_SEED_VALUE,
         step=1,
         key="m_seed",
         persist_state=KEEP,
-        help="The same random seed and settings always give the same melody.",
+        help="Only the random number generator's seed: the same prompt, settings and random seed always give "
+        "the same melody.",
     )
     b2.button(":material/casino:", key="m_roll", on_click=roll_seed, help="Draw a new random seed")
+    steering_controls()
     msg = st.container()
     if not st.button("Generate melody", type="primary", key="m_go", icon=":material/music_note:", width="stretch"):
         return
-    if seed is None:
-        no_file = source == SRC_FILE and st.session_state.get("m_file") is None
-        msg.error("Upload a MIDI file first." if no_file else "Fix the seed first: see the message on the left.")
-        return
-    settings = Settings(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), seed=int(rseed))
-    model = by_label[model_label]
-    if generate(model, seed, key_choice, int(tempo), int(program), int(bars), settings, msg):
+    if generate(prompt, link, no_link, by_label, msg):
         st.rerun()  # the new melody is shown below, outside this fragment
 
 
-def generate(model, seed, key_choice, tempo: int, program: int, bars: int, settings: Settings, msg) -> bool:
-    """Continue ``seed`` (in the chosen key and tempo) and add the result to the history; False after a message."""
+def current_settings() -> Settings:
+    ss = st.session_state
+    return Settings(
+        temperature=float(ss.get("m_temp", 0.9)),
+        top_k=int(ss.get("m_topk", 0)),
+        top_p=float(ss.get("m_topp", 1.0)),
+        seed=int(ss.m_seed),
+    )
+
+
+def current_steering() -> MelodySteering:
+    ss = st.session_state
+    return MelodySteering(stay_in_key=ss.get("m_stay") or "off", end_on_tonic=bool(ss.get("m_end", False)))
+
+
+def steering_text(steering: MelodySteering) -> str:
+    parts = [f"stay in key: {steering.stay_in_key}"] if steering.stay_in_key != "off" else []
+    return " · ".join(parts + (["ends on the tonic"] if steering.end_on_tonic else []))
+
+
+def generate(prompt, link, no_link: str, by_label: dict, msg) -> bool:
+    """Continue ``prompt`` and add the result to the history; False after a message."""
+    ss = st.session_state
+    if prompt is None:
+        no_file = ss.m_source == SRC_FILE and ss.get("m_file") is None
+        msg.error("Upload a MIDI file first." if no_file else "Fix the prompt first: see the message on the left.")
+        return False
+    model = by_label.get(ss.get("m_model")) or next(iter(by_label.values()))
+    settings, steering, bars = current_settings(), current_steering(), int(ss.get("m_bars", 8))
+    extra = {"steering": steering} if HAS_STEERING else {}
+    if steering.active and not HAS_STEERING:
+        msg.error(f"Stay in key and end on the tonic: {NOT_YET} Turn them off to generate.")
+        return False
     try:
-        if key_choice != SEED_KEY:
-            seed = seed.to_key(*key_choice)
-        seed = dataclasses.replace(seed, tempo=float(tempo))
         gen = get_generator(model.path)
         with st.spinner(f"{model.label} is composing {bars} bars…"):
-            result = gen.generate_melody(seed, bars=bars, settings=settings)[0]
+            result = gen.generate_melody(prompt, bars=bars, settings=settings, **extra)[0]
     except GenmodelsError as e:
         msg.error(str(e))
         return False
-    name = sanitise_filename(
-        f"{model.name}-{seed.meter[0]}-{seed.meter[1]}-"
-        f"{key_label(seed.key).replace(' ', '')}-t{settings.temperature:g}-seed{settings.seed}"
+    add_version(
+        result.full,
+        action="generated",
+        model=model,
+        settings=settings,
+        steering=steering,
+        prompt_notes=len(result.prompt.notes),
+        cont=result.continuation,
+        overruled=getattr(result, "overruled", None),
+        link=None if link is None else melody_link_params(link, ss),
+        link_note=no_link,
+        bars=bars,
     )
-    hist = st.session_state.m_history
-    hist.append(
-        {
-            "n": hist[-1]["n"] + 1 if hist else 1,
-            "time": time.strftime("%H:%M:%S"),
-            "model": model.label,
-            "model_name": model.name,
-            "seed": result.prompt,
-            "full": result.full,
-            "cont": result.continuation,
-            "program": program,
-            "settings": settings,
-            "bars": bars,
-            "name": name,
-        }
-    )
-    del hist[:-MAX_HISTORY]
-    st.session_state.m_pick = hist[-1]["n"]
     return True
 
 
+def add_version(full, action: str, model, settings: Settings, steering, prompt_notes: int, parent=None, **more):
+    """A new version of the melody at the end of the history, picked (the earlier ones stay: undo)."""
+    hist = st.session_state.m_history
+    program = parent["program"] if parent else int(st.session_state.get("m_program", 0))
+    name = sanitise_filename(
+        f"{model.name}-{full.meter[0]}-{full.meter[1]}-"
+        f"{key_text(full.key).replace(' ', '')}-t{settings.temperature:g}-seed{settings.seed}"
+    )
+    entry = {
+        "n": hist[-1]["n"] + 1 if hist else 1,
+        "time": time.strftime("%H:%M:%S"),
+        "action": action,
+        "model": model.label,
+        "model_name": model.name,
+        "full": full,
+        "prompt_notes": prompt_notes,
+        "cont": None,
+        "program": program,
+        "settings": settings,
+        "steering": steering,
+        "bars": full.n_bars,
+        "name": name,
+        "link": parent.get("link") if parent else None,
+        "link_note": parent.get("link_note", "") if parent else "",
+        "derived": parent is not None,
+    }
+    entry.update(more)
+    if parent is not None:
+        entry["action"] = f"{action} (from #{parent['n']})"
+    hist.append(entry)
+    del hist[:-MAX_HISTORY]
+    st.session_state.m_pick_next = entry["n"]  # picked on the next run: the picker may already be drawn
+
+
 # -- page -----------------------------------------------------------------------------------------
-st.title("Continue a melody")
+st.title("Write a melody")
 st.caption(
-    "Give the start of a tune; an LSTM or a GRU trained on folk tunes and chorale melodies writes "
-    "the next bars in your meter and key. Listen, look at the piano roll, download the MIDI."
+    "Give the start of a tune; an LSTM or a GRU trained on folk tunes and chorale melodies writes the next bars "
+    "in your meter, key and mode. Read the score, listen, regenerate bars you do not like, keep a rhythm with new "
+    "pitches, transpose; download MIDI, ABC or MusicXML."
 )
 
 by_label = require_models("melody")
-corpus = sorted(CORPUS_DIR.glob("*.mid"))[:500] if CORPUS_DIR.is_dir() else []
+corpus = sorted(p.stem for p in CORPUS_DIR.glob("*.mid"))[:600] if CORPUS_DIR.is_dir() else []
+apply_link(list(by_label), corpus)
 sources = [SRC_NOTES, SRC_FILE] + ([SRC_CORPUS] if corpus else [])
 if st.session_state.m_source not in sources:
     st.session_state.m_source = SRC_NOTES
+if "m_link_error" in st.session_state:
+    st.error(st.session_state.pop("m_link_error"))
 
 left, right = st.columns([5, 4], gap="large")
 with left:
-    seed, source = seed_column(sources, corpus)
+    prompt, link, no_link = prompt_column(sources, corpus)
 with right:
-    settings_column(seed, source, by_label)
+    settings_column(prompt, link, no_link, by_label)
+if st.session_state.pop("m_autogen", False):  # opened from a link: make its melody
+    generate(prompt, link, no_link, by_label, st.container())
 
 
-# -- the history (below): every melody of this session -------------------------------------------
+# -- the current melody (below): score, piano roll, audio, downloads, and what can be done with it ----
 def show_history(hist: list[dict]) -> None:
     st.divider()
     by_n = {h["n"]: h for h in hist}
+    if "m_pick_next" in st.session_state:
+        st.session_state.m_pick = st.session_state.pop("m_pick_next")
     if st.session_state.get("m_pick") not in by_n:
         st.session_state.m_pick = hist[-1]["n"]
     h1, h2 = st.columns([2, 3], vertical_alignment="bottom")
     h1.subheader("Your melody")
     pick = h2.selectbox(
-        f"This session's melodies ({len(hist)})",
+        f"Versions in this session ({len(hist)}): pick an earlier one to go back to it",
         [h["n"] for h in reversed(hist)],
         key="m_pick",
         persist_state=KEEP,
         format_func=lambda n: (
-            f"#{n} · {by_n[n]['time']} · {by_n[n]['model']} · "
-            f"{key_label(by_n[n]['full'].key)} · {by_n[n]['bars']} bars · "
-            f"seed {by_n[n]['settings'].seed}"
+            f"#{n} · {by_n[n]['time']} · {by_n[n]['action']} · {by_n[n]['model']} · "
+            f"{key_text(by_n[n]['full'].key)} · {by_n[n]['full'].n_bars} bars"
         ),
     )
     h = by_n[pick]
     s, full = h["settings"], h["full"]
+    steer = steering_text(h["steering"]) if h.get("steering") else ""
+    overruled = f" · the model was overruled {h['overruled']} times" if h.get("overruled") else ""
     st.caption(
-        f"{h['model']} · {full.meter[0]}/{full.meter[1]} · {key_label(full.key)} · {full.tempo:g} BPM · "
-        f"{instrument_name(h['program']).split(': ', 1)[1]} · temperature {s.temperature:g} · "
+        f"{h['action']} · {h['model']} · {full.meter[0]}/{full.meter[1]} · key {key_text(full.key)} · "
+        f"{full.tempo:g} BPM · {instrument_name(h['program']).split(': ', 1)[1]} · temperature {s.temperature:g} · "
         f"top-k {s.top_k or 'off'} · top-p {s.top_p:g} · random seed {s.seed}"
+        + (f" · {steer}" if steer else "")
+        + overruled
     )
-    st.altair_chart(piano_roll(full, split=h["seed"].end), width="stretch")
+    show_link(h)
+    show_music(h)
     show_audio_and_downloads(h)
+    work_on_melody(h)
     show_notes_as_text(h)
 
 
+def prompt_split(h: dict) -> int | None:
+    """The tick where the continuation starts (None when the whole melody is one part)."""
+    notes, k = h["full"].notes, h["prompt_notes"]
+    return notes[k].start if 0 < k < len(notes) else None
+
+
+def show_music(h: dict) -> None:
+    score, roll = st.tabs(["Score", "Piano roll"])
+    with score:
+        if "svg" not in h:
+            try:
+                h["svg"] = inline_svg_uses(render_svg(h["full"], prompt_notes=h["prompt_notes"] or None))
+            except GenmodelsError as e:
+                h["svg"] = None
+                h["svg_error"] = str(e)
+        if h["svg"]:
+            st.html(f'<div class="gm-score" style="overflow-x:auto;background:white">{h["svg"]}</div>')
+            if h["prompt_notes"]:
+                st.caption("Black: your prompt · red: the model's continuation.")
+        else:
+            st.warning(f"The score could not be engraved: {h.get('svg_error')}")
+    with roll:
+        split = prompt_split(h)
+        labels = ("prompt", "continuation")
+        st.altair_chart(piano_roll(h["full"], split=split, labels=labels), width="stretch")
+
+
+def export_texts(h: dict) -> None:
+    """ABC and MusicXML of a version, made once; an export that fails keeps its message."""
+    if "abc" in h:
+        return
+    title = f"genmodels #{h['n']}"
+    try:
+        h["abc"], h["abc_error"] = to_abc(h["full"], title=title), None
+    except NotationError as e:
+        h["abc"], h["abc_error"] = None, str(e)
+    try:
+        h["xml"], h["xml_error"] = musicxml_bytes(h["full"], title=title), None
+    except NotationError as e:
+        h["xml"], h["xml_error"] = None, str(e)
+
+
 def show_audio_and_downloads(h: dict) -> None:
-    a1, a2 = st.columns([3, 2], vertical_alignment="center")
     full_mid = midi_bytes(h["full"], program=h["program"])
-    cont_mid = midi_bytes(h["cont"], program=h["program"]) if h["cont"].notes else None
-    with a1:
-        try:
-            st.audio(render_wav(full_mid), format="audio/wav")
-        except GenmodelsError as e:
-            st.error(f"Audio could not be rendered: {e}")
-    with a2:
-        st.download_button(
-            "Download seed + continuation (.mid)",
-            full_mid,
-            file_name=f"{h['name']}.mid",
+    cont = h.get("cont")
+    try:
+        st.audio(render_wav(full_mid), format="audio/wav")
+    except GenmodelsError as e:
+        st.error(f"Audio could not be rendered: {e}")
+    export_texts(h)
+    d1, d2, d3, d4 = st.columns(4)
+    whole = "Download prompt + continuation" if h["prompt_notes"] and cont is not None else "Download the melody"
+    d1.download_button(
+        f"{whole} (.mid)",
+        full_mid,
+        file_name=f"{h['name']}.mid",
+        mime="audio/midi",
+        key=f"m_dl_full_{h['n']}",
+        icon=":material/download:",
+        width="stretch",
+    )
+    if cont is not None and cont.notes:
+        d2.download_button(
+            "Download the continuation alone (.mid)",
+            midi_bytes(cont, program=h["program"]),
+            file_name=f"{h['name']}-continuation.mid",
             mime="audio/midi",
-            key=f"m_dl_full_{h['n']}",
+            key=f"m_dl_cont_{h['n']}",
             icon=":material/download:",
             width="stretch",
         )
-        if cont_mid is not None:
-            st.download_button(
-                "Download the continuation alone (.mid)",
-                cont_mid,
-                file_name=f"{h['name']}-continuation.mid",
-                mime="audio/midi",
-                key=f"m_dl_cont_{h['n']}",
-                icon=":material/download:",
-                width="stretch",
+    if h["abc"] is not None:
+        d3.download_button(
+            "Download ABC (.abc)",
+            h["abc"],
+            file_name=f"{h['name']}.abc",
+            mime="text/vnd.abc",
+            key=f"m_dl_abc_{h['n']}",
+            icon=":material/download:",
+            width="stretch",
+        )
+    else:
+        d3.warning(f"No ABC: {h['abc_error']}")
+    if h["xml"] is not None:
+        d4.download_button(
+            "Download MusicXML (.musicxml)",
+            h["xml"],
+            file_name=f"{h['name']}.musicxml",
+            mime="application/vnd.recordare.musicxml+xml",
+            key=f"m_dl_xml_{h['n']}",
+            icon=":material/download:",
+            width="stretch",
+        )
+    else:
+        d4.warning(f"No MusicXML: {h['xml_error']}")
+
+
+def model_of(h: dict):
+    by_label_now = {m.label: m for m in by_label.values()}
+    return by_label_now.get(st.session_state.get("m_model")) or by_label_now.get(h["model"])
+
+
+def work_on_melody(h: dict) -> None:
+    """Regenerate bars, keep the rhythm with new pitches, transpose: each adds a version to the history."""
+    st.markdown("**Work on this melody** (with the model, temperature, random seed and key settings above)")
+    c1, c2, c3 = st.columns(3, border=True)
+    with c1:
+        regenerate_box(h)
+    with c2:
+        repitch_box(h)
+    with c3:
+        transpose_box(h)
+
+
+def bar_range_problem(first: int, last: int, n_bars: int) -> str | None:
+    if first > last:
+        return f"Bars {first} to {last} are reversed: the first bar must not come after the last."
+    if first < 1 or last > n_bars:
+        return f"Bars {first} to {last} are outside the melody: it has bars 1 to {n_bars}."
+    return None
+
+
+def regenerate_box(h: dict) -> None:
+    full = h["full"]
+    st.markdown("Regenerate bars")
+    r1, r2 = st.columns(2)
+    first = r1.number_input("From bar", 1, 999, min(3, full.n_bars), 1, key="m_rb_from")
+    last = r2.number_input("To bar", 1, 999, min(4, full.n_bars), 1, key="m_rb_to")
+    msg = st.container()
+    go = st.button(
+        "Regenerate these bars",
+        key="m_regen",
+        icon=":material/autorenew:",
+        disabled=not HAS_REGENERATE,
+        help=f"The bars before and after stay. The model writes {CANDIDATE_PASSAGES} candidate passages and "
+        "keeps the one that makes the following bars most likely." + ("" if HAS_REGENERATE else " " + NOT_YET),
+    )
+    if not go:
+        return
+    problem = bar_range_problem(int(first), int(last), full.n_bars)
+    if problem:
+        msg.error(problem)
+        return
+    model, settings, steering = model_of(h), current_settings(), current_steering()
+    try:
+        with st.spinner(f"Regenerating bars {first}–{last}…"):
+            result = get_generator(model.path).regenerate_bars(
+                full, int(first), int(last), settings, steering, candidates=CANDIDATE_PASSAGES
             )
+    except GenmodelsError as e:
+        msg.error(str(e))
+        return
+    add_version(
+        result.full,
+        f"regenerated bars {first}–{last}",
+        model,
+        settings,
+        steering,
+        h["prompt_notes"],
+        parent=h,
+        overruled=getattr(result, "overruled", None),
+    )
+    st.rerun()
+
+
+def rhythm_source(h: dict):
+    """The melody whose rhythm is kept: this one or an uploaded file (kept for the session)."""
+    src = st.radio("Rhythm of", ["this melody", "an uploaded MIDI file"], key="m_rhythm_src", horizontal=True)
+    if src == "this melody":
+        return h["full"], "this melody"
+    stored = st.session_state.get("m_rhythm_file")
+    if stored is None:
+        st.file_uploader(
+            "MIDI file with the rhythm",
+            type=["mid", "midi"],
+            key="m_rhythm_upload",
+            on_change=store_upload,
+            args=("m_rhythm_upload", "m_rhythm_file"),
+        )
+        return None, ""
+    c1, c2 = st.columns([3, 1], vertical_alignment="center")
+    c1.caption(f"Rhythm from {md_text(stored['name'])}")
+    c2.button("Clear", key="m_rhythm_clear", on_click=forget, args=("m_rhythm_file",))
+    try:
+        return parse_midi(check_upload(stored["data"])), stored["name"]
+    except GenmodelsError as e:
+        st.error(f"{stored['name']}: {e}")
+        return None, stored["name"]
+
+
+def repitch_box(h: dict) -> None:
+    st.markdown("Keep the rhythm, new pitches")
+    rhythm, origin = rhythm_source(h)
+    msg = st.container()
+    go = st.button(
+        "New pitches",
+        key="m_repitch",
+        icon=":material/shuffle:",
+        disabled=not HAS_REPITCH,
+        help="Durations, rests and bar lines stay exactly; the model chooses every pitch, in the key above "
+        "(stay in key and end on the tonic apply)." + ("" if HAS_REPITCH else " " + NOT_YET),
+    )
+    if not go:
+        return
+    if rhythm is None:
+        msg.error("Upload a MIDI file with the rhythm first.")
+        return
+    if not rhythm.notes:
+        msg.error("The rhythm source has no notes.")
+        return
+    ss = st.session_state
+    tonic = rhythm.key[0] if ss.m_tonic == AS_PROMPT else int(ss.m_tonic)
+    mode = rhythm.key[1] if ss.m_mode == AS_PROMPT else ss.m_mode
+    rhythm = dataclasses.replace(rhythm, key=(tonic, mode))
+    model, settings, steering = model_of(h), current_settings(), current_steering()
+    try:
+        with st.spinner("Choosing new pitches…"):
+            result = get_generator(model.path).repitch(rhythm, settings, steering)[0]
+    except GenmodelsError as e:
+        msg.error(str(e))
+        return
+    if origin == "this melody":
+        add_version(result.full, "new pitches, same rhythm", model, settings, steering, 0, parent=h)
+    else:
+        add_version(
+            result.full,
+            f"new pitches on the rhythm of {origin}",
+            model,
+            settings,
+            steering,
+            0,
+            link_note="A melody on an uploaded rhythm cannot go in a link (a URL holds text, not files).",
+        )
+    st.rerun()
+
+
+def transpose_box(h: dict) -> None:
+    st.markdown("Transpose")
+    n = st.number_input("Semitones (up +, down −)", -127, 127, 0, 1, key="m_transpose")
+    msg = st.container()
+    if not st.button("Transpose", key="m_transpose_go", icon=":material/swap_vert:"):
+        return
+    if int(n) == 0:
+        msg.info("Transposing by 0 semitones changes nothing.")
+        return
+    try:
+        moved = transpose(h["full"], int(n))
+    except GenmodelsError as e:
+        msg.error(str(e))
+        return
+    entry_cont = h.get("cont")
+    if entry_cont is not None:
+        try:
+            entry_cont = transpose(entry_cont, int(n))
+        except GenmodelsError:
+            entry_cont = None
+    model = next((m for m in by_label.values() if m.name == h["model_name"]), model_of(h))
+    add_version(
+        moved,
+        f"transposed {int(n):+d} to {key_text(moved.key)}",
+        model,
+        h["settings"],
+        h.get("steering"),
+        h["prompt_notes"],
+        parent=h,
+        cont=entry_cont,
+    )
+    st.rerun()
 
 
 def show_notes_as_text(h: dict) -> None:
@@ -440,16 +942,16 @@ def show_notes_as_text(h: dict) -> None:
         if not text:
             return
         st.code(text, language=None, wrap_lines=True)
-        # A seed box holds at most 6,000 characters / MAX_PROMPT_TOKENS notes: reuse the last bars that fit.
+        # A prompt box holds at most 6,000 characters / MAX_PROMPT_TOKENS notes: reuse the last bars that fit.
         reuse, bars = text, full.n_bars
         while bars > 1 and (len(reuse) > 6000 or len(reuse.split()) > MAX_PROMPT_TOKENS):
             bars //= 2
             reuse = format_notes(full.slice_bars(full.n_bars - bars))
-        label = "Use this melody as the new seed" if reuse == text else f"Use its last {bars} bars as the new seed"
+        label = "Use this melody as the new prompt" if reuse == text else f"Use its last {bars} bars as the new prompt"
         st.button(
             label,
             key=f"m_reuse_{h['n']}",
-            on_click=use_as_seed,
+            on_click=use_as_prompt,
             args=(reuse, f"{full.meter[0]}/{full.meter[1]}"),
             icon=":material/arrow_upward:",
         )

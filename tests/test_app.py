@@ -246,7 +246,7 @@ def test_melody_from_note_names():
     seed = parse_note_prompt("E4 G4 A4/2 A4/2 G4*2")
     assert h["full"].pitches[:5] == seed.pitches
     assert h["full"].n_bars >= 3
-    assert {d.key for d in at.get("download_button")} == {"m_dl_full_1", "m_dl_cont_1"}
+    assert {d.key for d in at.get("download_button")} == {"m_dl_full_1", "m_dl_cont_1", "m_dl_abc_1", "m_dl_xml_1"}
     assert h["name"].startswith("melody-") and "seed42" in h["name"] and "/" not in h["name"]
     assert len(at.get("audio")) == 1
 
@@ -260,12 +260,12 @@ def test_melody_same_seed_same_tune_and_history():
     assert len(hist) == 2 and hist[0]["full"] == hist[1]["full"]
     at.selectbox(key="m_pick").set_value(1).run()  # replay the first one
     no_errors(at)
-    assert {d.key for d in at.get("download_button")} == {"m_dl_full_1", "m_dl_cont_1"}
+    assert {d.key for d in at.get("download_button")} >= {"m_dl_full_1", "m_dl_cont_1"}
 
 
 @needs("melody")
 def test_melody_key_and_tempo_apply():
-    at = melody_generate(page("melody.py"), m_key=(2, "major"), m_tempo=90)
+    at = melody_generate(page("melody.py"), m_tonic=2, m_mode="major", m_tempo=90)
     no_errors(at)
     full = last_melody(at)["full"]
     assert full.key == (2, "major") and full.tempo == 90
@@ -278,7 +278,7 @@ def test_melody_bad_notes_message():
     at.text_input(key="m_notes").set_value("E4 H4 G4").run()
     assert "H4" in errors(at)
     at.button(key="m_go").click().run()
-    assert "Fix the seed first" in errors(at)
+    assert "Fix the prompt first" in errors(at)
     assert not at.session_state["m_history"]
 
 
@@ -329,8 +329,8 @@ def test_melody_from_corpus_tune(tmp_path, monkeypatch):
     at = page("melody.py")
     at.radio(key="m_source").set_value("Corpus tune").run()
     no_errors(at)
-    assert at.selectbox(key="m_corpus").value.name == "tune-a.mid"
-    at.selectbox(key="m_corpus").set_value(tmp_path / "test" / "tune-b.mid").run()
+    assert at.selectbox(key="m_corpus").value == "tune-a"
+    at.selectbox(key="m_corpus").set_value("tune-b").run()
     at = melody_generate(at)
     no_errors(at)
     assert last_melody(at)["full"].pitches[:4] == [64, 62, 60, 62]
@@ -344,7 +344,15 @@ def test_melody_corpus_option_hidden_without_data(tmp_path, monkeypatch):
         assert any("python -m genmodels prepare melody" in c.value for c in at.caption)
 
 
-MELODY_SETTINGS = {"m_tempo": 90, "m_bars": 3, "m_seed": 77, "m_key": (9, "minor"), "m_meter": "3/4", "m_program": 73}
+MELODY_SETTINGS = {
+    "m_tempo": 91,
+    "m_bars": 3,
+    "m_seed": 77,
+    "m_tonic": 9,
+    "m_mode": "minor",
+    "m_meter": "3/4",
+    "m_program": 73,
+}
 
 
 @needs("melody")
@@ -355,8 +363,9 @@ def test_melody_settings_and_history_survive_navigation():
     at.radio(key="m_model").set_value(label)
     at.text_input(key="m_notes").set_value("E4 G4 A4/2 A4/2 G4*2")
     at.selectbox(key="m_meter").set_value(MELODY_SETTINGS["m_meter"])
-    at.selectbox(key="m_key").set_value(MELODY_SETTINGS["m_key"])
-    at.slider(key="m_tempo").set_value(MELODY_SETTINGS["m_tempo"])
+    at.selectbox(key="m_tonic").set_value(MELODY_SETTINGS["m_tonic"])
+    at.selectbox(key="m_mode").set_value(MELODY_SETTINGS["m_mode"])
+    at.number_input(key="m_tempo").set_value(MELODY_SETTINGS["m_tempo"])
     at.slider(key="m_bars").set_value(MELODY_SETTINGS["m_bars"])
     at.selectbox(key="m_program").set_value(MELODY_SETTINGS["m_program"])
     at.number_input(key="m_seed").set_value(MELODY_SETTINGS["m_seed"])
@@ -367,13 +376,15 @@ def test_melody_settings_and_history_survive_navigation():
     assert at.radio(key="m_model").value == label
     assert at.text_input(key="m_notes").value == "E4 G4 A4/2 A4/2 G4*2"
     assert at.selectbox(key="m_meter").value == MELODY_SETTINGS["m_meter"]
-    assert at.selectbox(key="m_key").value == MELODY_SETTINGS["m_key"]
-    assert at.slider(key="m_tempo").value == MELODY_SETTINGS["m_tempo"]
+    assert at.selectbox(key="m_tonic").value == MELODY_SETTINGS["m_tonic"]
+    assert at.selectbox(key="m_mode").value == MELODY_SETTINGS["m_mode"]
+    assert at.number_input(key="m_tempo").value == MELODY_SETTINGS["m_tempo"]
     assert at.slider(key="m_bars").value == MELODY_SETTINGS["m_bars"]
     assert at.selectbox(key="m_program").value == MELODY_SETTINGS["m_program"]
     assert at.number_input(key="m_seed").value == MELODY_SETTINGS["m_seed"]
     [h] = at.session_state["m_history"]
-    assert h["model"] == label and h["settings"].seed == 77 and h["full"].tempo == 90 and h["bars"] == 3
+    assert h["model"] == label and h["settings"].seed == 77 and h["full"].tempo == 91
+    assert h["full"].key == (9, "minor")
     assert at.selectbox(key="m_pick").value == 1
 
 
@@ -397,6 +408,305 @@ def test_melody_uploaded_file_survives_navigation_and_can_be_cleared():
     assert len(at.get("file_uploader")) == 1
     at.button(key="m_go").click().run()
     assert "Upload a MIDI file first" in errors(at)
+
+
+def melody_flags():
+    """What the library offers the Melody page today (melody-lib and midi-in add the rest)."""
+    from genmodels.melody import midi as midi_io
+
+    return {
+        "steering": "steering" in __import__("inspect").signature(Sampler.generate_melody).parameters,
+        "regenerate": hasattr(Sampler, "regenerate_bars"),
+        "repitch": hasattr(Sampler, "repitch"),
+        "tracks": hasattr(midi_io, "list_tracks"),
+    }
+
+
+needs_lib = {
+    name: pytest.mark.skipif(not ok, reason=f"genmodels has no {name} yet (branch melody-lib / midi-in)")
+    for name, ok in melody_flags().items()
+}
+
+
+def captions(at: AppTest) -> str:
+    return " | ".join(c.value for c in at.caption)
+
+
+@needs("melody")
+def test_melody_mode_change_preview_shows_the_notes_used():
+    """Issue 10.1: after choosing A minor the preview said "key C major" with the untransposed notes; now it
+    shows the notes mapped by scale degree and the true key, and those notes are what the model continues."""
+    at = page("melody.py")
+    at.text_input(key="m_notes").set_value("C4 D4 E4 F4 G4 A4 B4 C5*4")
+    at.selectbox(key="m_tonic").set_value(9)
+    at.selectbox(key="m_mode").set_value("minor").run()
+    no_errors(at)
+    assert "key A minor" in captions(at)
+    assert "key C major" not in captions(at)
+    assert any(c.value.startswith("A3 B3 C4 D4 E4 F4 G4 A4") for c in at.code), [c.value for c in at.code]
+    at = melody_generate(at)
+    no_errors(at)
+    h = last_melody(at)
+    assert h["full"].key == (9, "minor")
+    assert h["full"].pitches[:8] == [57, 59, 60, 62, 64, 65, 67, 69]
+
+
+@needs("melody")
+def test_melody_mode_list_and_dorian():
+    at = page("melody.py")
+    assert at.selectbox(key="m_mode").options == ["as the prompt", "major", "minor", "dorian", "mixolydian"]
+    at.text_input(key="m_notes").set_value("D4 E4 F#4 G4 A4 B4 C#5 D5*4")
+    at.selectbox(key="m_mode").set_value("dorian").run()
+    no_errors(at)
+    assert "key D dorian" in captions(at)
+    assert any(c.value.startswith("D4 E4 F4 G4 A4 B4 C5 D5") for c in at.code)
+
+
+def two_track_midi() -> bytes:
+    """A chord track (96 notes, three at a time) before a flute melody (32 notes): issue 10.4's file."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=100)
+    chords = pretty_midi.Instrument(program=0, name="Chords")
+    for i in range(32):
+        for p in (48, 52, 55):
+            chords.notes.append(pretty_midi.Note(velocity=70, pitch=p + (i % 2) * 5, start=i * 0.6, end=(i + 1) * 0.6))
+    flute = pretty_midi.Instrument(program=73, name="Flute")
+    for i in range(32):
+        flute.notes.append(
+            pretty_midi.Note(velocity=90, pitch=(72, 74, 76, 77)[i % 4], start=i * 0.6, end=(i + 1) * 0.6)
+        )
+    pm.instruments += [chords, flute]
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+@needs("melody")
+@needs_lib["tracks"]
+def test_melody_upload_lists_tracks_and_defaults_to_the_melody():
+    """Issue 10.4: with an accompaniment the chord track became the prompt; now the tracks are listed (name,
+    instrument, note count, range) and the monophonic one is the default; the user can pick another."""
+    at = page("melody.py")
+    at.radio(key="m_source").set_value("MIDI file").run()
+    at.file_uploader(key="m_upload").upload("band.mid", two_track_midi(), "audio/midi").run()
+    no_errors(at)
+    [track] = [s for s in at.selectbox if s.key and s.key.startswith("m_track_")]
+    labels = [track.format_func(o) for o in track.options]
+    assert len(labels) == 2 and "Flute" in labels[1] and "32 notes" in labels[1] and "96 notes" in labels[0]
+    assert "Flute" in track.format_func(track.value)
+    assert any(c.value.startswith("C5 D5 E5 F5") for c in at.code), [c.value for c in at.code]
+    track.set_value(track.options[0]).run()
+    no_errors(at)
+    assert not any(c.value.startswith("C5 D5 E5 F5") for c in at.code)
+
+
+@needs("melody")
+def test_melody_tempo_any_integer_and_from_the_file():
+    """Issue 10.7: the file's tempo (100 BPM) was ignored and the slider moved in steps of 4."""
+    at = page("melody.py")
+    at.radio(key="m_source").set_value("MIDI file").run()
+    at.file_uploader(key="m_upload").upload("tune.mid", midi_file(), "audio/midi").run()
+    no_errors(at)
+    assert at.number_input(key="m_tempo").value == 100
+    at.number_input(key="m_tempo").set_value(91).run()
+    at = melody_generate(at)
+    no_errors(at)
+    assert last_melody(at)["full"].tempo == 91
+    assert at.number_input(key="m_tempo").value == 91  # the user's choice is not overwritten by the file's
+
+
+@needs("melody")
+def test_melody_corpus_tunes_listed_by_title(tmp_path, monkeypatch):
+    """Issue 10.9: corpus tunes were listed by file name only; now title, collection, meter and key."""
+    import json
+
+    (tmp_path / "test").mkdir()
+    tune_id = "ryansMammoth-WindThatShakesTheBarleyReel-0000"
+    (tmp_path / "test" / f"{tune_id}.mid").write_bytes(midi_file())
+    entry = {"id": tune_id, "collection": "ryansMammoth", "meter": "2/4", "key": [2, "major"], "tempo": 120.0}
+    (tmp_path / "manifest.json").write_text(json.dumps({"tunes": [entry]}))
+    monkeypatch.setenv("GENMODELS_MELODY_DATA", str(tmp_path))
+    at = page("melody.py")
+    at.radio(key="m_source").set_value("Corpus tune").run()
+    no_errors(at)
+    box = at.selectbox(key="m_corpus")
+    assert box.format_func(box.value) == "Wind That Shakes The Barley Reel · ryansMammoth · 2/4 · D major"
+    assert at.number_input(key="m_tempo").value == 100  # the tune file's own tempo
+
+
+@needs("melody")
+def test_melody_score_and_exports():
+    from music21 import converter
+
+    at = melody_generate(page("melody.py"))
+    no_errors(at)
+    h = last_melody(at)
+    shown = [x.proto.body for x in at.get("html") if "gm-score" in x.proto.body]
+    assert shown and "<svg" in shown[0]
+    from genmodels.melody.engrave import svg_note_count, svg_tie_count
+
+    assert svg_note_count(shown[0]) - svg_tie_count(shown[0]) == len(h["full"].notes)
+    abc = converter.parse(h["abc"], format="abc")
+    assert len(abc.flatten().notes) >= 1
+    xml = converter.parse(h["xml"], format="musicxml")
+    assert [n.pitch.midi for n in xml.flatten().notes if not n.tie or n.tie.type == "start"] == h["full"].pitches
+    assert len(at.tabs) >= 2 and at.tabs[1].label == "Piano roll"
+
+
+@needs("melody")
+def test_melody_abc_failure_is_a_message(monkeypatch):
+    from genmodels.errors import NotationError
+    from genmodels.melody import abc
+
+    def cannot(*args, **kwargs):
+        raise NotationError("ABC cannot write a note of 7/96 of a quarter")
+
+    monkeypatch.setattr(abc, "to_abc", cannot)
+    at = melody_generate(page("melody.py"))
+    assert not at.exception
+    assert any("ABC cannot write a note of 7/96" in w.value for w in at.warning)
+    assert "m_dl_abc_1" not in {d.key for d in at.get("download_button")}
+    assert "m_dl_xml_1" in {d.key for d in at.get("download_button")}
+
+
+@needs("melody")
+def test_melody_transpose_history_and_undo():
+    at = melody_generate(page("melody.py"))
+    first = last_melody(at)["full"]
+    at.number_input(key="m_transpose").set_value(2)
+    at.button(key="m_transpose_go").click().run()
+    no_errors(at)
+    hist = at.session_state["m_history"]
+    assert len(hist) == 2 and hist[1]["full"].pitches == [p + 2 for p in first.pitches]
+    assert hist[1]["full"].key == ((first.key[0] + 2) % 12, first.key[1]) and "transposed +2" in hist[1]["action"]
+    assert at.selectbox(key="m_pick").value == 2
+    at.number_input(key="m_transpose").set_value(-70)  # below MIDI pitch 0
+    at.button(key="m_transpose_go").click().run()
+    assert "below the lowest allowed pitch" in errors(at) and "note 1 (" in errors(at)
+    assert len(at.session_state["m_history"]) == 2
+    at.selectbox(key="m_pick").set_value(1).run()  # undo: the first version is back, with its downloads
+    no_errors(at)
+    assert "m_dl_full_1" in {d.key for d in at.get("download_button")}
+    at.number_input(key="m_transpose").set_value(-1)
+    at.button(key="m_transpose_go").click().run()
+    no_errors(at)
+    assert last_melody(at)["full"].pitches == [p - 1 for p in first.pitches]
+
+
+@needs("melody")
+def test_melody_steering_controls_are_there():
+    """Stay in key, end on the tonic, regenerate and new pitches: present, and enabled where the library has them."""
+    flags = melody_flags()
+    at = melody_generate(page("melody.py"))
+    no_errors(at)
+    assert at.toggle(key="m_end").disabled is not flags["steering"]
+    assert at.button(key="m_regen").disabled is not flags["regenerate"]
+    assert at.button(key="m_repitch").disabled is not flags["repitch"]
+    assert at.session_state["m_stay"] == "off"
+
+
+@needs("melody")
+@needs_lib["steering"]
+def test_melody_strict_key_and_end_on_tonic():
+    from genmodels.melody.scales import scale_pitch_classes
+
+    at = melody_generate(page("melody.py"), m_stay="strict", m_end=True, m_tonic=7, m_mode="mixolydian")
+    no_errors(at)
+    h = last_melody(at)
+    scale = set(scale_pitch_classes(7, "mixolydian"))
+    assert all(p % 12 in scale for p in h["cont"].pitches)
+    assert h["full"].pitches[-1] % 12 == 7
+    assert "stay in key: strict" in captions(at) and "ends on the tonic" in captions(at)
+
+
+@needs("melody")
+@needs_lib["regenerate"]
+def test_melody_regenerate_bars_and_range_messages():
+    at = melody_generate(page("melody.py"), m_bars=4)
+    no_errors(at)
+    before = last_melody(at)["full"]
+    for lo, hi, message in ((4, 3, "reversed"), (5, 99, "outside the melody")):
+        at.number_input(key="m_rb_from").set_value(lo)
+        at.number_input(key="m_rb_to").set_value(hi)
+        at.button(key="m_regen").click().run()
+        assert message in errors(at)
+    at.number_input(key="m_rb_from").set_value(3)
+    at.number_input(key="m_rb_to").set_value(4)
+    at.button(key="m_regen").click().run()
+    no_errors(at)
+    after = last_melody(at)
+    assert "regenerated bars 3–4" in after["action"] and len(at.session_state["m_history"]) == 2
+    assert after["full"].slice_bars(0, 2).notes == before.slice_bars(0, 2).notes
+    assert after["full"].slice_bars(4).notes == before.slice_bars(4).notes
+
+
+@needs("melody")
+@needs_lib["repitch"]
+def test_melody_keep_rhythm_new_pitches():
+    at = melody_generate(page("melody.py"))
+    before = last_melody(at)["full"]
+    at.button(key="m_repitch").click().run()
+    no_errors(at)
+    after = last_melody(at)["full"]
+    assert [(n.start, n.duration) for n in after.notes] == [(n.start, n.duration) for n in before.notes]
+    at.radio(key="m_rhythm_src").set_value("an uploaded MIDI file").run()
+    at.button(key="m_repitch").click().run()
+    assert "Upload a MIDI file with the rhythm first" in errors(at)
+
+
+def open_link(params: dict) -> AppTest:
+    """The app opened from a link on the Melody page."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update(params)
+    at.switch_page("app_pages/melody.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+@needs("melody")
+def test_melody_link_reproduces_the_melody():
+    """Issue 11.9: the prompt and settings live in the URL; opening the link makes the same melody."""
+    at = page("melody.py")
+    at.text_input(key="m_notes").set_value("G4 A4 B4/2 A4/2 G4*2")
+    at = melody_generate(at, m_tonic=2, m_mode="minor", m_temp=1.1, m_tempo=97)
+    no_errors(at)
+    made = last_melody(at)["full"]
+    params = {k: at.query_params[k] for k in at.query_params}
+    assert params["notes"] == "G4 A4 B4/2 A4/2 G4*2" and params["seed"] == "42" and params["mode"] == "minor"
+    assert sum(len(k) + len(str(v)) + 2 for k, v in params.items()) < 600
+    again = open_link(params)
+    no_errors(again)
+    assert again.session_state["m_history"][-1]["full"] == made
+    assert again.text_input(key="m_notes").value == "G4 A4 B4/2 A4/2 G4*2"
+    bad = open_link({"src": "notes", "notes": "E4 H9", "seed": "x" * 40, "tempo": "-5"})
+    assert not bad.exception and "H9" in errors(bad)
+
+
+@needs("melody")
+def test_melody_upload_has_no_link():
+    at = page("melody.py")
+    at.radio(key="m_source").set_value("MIDI file").run()
+    at.file_uploader(key="m_upload").upload("tune.mid", midi_file(), "audio/midi").run()
+    at = melody_generate(at)
+    no_errors(at)
+    assert "uploaded file cannot go in a link" in captions(at)
+    assert not dict(at.query_params)
+
+
+@needs("melody")
+def test_melody_page_says_prompt_for_notes_and_seed_only_for_the_random_seed():
+    """Issue 9.5 wording; 10.9: the temperature help says greedy drones on one note; the 'now your prompt'
+    message is a toast shown once."""
+    at = melody_generate(page("melody.py"))
+    no_errors(at)
+    widgets = [*at.text_input, *at.selectbox, *at.slider, *at.number_input, *at.radio, *at.button]
+    labels = [w.label for w in widgets] + [w.label for w in at.get("download_button")]
+    assert not [x for x in labels if "seed" in x.lower() and "random seed" not in x.lower()], labels
+    assert "drones on one note" in at.slider(key="m_temp").help
+    reuse = [b for b in at.button if b.key and b.key.startswith("m_reuse_")]
+    reuse[0].click().run()
+    assert any("now your prompt" in t.value for t in at.toast)
+    at.button(key="m_go").click().run()
+    assert not any("now your prompt" in t.value for t in at.toast)
 
 
 # ------------------------------------------------------------------------------------------------

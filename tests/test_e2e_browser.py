@@ -137,7 +137,7 @@ def generate_text(page, url: str, seed: str = "To be, or not to be", keep_settin
 
 
 def open_melody_page(page) -> None:
-    open_page(page, "Melody", "Continue a melody")
+    open_page(page, "Melody", "Write a melody")
 
 
 def open_page(page, link: str, heading: str) -> None:
@@ -260,14 +260,66 @@ def test_browser_text_and_melody(tmp_path):
             return el.duration; }""")
         assert duration > 0
 
-        with page.expect_download() as dl:
-            page.get_by_role("button", name="Download seed + continuation (.mid)").click()
-        download = dl.value
-        assert download.suggested_filename.endswith(".mid") and "seed" in download.suggested_filename
-        path = tmp_path / download.suggested_filename
-        download.save_as(path)
-        pm = pretty_midi.PrettyMIDI(str(path))
+        pm = pretty_midi.PrettyMIDI(str(download(page, "Download prompt + continuation (.mid)", tmp_path)))
         notes = sorted(pm.instruments[0].notes, key=lambda n: n.start)
         assert [n.pitch for n in notes[: len(SEED_PITCHES)]] == SEED_PITCHES
         assert len(notes) > len(SEED_PITCHES)
+        check_score(page, len(notes))
+        check_notation_downloads(page, tmp_path, len(notes))
+        melody_coediting(page, tmp_path)
+
+        # Settings survive a visit to another page (issue 10.2).
+        set_number(page, "Tempo (BPM)", 97)
+        open_page(page, "Models", "Models")
+        open_melody_page(page)
+        assert page.get_by_role("spinbutton", name="Tempo (BPM)").input_value() == "97"
         assert not outside, f"requests outside the app: {outside}"
+
+
+def download(page, button: str, folder: Path) -> Path:
+    with page.expect_download() as dl:
+        page.get_by_role("button", name=button).click()
+    path = folder / dl.value.suggested_filename
+    dl.value.save_as(path)
+    return path
+
+
+def check_score(page, n_notes: int) -> None:
+    """The score is an SVG in the page (no iframe); its written notes, less the ties, are the melody's notes."""
+    page.locator(".gm-score svg").first.wait_for()
+    written = page.locator(".gm-score svg g.note").count()
+    ties = page.locator(".gm-score svg g.tie").count()
+    assert written - ties == n_notes, (written, ties, n_notes)
+
+
+def check_notation_downloads(page, folder: Path, n_notes: int) -> None:
+    from music21 import converter
+
+    abc = converter.parse(str(download(page, "Download ABC (.abc)", folder)), format="abc")
+    xml = converter.parse(str(download(page, "Download MusicXML (.musicxml)", folder)), format="musicxml")
+    for score in (abc, xml):
+        tied_on = [n for n in score.flatten().notes if n.tie is not None and n.tie.type != "start"]
+        assert len(score.flatten().notes) - len(tied_on) == n_notes
+
+
+def melody_coediting(page, folder: Path) -> None:
+    """Strict key, then regenerate bars 3-4 (where the library has them): a new version, still a score."""
+    from genmodels.sampling import Sampler
+
+    if "steering" in __import__("inspect").signature(Sampler.generate_melody).parameters:
+        page.get_by_role("button", name="strict").click()
+        wait_idle(page)
+        page.get_by_role("button", name="Generate melody").click()
+        page.get_by_text("stay in key: strict").first.wait_for()
+        wait_idle(page)
+    if hasattr(Sampler, "regenerate_bars"):
+        set_number(page, "From bar", 3)
+        set_number(page, "To bar", 4)
+        page.get_by_role("button", name="Regenerate these bars").click()
+        page.get_by_text("regenerated bars 3–4").first.wait_for()
+        wait_idle(page)
+        no_exception_on_page(page)
+        import pretty_midi
+
+        pm = pretty_midi.PrettyMIDI(str(download(page, "Download the melody (.mid)", folder)))
+        check_score(page, len(pm.instruments[0].notes))

@@ -9,6 +9,7 @@ SVGs are joined one under the other.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 
@@ -39,6 +40,9 @@ def render_svg_pages(melody: Melody, title: str | None = None, prompt_notes: int
 
     data = musicxml_bytes(melody, title, prompt_notes=prompt_notes, color=color).decode("utf-8")
     with _LOCK:
+        # The wheel sets its font folder on import, for the importing thread only: a Streamlit script
+        # runs in other threads, where the toolkit would look for fonts in the wheel's build folder.
+        verovio.setDefaultResourcePath(os.path.join(os.path.dirname(verovio.__file__), "data"))
         tk = verovio.toolkit()
         tk.setOptions({**_OPTIONS, "pageWidth": int(page_width)})
         if not tk.loadData(data):
