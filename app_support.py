@@ -6,6 +6,7 @@ No model logic lives here: generation, parsing and rendering are calls into ``ge
 from __future__ import annotations
 
 import html
+import base64
 import json
 import os
 import re
@@ -427,16 +428,16 @@ def parse_melody_link(params: dict[str, str], models: list[str], modes, meters, 
     return out
 
 
-_SVG_DEF = re.compile(r'<g id="([^"]+)">(.*?)</g>', re.S)
-_SVG_USE = re.compile(r'<use xlink:href="#([^"]+)"([^>]*?)\s*/>')
+SCORE_PREFIX = "data:image/svg+xml;base64,"
 
 
-def inline_svg_uses(svg: str) -> str:
-    """Verovio's SVG with every ``<use>`` of a glyph replaced by a copy of the glyph's paths.
+def score_html(svg: str) -> str:
+    """The engraved score as an image in the page. ``st.html`` sanitises its HTML and drops inline
+    ``<svg>``; an ``<img>`` with the SVG as a data URI is shown as drawn (fonts embedded, nothing fetched)."""
+    data = base64.b64encode(svg.encode()).decode()
+    return f'<div class="gm-score" style="overflow-x:auto;background:white"><img alt="score" src="{SCORE_PREFIX}{data}" style="max-width:100%"></div>'
 
-    ``st.html`` sanitises with DOMPurify, whose SVG allow-list has no ``<use>``: the note heads, clefs and
-    accidentals would vanish. (A helper for the page; it would sit well beside ``render_svg`` in the library.)
-    """
-    defs_at = svg.find("<defs>")
-    defs = dict(_SVG_DEF.findall(svg[defs_at : svg.find("</defs>", defs_at)])) if defs_at >= 0 else {}
-    return _SVG_USE.sub(lambda m: f"<g{m.group(2)}>{defs.get(m.group(1), '')}</g>", svg)
+
+def score_svg(html: str) -> str:
+    """The SVG inside ``score_html``'s output (tests read the score back this way)."""
+    return base64.b64decode(html.split(SCORE_PREFIX, 1)[1].split('"', 1)[0]).decode()

@@ -24,7 +24,7 @@ from app_support import (
     ROOT,
     corpus_tunes,
     get_generator,
-    inline_svg_uses,
+    score_html,
     melody_link_params,
     new_seed,
     parse_melody_link,
@@ -673,12 +673,12 @@ def show_music(h: dict) -> None:
     with score:
         if "svg" not in h:
             try:
-                h["svg"] = inline_svg_uses(render_svg(h["full"], prompt_notes=h["prompt_notes"] or None))
+                h["svg"] = render_svg(h["full"], prompt_notes=h["prompt_notes"] or None)
             except GenmodelsError as e:
                 h["svg"] = None
                 h["svg_error"] = str(e)
         if h["svg"]:
-            st.html(f'<div class="gm-score" style="overflow-x:auto;background:white">{h["svg"]}</div>')
+            st.html(score_html(h["svg"]))
             if h["prompt_notes"]:
                 st.caption("Black: your prompt · red: the model's continuation.")
         else:

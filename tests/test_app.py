@@ -14,6 +14,7 @@ import pretty_midi
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_support import score_svg
 from app_support import available_models
 from genmodels.melody import MAX_MIDI_BYTES, parse_note_prompt
 from genmodels.sampling import MAX_PROMPT_CHARS, Sampler, Settings
@@ -540,7 +541,7 @@ def test_melody_score_and_exports():
     at = melody_generate(page("melody.py"))
     no_errors(at)
     h = last_melody(at)
-    shown = [x.proto.body for x in at.get("html") if "gm-score" in x.proto.body]
+    shown = [score_svg(x.proto.body) for x in at.get("html") if "gm-score" in x.proto.body]
     assert shown and "<svg" in shown[0]
     from genmodels.melody.engrave import svg_note_count, svg_tie_count
 

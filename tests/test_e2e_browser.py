@@ -285,11 +285,16 @@ def download(page, button: str, folder: Path) -> Path:
 
 
 def check_score(page, n_notes: int) -> None:
-    """The score is an SVG in the page (no iframe); its written notes, less the ties, are the melody's notes."""
-    page.locator(".gm-score svg").first.wait_for()
-    written = page.locator(".gm-score svg g.note").count()
-    ties = page.locator(".gm-score svg g.tie").count()
-    assert written - ties == n_notes, (written, ties, n_notes)
+    """The score is an SVG image in the page (no iframe), drawn by the browser; its written notes, less the
+    ties, are the melody's notes."""
+    from app_support import score_svg
+    from genmodels.melody.engrave import svg_note_count, svg_tie_count
+
+    img = page.locator(".gm-score img").first
+    img.wait_for()
+    assert page.evaluate("i => i.complete && i.naturalWidth > 0", img.element_handle()), "the browser drew the score"
+    svg = score_svg(f'src="{img.get_attribute("src")}"')
+    assert svg_note_count(svg) - svg_tie_count(svg) == n_notes, n_notes
 
 
 def check_notation_downloads(page, folder: Path, n_notes: int) -> None:
