@@ -54,9 +54,23 @@ def _eval(a) -> None:
         return
     if a.checkpoint is None:
         raise GenmodelsError("eval needs a checkpoint directory (or --baseline ngram)")
+    temperatures = _temperatures(a.temperatures) if a.temperatures else None
     report = ev.eval_checkpoint(a.checkpoint, source=a.text_file or a.midi_dir, data=a.data, music=a.music,
-                                samples=a.samples, update_card=a.update_card)
+                                samples=a.samples, update_card=a.update_card, temperatures=temperatures,
+                                regenerate=a.regenerate)
     print(json.dumps(report, indent=1))
+    if "music" in report and "steering_table" in report["music"]:
+        print(report["music"]["steering_table"])
+
+
+def _temperatures(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise GenmodelsError(f"--temperatures takes numbers separated by commas, e.g. 0.8,1.0; got {text!r}") from None
+    if not values:
+        raise GenmodelsError("--temperatures needs at least one temperature")
+    return values
 
 
 def _pack(a) -> None:
@@ -137,6 +151,10 @@ def _eval_parser(sub) -> None:
     _option(e, "--order", type=int, help="--baseline: the n-gram order",
             shown="text 7; melody the best of 2-8 on valid")
     _option(e, "--music", action="store_true", help="melody: musical statistics of 200 generated vs held-out tunes")
+    _option(e, "--temperatures", help="melody --music: the temperatures of the stay-in-key / end-on-tonic table, "
+            "separated by commas", shown="1.0")
+    _option(e, "--regenerate", action="store_true", help="melody: regenerate two inner bars of 200 held-out tunes "
+            "and compare the chosen passage with a plain continuation")
     _option(e, "--samples", action="store_true", help="add a sample to the report")
     _option(e, "--update-card", action="store_true", help="write the results into the model card")
     e.set_defaults(fn=_eval)

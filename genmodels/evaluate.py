@@ -46,9 +46,12 @@ def baseline_summary(domain, data: str | None = None) -> dict:
 
 
 def eval_checkpoint(path: str, source: str | None = None, data: str | None = None, music: bool = False,
-                    samples: bool = False, update_card: bool = False) -> dict:
+                    samples: bool = False, update_card: bool = False, temperatures: tuple | None = None,
+                    regenerate: bool = False) -> dict:
     """The report of ``python -m genmodels eval``; with ``update_card`` (and no ``source``) its
-    results, a baseline and the eval command are written into the model card."""
+    results, a baseline and the eval command are written into the model card. Melody: ``temperatures``
+    for the ``music`` steering table; ``regenerate`` measures choosing a regenerated passage by the
+    likelihood of the bars after it."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
     c = ckpt.load_checkpoint(path)
     report = {"checkpoint": str(path), "domain": c.domain.name, "test": test_metric(c, source, data)}
@@ -56,9 +59,17 @@ def eval_checkpoint(path: str, source: str | None = None, data: str | None = Non
         report["card_test"] = c.card["test"].get("value")
     if samples:
         report["sample"] = c.domain.card_sample(Sampler(c), _data_path(c, data))
-    stats = c.domain.sample_statistics(c, _data_path(c, data)) if music else None
+    extra = {"temperatures": tuple(temperatures)} if temperatures else {}
+    stats = c.domain.sample_statistics(c, _data_path(c, data), **extra) if music else None
     if stats is not None:
         report["music"] = stats
+    if regenerate:
+        from genmodels.domains.melody import held_out_tunes, regenerate_report
+        from genmodels.errors import SettingsError
+
+        if c.domain.name != "melody":
+            raise SettingsError("--regenerate measures melody models only")
+        report["regenerate"] = regenerate_report(Sampler(c), held_out_tunes(_data_path(c, data)))
     if update_card and not source:
         card = dict(c.card)
         card["test"] = report["test"]

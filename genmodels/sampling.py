@@ -270,26 +270,33 @@ class Sampler:
     def _sample_bars(self, prefix: list[int], bars: int, s: Settings, steering: MelodySteering,
                      key: tuple[int, str]) -> tuple[list[list[int]], list[int], list[int]]:
         """``s.n`` token sequences continuing ``prefix`` by ``bars`` complete bars, then <eos>.
+        Returns (sequences, overruled, pitch/rest events) per candidate."""
+        return self.sample_batch([prefix] * s.n, [bars] * s.n, s, steering, [key] * s.n)
+
+    def sample_batch(self, prefixes: list[list[int]], bars: list[int], s: Settings, steering: MelodySteering,
+                     keys: list[tuple[int, str]]) -> tuple[list[list[int]], list[int], list[int]]:
+        """One row per prefix (all of one length, e.g. headers of different tunes): row i continues
+        ``prefixes[i]`` by ``bars[i]`` complete bars in key ``keys[i]``, then <eos>.
 
         Each step composes the grammar mask, the banned pitches and the constraints' biases, and
         samples; where a constraint spoke, the model's own pick under the grammar alone is drawn with
         the same uniform number, and a difference counts as overruled. Returns (sequences, overruled,
-        pitch/rest events) per candidate."""
+        pitch/rest events) per row."""
         from genmodels.melody.scales import scale_pitch_classes
 
-        n, tok = s.n, self.tok
-        states = [tok.grammar_state(prefix) for _ in range(n)]
-        st0 = states[0]
-        target = st0.bars_completed + bars + (1 if st0.remaining > 0 and st0.expecting != "bar" else 0)
-        scale = scale_pitch_classes(*key)
-        constraints = [steering.build(tok, scale, key[0], target - 1) for _ in range(n)]
-        seqs = [list(prefix) for _ in range(n)]
-        done = [bars == 0] * n
+        n, tok = len(prefixes), self.tok
+        states = [tok.grammar_state(p) for p in prefixes]
+        targets = [st.bars_completed + b + (1 if st.remaining > 0 and st.expecting != "bar" else 0)
+                   for st, b in zip(states, bars, strict=True)]
+        constraints = [steering.build(tok, scale_pitch_classes(*k), k[0], t - 1)
+                       for k, t in zip(keys, targets, strict=True)]
+        seqs = [list(p) for p in prefixes]
+        done = [b == 0 for b in bars]
         overruled, events = [0] * n, [0] * n
         gen = torch.Generator().manual_seed(s.seed)
-        logits, state = self._prefill(prefix, n)
+        logits, state = self.model.prefill(torch.tensor(prefixes, dtype=torch.long))
         eos = tok.eos_id
-        for _ in range((bars + 2) * (2 * MAX_DURATION_TOKEN + 1) + 1):  # enough for the shortest notes
+        for _ in range((max(bars) + 2) * (2 * MAX_DURATION_TOKEN + 1) + 1):  # enough for the shortest notes
             if all(done):
                 break
             mask = torch.stack([tok.allowed(st) for st in states])
@@ -298,7 +305,7 @@ class Sampler:
                     mask[i] = False
                     mask[i, eos] = True
                 elif st.expecting == "bar_or_eos":
-                    if st.bars_completed >= target:
+                    if st.bars_completed >= targets[i]:
                         mask[i] = False
                         mask[i, eos] = True
                     else:
