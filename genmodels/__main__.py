@@ -118,6 +118,7 @@ def _train_parser(sub) -> None:
 
 
 def _generate_parser(sub) -> None:
+    from genmodels.domains.melody import MelodyGenerateOptions
     from genmodels.sampling import Settings
 
     g = sub.add_parser("generate", help="continue a text or melody prompt")
@@ -135,6 +136,7 @@ def _generate_parser(sub) -> None:
     add_options(g, Settings)
     _option(g, "--program", type=int, default=0, help="melody: General MIDI program of the written file")
     _option(g, "--out", default="generated.mid", help="melody: the .mid file to write (candidates: NAME-1.mid, ...)")
+    add_options(g, MelodyGenerateOptions)
     g.set_defaults(fn=_generate)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from genmodels.data import (
     token_stream,
 )
 from genmodels.domains.base import Domain
-from genmodels.errors import CheckpointError, DataError, GenmodelsError
+from genmodels.errors import CheckpointError, DataError, GenmodelsError, SettingsError
+from genmodels.options import option
 from genmodels.util import atomic_write_json, hash_split
 
 SPLITS = ("train", "valid", "test")
@@ -227,9 +229,9 @@ def regenerate_report(sampler: Any, tunes: list, n: int = REGENERATE_TUNES, cand
     bars in the middle are regenerated from ``candidates`` passages; the log-likelihood (nats) of the
     following bars after the chosen passage against after the first candidate (a plain continuation),
     and the fraction of tunes where the choice is better."""
-    from genmodels.sampling import Settings
-
     import dataclasses
+
+    from genmodels.sampling import Settings
 
     usable = [dataclasses.replace(t, key=model_key(sampler.tok, t.key)) for t in tunes if t.n_bars >= 6]
     chosen, plain, better, following_tokens = [], [], 0, 0
@@ -251,14 +253,111 @@ def regenerate_report(sampler: Any, tunes: list, n: int = REGENERATE_TUNES, cand
             "fraction_better": round(better / k, 4)}
 
 
-def _prompt_from_args(args: argparse.Namespace):
-    from genmodels.melody import parse_note_prompt, read_midi
+@dataclass(frozen=True)
+class MelodyGenerateOptions:
+    """The melody options of ``python -m genmodels generate`` (library callers use the Sampler)."""
 
+    key: str = option("", 'melody: tonic and mode to write in, e.g. "A dorian"; the prompt is moved there by '
+                      "scale degree", shown="the prompt's")
+    stay_in_key: str = option("off", "melody: pitches outside the key's scale: off, gentle (penalised) or strict "
+                              "(never)", choices=("off", "gentle", "strict"))
+    end_on_tonic: bool = option(False, "melody: the last bar is complete and its last note is the tonic")
+    regenerate_bars: str = option("", 'melody: regenerate these bars of --prompt-midi/--prompt-notes, e.g. "3-4", '
+                                  "keeping the others", shown="none")
+    keep_rhythm: str = option("", "melody: a MIDI file whose rhythm (durations, rests, bar lines) is kept; "
+                              "only pitches are sampled", shown="none")
+    transpose: int = option(0, "melody: move the result by this many semitones")
+    abc: str = option("", "melody: also write the result as ABC to this file", shown="none")
+    musicxml: str = option("", "melody: also write the result as MusicXML to this file", shown="none")
+    tempo: float = option(0.0, "melody: tempo in quarter notes per minute", shown="the prompt's, else 120")
+
+
+def parse_bar_range(text: str) -> tuple[int, int]:
+    """'3-4' -> (3, 4); '5' -> (5, 5). SettingsError otherwise."""
+    parts = str(text).replace(" ", "").split("-")
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        nums = []
+    if len(nums) not in (1, 2):
+        raise SettingsError(f'Bars to regenerate are written "3-4" or "5"; got {text!r}')
+    return nums[0], nums[-1]
+
+
+def _prompt_from_args(args: argparse.Namespace, required: bool = True):
+    from genmodels.melody import Melody, parse_note_prompt, read_midi
+
+    meter = tuple(int(x) for x in args.meter.split("/"))
     if args.prompt_midi:
         return read_midi(args.prompt_midi)
     if args.prompt_notes:
-        return parse_note_prompt(args.prompt_notes, meter=tuple(int(x) for x in args.meter.split("/")))
+        return parse_note_prompt(args.prompt_notes, meter=meter)
+    if not required:
+        return Melody([], meter)
     raise GenmodelsError("A melody model needs --prompt-notes or --prompt-midi")
+
+
+def _melody_options(args: argparse.Namespace) -> MelodyGenerateOptions:
+    import dataclasses
+
+    from genmodels.options import from_flat
+
+    names = [f.name for f in dataclasses.fields(MelodyGenerateOptions)]
+    return from_flat(MelodyGenerateOptions, {k: getattr(args, k) for k in names if getattr(args, k, None) is not None})
+
+
+def run_melody_generate(sampler: Any, args: argparse.Namespace, length: int, settings: Any) -> list:
+    """``generate`` for a melody model: continue, regenerate bars or keep a rhythm; transpose; write
+    MIDI (and ABC / MusicXML when asked). Returns the results."""
+    import dataclasses
+
+    from genmodels.constraints import MelodySteering
+    from genmodels.melody import PITCH_RANGE, format_notes, read_midi, write_midi
+    from genmodels.melody.abc import to_abc
+    from genmodels.melody.musicxml import musicxml_bytes
+    from genmodels.melody.scales import key_name, parse_abc_key, transpose
+
+    o = _melody_options(args)
+    steering = MelodySteering(o.stay_in_key, o.end_on_tonic)
+    prompt = _prompt_from_args(args, required=not o.keep_rhythm)
+    key = parse_abc_key(o.key) if o.key else None
+    if key and prompt.notes:
+        prompt = prompt.to_key(*key)
+    elif key:
+        prompt = dataclasses.replace(prompt, key=key)
+    if o.tempo:
+        prompt = dataclasses.replace(prompt, tempo=o.tempo)
+    if o.keep_rhythm:
+        rhythm = read_midi(o.keep_rhythm)
+        rhythm = dataclasses.replace(rhythm, key=key or rhythm.key, tempo=o.tempo or rhythm.tempo)
+        results = sampler.repitch(rhythm, settings, steering)
+    elif o.regenerate_bars:
+        if not prompt.notes:
+            raise SettingsError("--regenerate-bars needs the melody to edit: --prompt-midi or --prompt-notes")
+        first, last = parse_bar_range(o.regenerate_bars)
+        candidates = settings.n if settings.n > 1 else 8
+        results = [sampler.regenerate_bars(prompt, first, last, settings, steering, candidates=candidates)]
+    else:
+        results = sampler.generate_melody(prompt, bars=length, settings=settings, steering=steering)
+    if o.transpose:
+        for r in results:
+            r.full = transpose(r.full, o.transpose, *PITCH_RANGE)
+    out = Path(args.out or "generated.mid")
+    many = len(results) > 1
+
+    def named(base: str | Path, i: int) -> Path:
+        p = Path(base)
+        return p.with_name(f"{p.stem}-{i + 1}{p.suffix}") if many else p
+
+    for i, r in enumerate(results):
+        write_midi(r.full, named(out, i), program=args.program)
+        if o.abc:
+            named(o.abc, i).write_text(to_abc(r.full, title=f"Generated in {key_name(*r.full.key)}"))
+        if o.musicxml:
+            named(o.musicxml, i).write_bytes(musicxml_bytes(r.full))
+        rate = f"; constraints overruled {r.overruled} of {r.events} events" if steering.active else ""
+        print(f"{named(out, i)} ({key_name(*r.full.key)}{rate}): {format_notes(r.full)}")
+    return results
 
 
 class MelodyDomain(Domain):
@@ -330,14 +429,7 @@ class MelodyDomain(Domain):
         return tokenizer.vocab[token_id]
 
     def run_generate(self, sampler: Any, args: argparse.Namespace, length: int, settings: Any) -> None:
-        from genmodels.melody import format_notes, write_midi
-
-        prompt = _prompt_from_args(args)
-        out = Path(args.out or "generated.mid")
-        for i, r in enumerate(sampler.generate_melody(prompt, bars=length, settings=settings)):
-            path = out if settings.n == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
-            write_midi(r.full, path, program=args.program)
-            print(f"{path}: {format_notes(r.full)}")
+        run_melody_generate(sampler, args, length, settings)
 
     def card_sample(self, sampler: Any, data: str | Path) -> str:
         from genmodels.melody import format_notes
