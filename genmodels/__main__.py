@@ -54,9 +54,23 @@ def _eval(a) -> None:
         return
     if a.checkpoint is None:
         raise GenmodelsError("eval needs a checkpoint directory (or --baseline ngram)")
+    temperatures = _temperatures(a.temperatures) if a.temperatures else None
     report = ev.eval_checkpoint(a.checkpoint, source=a.text_file or a.midi_dir, data=a.data, music=a.music,
-                                samples=a.samples, update_card=a.update_card, dynamic=a.dynamic)
+                                samples=a.samples, update_card=a.update_card, temperatures=temperatures,
+                                regenerate=a.regenerate, dynamic=a.dynamic)
     print(json.dumps(report, indent=1))
+    if "music" in report and "steering_table" in report["music"]:
+        print(report["music"]["steering_table"])
+
+
+def _temperatures(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise GenmodelsError(f"--temperatures takes numbers separated by commas, e.g. 0.8,1.0; got {text!r}") from None
+    if not values:
+        raise GenmodelsError("--temperatures needs at least one temperature")
+    return values
 
 
 def _pack(a) -> None:
@@ -104,6 +118,7 @@ def _train_parser(sub) -> None:
 
 
 def _generate_parser(sub) -> None:
+    from genmodels.domains.melody import MelodyGenerateOptions
     from genmodels.sampling import Settings
 
     g = sub.add_parser("generate", help="continue a text or melody prompt")
@@ -121,6 +136,7 @@ def _generate_parser(sub) -> None:
     add_options(g, Settings)
     _option(g, "--program", type=int, default=0, help="melody: General MIDI program of the written file")
     _option(g, "--out", default="generated.mid", help="melody: the .mid file to write (candidates: NAME-1.mid, ...)")
+    add_options(g, MelodyGenerateOptions)
     g.set_defaults(fn=_generate)
 
 
@@ -139,6 +155,10 @@ def _eval_parser(sub) -> None:
     _option(e, "--music", action="store_true", help="melody: musical statistics of 200 generated vs held-out tunes")
     _option(e, "--dynamic", action="store_true",
             help="also the test metric with dynamic evaluation (the model adapts to the text as it reads it)")
+    _option(e, "--temperatures", help="melody --music: the temperatures of the stay-in-key / end-on-tonic table, "
+            "separated by commas", shown="1.0")
+    _option(e, "--regenerate", action="store_true", help="melody: regenerate two inner bars of 200 held-out tunes "
+            "and compare the chosen passage with a plain continuation")
     _option(e, "--samples", action="store_true", help="add a sample to the report")
     _option(e, "--update-card", action="store_true", help="write the results into the model card")
     e.set_defaults(fn=_eval)

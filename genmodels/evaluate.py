@@ -10,6 +10,7 @@ import torch
 
 from genmodels import checkpoint as ckpt
 from genmodels.card import write_card
+from genmodels.errors import SettingsError
 from genmodels.sampling import Sampler
 from genmodels.train import evaluate
 from genmodels.util import repo_path
@@ -61,9 +62,12 @@ def baseline_summary(domain, data: str | None = None) -> dict:
 
 
 def eval_checkpoint(path: str, source: str | None = None, data: str | None = None, music: bool = False,
-                    samples: bool = False, update_card: bool = False, dynamic: bool = False) -> dict:
+                    samples: bool = False, update_card: bool = False, temperatures: tuple | None = None,
+                    regenerate: bool = False, dynamic: bool = False) -> dict:
     """The report of ``python -m genmodels eval``; with ``update_card`` (and no ``source``) its
-    results, a baseline and the eval command are written into the model card."""
+    results, a baseline and the eval command are written into the model card. Melody: ``temperatures``
+    for the ``music`` steering table; ``regenerate`` measures choosing a regenerated passage by the
+    likelihood of the bars after it."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
     c = ckpt.load_checkpoint(path)
     report = {"checkpoint": str(path), "domain": c.domain.name, "test": test_metric(c, source, data)}
@@ -73,9 +77,14 @@ def eval_checkpoint(path: str, source: str | None = None, data: str | None = Non
         report["sample"] = c.domain.card_sample(Sampler(c), _data_path(c, data))
     if dynamic and not source:
         report["dynamic"] = dynamic_metric(c, data)
-    stats = c.domain.sample_statistics(c, _data_path(c, data)) if music else None
+    extra = {"temperatures": tuple(temperatures)} if temperatures else {}
+    stats = c.domain.sample_statistics(c, _data_path(c, data), **extra) if music else None
     if stats is not None:
         report["music"] = stats
+    if regenerate:
+        report["regenerate"] = c.domain.passage_report(Sampler(c), _data_path(c, data))
+        if report["regenerate"] is None:
+            raise SettingsError(f"--regenerate measures models that regenerate passages; {c.domain.name} ones do not")
     if update_card and not source:
         card = dict(c.card)
         card["test"] = report["test"]

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from genmodels.checkpoint import Checkpoint, load_checkpoint
+from genmodels.constraints import MelodySteering, rhythm_template, total_bias
 from genmodels.domains import MELODY, TEXT, Domain
 from genmodels.errors import SeedError, SettingsError
 from genmodels.melody import MAX_DURATION_TOKEN
@@ -32,6 +33,7 @@ MAX_BARS = 128
 CONTEXT_TOKENS = 1024  # longer text prompts keep only their last CONTEXT_TOKENS tokens
 CONTEXT_BARS = 64  # longer melody prompts keep only their last CONTEXT_BARS bars
 MAX_PROMPT_CHARS = 100_000
+NO_STEERING = MelodySteering()  # no constraints: the model's own melody
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,29 @@ def choose(logits: torch.Tensor, s: Settings, gen: torch.Generator) -> tuple[tor
     return tokens, logp.exp()
 
 
+def choose_with_uniform(logits: torch.Tensor, s: Settings, u: torch.Tensor) -> torch.Tensor:
+    """``choose`` with the random numbers given: one uniform per row in ``u`` (B, 1). Two calls with
+    the same ``u`` on different logits (with and without melody constraints) make the same draw, so
+    the picks differ only where the constraints changed the distribution."""
+    B, V = logits.shape
+    if s.temperature < 1e-4:
+        return logits.argmax(-1)
+    z = logits / s.temperature if s.temperature != 1 else logits
+    if 0 < s.top_k < V:
+        kth = torch.topk(z, s.top_k, dim=-1).values[:, -1:]
+        z = z.masked_fill(z < kth, -math.inf)
+    u = u.to(z.dtype)
+    if s.top_p < 1.0:
+        z, order = torch.sort(z, descending=True, dim=-1)
+        p = torch.softmax(z, dim=-1)
+        cdf = p.cumsum(-1)
+        keep = (cdf - p < s.top_p).sum(-1, keepdim=True)
+        pos = torch.searchsorted(cdf, u * cdf.gather(1, keep - 1), right=True)
+        return order.gather(1, torch.minimum(pos, keep - 1)).squeeze(1)
+    cdf = torch.softmax(z, dim=-1).cumsum(-1)
+    return torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(1).clamp_(max=V - 1)
+
+
 @dataclass
 class TextResult:
     prompt: str
@@ -100,6 +125,8 @@ class MelodyResult:
     prompt: object  # Melody
     full: object  # Melody: prompt + continuation
     continuation: object  # Melody: the generated bars alone
+    overruled: int = 0  # sampled tokens the constraints changed (vs. the model's own pick, same random draw)
+    events: int = 0  # pitch and rest events sampled
 
 
 class TextStream:
@@ -221,50 +248,215 @@ class Sampler:
             ids = ids[:-2]  # the rest that completed the last bar
         return ids
 
-    def generate_melody(self, prompt, bars: int = MELODY.default_length,
-                        settings: Settings = Settings()) -> list[MelodyResult]:
-        """Continue a prompt ``Melody`` by ``bars`` bars; every token is one the melody grammar allows."""
-        self._require(MELODY)
-        s = settings.checked(self.vocab_size)
-        if not isinstance(bars, int) or not 0 <= bars <= MAX_BARS:
-            raise SettingsError(f"Length must be from 0 to {MAX_BARS} bars; got {bars}")
-        if prompt.n_bars > CONTEXT_BARS:
-            prompt = prompt.slice_bars(prompt.n_bars - CONTEXT_BARS)
-        prefix = self.melody_prefix(prompt)
-        states = [self.tok.grammar_state(prefix) for _ in range(s.n)]
-        target = states[0].bars_completed + bars + (1 if states[0].remaining > 0 and states[0].expecting != "bar" else 0)
-        seqs = [list(prefix) for _ in range(s.n)]
-        done = [bars == 0] * s.n
+    def _melody_ids(self, melody, n_bars: int) -> list[int]:
+        """Tokens of the first ``n_bars`` bars of ``melody`` as complete bars (silent ones as a whole-bar
+        rest), without <eos>: the prompt before a regenerated passage keeps its bar count."""
+        part = melody.slice_bars(0, n_bars)
+        ids = self.tok.encode(part, add_eos=False) if part.notes else self.tok.header(melody.meter, melody.key)
+        rest_bar = [self.tok.bar_id, self.tok.rest_id, self.tok.dur_id(melody.bar_ticks)]
+        return ids + rest_bar * (n_bars - (part.n_bars if part.notes else 0))
+
+    @staticmethod
+    def _steering(steering) -> MelodySteering:
+        if not isinstance(steering, MelodySteering):
+            raise SettingsError(f"Melody steering must be a MelodySteering; got {type(steering).__name__}")
+        return steering.checked()
+
+    @staticmethod
+    def _uniforms(gen: torch.Generator, n: int) -> torch.Tensor:
+        """The random numbers of one sampling step: one uniform per candidate row, (n, 1)."""
+        return torch.rand(n, 1, generator=gen)
+
+    def _sample_bars(self, prefix: list[int], bars: int, s: Settings, steering: MelodySteering,
+                     key: tuple[int, str]) -> tuple[list[list[int]], list[int], list[int]]:
+        """``s.n`` token sequences continuing ``prefix`` by ``bars`` complete bars, then <eos>.
+        Returns (sequences, overruled, pitch/rest events) per candidate."""
+        return self.sample_batch([prefix] * s.n, [bars] * s.n, s, steering, [key] * s.n)
+
+    def sample_batch(self, prefixes: list[list[int]], bars: list[int], s: Settings, steering: MelodySteering,
+                     keys: list[tuple[int, str]]) -> tuple[list[list[int]], list[int], list[int]]:
+        """One row per prefix (all of one length, e.g. headers of different tunes): row i continues
+        ``prefixes[i]`` by ``bars[i]`` complete bars in key ``keys[i]``, then <eos>.
+
+        Each step composes the grammar mask, the banned pitches and the constraints' biases, and
+        samples; where a constraint spoke, the model's own pick under the grammar alone is drawn with
+        the same uniform number, and a difference counts as overruled. Returns (sequences, overruled,
+        pitch/rest events) per row."""
+        from genmodels.melody.scales import scale_pitch_classes
+
+        n, tok = len(prefixes), self.tok
+        states = [tok.grammar_state(p) for p in prefixes]
+        targets = [st.bars_completed + b + (1 if st.remaining > 0 and st.expecting != "bar" else 0)
+                   for st, b in zip(states, bars, strict=True)]
+        constraints = [steering.build(tok, scale_pitch_classes(*k), k[0], t - 1)
+                       for k, t in zip(keys, targets, strict=True)]
+        seqs = [list(p) for p in prefixes]
+        done = [b == 0 for b in bars]
+        overruled, events = [0] * n, [0] * n
         gen = torch.Generator().manual_seed(s.seed)
-        logits, state = self._prefill(prefix, s.n)
-        eos = self.tok.eos_id
-        for _ in range((bars + 2) * (2 * MAX_DURATION_TOKEN + 1) + 1):  # enough for the shortest notes
+        logits, state = self.model.prefill(torch.tensor(prefixes, dtype=torch.long))
+        eos = tok.eos_id
+        for _ in range((max(bars) + 2) * (2 * MAX_DURATION_TOKEN + 1) + 1):  # enough for the shortest notes
             if all(done):
                 break
-            mask = torch.stack([self.tok.allowed(st) for st in states])
+            mask = torch.stack([tok.allowed(st) for st in states])
             for i, st in enumerate(states):
                 if done[i]:
                     mask[i] = False
                     mask[i, eos] = True
                 elif st.expecting == "bar_or_eos":
-                    if st.bars_completed >= target:
+                    if st.bars_completed >= targets[i]:
                         mask[i] = False
                         mask[i, eos] = True
                     else:
                         mask[i, eos] = False
             logits = logits.masked_fill(~mask | self._banned, -math.inf)
-            tokens, _ = choose(logits, s, gen)
+            biased = logits
+            for i, st in enumerate(states):
+                b = None if done[i] else total_bias(constraints[i], st)
+                if b is None:
+                    continue
+                if biased is logits:
+                    biased = logits.clone()
+                biased[i] += b
+                if not torch.isfinite(biased[i]).any():
+                    raise SettingsError(
+                        f"The melody constraints leave no legal token in bar {st.bars_completed + 1} "
+                        f"(stay in key: {steering.stay_in_key}, end on the tonic: {steering.end_on_tonic}, "
+                        f"keep rhythm: {steering.rhythm is not None}); loosen one of them")
+            u = self._uniforms(gen, n)
+            tokens = choose_with_uniform(biased, s, u)
+            own = tokens if biased is logits else choose_with_uniform(logits, s, u)
             for i, t in enumerate(tokens.tolist()):
                 if done[i]:
                     continue
-                states[i] = self.tok.advance(states[i], t)
+                if states[i].expecting == "event" and t != tok.hold_id:
+                    events[i] += 1
+                overruled[i] += int(own[i]) != t
+                states[i] = tok.advance(states[i], t)
+                for c in constraints[i]:
+                    c.advance(t)
                 seqs[i].append(t)
                 if t == eos:
                     done[i] = True
             logits, state = self.model.step(tokens, state)
+        return seqs, overruled, events
+
+    def generate_melody(self, prompt, bars: int = MELODY.default_length, settings: Settings = Settings(),
+                        steering: MelodySteering = NO_STEERING) -> list[MelodyResult]:
+        """Continue a prompt ``Melody`` by ``bars`` bars; every token is one the melody grammar allows,
+        and the ``steering`` constraints (stay in the prompt's key, end on its tonic) hold."""
+        self._require(MELODY)
+        s = settings.checked(self.vocab_size)
+        steering = self._steering(steering)
+        if not isinstance(bars, int) or not 0 <= bars <= MAX_BARS:
+            raise SettingsError(f"Length must be from 0 to {MAX_BARS} bars; got {bars}")
+        if prompt.n_bars > CONTEXT_BARS:
+            prompt = prompt.slice_bars(prompt.n_bars - CONTEXT_BARS)
+        prefix = self.melody_prefix(prompt)
+        seqs, overruled, events = self._sample_bars(prefix, bars, s, steering, prompt.key)
         results = []
-        for seq in seqs:
+        for seq, o, e in zip(seqs, overruled, events, strict=True):
             full = self.tok.decode(seq)
             full.tempo = prompt.tempo
-            results.append(MelodyResult(prompt, full, continuation_of(full, prompt.end)))
+            results.append(MelodyResult(prompt, full, continuation_of(full, prompt.end), o, e))
+        return results
+
+    def following_log_likelihood(self, bodies: list[list[int]], following: list[int]) -> list[float]:
+        """log p(``following`` | body) in nats for each token sequence in ``bodies`` (teacher-forced, one
+        batch: right padding does not reach earlier positions of a left-to-right model)."""
+        if not following:
+            return [0.0] * len(bodies)
+        seqs = [b + following for b in bodies]
+        width = max(len(q) for q in seqs)
+        x = torch.full((len(seqs), width), self.tok.pad_id, dtype=torch.long)
+        for i, q in enumerate(seqs):
+            x[i, : len(q)] = torch.tensor(q)
+        with torch.inference_mode():
+            logits, _ = self.model(x)
+            logp = torch.log_softmax(logits.float(), -1)
+        target = torch.tensor(following)
+        out = []
+        for i, b in enumerate(bodies):
+            rows = logp[i, len(b) - 1 : len(b) - 1 + len(following)]
+            out.append(float(rows.gather(1, target[:, None]).sum()))
+        return out
+
+    def _check_bar_range(self, melody, first_bar: int, last_bar: int) -> None:
+        if not melody.notes:
+            raise SettingsError("The melody has no notes: there are no bars to regenerate")
+        for v in (first_bar, last_bar):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise SettingsError(f"Bar numbers must be whole numbers; got {v!r}")
+        n = melody.n_bars
+        if first_bar > last_bar:
+            raise SettingsError(f"Bars {first_bar}-{last_bar} are reversed: write the first bar first "
+                                f"({last_bar}-{first_bar})")
+        if first_bar < 1 or last_bar > n:
+            raise SettingsError(f"Bars {first_bar}-{last_bar} are outside the melody, which has bars 1-{n}")
+
+    def regenerate_scored(self, melody, first_bar: int, last_bar: int, settings: Settings = Settings(),
+                          steering: MelodySteering = NO_STEERING,
+                          candidates: int = 8) -> tuple[MelodyResult, list[float], int]:
+        """``regenerate_bars`` with its evidence: (result, log-likelihood of the following bars after
+        each candidate, index of the chosen one). Candidate 0 is a plain continuation."""
+        self._require(MELODY)
+        self._check_bar_range(melody, first_bar, last_bar)
+        if isinstance(candidates, bool) or not isinstance(candidates, int) or not 1 <= candidates <= MAX_CANDIDATES:
+            raise SettingsError(f"Candidates must be from 1 to {MAX_CANDIDATES}; got {candidates}")
+        s = dataclasses.replace(settings, n=candidates).checked(self.vocab_size)
+        steering = self._steering(steering)
+        if last_bar < melody.n_bars:  # the tune goes on after the passage: its own ending stays
+            steering = dataclasses.replace(steering, end_on_tonic=False)
+        bt = melody.bar_ticks
+        lo = max(0, first_bar - 1 - CONTEXT_BARS)
+        prefix = self._melody_ids(melody.slice_bars(lo), first_bar - 1 - lo)
+        seqs, overruled, events = self._sample_bars(prefix, last_bar - first_bar + 1, s, steering, melody.key)
+        bodies = [q[:-1] if q[-1] == self.tok.eos_id else q for q in seqs]
+        after = melody.slice_bars(last_bar, last_bar + CONTEXT_BARS)
+        following = self.tok.encode(after, add_eos=False)[self.tok.header_length :] if after.notes else []
+        scores = self.following_log_likelihood(bodies, following)
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+        passage = self.tok.decode(bodies[best]).slice_bars(first_bar - 1 - lo, last_bar - lo)
+        before, rest = melody.slice_bars(0, first_bar - 1), melody.slice_bars(last_bar)
+
+        def moved(m, bars: int) -> list:
+            return [type(n)(n.pitch, n.start + bars * bt, n.duration) for n in m.notes]
+
+        notes = before.notes + moved(passage, first_bar - 1) + moved(rest, last_bar)
+        full = dataclasses.replace(melody, notes=notes)
+        passage = dataclasses.replace(melody, notes=passage.notes)
+        return MelodyResult(melody, full, passage, overruled[best], events[best]), scores, best
+
+    def regenerate_bars(self, melody, first_bar: int, last_bar: int, settings: Settings = Settings(),
+                        steering: MelodySteering = NO_STEERING, candidates: int = 8) -> MelodyResult:
+        """Bars ``first_bar``..``last_bar`` (1-based, inclusive) of ``melody`` sampled again; every bar
+        before and after stays. ``candidates`` passages are sampled after the bars before, and the one
+        after which the model finds the following bars most likely is kept (``settings.n`` is not
+        used). ``.full`` is the new melody, ``.continuation`` the new passage alone."""
+        return self.regenerate_scored(melody, first_bar, last_bar, settings, steering, candidates)[0]
+
+    def repitch(self, rhythm, settings: Settings = Settings(),
+                steering: MelodySteering = NO_STEERING) -> list[MelodyResult]:
+        """New pitches on the rhythm of ``rhythm``: its durations, rests and bar lines stay exactly, only
+        the pitches are sampled (in its key; with stay in key and end on the tonic when asked)."""
+        from genmodels.melody import Melody
+
+        self._require(MELODY)
+        s = settings.checked(self.vocab_size)
+        steering = self._steering(steering)
+        if not rhythm.notes:
+            raise SettingsError("The rhythm source has no notes to give new pitches to")
+        if rhythm.n_bars > MAX_BARS:
+            raise SettingsError(f"The rhythm source has {rhythm.n_bars} bars; the limit is {MAX_BARS}")
+        plain = dataclasses.replace(rhythm, notes=[type(n)(60, n.start, n.duration) for n in rhythm.notes])
+        steering = dataclasses.replace(steering, rhythm=tuple(rhythm_template(self.tok, self.tok.encode(plain))))
+        header = self.tok.header(rhythm.meter, rhythm.key)
+        seqs, overruled, events = self._sample_bars(header, rhythm.n_bars, s, steering, rhythm.key)
+        prompt = Melody([], rhythm.meter, rhythm.key, rhythm.tempo)
+        results = []
+        for seq, o, e in zip(seqs, overruled, events, strict=True):
+            full = self.tok.decode(seq)
+            full.tempo = rhythm.tempo
+            results.append(MelodyResult(prompt, full, full, o, e))
         return results

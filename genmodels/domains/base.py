@@ -104,3 +104,7 @@ class Domain(ABC):
     def sample_statistics(self, checkpoint: Any, data: str | Path) -> dict | None:
         """Statistics of generated samples against held-out data (``eval --music``); None: none defined."""
         return None
+
+    def passage_report(self, sampler: Any, data: str | Path) -> dict | None:
+        """How well regenerated passages fit what follows them (``eval --regenerate``); None: not defined."""
+        return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from genmodels.data import (
     token_stream,
 )
 from genmodels.domains.base import Domain
-from genmodels.errors import CheckpointError, DataError, GenmodelsError
+from genmodels.errors import CheckpointError, DataError, GenmodelsError, SettingsError
+from genmodels.options import option
 from genmodels.util import atomic_write_json, hash_split
 
 SPLITS = ("train", "valid", "test")
@@ -115,28 +117,97 @@ def held_out_tunes(data: str | Path, split: str = "test") -> list:
     return [m for _, m in read_melodies(files)]
 
 
-def generate_like(sampler: Any, tunes: list, n: int = MUSIC_TUNES, temperature: float = 1.0, seed: int = 0) -> list:
-    """One generated tune per held-out tune (cycled to ``n``): same meter, key and number of bars,
-    generated from the header alone at ``temperature`` with a fixed random seed."""
-    from genmodels.melody import Melody
-    from genmodels.sampling import Settings
+def model_key(tok: Any, key: tuple[int, str]) -> tuple[int, str]:
+    """``key`` if the model's tokenizer knows its mode, else the same tonic in major or minor (by the
+    mode's third): older models know only those two."""
+    from genmodels.melody.scales import MODE_STEPS
 
+    if key[1] in tok.modes:
+        return key
+    return key[0], "minor" if MODE_STEPS[key[1]][2] == 3 else "major"
+
+
+def generate_like(sampler: Any, tunes: list, n: int = MUSIC_TUNES, temperature: float = 1.0, seed: int = 0,
+                  steering: Any = None, with_counts: bool = False) -> list:
+    """One generated tune per held-out tune (cycled to ``n``): same meter, key and number of bars
+    (at most 32), generated from the header alone at ``temperature`` with a fixed random seed, in
+    batches of 16 tunes. With ``with_counts``: (tune, overruled, events) triples."""
+    from genmodels.constraints import MelodySteering
+    from genmodels.sampling import MAX_CANDIDATES, Settings
+
+    steering = steering or MelodySteering()
+    tok = sampler.tok
     out = []
-    for i in range(n):
-        ref = tunes[i % len(tunes)]
-        empty = Melody([], ref.meter, ref.key, ref.tempo)
-        bars = max(1, min(ref.n_bars, 32))
-        settings = Settings(temperature=temperature, seed=seed + i)
-        out.append(sampler.generate_melody(empty, bars=bars, settings=settings)[0].full)
+    for lo in range(0, n, MAX_CANDIDATES):
+        refs = [tunes[i % len(tunes)] for i in range(lo, min(n, lo + MAX_CANDIDATES))]
+        keys = [model_key(tok, r.key) for r in refs]
+        prefixes = [tok.header(r.meter, k) for r, k in zip(refs, keys, strict=True)]
+        bars = [max(1, min(r.n_bars, 32)) for r in refs]
+        s = Settings(temperature=temperature, seed=seed + lo, n=len(refs)).checked(sampler.vocab_size)
+        seqs, overruled, events = sampler.sample_batch(prefixes, bars, s, steering, keys)
+        for seq, r, o, e in zip(seqs, refs, overruled, events, strict=True):
+            m = tok.decode(seq)
+            m.tempo = r.tempo
+            out.append((m, o, e) if with_counts else m)
     return out
 
 
-def music_report(sampler: Any, data: str | Path, n: int = MUSIC_TUNES) -> dict:
-    """Musical statistics of ``n`` generated tunes against the held-out tunes of ``data``."""
+def ends_on_tonic(m: Any) -> bool:
+    """The last note's pitch class is the tonic of the melody's key."""
+    return bool(m.notes) and m.notes[-1].pitch % 12 == m.key[0] % 12
+
+
+# (stay in key, end on the tonic) settings of the --music table
+STEERING_ROWS = (("off", False), ("gentle", False), ("strict", False), ("off", True), ("strict", True))
+
+
+def steering_table(sampler: Any, tunes: list, n: int = MUSIC_TUNES, temperatures: tuple = (1.0,)) -> list[dict]:
+    """For each temperature and steering setting: scale consistency, pitch-class entropy, overruled
+    rate (overruled tokens per sampled pitch/rest event) and tonic-ending rate of ``n`` generated tunes;
+    the held-out tunes' own figures first."""
+    from genmodels import music_stats
+    from genmodels.constraints import MelodySteering
+
+    def stats(ms: list) -> dict:
+        s = music_stats.summarize(ms)
+        return {"scale_consistency": round(s["scale_consistency"], 4),
+                "pitch_class_entropy": round(s["pitch_class_entropy"], 4),
+                "tonic_ending_rate": round(sum(map(ends_on_tonic, ms)) / len(ms), 4)}
+
+    rows = [{"source": "held-out", "temperature": None, "stay_in_key": None, "end_on_tonic": None,
+             "tunes": len(tunes), **stats(tunes), "overruled_rate": None}]
+    for t in temperatures:
+        for key, tonic in STEERING_ROWS:
+            got = generate_like(sampler, tunes, n, t, steering=MelodySteering(key, tonic), with_counts=True)
+            ms = [m for m, _, _ in got]
+            rate = sum(o for _, o, _ in got) / max(1, sum(e for _, _, e in got))
+            rows.append({"source": "generated", "temperature": t, "stay_in_key": key, "end_on_tonic": tonic,
+                         "tunes": len(ms), **stats(ms), "overruled_rate": round(rate, 4)})
+    return rows
+
+
+def format_steering_table(rows: list[dict]) -> str:
+    """The steering table as aligned text (the README's layout)."""
+    head = ("source", "T", "stay in key", "end on tonic", "tunes", "scale cons.", "pc entropy", "overruled",
+            "tonic end")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["source"], "" if r["temperature"] is None else f"{r['temperature']:g}", r["stay_in_key"] or "",
+                 "" if r["end_on_tonic"] is None else ("yes" if r["end_on_tonic"] else "no"), str(r["tunes"]),
+                 f"{r['scale_consistency']:.3f}", f"{r['pitch_class_entropy']:.3f}",
+                 "" if r["overruled_rate"] is None else f"{r['overruled_rate']:.3f}",
+                 f"{r['tonic_ending_rate']:.3f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def music_report(sampler: Any, data: str | Path, n: int = MUSIC_TUNES, temperatures: tuple = (1.0,)) -> dict:
+    """Musical statistics of ``n`` generated tunes against the held-out tunes of ``data`` (at the first
+    temperature, no constraints), and the steering table at each temperature."""
     from genmodels import music_stats
 
     tunes = held_out_tunes(data)
-    generated = generate_like(sampler, tunes, n)
+    generated = generate_like(sampler, tunes, n, temperatures[0])
     # novelty: the longest runs shared with training tunes
     index = music_stats.NoveltyIndex(held_out_tunes(data, "train"), max_n=16)
     rows = music_stats.compare(generated, tunes, index=index)
@@ -144,17 +215,149 @@ def music_report(sampler: Any, data: str | Path, n: int = MUSIC_TUNES) -> dict:
         for k in ("generated", "held_out", "difference"):
             if isinstance(r.get(k), float):
                 r[k] = round(r[k], 4)
-    return {"tunes_generated": n, "held_out_tunes": len(tunes), "temperature": 1.0, "rows": rows}
+    steering = steering_table(sampler, tunes, n, temperatures)
+    return {"tunes_generated": n, "held_out_tunes": len(tunes), "temperature": temperatures[0], "rows": rows,
+            "steering": steering, "steering_table": format_steering_table(steering)}
 
 
-def _prompt_from_args(args: argparse.Namespace):
-    from genmodels.melody import parse_note_prompt, read_midi
+REGENERATE_TUNES = 200
 
+
+def regenerate_report(sampler: Any, tunes: list, n: int = REGENERATE_TUNES, candidates: int = 8,
+                      temperature: float = 1.0) -> dict:
+    """Regenerating a passage, measured: in each of ``n`` held-out tunes of at least 6 bars, the two
+    bars in the middle are regenerated from ``candidates`` passages; the log-likelihood (nats) of the
+    following bars after the chosen passage against after the first candidate (a plain continuation),
+    and the fraction of tunes where the choice is better."""
+    import dataclasses
+
+    from genmodels.sampling import Settings
+
+    usable = [dataclasses.replace(t, key=model_key(sampler.tok, t.key)) for t in tunes if t.n_bars >= 6]
+    chosen, plain, better, following_tokens = [], [], 0, 0
+    for i in range(min(n, len(usable))):
+        t = usable[i]
+        first = t.n_bars // 2
+        _, scores, best = sampler.regenerate_scored(t, first, first + 1, Settings(temperature=temperature, seed=i),
+                                                    candidates=candidates)
+        chosen.append(scores[best])
+        plain.append(scores[0])
+        better += scores[best] > scores[0]
+        following_tokens += len(sampler.tok.encode(t.slice_bars(first + 1), add_eos=False)) - 3
+    k = len(chosen)
+    return {"tunes": k, "candidates": candidates, "temperature": temperature, "bars_removed": 2,
+            "mean_loglik_following_chosen": round(sum(chosen) / k, 4),
+            "mean_loglik_following_plain": round(sum(plain) / k, 4),
+            "mean_nats_per_token_chosen": round(-sum(chosen) / following_tokens, 4),
+            "mean_nats_per_token_plain": round(-sum(plain) / following_tokens, 4),
+            "fraction_better": round(better / k, 4)}
+
+
+@dataclass(frozen=True)
+class MelodyGenerateOptions:
+    """The melody options of ``python -m genmodels generate`` (library callers use the Sampler)."""
+
+    key: str = option("", 'melody: tonic and mode to write in, e.g. "A dorian"; the prompt is moved there by '
+                      "scale degree", shown="the prompt's")
+    stay_in_key: str = option("off", "melody: pitches outside the key's scale: off, gentle (penalised) or strict "
+                              "(never)", choices=("off", "gentle", "strict"))
+    end_on_tonic: bool = option(False, "melody: the last bar is complete and its last note is the tonic")
+    regenerate_bars: str = option("", 'melody: regenerate these bars of --prompt-midi/--prompt-notes, e.g. "3-4", '
+                                  "keeping the others", shown="none")
+    keep_rhythm: str = option("", "melody: a MIDI file whose rhythm (durations, rests, bar lines) is kept; "
+                              "only pitches are sampled", shown="none")
+    transpose: int = option(0, "melody: move the result by this many semitones")
+    abc: str = option("", "melody: also write the result as ABC to this file", shown="none")
+    musicxml: str = option("", "melody: also write the result as MusicXML to this file", shown="none")
+    tempo: float = option(0.0, "melody: tempo in quarter notes per minute", shown="the prompt's, else 120")
+
+
+def parse_bar_range(text: str) -> tuple[int, int]:
+    """'3-4' -> (3, 4); '5' -> (5, 5). SettingsError otherwise."""
+    parts = str(text).replace(" ", "").split("-")
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        nums = []
+    if len(nums) not in (1, 2):
+        raise SettingsError(f'Bars to regenerate are written "3-4" or "5"; got {text!r}')
+    return nums[0], nums[-1]
+
+
+def _prompt_from_args(args: argparse.Namespace, required: bool = True):
+    from genmodels.melody import Melody, parse_note_prompt, read_midi
+
+    meter = tuple(int(x) for x in args.meter.split("/"))
     if args.prompt_midi:
         return read_midi(args.prompt_midi)
     if args.prompt_notes:
-        return parse_note_prompt(args.prompt_notes, meter=tuple(int(x) for x in args.meter.split("/")))
+        return parse_note_prompt(args.prompt_notes, meter=meter)
+    if not required:
+        return Melody([], meter)
     raise GenmodelsError("A melody model needs --prompt-notes or --prompt-midi")
+
+
+def _melody_options(args: argparse.Namespace) -> MelodyGenerateOptions:
+    import dataclasses
+
+    from genmodels.options import from_flat
+
+    names = [f.name for f in dataclasses.fields(MelodyGenerateOptions)]
+    return from_flat(MelodyGenerateOptions, {k: getattr(args, k) for k in names if getattr(args, k, None) is not None})
+
+
+def run_melody_generate(sampler: Any, args: argparse.Namespace, length: int, settings: Any) -> list:
+    """``generate`` for a melody model: continue, regenerate bars or keep a rhythm; transpose; write
+    MIDI (and ABC / MusicXML when asked). Returns the results."""
+    import dataclasses
+
+    from genmodels.constraints import MelodySteering
+    from genmodels.melody import PITCH_RANGE, format_notes, read_midi, write_midi
+    from genmodels.melody.abc import to_abc
+    from genmodels.melody.musicxml import musicxml_bytes
+    from genmodels.melody.scales import key_name, parse_abc_key, transpose
+
+    o = _melody_options(args)
+    steering = MelodySteering(o.stay_in_key, o.end_on_tonic)
+    prompt = _prompt_from_args(args, required=not o.keep_rhythm)
+    key = parse_abc_key(o.key) if o.key else None
+    if key and prompt.notes:
+        prompt = prompt.to_key(*key)
+    elif key:
+        prompt = dataclasses.replace(prompt, key=key)
+    if o.tempo:
+        prompt = dataclasses.replace(prompt, tempo=o.tempo)
+    if o.keep_rhythm:
+        rhythm = read_midi(o.keep_rhythm)
+        rhythm = dataclasses.replace(rhythm, key=key or rhythm.key, tempo=o.tempo or rhythm.tempo)
+        results = sampler.repitch(rhythm, settings, steering)
+    elif o.regenerate_bars:
+        if not prompt.notes:
+            raise SettingsError("--regenerate-bars needs the melody to edit: --prompt-midi or --prompt-notes")
+        first, last = parse_bar_range(o.regenerate_bars)
+        candidates = settings.n if settings.n > 1 else 8
+        results = [sampler.regenerate_bars(prompt, first, last, settings, steering, candidates=candidates)]
+    else:
+        results = sampler.generate_melody(prompt, bars=length, settings=settings, steering=steering)
+    if o.transpose:
+        for r in results:
+            r.full = transpose(r.full, o.transpose, *PITCH_RANGE)
+    out = Path(args.out or "generated.mid")
+    many = len(results) > 1
+
+    def named(base: str | Path, i: int) -> Path:
+        p = Path(base)
+        return p.with_name(f"{p.stem}-{i + 1}{p.suffix}") if many else p
+
+    for i, r in enumerate(results):
+        write_midi(r.full, named(out, i), program=args.program)
+        if o.abc:
+            named(o.abc, i).write_text(to_abc(r.full, title=f"Generated in {key_name(*r.full.key)}"))
+        if o.musicxml:
+            named(o.musicxml, i).write_bytes(musicxml_bytes(r.full))
+        rate = f"; constraints overruled {r.overruled} of {r.events} events" if steering.active else ""
+        print(f"{named(out, i)} ({key_name(*r.full.key)}{rate}): {format_notes(r.full)}")
+    return results
 
 
 class MelodyDomain(Domain):
@@ -226,14 +429,7 @@ class MelodyDomain(Domain):
         return tokenizer.vocab[token_id]
 
     def run_generate(self, sampler: Any, args: argparse.Namespace, length: int, settings: Any) -> None:
-        from genmodels.melody import format_notes, write_midi
-
-        prompt = _prompt_from_args(args)
-        out = Path(args.out or "generated.mid")
-        for i, r in enumerate(sampler.generate_melody(prompt, bars=length, settings=settings)):
-            path = out if settings.n == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
-            write_midi(r.full, path, program=args.program)
-            print(f"{path}: {format_notes(r.full)}")
+        run_melody_generate(sampler, args, length, settings)
 
     def card_sample(self, sampler: Any, data: str | Path) -> str:
         from genmodels.melody import format_notes
@@ -250,10 +446,13 @@ class MelodyDomain(Domain):
         midi_bytes(r.full)
         wav_bytes(melody_to_midi(r.full))
 
-    def sample_statistics(self, checkpoint: Any, data: str | Path) -> dict:
+    def sample_statistics(self, checkpoint: Any, data: str | Path, temperatures: tuple = (1.0,)) -> dict:
         from genmodels.sampling import Sampler
 
-        return music_report(Sampler(checkpoint), data)
+        return music_report(Sampler(checkpoint), data, temperatures=tuple(temperatures))
+
+    def passage_report(self, sampler: Any, data: str | Path) -> dict:
+        return regenerate_report(sampler, held_out_tunes(data))
 
 
 MELODY = MelodyDomain()

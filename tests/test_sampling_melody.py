@@ -1,0 +1,169 @@
+"""Melody co-writing in the sampler: stay in key, end on the tonic, regenerate bars, keep a rhythm,
+transpose, and the generate command's melody options; on a tiny model and on the shipped melody-gru."""
+
+from __future__ import annotations
+
+import pytest
+
+from genmodels.constraints import MelodySteering
+from genmodels.errors import PitchRangeError, SettingsError
+from genmodels.melody import Melody, Note, parse_note_prompt, read_midi
+from genmodels.melody.scales import scale_pitch_classes, transpose
+from genmodels.sampling import Sampler, Settings
+from tests.conftest import ROOT, TINY, train_config
+
+SHIPPED = ROOT / "checkpoints/melody-gru"
+PROMPT = "C4 D4 E4 F4 G4/2 A4/2 G4"
+
+
+@pytest.fixture(scope="module")
+def tiny(small_melody_dir, tmp_path_factory) -> Sampler:
+    from genmodels.train import train
+
+    out = tmp_path_factory.mktemp("ck") / "tiny-melody"
+    train(
+        train_config(
+            domain="melody", data=str(small_melody_dir), out=str(out), cell="gru", steps=30, eval_every=30, **TINY
+        ),
+        progress=False,
+    )
+    return Sampler(out)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Sampler:
+    if not SHIPPED.exists():
+        pytest.skip("no shipped melody-gru")
+    return Sampler(SHIPPED)
+
+
+@pytest.fixture(params=["tiny", "shipped"])
+def gen(request) -> Sampler:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.mark.parametrize("key", [(0, "major"), (9, "minor"), (2, "minor")])
+def test_strict_key_keeps_every_generated_pitch_in_the_scale(gen, key):
+    prompt = parse_note_prompt(PROMPT, key=(0, "major")).to_key(*key)
+    scale = set(scale_pitch_classes(*key))
+    for r in gen.generate_melody(prompt, 6, Settings(temperature=1.5, seed=5, n=8), MelodySteering("strict")):
+        assert {n.pitch % 12 for n in r.continuation.notes} <= scale
+        assert r.events > 0 and 0 <= r.overruled
+
+
+def test_end_on_tonic_for_many_seeds(gen):
+    prompt = parse_note_prompt(PROMPT, meter=(3, 4), key=(7, "major"))
+    for seed in range(6):
+        for r in gen.generate_melody(
+            prompt, 4, Settings(temperature=1.2, seed=seed, n=8), MelodySteering("gentle", True)
+        ):
+            m = r.full
+            assert m.end % m.bar_ticks == 0, "the last bar is complete"
+            assert m.notes[-1].pitch % 12 == 7 and m.n_bars == prompt.n_bars + 4
+
+
+def test_off_steering_changes_nothing_and_overrules_nothing(tiny):
+    prompt = parse_note_prompt(PROMPT)
+    a = tiny.generate_melody(prompt, 4, Settings(temperature=1.0, seed=2, n=3))
+    b = tiny.generate_melody(prompt, 4, Settings(temperature=1.0, seed=2, n=3), MelodySteering("off"))
+    assert [r.full for r in a] == [r.full for r in b] and all(r.overruled == 0 for r in b)
+
+
+def test_regenerate_keeps_the_other_bars_exactly(gen):
+    m = gen.generate_melody(parse_note_prompt(PROMPT), 6, Settings(temperature=1.0, seed=1))[0].full
+    for first, last in ((3, 4), (1, 1), (m.n_bars - 1, m.n_bars)):
+        r = gen.regenerate_bars(m, first, last, Settings(temperature=1.0, seed=9), candidates=4)
+        for b in [*range(0, first - 1), *range(last, m.n_bars)]:
+            assert r.full.slice_bars(b, b + 1).notes == m.slice_bars(b, b + 1).notes, f"bar {b + 1} changed"
+        assert r.continuation.n_bars <= last - first + 1
+        assert r.full.slice_bars(first - 1, last).notes == r.continuation.notes
+
+
+def test_regenerate_chooses_the_best_scored_candidate(tiny):
+    m = tiny.generate_melody(parse_note_prompt(PROMPT), 6, Settings(seed=1))[0].full
+    _, scores, best = tiny.regenerate_scored(m, 2, 3, Settings(temperature=1.0, seed=4), candidates=6)
+    assert len(scores) == 6 and scores[best] == max(scores)
+
+
+@pytest.mark.parametrize("first,last", [(0, 2), (3, 2), (2, 99), (1.5, 2), (-1, 1)])
+def test_bad_bar_ranges_are_refused(tiny, first, last):
+    m = parse_note_prompt(PROMPT + " " + PROMPT)
+    with pytest.raises(SettingsError):
+        tiny.regenerate_bars(m, first, last)
+
+
+def test_regenerate_of_an_empty_melody_is_refused(tiny):
+    with pytest.raises(SettingsError):
+        tiny.regenerate_bars(Melody([], (4, 4)), 1, 1)
+
+
+def test_repitch_keeps_durations_rests_and_bar_lines(gen):
+    rhythm = Melody(
+        [Note(60, 6, 12), Note(62, 18, 6), Note(64, 30, 60), Note(65, 96, 36), Note(67, 144, 24)], (3, 4), (9, "minor")
+    )
+    for r in gen.repitch(rhythm, Settings(temperature=1.3, seed=3, n=6), MelodySteering("strict", True)):
+        assert [(n.start, n.duration) for n in r.full.notes] == [(n.start, n.duration) for n in rhythm.notes]
+        assert {n.pitch % 12 for n in r.full.notes} <= set(scale_pitch_classes(9, "minor"))
+        assert r.full.notes[-1].pitch % 12 == 9 and r.full.meter == (3, 4)
+
+
+def test_repitch_without_notes_is_refused(tiny):
+    with pytest.raises(SettingsError):
+        tiny.repitch(Melody([], (4, 4)))
+
+
+def test_transpose_names_the_note_out_of_range():
+    m = parse_note_prompt("C4 G7")
+    with pytest.raises(PitchRangeError, match="note 2"):
+        transpose(m, 12, 21, 108)
+    assert transpose(m, -2, 21, 108).key == (10, "major")
+
+
+def test_cli_melody_options_end_to_end(tiny, small_melody_dir, tmp_path, capsys):
+    from music21 import converter
+
+    from genmodels.__main__ import main
+
+    ck = str(tiny.ckpt.path)
+    a, b, c = tmp_path / "a.mid", tmp_path / "b.mid", tmp_path / "c.mid"
+    assert (
+        main(
+            [
+                "generate",
+                ck,
+                "--prompt-notes",
+                PROMPT,
+                "--key",
+                "A minor",
+                "--stay-in-key",
+                "strict",
+                "--end-on-tonic",
+                "--length",
+                "4",
+                "--out",
+                str(a),
+                "--abc",
+                str(tmp_path / "a.abc"),
+                "--musicxml",
+                str(tmp_path / "a.musicxml"),
+                "--tempo",
+                "90",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
+    m = read_midi(a)
+    assert m.key == (9, "minor") and m.notes[-1].pitch % 12 == 9 and abs(m.tempo - 90) < 1e-6
+    assert converter.parse(str(tmp_path / "a.abc"), format="abc").flatten().notes
+    assert converter.parse(str(tmp_path / "a.musicxml")).flatten().notes
+    assert main(["generate", ck, "--prompt-midi", str(a), "--regenerate-bars", "2-3", "--out", str(b)]) == 0
+    mb = read_midi(b)
+    assert mb.slice_bars(0, 1).notes == m.slice_bars(0, 1).notes
+    assert main(["generate", ck, "--keep-rhythm", str(a), "--transpose", "2", "--out", str(c)]) == 0
+    assert [(n.start, n.duration) for n in read_midi(c).notes] == [(n.start, n.duration) for n in m.notes]
+    assert main(["generate", ck, "--prompt-midi", str(a), "--regenerate-bars", "3-2", "--out", str(b)]) == 2
+    assert main(["generate", ck, "--prompt-midi", str(a), "--transpose", "90", "--out", str(b)]) == 2
+    err = capsys.readouterr().err
+    assert "reversed" in err and "allowed pitch" in err
