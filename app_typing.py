@@ -137,7 +137,8 @@ export default function (component) {
 }
 """
 
-TYPING = st.components.v2.component("genmodels.typing", html=HTML, css=CSS, js=JS)
+# Not in a shadow root: the classes are prefixed (gm-), and tests and screenshots can reach the elements.
+TYPING = st.components.v2.component("genmodels.typing", html=HTML, css=CSS, js=JS, isolate_styles=False)
 
 
 def typed_now() -> dict:

@@ -30,7 +30,7 @@ EMPTY_PROMPT = "Type a few words to start from"
 MAX_SHOWN_CANDIDATES = 8
 MAX_SEED_VALUE = 2**31 - 1
 KEEP = "session"  # widget values survive a visit to another page
-TYPE_MODE, GENERATE_MODE = "Type with suggestions", "Generate"
+TYPE_MODE, GENERATE_MODE = "Type with suggestions", "Generate a continuation"
 MAX_LINK_PROMPT = 2000  # characters of the prompt that go into a link (URLs get unwieldy beyond)
 # query parameter → (session key, type): the link that reproduces a Generate result
 LINK_PARAMS = {
