@@ -121,7 +121,8 @@ export default function (component) {
       b.dataset.i = String(i);
       b.title = 'Alt+' + (i + 1);
       const k = document.createElement('kbd'); k.textContent = String(i + 1);
-      const p = document.createElement('small'); p.textContent = (w.prob < 0.01 ? (100 * w.prob).toPrecision(1) : (100 * w.prob).toFixed(1)) + '%';
+      const pct = 100 * w.prob;
+      const p = document.createElement('small'); p.textContent = (pct < 1 ? pct.toPrecision(1) : pct.toFixed(1)) + '%';
       b.append(k, document.createTextNode(w.word), p);
       words.append(b);
     });

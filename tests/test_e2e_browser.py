@@ -139,7 +139,7 @@ def generate_text(page, url: str, seed: str = "To be, or not to be", keep_settin
 
 def generate_mode(page) -> None:
     """The Text page opens on the typing view: switch to the Generate flow."""
-    page.get_by_role("button", name="Generate a continuation").click()
+    page.get_by_text("Generate a continuation", exact=True).click()
     page.get_by_role("textbox", name="Prompt").wait_for()
     wait_idle(page)
 
