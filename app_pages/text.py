@@ -19,14 +19,35 @@ from app_support import (
     text_html,
     tokens_html,
 )
+from app_typing import typing_view
 from genmodels.errors import GenmodelsError, SettingsError
-from genmodels.sampling import CONTEXT_TOKENS, MAX_PROMPT_CHARS, Settings
+from genmodels.repetition import MAX_NGRAM, MAX_PENALTY
+from genmodels.sampling import CONTEXT_TOKENS, MAX_PROMPT_CHARS, Settings, TextSteering
+from genmodels.stopping import MAX_SENTENCES
 
 DEFAULT_PROMPT = "ROMEO.\nBut soft, what light through yonder window breaks?\n"
 EMPTY_PROMPT = "Type a few words to start from"
 MAX_SHOWN_CANDIDATES = 8
 MAX_SEED_VALUE = 2**31 - 1
 KEEP = "session"  # widget values survive a visit to another page
+TYPE_MODE, GENERATE_MODE = "Type with suggestions", "Generate a continuation"
+MAX_LINK_PROMPT = 2000  # characters of the prompt that go into a link (URLs get unwieldy beyond)
+# query parameter → (session key, type): the link that reproduces a Generate result
+LINK_PARAMS = {
+    "prompt": ("t_seed_text", str),
+    "model": ("t_model", str),
+    "temperature": ("t_temp", float),
+    "top_k": ("t_topk", int),
+    "top_p": ("t_topp", float),
+    "length": ("t_len", int),
+    "n": ("t_n", int),
+    "seed": ("t_seed", int),
+    "end_of_line": ("t_eol", bool),
+    "end_of_speech": ("t_eos", bool),
+    "sentences": ("t_sentences", int),
+    "repetition_penalty": ("t_rep", float),
+    "no_repeat_ngram": ("t_ngram", int),
+}
 
 # Set by the callbacks below as well as by the user, so initialised here and not through ``value=``.
 st.session_state.setdefault("t_seed_text", DEFAULT_PROMPT)
@@ -58,6 +79,63 @@ def keep_candidate(text: str) -> None:
     st.session_state.t_rerun_app = True  # the click reran only the fragment: redraw the prompt box too
 
 
+def parse_param(raw: str, kind: type):
+    """A query parameter as ``kind``; ValueError when it is not one."""
+    if kind is bool:
+        if raw not in ("0", "1"):
+            raise ValueError(raw)
+        return raw == "1"
+    return kind(raw)
+
+
+def apply_link() -> None:
+    """Opening a link made by this page: its prompt and settings go into the controls, and Generate runs
+    once (same random seed, so the same continuation). Each distinct link is applied once per session."""
+    params = st.query_params.to_dict()
+    if "prompt" not in params or st.session_state.get("t_link_applied") == params:
+        return
+    st.session_state.t_link_applied = params
+    bad = []
+    for name, (key, kind) in LINK_PARAMS.items():
+        if name in params:
+            try:
+                st.session_state[key] = (
+                    parse_param(params[name], kind)[:MAX_PROMPT_CHARS]
+                    if kind is str
+                    else parse_param(params[name], kind)
+                )
+            except ValueError:
+                bad.append(name)
+    if bad:
+        st.session_state.t_link_bad = bad
+    st.session_state.t_mode = GENERATE_MODE
+    st.session_state.t_autogo = True
+
+
+def write_link(prompt: str, model: str, controls: dict) -> None:
+    """Put the prompt (at most MAX_LINK_PROMPT characters) and settings of a result into the address bar."""
+    s: Settings = controls["settings"]
+    t: TextSteering = controls["steering"]
+    values = {
+        "prompt": prompt[:MAX_LINK_PROMPT],
+        "model": model,
+        "temperature": f"{s.temperature:g}",
+        "top_k": s.top_k,
+        "top_p": f"{s.top_p:g}",
+        "length": controls["length"],
+        "n": s.n,
+        "seed": s.seed,
+        "end_of_line": int(t.end_of_line),
+        "end_of_speech": int(t.end_of_speech),
+        "sentences": t.sentences,
+        "repetition_penalty": f"{t.repetition_penalty:g}",
+        "no_repeat_ngram": t.no_repeat_ngram,
+    }
+    params = {k: str(v) for k, v in values.items()}
+    st.session_state.t_link_applied = params  # the page's own link: not applied again
+    st.query_params.from_dict(params)
+
+
 st.title("Write with an LSTM or a GRU")
 st.caption(
     "Recurrent language models trained on Shakespeare's plays and poems. Type a beginning, choose a "
@@ -65,6 +143,47 @@ st.caption(
 )
 
 by_label = require_models("text")
+apply_link()
+if bad := st.session_state.pop("t_link_bad", None):
+    st.warning(f"The link has values this page cannot read ({', '.join(bad)}); those controls keep their values.")
+
+mode = st.segmented_control(
+    "Mode",
+    [TYPE_MODE, GENERATE_MODE],
+    default=TYPE_MODE,
+    key="t_mode",
+    persist_state=KEEP,
+    label_visibility="collapsed",
+)
+
+
+def model_radio(where, models: list):
+    """The model choice, shared by both modes (one key, so it is the same choice)."""
+    return where.radio(
+        "Model",
+        [m.label for m in models],
+        key="t_model",
+        horizontal=True,
+        persist_state=KEEP,
+        help="LSTM and GRU: two kinds of recurrent network, trained the same way.",
+    )
+
+
+@st.fragment
+def typing_mode() -> None:
+    """The typing view: a keystroke reruns only this fragment."""
+    models = list(by_label.values())
+    label = model_radio(st, models)
+    st.caption(
+        "Type below: the three most likely next words appear above the text, and the most likely rest of the "
+        "line in grey after the cursor. **Tab** takes the grey text; a click or **Alt+1..3** takes a word."
+    )
+    typing_view(by_label.get(label, models[0]).path)
+
+
+if mode != GENERATE_MODE:
+    typing_mode()
+    st.stop()
 
 if st.session_state.pop("t_kept", False):
     st.toast("The candidate is now your prompt. Press **Generate** to continue from it.")
@@ -98,22 +217,21 @@ def controls_and_results(prompt: str) -> None:
     chosen = [models[0], models[1]] if settings["compare"] else [by_label.get(settings["model"], models[0])]
     if not note_long_prompt(prompt, chosen[0], prompt_msg):
         return
+    if st.session_state.pop("t_autogo", False):
+        go = True  # opened from a link
     if go:
         st.session_state.t_results = generate(prompt, chosen, settings, prompt_msg, settings_msg, stream_box)
+        if st.session_state.t_results:
+            write_link(prompt, chosen[0].label, settings)
+            if len(prompt) > MAX_LINK_PROMPT:
+                st.session_state.t_results["link_cut"] = len(prompt)
     show_results(st.session_state.get("t_results"))
 
 
 def read_settings(models: list) -> dict:
     """The controls under the prompt, each with its default set once (``value=``) and kept for the session."""
     c1, c2, c3, c4 = st.columns(4)
-    model = c1.radio(
-        "Model",
-        [m.label for m in models],
-        key="t_model",
-        horizontal=True,
-        persist_state=KEEP,
-        help="LSTM and GRU: two kinds of recurrent network, trained the same way.",
-    )
+    model = model_radio(c1, models)
     temperature = c2.slider(
         "Temperature",
         0.0,
@@ -189,10 +307,61 @@ def read_settings(models: list) -> dict:
         "model": model,
         "compare": compare and compare_possible,
         "length": int(length),
+        "steering": read_steering(),
         "settings": Settings(
             temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), seed=int(seed), n=int(n)
         ),
     }
+
+
+def read_steering() -> TextSteering:
+    """Stop rules and repetition control, in the Advanced expander."""
+    with st.expander("Advanced: where to stop, repetition", icon=":material/tune:"):
+        a1, a2, a3 = st.columns(3)
+        eol = a1.checkbox("Stop at the end of the line", key="t_eol", persist_state=KEEP)
+        eos = a1.checkbox(
+            "Stop at the end of the speech",
+            key="t_eos",
+            persist_state=KEEP,
+            help="A blank line or the next speaker's name ends a speech.",
+        )
+        sentences = a2.number_input(
+            "Stop after N sentences",
+            0,
+            MAX_SENTENCES,
+            0,
+            1,
+            key="t_sentences",
+            persist_state=KEEP,
+            help="0 = off.",
+        )
+        penalty = a3.slider(
+            "Repetition penalty",
+            1.0,
+            min(MAX_PENALTY, 3.0),
+            1.0,
+            0.05,
+            key="t_rep",
+            persist_state=KEEP,
+            help="Makes tokens already in the text less likely; 1 = off.",
+        )
+        ngram = a3.number_input(
+            "No-repeat n-gram size",
+            0,
+            MAX_NGRAM,
+            0,
+            1,
+            key="t_ngram",
+            persist_state=KEEP,
+            help="Never repeat a run of this many tokens; 0 = off.",
+        )
+    return TextSteering(
+        end_of_line=bool(eol),
+        end_of_speech=bool(eos),
+        sentences=int(sentences),
+        repetition_penalty=float(penalty),
+        no_repeat_ngram=int(ngram),
+    )
 
 
 def note_long_prompt(prompt: str, model, prompt_msg) -> bool:
@@ -220,6 +389,7 @@ def generate(prompt: str, chosen: list, controls: dict, prompt_msg, settings_msg
         gens = [(m, get_generator(m.path)) for m in chosen]
         for _, g in gens:
             settings.checked(g.vocab_size)
+        controls["steering"].checked()
     except SettingsError as e:
         settings_msg.error(str(e))
         return None
@@ -228,7 +398,7 @@ def generate(prompt: str, chosen: list, controls: dict, prompt_msg, settings_msg
         return None
     try:
         stream_to = stream_box if len(gens) == 1 and settings.n == 1 else None
-        runs = [run_model(m, g, prompt, controls["length"], settings, stream_to) for m, g in gens]
+        runs = [run_model(m, g, prompt, controls["length"], settings, stream_to, controls["steering"]) for m, g in gens]
     except SettingsError as e:
         stream_box.empty()
         settings_msg.error(str(e))
@@ -240,18 +410,18 @@ def generate(prompt: str, chosen: list, controls: dict, prompt_msg, settings_msg
     return {"seed": prompt, "settings": settings, "length": controls["length"], "runs": runs}
 
 
-def run_model(m, g, prompt: str, length: int, settings: Settings, stream_box) -> dict:
+def run_model(m, g, prompt: str, length: int, settings: Settings, stream_box, steering: TextSteering) -> dict:
     """One model's candidates, streamed into ``stream_box`` as they are written when there is one."""
     if stream_box is not None:
         with stream_box.container(border=True):
             st.caption(f"{m.label} is writing…")
-            stream = g.stream_text(prompt, length, settings)
+            stream = g.stream_text(prompt, length, settings, steering)
             st.write_stream(md_escape(d[0]) for d in stream)
         results = stream.results  # the streamed text, with each token's probability
         stream_box.empty()
     else:
         with st.spinner(f"{m.label} is writing {settings.n} candidate(s)…"):
-            results = g.complete(prompt, length, settings)
+            results = g.complete(prompt, length, settings, steering)
     return {"label": m.label, "name": m.name, "results": results, "next": g.next_token_probs(prompt, k=12)}
 
 
@@ -274,6 +444,16 @@ def show_results(res: dict | None) -> None:
                 f"{res['length']} tokens",
                 f"random seed {s.seed}",
             ]
+        )
+    )
+    st.caption(
+        ":material/link: The address bar now holds a link that makes this result again (same prompt, settings "
+        "and random seed)."
+        + (
+            f" Your prompt has {res['link_cut']:,} characters; the link holds only its first {MAX_LINK_PROMPT:,}, "
+            "so it reproduces the result of that shorter prompt."
+            if res.get("link_cut")
+            else ""
         )
     )
     if colour:

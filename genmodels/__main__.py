@@ -34,19 +34,44 @@ def _train(a) -> None:
     print(json.dumps({"best_valid": r["best_valid"], "steps": r["step"], "out": cfg.out}))
 
 
+def _given(cls: type, a) -> Any:
+    """``cls`` built from the options of ``a`` given on the command line (the rest: the defaults)."""
+    return from_flat(cls, {f.name: getattr(a, f.name) for f in leaf_fields(cls) if getattr(a, f.name) is not None})
+
+
 def _generate(a) -> None:
-    from genmodels.sampling import Sampler, Settings
+    from genmodels.sampling import Sampler, Settings, TextSteering
 
     sampler = Sampler(a.checkpoint)
-    settings = from_flat(Settings, {f.name: getattr(a, f.name) for f in leaf_fields(Settings)
-                                    if getattr(a, f.name) is not None})
+    if a.suggest is not None:
+        _suggest(sampler, a.suggest.encode().decode("unicode_escape") if a.escapes else a.suggest)
+        return
+    settings = _given(Settings, a)
+    a.steering = _given(TextSteering, a)  # read by the text domain's run_generate
     length = sampler.domain.default_length if a.length is None else a.length
     sampler.domain.run_generate(sampler, a, length, settings)
+
+
+def _suggest(sampler, text: str) -> None:
+    """``generate CK --suggest TEXT``: the three next words (with probabilities) and the ghost text."""
+    from genmodels.domains import TEXT
+    from genmodels.suggest import suggest
+
+    sampler._require(TEXT)
+    words, ghost = suggest(sampler.model, sampler.tok, text)
+    for i, w in enumerate(words, 1):
+        print(f"{i}. {w.word}  ({w.prob:.3f})  inserts {w.insert!r}")
+    if not words:
+        print("(no word suggestions here)")
+    print(f"ghost text: {ghost!r}")
 
 
 def _eval(a) -> None:
     from genmodels import evaluate as ev
 
+    if a.keystrokes:
+        _keystrokes(a)
+        return
     if a.baseline:
         from genmodels.baselines import baseline_report
 
@@ -71,6 +96,21 @@ def _temperatures(text: str) -> tuple[float, ...]:
     if not values:
         raise GenmodelsError("--temperatures needs at least one temperature")
     return values
+
+
+def _keystrokes(a) -> None:
+    """``eval CK... --keystrokes``: keystroke savings of each text model and of the n-gram baseline."""
+    from genmodels.keystrokes import keystroke_report
+
+    checkpoints = a.extra_checkpoints if a.checkpoint is None else [a.checkpoint, *a.extra_checkpoints]
+    if not checkpoints:
+        checkpoints = ["checkpoints/text-lstm", "checkpoints/text-gru"]
+    report = keystroke_report(checkpoints, data_dir=a.data or "data/text", ngram=not a.no_ngram)
+    print("| predictor | keystroke savings | keystrokes | characters | suggestions accepted | seconds |")
+    print("|---|---|---|---|---|---|")
+    for name, r in report.items():
+        print(f"| {name} | {100 * r['savings_rate']:.1f}% | {r['keystrokes']:,} | {r['chars']:,} | "
+              f"{r['accepted']:,} | {r['seconds']:.0f} |")
 
 
 def _pack(a) -> None:
@@ -119,7 +159,7 @@ def _train_parser(sub) -> None:
 
 def _generate_parser(sub) -> None:
     from genmodels.domains.melody import MelodyGenerateOptions
-    from genmodels.sampling import Settings
+    from genmodels.sampling import Settings, TextSteering
 
     g = sub.add_parser("generate", help="continue a text or melody prompt")
     g.add_argument("checkpoint", help="checkpoint directory, e.g. checkpoints/text-lstm")
@@ -134,6 +174,9 @@ def _generate_parser(sub) -> None:
     _option(g, "--length", type=int, help="length of the continuation in tokens (text) or bars (melody)",
             shown=", ".join(f"{d.default_length} {d.length_unit} ({d.name})" for d in DOMAINS.values()))
     add_options(g, Settings)
+    add_options(g, TextSteering)
+    _option(g, "--suggest", help='text: print the three most likely next words and the ghost text (the rest '
+            'of the line) after this text, e.g. "To be, or not to b"', shown="none")
     _option(g, "--program", type=int, default=0, help="melody: General MIDI program of the written file")
     _option(g, "--out", default="generated.mid", help="melody: the .mid file to write (candidates: NAME-1.mid, ...)")
     add_options(g, MelodyGenerateOptions)
@@ -161,6 +204,10 @@ def _eval_parser(sub) -> None:
             "and compare the chosen passage with a plain continuation")
     _option(e, "--samples", action="store_true", help="add a sample to the report")
     _option(e, "--update-card", action="store_true", help="write the results into the model card")
+    _option(e, "--keystrokes", action="store_true", help="text: keystroke savings of predictive typing with three "
+            "suggestions on a fixed test sample, beside a character Kneser-Ney 7-gram")
+    _option(e, "--no-ngram", action="store_true", help="--keystrokes: leave out the n-gram baseline")
+    e.add_argument("extra_checkpoints", nargs="*", help="--keystrokes: more text checkpoints to compare")
     e.set_defaults(fn=_eval)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from genmodels.checkpoint import find_checkpoints, load_checkpoint
+from genmodels.errors import GenmodelsError
 from genmodels.model import RNNLanguageModel
 from genmodels.sampling import Sampler, Settings, choose
 from genmodels.train import bf16_supported
@@ -180,6 +181,26 @@ def print_table(rows: list[dict]) -> None:
           f"{TARGETS['rss MB']} MB resident.")
 
 
+def suggestion_latency(paths: list[str], quick: bool = False) -> dict[str, dict]:
+    """Server-side time from a keystroke to the typing view's suggestions (three words + ghost text), typing
+    Hamlet's "To be, or not to be" key by key after 2,000 characters of the play (fresh prefix cache)."""
+    from genmodels.suggest import suggest_latency
+
+    if not paths:
+        return {}
+    try:
+        rows = suggest_latency(tuple(paths), typed_chars=100 if quick else 400)
+    except (OSError, GenmodelsError) as e:  # no corpus here: the typing script needs data/text
+        print(f"\nSuggestion latency: not measured ({e})")
+        return {}
+    print("\nSuggestion latency per keystroke (goal: p95 <= 60 ms)\n")
+    print("| model | median ms | p95 ms | max ms | keystrokes |")
+    print("|---|---|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['median_ms']:.1f} | {r['p95_ms']:.1f} | {r['max_ms']:.1f} | {r['keystrokes']} |")
+    return rows
+
+
 def main(quick: bool = False, root: str | Path | None = None) -> list[dict]:
     """Measure every checkpoint under ``root`` (default: the repository's checkpoints/); print a table."""
     n = 100 if quick else 400
@@ -197,6 +218,7 @@ def main(quick: bool = False, root: str | Path | None = None) -> list[dict]:
           f"target <= {TARGETS['rss MB']} MB)\n")
     rows = [measure(c, g, n, quick) for c, g in zip(ckpts, samplers)]
     print_table(rows)
+    suggestion_latency([str(p) for p, c in zip(paths, ckpts, strict=True) if c.domain.name == "text"], quick)
     print(f"Peak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return rows
 

@@ -1,4 +1,4 @@
-"""Screenshots of the app's pages at 1280x800 into docs/screenshots/ (text.png, melody.png, models.png).
+"""Screenshots of the app's pages at 1280x800 into docs/screenshots/ (typing.png, text.png, melody.png, models.png).
 
 Usage (from the repository root): python -m scripts.screenshots   (needs /usr/bin/chromium; reuses the end-to-end
 test's helpers; set GENMODELS_CHECKPOINTS to use checkpoints other than checkpoints/)
@@ -28,6 +28,15 @@ def top(page, locator) -> None:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with streamlit_server() as url, browser_page(1280, 800) as page:
+        page.goto(url)
+        box = page.locator("textarea.gm-input")
+        box.wait_for()
+        typed = "ROMEO.\nBut soft, what light through yonder window breaks?\nIt is the east, and Jul"
+        box.press_sequentially(typed, delay=20)
+        page.wait_for_function("() => document.querySelector('.gm-ghost').textContent.length > 0", timeout=90_000)
+        wait_idle(page)
+        page.screenshot(path=str(OUT / "typing.png"))
+
         generate_text(page, url, "ROMEO.\nBut soft, what light through yonder window breaks?\n")
         page.wait_for_timeout(1000)
         top(page, page.get_by_text("Prompt", exact=True).first)

@@ -23,10 +23,15 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
 
 
-def page(name: str) -> AppTest:
-    """The app started as a user starts it (``app.py``, on the Text page), then switched to ``name``."""
+def page(name: str, typing: bool = False) -> AppTest:
+    """The app started as a user starts it (``app.py``, on the Text page), then switched to ``name``. The Text
+    page opens on its typing view; unless ``typing``, the tests switch it to the Generate flow."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
+    if name == "text.py" and not typing and available_models("text"):
+        at.session_state["t_mode"] = "Generate a continuation"
+        at.run()
+        assert not at.exception, at.exception
     if name != "text.py":
         at.switch_page(f"app_pages/{name}").run()
         assert not at.exception, at.exception
@@ -186,6 +191,88 @@ HAMLET = "HAMLET.\nTo be, or not to be, that is the question:\n"
 
 
 @needs("text")
+@needs("text")
+@pytest.mark.parametrize(
+    "text, caret",
+    [
+        ("To be, or not to b", None),
+        ("", 0),
+        ("   \n\t ", None),
+        ("x" * 100_000, None),
+        ("Καλημέρα κό", None),
+        ("Hello 😀", None),
+        ("\u0301", None),
+        ("To be", 2),
+    ],
+)
+def test_text_typing_view_answers_the_typed_text(text, caret):
+    """The typing view's Python side: an answer tagged with the request's sequence number, with words and
+    ghost text or a clear message, for any text; the typed text survives a visit to another page."""
+    at = page("text.py", typing=True)
+    typed = {"text": text, "caret": len(text) if caret is None else caret, "seq": 7}
+    at.session_state["t_typed"] = typed
+    at.run()
+    no_errors(at)
+    answer = at.session_state["t_answer"]
+    assert answer["seq"] == 7 and answer["answered"]
+    assert answer["words"] or answer["ghost"] or answer["message"]
+    if text == "To be, or not to b":
+        assert [w["word"][0] for w in answer["words"]] == ["b"] * 3 and answer["ghost"]
+    if not text.strip():
+        assert "Start typing" in answer["message"]
+    away_and_back(at, "text.py")
+    assert at.session_state["t_typed"] == typed
+
+
+@needs("text")
+def test_text_advanced_controls_reach_generate():
+    at = page("text.py")
+    at.checkbox(key="t_eol").check()
+    at.number_input(key="t_ngram").set_value(3)
+    at.slider(key="t_rep").set_value(1.3)
+    at.slider(key="t_temp").set_value(0.0)
+    at.text_area(key="t_seed_text").input("ROMEO.\nBut soft, what li")
+    at.button(key="t_go").click().run()
+    no_errors(at)
+    res = at.session_state["t_results"]["runs"][0]["results"][0]
+    assert "\n" not in res.continuation.rstrip("\n")  # stopped at the end of the line
+    assert res.continuation[:1].isalpha()  # healed: continues the word "li…"
+    at.number_input(key="t_sentences").set_value(500).run()
+    assert not at.exception
+
+
+@needs("text")
+def test_text_link_reproduces_the_result():
+    at = page("text.py")
+    at.text_area(key="t_seed_text").input("To be, or not to be")
+    at.number_input(key="t_seed").set_value(4242)
+    at.checkbox(key="t_eos").check()
+    at.button(key="t_go").click().run()
+    no_errors(at)
+    first = at.session_state["t_results"]["runs"][0]["results"][0].continuation
+    params = {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
+    assert params["prompt"] == "To be, or not to be" and params["seed"] == "4242"
+    assert params["end_of_speech"] == "1"
+    fresh = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    fresh.query_params.update(params)
+    fresh.run()
+    no_errors(fresh)
+    assert fresh.session_state["t_results"]["runs"][0]["results"][0].continuation == first
+    assert fresh.text_area(key="t_seed_text").value == "To be, or not to be"
+
+
+@needs("text")
+def test_text_link_with_a_long_prompt_says_it_is_cut():
+    at = page("text.py")
+    at.text_area(key="t_seed_text").input("word " * 1000)
+    at.slider(key="t_len").set_value(10)
+    at.button(key="t_go").click().run()
+    no_errors(at)
+    prompt = at.query_params["prompt"]
+    assert len(prompt if isinstance(prompt, str) else prompt[0]) == 2000
+    assert any("holds only its first 2,000" in c.value for c in at.caption)
+
+
 def test_text_settings_survive_navigation():
     """Issue 10.2: every control keeps what the user set after a visit to another page, and the result shown
     still matches the controls."""

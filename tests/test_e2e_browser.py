@@ -123,6 +123,7 @@ def generate_text(page, url: str, seed: str = "To be, or not to be", keep_settin
     """Type ``seed`` in the Text page and generate (reloading the app first unless ``keep_settings``)."""
     if not keep_settings:
         page.goto(url)
+        generate_mode(page)
     box = page.get_by_role("textbox", name="Prompt")
     box.fill(seed)
     box.press("Control+Enter")  # commit the text area
@@ -134,6 +135,27 @@ def generate_text(page, url: str, seed: str = "To be, or not to be", keep_settin
     )
     wait_idle(page)
     return page.locator(".gm-cont").first.text_content()
+
+
+def generate_mode(page) -> None:
+    """The Text page opens on the typing view: switch to the Generate flow."""
+    page.get_by_text("Generate a continuation", exact=True).click()
+    page.get_by_role("textbox", name="Prompt").wait_for()
+    wait_idle(page)
+
+
+def typing_box(page):
+    return page.locator("textarea.gm-input")
+
+
+def suggested_words(page) -> list[str]:
+    return [w.strip() for w in page.locator(".gm-word").evaluate_all("bs => bs.map(b => b.childNodes[1].textContent)")]
+
+
+def wait_for_suggestions(page) -> list[str]:
+    """Wait until the words shown are an answer for the text on screen (the component drops older ones)."""
+    page.wait_for_function("() => document.querySelectorAll('.gm-word').length > 0", timeout=TIMEOUT_MS)
+    return suggested_words(page)
 
 
 def open_melody_page(page) -> None:
@@ -197,6 +219,7 @@ def test_browser_text_and_melody(tmp_path):
         page.goto(url)
         page.get_by_role("heading", name="Write with an LSTM or a GRU").wait_for()
         wait_idle(page)
+        generate_mode(page)
         set_number(page, "Random seed", 99)
         continuation = generate_text(page, url, keep_settings=True)
         assert continuation.strip()
@@ -206,6 +229,7 @@ def test_browser_text_and_melody(tmp_path):
         # Settings and results survive a visit to another page (issue 10.2).
         open_page(page, "Models", "Models")
         open_page(page, "Text", "Write with an LSTM or a GRU")
+        page.get_by_role("spinbutton", name="Random seed").wait_for()
         assert page.get_by_role("spinbutton", name="Random seed").input_value() == "99"
         assert page.get_by_role("textbox", name="Prompt").input_value() == "To be, or not to be"
         assert page.locator(".gm-cont").first.text_content() == continuation
@@ -328,3 +352,69 @@ def melody_coediting(page, folder: Path) -> None:
 
         pm = pretty_midi.PrettyMIDI(str(download(page, "Download the melody (.mid)", folder)))
         check_score(page, len(pm.instruments[0].notes))
+def test_browser_typing_with_suggestions():
+    """Type a sentence key by key: suggestions follow the text; a click takes a word, Tab the ghost text;
+    keys faster than the answers never leave stale words; the text survives a visit to another page."""
+    require_browser()
+    from app_support import available_models
+
+    if not available_models("text"):
+        pytest.skip("no text checkpoint found")
+    with streamlit_server() as url, browser_page() as page:
+        outside = []
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((url, "data:", "blob:")) else None)
+        page.goto(url)
+        box = typing_box(page)
+        box.wait_for()
+        wait_idle(page)
+        seen = []
+        for ch in "To be, or not to b":
+            box.press_sequentially(ch, delay=0)
+            if ch in "bt":  # after some keys, wait for the answer for exactly this text
+                seen.append(wait_for_suggestions(page))
+        assert len({tuple(w) for w in seen}) > 1, seen  # the suggestions changed as the text grew
+        words = wait_for_suggestions(page)
+        assert all(w.startswith("b") for w in words), words  # completions of the word being typed
+        # a click takes the first word: the text now ends with it
+        page.locator(".gm-word").first.click()
+        page.wait_for_function("w => document.querySelector('textarea.gm-input').value.endsWith(w)", arg=words[0])
+        wait_for_suggestions(page)
+        # Tab takes the grey ghost text after the cursor
+        page.wait_for_function("() => document.querySelector('.gm-ghost').textContent.length > 0", timeout=TIMEOUT_MS)
+        ghost = page.locator(".gm-ghost").text_content()
+        before = box.input_value()
+        box.press("Tab")
+        assert box.input_value() == before + ghost
+        # Alt+2 takes the second word of the next answer
+        words = wait_for_suggestions(page)
+        wait_idle(page)
+        words = wait_for_suggestions(page)
+        before = box.input_value()
+        box.press("Alt+2")
+        assert box.input_value().startswith(before) and box.input_value().strip().endswith(words[1])
+        # keys faster than the answers: whatever shows must be for the final text (never an older one)
+        box.press("End")
+        box.press_sequentially(" and then the", delay=5)
+        wait_idle(page)
+        words = wait_for_suggestions(page)
+        assert all(w.startswith("the") for w in words), words
+        text = box.input_value()
+        assert text.startswith("To be, or not to b") and text.endswith(" and then the")
+        # hostile text: emoji, another script, a lone combining mark: suggestions or a message, no traceback
+        for odd in (" 😀", " Καλημέρα", " \u0301"):
+            box.press_sequentially(odd, delay=0)
+            page.wait_for_function(
+                "() => document.querySelectorAll('.gm-word').length > 0"
+                " || document.querySelector('.gm-ghost').textContent || document.querySelector('.gm-msg').textContent",
+                timeout=TIMEOUT_MS,
+            )
+            wait_idle(page)
+            no_exception_on_page(page)
+        typed = box.input_value()
+        # the typed text survives a visit to another page
+        open_page(page, "Models", "Models")
+        open_page(page, "Text", "Write with an LSTM or a GRU")
+        typing_box(page).wait_for()
+        assert typing_box(page).input_value() == typed
+        no_exception_on_page(page)
+        assert not outside, f"requests outside the app: {outside}"

@@ -32,6 +32,7 @@ class Domain(ABC):
     tokenizer_file: str  # the tokenizer's file in a checkpoint directory or a prepared corpus
     sample_length: str  # what ``end_to_end`` generates, for the benchmark table
     metric_bits: bool = False  # True: the metric is in bits (nats ÷ ln 2), else in nats
+    suggests_words: bool = False  # True: predictive typing (next-word suggestions) works on its models
 
     def __repr__(self) -> str:
         return f"<domain {self.name}>"

@@ -57,6 +57,7 @@ class TextDomain(Domain):
     metric = "bits_per_char"
     metric_unit = "char"
     metric_bits = True
+    suggests_words = True
     metric_note = ("Bits per character are comparable across tokenizers; the floor to beat is a Kneser-Ney "
                    "character 7-gram (Baseline below).")
     data_folder = "data/text"
@@ -107,7 +108,10 @@ class TextDomain(Domain):
         if args.prompt is None:
             raise GenmodelsError("A text model needs --prompt")
         prompt = args.prompt.encode().decode("unicode_escape") if args.escapes else args.prompt
-        for i, r in enumerate(sampler.complete(prompt, length=length, settings=settings)):
+        from genmodels.sampling import TextSteering
+
+        steering = getattr(args, "steering", None) or TextSteering()
+        for i, r in enumerate(sampler.complete(prompt, length=length, settings=settings, steering=steering)):
             if settings.n > 1:
                 print(f"--- candidate {i + 1} ---")
             print(prompt + r.continuation)
