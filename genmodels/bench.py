@@ -218,7 +218,7 @@ def main(quick: bool = False, root: str | Path | None = None) -> list[dict]:
           f"target <= {TARGETS['rss MB']} MB)\n")
     rows = [measure(c, g, n, quick) for c, g in zip(ckpts, samplers)]
     print_table(rows)
-    suggestion_latency([str(p) for p, c in zip(paths, ckpts, strict=True) if c.domain.name == "text"], quick)
+    suggestion_latency([str(p) for p, c in zip(paths, ckpts, strict=True) if c.domain.suggests_words], quick)
     print(f"Peak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return rows
 
