@@ -9,6 +9,7 @@ is generating.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Iterator
@@ -292,6 +293,17 @@ class Sampler:
             raise SeedError(f"The prompt is {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,}")
         ids = self.tok.encode(text)
         return [self.tok.bos_id] + ids[-CONTEXT_TOKENS:]
+
+    def adapted_to(self, text: str) -> Sampler:
+        """A sampler over a private copy of the model adapted to ``text`` by dynamic evaluation (its last
+        MAX_ADAPT_TOKENS tokens); this sampler and its model are unchanged, so nothing one user's text
+        teaches the model reaches anyone else."""
+        from genmodels.dynamic import adapted_copy
+
+        twin = copy.copy(self)
+        twin.model = adapted_copy(self.model, self._text_ids(text), self.tok.bos_id)
+        twin.model.prepare_step()
+        return twin
 
     def prompt_was_cut(self, text: str) -> bool:
         """True when the prompt is longer than the context window and only its end is used."""

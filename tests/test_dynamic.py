@@ -71,3 +71,22 @@ def test_bad_settings_are_refused():
         DynamicSettings(lr=-1).checked()
     with pytest.raises(SettingsError):
         DynamicSettings(segment=0).checked()
+
+
+def test_a_sampler_adapted_to_a_prompt_leaves_the_shipped_one_alone():
+    from genmodels.checkpoint import find_checkpoints
+    from genmodels.sampling import Sampler, Settings
+
+    paths = [p for p in find_checkpoints() if p.name == "text-gru"]
+    if not paths:
+        pytest.skip("no shipped text-gru")
+    g = Sampler(paths[0])
+    before = weights(g.model)
+    prompt = "HORATIO. Marcellus and Barnardo saw it. " * 20
+    twin = g.adapted_to(prompt)
+    assert all(torch.equal(a, b) for a, b in zip(before, weights(g.model), strict=True))
+    assert twin.model is not g.model and not torch.equal(twin.model.embed.weight, g.model.embed.weight)
+    p_before = dict(g.next_token_probs("Marcellus and Barnardo saw it. HORATIO. Marcellus and", k=50))
+    p_after = dict(twin.next_token_probs("Marcellus and Barnardo saw it. HORATIO. Marcellus and", k=50))
+    assert p_after.get(" B", 0) > 2 * p_before.get(" B", 0), "a name it has read becomes more likely"
+    assert twin.complete("HORATIO.", 20, Settings(seed=1))[0].continuation
