@@ -308,6 +308,7 @@ def read_settings(models: list) -> dict:
         "compare": compare and compare_possible,
         "length": int(length),
         "steering": read_steering(),
+        "adapt": st.session_state.get("t_adapt", False),
         "settings": Settings(
             temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), seed=int(seed), n=int(n)
         ),
@@ -355,6 +356,14 @@ def read_steering() -> TextSteering:
             persist_state=KEEP,
             help="Never repeat a run of this many tokens; 0 = off.",
         )
+        st.checkbox(
+            "Adapt to my text",
+            key="t_adapt",
+            persist_state=KEEP,
+            help="Before generating, a private copy of the model takes small learning steps on your prompt "
+            "(its last 1,024 tokens), so its names and words become likelier. The shared model never changes; "
+            "it takes about a second.",
+        )
     return TextSteering(
         end_of_line=bool(eol),
         end_of_speech=bool(eos),
@@ -387,6 +396,9 @@ def generate(prompt: str, chosen: list, controls: dict, prompt_msg, settings_msg
         return None
     try:
         gens = [(m, get_generator(m.path)) for m in chosen]
+        if controls.get("adapt"):
+            with st.spinner("Adapting to your text…"):
+                gens = [(m, g.adapted_to(prompt)) for m, g in gens]
         for _, g in gens:
             settings.checked(g.vocab_size)
         controls["steering"].checked()

@@ -242,6 +242,20 @@ def test_text_advanced_controls_reach_generate():
 
 
 @needs("text")
+def test_text_adapt_to_my_text_generates_with_a_private_copy():
+    from app_support import get_generator
+
+    at = page("text.py")
+    at.checkbox(key="t_adapt").check()
+    at.text_area(key="t_seed_text").input("HORATIO. Marcellus and Barnardo saw it.\n" * 10)
+    at.button(key="t_go").click().run()
+    no_errors(at)
+    assert at.session_state["t_results"]["runs"][0]["results"][0].continuation
+    shared = get_generator(available_models("text")[0].path)
+    assert not shared.model.training, "the shared model is untouched (still in eval mode, never adapted)"
+
+
+@needs("text")
 def test_text_link_reproduces_the_result():
     at = page("text.py")
     at.text_area(key="t_seed_text").input("To be, or not to be")
