@@ -139,9 +139,13 @@ class TextStream:
 
 
 def continuation_of(full, prompt_end: int):
-    """The notes generated after the prompt, moved back by whole bars so the bar lines stay in place."""
+    """The notes generated after the prompt, moved back by whole bars so the bar lines stay in place.
+
+    When the model holds the prompt's last note across the bar line, ``decode`` merges the hold into
+    that note; the continuation then starts with the note's remaining part (it sounds there)."""
     shift = prompt_end // full.bar_ticks * full.bar_ticks
-    notes = [type(n)(n.pitch, n.start - shift, n.duration) for n in full.notes if n.start >= prompt_end]
+    notes = [type(n)(n.pitch, max(n.start, prompt_end) - shift, n.end - max(n.start, prompt_end))
+             for n in full.notes if n.end > prompt_end]
     return dataclasses.replace(full, notes=notes)
 
 
