@@ -500,3 +500,20 @@ def test_model_cache_sees_every_file_of_the_checkpoint(tiny_text_ckpt, tmp_path)
     second = get_generator(d)
     assert second is not first and second.ckpt.card["test"]["value"] == 1.2345
     assert get_generator(d) is second  # nothing changed: the same loaded model
+
+
+def test_models_page_marks_results_of_earlier_weights_stale(tiny_text_ckpt, tmp_path, monkeypatch):
+    """Issue 15.2: the Models page showed a test score of earlier weights beside the new validation score."""
+    import json
+    import shutil
+
+    d = tmp_path / "text-lstm"
+    shutil.copytree(tiny_text_ckpt, d)
+    card = json.loads((d / "card.json").read_text())
+    card.update(weights="new", results_weights="old", test={"metric": card["metric"], "value": 7.777})
+    (d / "card.json").write_text(json.dumps(card))
+    monkeypatch.setenv("GENMODELS_CHECKPOINTS", str(tmp_path))
+    at = page("models.py")
+    no_errors(at)
+    assert not any("(test)" in m.label for m in at.metric)
+    assert any("earlier weights" in w.value for w in at.warning)
