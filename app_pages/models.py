@@ -98,6 +98,26 @@ def show_stale(stale: dict) -> None:
                 show_value(f"{label} (stale)", stale[key])
 
 
+def show_history(history, metric: str) -> None:
+    """The validation score during training, as a line chart."""
+    if not history:
+        return
+    hist = pd.DataFrame(history)
+    if {"step", "valid"} <= set(hist.columns) and len(hist) >= 2:
+        st.markdown(f"**Validation {metric_name(metric)} during training**")
+        chart = (
+            alt.Chart(hist)
+            .mark_line(point=True, color="#b3135b")
+            .encode(
+                x=alt.X("step:Q", title="training step"),
+                y=alt.Y("valid:Q", title=metric_name(metric), scale=alt.Scale(zero=False)),
+                tooltip=["step", "valid"],
+            )
+            .properties(height=200)
+        )
+        st.altair_chart(chart, width="stretch")
+
+
 def show_card(info: ModelCard) -> None:
     fresh, stale = split_results(info.card)
     card = {k: v for k, v in info.card.items() if k not in ("test", "baseline", "samples", "music_stats")}
@@ -123,21 +143,7 @@ def show_card(info: ModelCard) -> None:
         show_value("Baseline", card["baseline"])
     if isinstance(card.get("test"), dict):
         show_value("Test", card["test"])
-    if card.get("history"):
-        hist = pd.DataFrame(card["history"])
-        if {"step", "valid"} <= set(hist.columns) and len(hist) >= 2:
-            st.markdown(f"**Validation {metric_name(metric)} during training**")
-            chart = (
-                alt.Chart(hist)
-                .mark_line(point=True, color="#b3135b")
-                .encode(
-                    x=alt.X("step:Q", title="training step"),
-                    y=alt.Y("valid:Q", title=metric_name(metric), scale=alt.Scale(zero=False)),
-                    tooltip=["step", "valid"],
-                )
-                .properties(height=200)
-            )
-            st.altair_chart(chart, width="stretch")
+    show_history(card.get("history"), metric)
     if "samples" in card:
         show_value("Samples", card["samples"])
     if "music_stats" in card:
