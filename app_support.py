@@ -19,7 +19,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from genmodels.checkpoint import WEIGHTS, find_checkpoints, read_card, read_config
+from genmodels.checkpoint import TRAIN_STATE, WEIGHTS, find_checkpoints, read_card, read_config
 from genmodels.errors import CheckpointError, GenmodelsError
 from genmodels.melody.notation import KEY_NAMES
 from genmodels.sampling import Sampler
@@ -79,30 +79,36 @@ def available_models(domain: str) -> list[ModelChoice]:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model (once per server)…")
-def _load_generator(path: str, stamp: int) -> Sampler:
+def _load_generator(path: str, stamp: tuple) -> Sampler:
     return Sampler(path)
 
 
-def _weights_stamp(path: Path) -> int:
+def _checkpoint_stamp(path: Path) -> tuple:
+    """Name, modification time and size of every file of the checkpoint directory: a change to any of
+    them (new weights, a card rewritten by ``eval --update-card``, a new tokenizer) is a new cache key.
+    Left out: the training state and temporary files of atomic writes, which a Sampler never reads (a
+    run in progress rewrites its training state every few hundred steps)."""
     try:
-        return (Path(path) / WEIGHTS).stat().st_mtime_ns
+        files = sorted(f for f in Path(path).iterdir()
+                       if f.is_file() and f.name != TRAIN_STATE and not f.name.startswith("."))
+        return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
     except OSError:
-        return 0
+        return ()
 
 
 def get_generator(path: Path) -> Sampler:
-    """The process-wide Sampler for ``path``; reloaded when the weights file changes on disk."""
-    return _load_generator(str(path), _weights_stamp(path))
+    """The process-wide Sampler for ``path``; reloaded when any file of the checkpoint changes on disk."""
+    return _load_generator(str(path), _checkpoint_stamp(path))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _prompt_was_cut(path: str, stamp: int, prompt: str) -> bool:
+def _prompt_was_cut(path: str, stamp: tuple, prompt: str) -> bool:
     return _load_generator(path, stamp).prompt_was_cut(prompt)
 
 
 def prompt_was_cut(path: Path, prompt: str) -> bool:
     """True when the model reads only the end of ``prompt``; tokenised once per prompt, not on every rerun."""
-    return _prompt_was_cut(str(path), _weights_stamp(path), prompt)
+    return _prompt_was_cut(str(path), _checkpoint_stamp(path), prompt)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app_support import ModelCard, available_models, checkpoints_root, read_model_card
+from genmodels.card import RESULTS, split_results
 from genmodels.domains import DOMAINS, get_domain
 from genmodels.errors import GenmodelsError
 
@@ -86,8 +87,41 @@ def show_data(data: dict) -> None:
             st.caption(f"{name}: " + ", ".join(map(str, docs[:40])) + (" …" if len(docs) > 40 else ""))
 
 
+def show_stale(stale: dict) -> None:
+    """Results measured on earlier weights than the card's: said so, and kept out of the way."""
+    when = f" (step {stale['steps']}, validation {stale.get('valid')})" if stale.get("steps") is not None else ""
+    st.warning(f"The test results, samples and statistics of this card were measured on earlier weights{when}, "
+               "not on these. Rerun `python -m genmodels eval CHECKPOINT --update-card` to measure these weights.")
+    with st.expander("Stale results (earlier weights)"):
+        for key, label in (("test", "Test"), ("baseline", "Baseline"), ("samples", "Samples")):
+            if key in stale:
+                show_value(f"{label} (stale)", stale[key])
+
+
+def show_history(history, metric: str) -> None:
+    """The validation score during training, as a line chart."""
+    if not history:
+        return
+    hist = pd.DataFrame(history)
+    if {"step", "valid"} <= set(hist.columns) and len(hist) >= 2:
+        st.markdown(f"**Validation {metric_name(metric)} during training**")
+        chart = (
+            alt.Chart(hist)
+            .mark_line(point=True, color="#b3135b")
+            .encode(
+                x=alt.X("step:Q", title="training step"),
+                y=alt.Y("valid:Q", title=metric_name(metric), scale=alt.Scale(zero=False)),
+                tooltip=["step", "valid"],
+            )
+            .properties(height=200)
+        )
+        st.altair_chart(chart, width="stretch")
+
+
 def show_card(info: ModelCard) -> None:
-    card = dict(info.card)
+    fresh, stale = split_results(info.card)
+    card = {k: v for k, v in info.card.items() if k not in RESULTS}
+    card.update(fresh)  # results of other weights are never shown as these weights' own
     cfg = info.config.get("model", {})
     params = info.parameters
     metric = card.get("metric", "")
@@ -109,21 +143,7 @@ def show_card(info: ModelCard) -> None:
         show_value("Baseline", card["baseline"])
     if isinstance(card.get("test"), dict):
         show_value("Test", card["test"])
-    if card.get("history"):
-        hist = pd.DataFrame(card["history"])
-        if {"step", "valid"} <= set(hist.columns) and len(hist) >= 2:
-            st.markdown(f"**Validation {metric_name(metric)} during training**")
-            chart = (
-                alt.Chart(hist)
-                .mark_line(point=True, color="#b3135b")
-                .encode(
-                    x=alt.X("step:Q", title="training step"),
-                    y=alt.Y("valid:Q", title=metric_name(metric), scale=alt.Scale(zero=False)),
-                    tooltip=["step", "valid"],
-                )
-                .properties(height=200)
-            )
-            st.altair_chart(chart, width="stretch")
+    show_history(card.get("history"), metric)
     if "samples" in card:
         show_value("Samples", card["samples"])
     if "music_stats" in card:
@@ -133,6 +153,8 @@ def show_card(info: ModelCard) -> None:
     facts = {k: card[k] for k in ("steps", "wall_time_s", "hardware") if k in card}
     if facts:
         st.caption(" · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in facts.items()))
+    if stale:
+        show_stale(stale)
     if card.get("command"):
         st.markdown("**Trained with**")
         st.code(card["command"], language="bash", wrap_lines=True)

@@ -281,7 +281,8 @@ def read_settings(models: list) -> dict:
         1,
         key="t_n",
         persist_state=KEEP,
-        help="Several continuations of the same prompt, shown side by side.",
+        help="Several continuations of the same prompt, shown side by side. Candidate i depends only on the "
+        "random seed and i: asking for more candidates keeps the first ones as they were.",
     )
     with d3:
         s1, s2 = st.columns([3, 1], vertical_alignment="bottom")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -31,7 +33,9 @@ def _train(a) -> None:
         r = train(cfg, resume=a.resume, command=cmd)
     except KeyboardInterrupt:
         sys.exit(130)
-    print(json.dumps({"best_valid": r["best_valid"], "steps": r["step"], "out": cfg.out}))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun: one result, not one per process
+        best = r["best_valid"] if math.isfinite(r["best_valid"]) else None  # none finite: null, not Infinity
+        print(json.dumps({"best_valid": best, "steps": r["step"], "out": cfg.out}, allow_nan=False))
 
 
 def _given(cls: type, a) -> Any:

@@ -3,7 +3,13 @@
 Fields: name, domain, cell, data (corpus folder and split counts), tokenizer, parameters,
 hyperparameters, command, steps, wall_time_s, hardware, metric, valid, history; added by
 ``python -m genmodels eval --update-card``: test ({metric, value, units, tokens, source}), baseline
-({model, value, command}), samples ([str]), music_stats ({tunes_generated, rows: [...]}), eval_command.
+({model, value, command}), samples ([str]), music_stats ({tunes_generated, rows: [...]}), dynamic
+(``eval --dynamic``: {metric, static, dynamic, ...}), eval_command.
+
+Which weights: ``weights`` is the identity (SHA-256) of the weights the card describes, written by
+training; ``results_weights`` that of the weights eval measured its results on. When training saves new
+weights, the results of earlier ones move to ``stale_results`` (with the weights they belong to): they
+are shown as stale, never beside the new validation score as if they were its own.
 """
 
 from __future__ import annotations
@@ -13,6 +19,37 @@ from pathlib import Path
 
 from genmodels.checkpoint import CARD_JSON, CARD_MD
 from genmodels.util import atomic_write, atomic_write_json
+
+RESULTS = ("test", "baseline", "samples", "music_stats", "dynamic", "eval_command")  # measured by eval on some weights
+
+
+def split_results(card: dict) -> tuple[dict, dict]:
+    """(results measured on the card's weights, results measured on earlier weights). Cards written
+    before weights were recorded have no ``weights``: their results count as current."""
+    found = {k: card[k] for k in RESULTS if k in card}
+    if found and card.get("weights") and card.get("results_weights") != card["weights"]:
+        return {}, {**found, "weights": card.get("results_weights")}
+    return found, dict(card.get("stale_results") or {})
+
+
+def carry_results(old: dict, weights: str) -> dict:
+    """The results of the card ``old`` for a new card of ``weights``: current if measured on those
+    weights, else under ``stale_results`` with the step and validation score they went with."""
+    found, stale = split_results(old)
+    if found and old.get("results_weights") == weights:
+        return {**found, "results_weights": weights, **({"stale_results": stale} if stale else {})}
+    if found:
+        stale = {**found, "weights": old.get("results_weights"), "steps": old.get("steps"), "valid": old.get("valid")}
+    return {"stale_results": stale} if stale else {}
+
+
+def restamp_weights(card: dict, old: str, new: str) -> dict:
+    """``card`` after its weights ``old`` were rewritten as ``new`` holding the same values (rounded)."""
+    card = dict(card)
+    for k in ("weights", "results_weights"):
+        if card.get(k) == old:
+            card[k] = new
+    return card
 
 
 def write_card(path: Path, card: dict) -> None:
@@ -38,23 +75,50 @@ def card_markdown(card: dict) -> str:
     lines += ["", "## Tokenizer", "", f"`{json.dumps(card.get('tokenizer', {}))[:300]}`", "",
               "## Training", "", f"- Command: `{card.get('command', '')}`",
               f"- Hyper-parameters: `{json.dumps(hp, sort_keys=True)}`",
-              *[f"- Then (resume or fine-tune, from step {c['step']} of that run): `{c['command']}`" for c in card.get("commands", [])[1:]],
+              *[_then_line(c) for c in card.get("commands", [])[1:]],
               *([f"- Note: {card['note']}"] if card.get("note") else []),
               f"- Steps: {card.get('steps', '?')}, wall time {card.get('wall_time_s', 0) / 60:.1f} min on {card.get('hardware', '?')}", "",
               "## Metrics", "", f"| split | {metric} |", "|---|---|", f"| valid | {card.get('valid', '?')} |"]
-    if card.get("test"):
-        lines.append(f"| test | {card['test']['value']} |")
-    if card.get("baseline"):
-        b = card["baseline"]
+    fresh, stale = split_results(card)
+    if fresh.get("test"):
+        lines.append(f"| test | {fresh['test']['value']} |")
+    if fresh.get("baseline"):
+        b = fresh["baseline"]
         lines.append(f"| test, baseline: {b.get('model', '')} | {b.get('value', '?')} |")
-    lines += ["", f"Reprint with `{card.get('eval_command', 'python -m genmodels eval checkpoints/' + card.get('name', ''))}`."]
-    if card.get("music_stats"):
+    eval_command = fresh.get("eval_command", "python -m genmodels eval checkpoints/" + card.get("name", ""))
+    lines += ["", f"Reprint with `{eval_command}`."]
+    if fresh.get("music_stats"):
         lines += ["", "## Generated vs held-out tunes", "",
-                  f"{card['music_stats']['tunes_generated']} tunes at temperature 1.0, fixed seed "
+                  f"{fresh['music_stats']['tunes_generated']} tunes at temperature 1.0, fixed seed "
                   f"(`python -m genmodels eval checkpoints/{card.get('name', '')} --music`):", "",
                   "| statistic | generated | held-out |", "|---|---|---|"]
-        for r in card["music_stats"]["rows"]:
+        for r in fresh["music_stats"]["rows"]:
             lines.append(f"| {r['statistic']} | {r['generated']} | {r['held_out']} |")
-    if card.get("samples"):
-        lines += ["", "## Sample", "", "```", card["samples"][0], "```"]
-    return "\n".join(lines) + "\n"
+    if fresh.get("samples"):
+        lines += ["", "## Sample", "", "```", fresh["samples"][0], "```"]
+    return "\n".join(lines + _stale_lines(card, stale)) + "\n"
+
+
+def _then_line(c: dict) -> str:
+    """A later invocation (a resume or a fine-tune) and the settings it changed."""
+    changed = ", ".join(f"{k} {a} → {b}" for k, (a, b) in sorted((c.get("changed") or {}).items()))
+    return (f"- Then (resume or fine-tune, from step {c['step']} of that run): `{c['command']}`"
+            + (f" (changed: {changed})" if changed else ""))
+
+
+def _stale_lines(card: dict, stale: dict) -> list[str]:
+    """A section for results measured on earlier weights (not these), if there are any."""
+    if not any(k in stale for k in RESULTS):
+        return []
+    when = f" (step {stale['steps']}, valid {stale.get('valid')})" if stale.get("steps") is not None else ""
+    lines = ["", "## Stale results (earlier weights)", "",
+             f"Measured on earlier weights{when}, not on these; rerun "
+             f"`python -m genmodels eval checkpoints/{card.get('name', '')} --update-card`.", ""]
+    if stale.get("test"):
+        lines.append(f"- test: {stale['test'].get('value')} (stale)")
+    if stale.get("baseline"):
+        lines.append(f"- test, baseline {stale['baseline'].get('model', '')}: {stale['baseline'].get('value')}")
+    for k in ("samples", "music_stats", "dynamic"):
+        if stale.get(k):
+            lines.append(f"- {k.replace('_', ' ')}: stale, not shown")
+    return lines

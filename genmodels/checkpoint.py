@@ -15,6 +15,7 @@ read with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +60,17 @@ def init_checkpoint_dir(path: str | Path, domain: Domain, model: RNNLanguageMode
     return path
 
 
-def save_weights(path: str | Path, model: RNNLanguageModel, half: bool = False) -> None:
-    atomic_write(Path(path) / WEIGHTS, weights_bytes(model, half))
+def save_weights(path: str | Path, model: RNNLanguageModel, half: bool = False) -> str:
+    """Write the weights; return their identity (``weights_id`` of the file written)."""
+    raw = weights_bytes(model, half)
+    atomic_write(Path(path) / WEIGHTS, raw)
+    return weights_id(raw)
+
+
+def weights_id(raw: bytes) -> str:
+    """The identity of a weights file: the SHA-256 of its bytes (cards record which weights their
+    results were measured on)."""
+    return hashlib.sha256(raw).hexdigest()
 
 
 @dataclass
@@ -73,6 +83,7 @@ class Checkpoint:
     tokenizer: Any
     config: dict
     card: dict = field(default_factory=dict)
+    weights_id: str = ""  # of the weights file as loaded
 
     @property
     def name(self) -> str:
@@ -115,18 +126,19 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(
             f"{path}: the tokenizer has {tokenizer.vocab_size} tokens but the model expects {mcfg.vocab_size}; "
             "they do not belong together")
-    model = _load_model(path, mcfg)
-    card = _read_json(path / CARD_JSON, "") if (path / CARD_JSON).exists() else {}
-    return Checkpoint(path, domain, model, tokenizer, cfg, card)
-
-
-def _load_model(path: Path, mcfg: ModelConfig) -> RNNLanguageModel:
-    """The weights of ``path`` in a model of ``mcfg``, float32, in eval mode."""
     wfile = path / WEIGHTS
     try:
         raw = wfile.read_bytes()
     except OSError as e:
         raise CheckpointError(f"{wfile} is missing or unreadable ({e})") from e
+    model = _load_model(path, mcfg, raw)
+    card = _read_json(path / CARD_JSON, "") if (path / CARD_JSON).exists() else {}
+    return Checkpoint(path, domain, model, tokenizer, cfg, card, weights_id(raw))
+
+
+def _load_model(path: Path, mcfg: ModelConfig, raw: bytes) -> RNNLanguageModel:
+    """The weights ``raw`` (of ``path``) in a model of ``mcfg``, float32, in eval mode."""
+    wfile = path / WEIGHTS
     try:
         sd = st_load(raw)  # parses a JSON header and raw tensors; a pickle is refused, never run
     except (SafetensorError, ValueError, OSError, RuntimeError) as e:
@@ -164,8 +176,12 @@ def find_checkpoints(root: str | Path | None = None) -> list[Path]:
 def pack_for_shipping(path: str | Path) -> int:
     """Rewrite a checkpoint's weights in half precision (loaded back as float32) and drop its training
     state, for committing. Returns the new weights' size in bytes."""
+    from genmodels.card import restamp_weights, write_card
+
     c = load_checkpoint(path)
-    save_weights(c.path, c.model, half=True)
+    new_id = save_weights(c.path, c.model, half=True)
+    if c.card:  # the same weights rounded: results measured on them stay theirs
+        write_card(c.path, restamp_weights(c.card, c.weights_id, new_id))
     (c.path / TRAIN_STATE).unlink(missing_ok=True)
     return (c.path / WEIGHTS).stat().st_size
 

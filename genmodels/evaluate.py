@@ -96,5 +96,8 @@ def eval_checkpoint(path: str, source: str | None = None, data: str | None = Non
             card["dynamic"] = report["dynamic"]
         card["eval_command"] = f"python -m genmodels eval {path}"
         card["baseline"] = baseline_summary(c.domain, data)
+        card["results_weights"] = c.weights_id  # the weights these results belong to
+        card.setdefault("weights", c.weights_id)  # cards written before weights were recorded
+        card.pop("stale_results", None)  # results of these weights replace those of earlier ones
         write_card(Path(path), card)
     return report

@@ -2,7 +2,8 @@
 
 Training runs the fused ``nn.LSTM``/``nn.GRU`` over whole sequences (``forward``). Sampling runs one
 token at a time (``step``): there ``nn.LSTM`` spends most of its time in per-call overhead, so the step
-path does the cell arithmetic itself on weights prepared once (``prepare_step``): the first layer's
+path does the cell arithmetic itself on weights prepared once per version of the weights
+(``prepare_step``, rebuilt after ``load_state_dict`` or any in-place update): the first layer's
 input products are a lookup table (embedding × W_ih + biases), every other layer is one ``addmm`` per
 weight matrix plus a handful of element-wise ops. ``step`` and ``forward`` agree to float precision.
 """
@@ -59,6 +60,7 @@ class RNNLanguageModel(nn.Module):
         if c.tie_weights:
             self.head.weight = self.embed.weight
         self._step_cache: dict | None = None
+        self.register_load_state_dict_post_hook(RNNLanguageModel._after_load)
         nn.init.normal_(self.embed.weight, std=0.05)
         if c.cell == "lstm":  # forget-gate bias 1: remember by default early in training (Jozefowicz et al. 2015)
             with torch.no_grad():
@@ -85,12 +87,28 @@ class RNNLanguageModel(nn.Module):
         self._step_cache = None
         return super().train(mode)
 
+    def _apply(self, fn, *args, **kwargs):  # .to(), .float(), .half() replace the tensors' data
+        self._step_cache = None
+        return super()._apply(fn, *args, **kwargs)
+
+    @staticmethod
+    def _after_load(module: RNNLanguageModel, incompatible_keys) -> None:
+        module._step_cache = None  # load_state_dict(assign=True) replaces the parameters themselves
+
     # fast single-step path -----------------------------------------------------------------
-    @torch.no_grad()
     def prepare_step(self) -> dict:
-        """Weights rearranged for ``step`` (built once per eval-mode model; cleared by ``train()``)."""
-        if self._step_cache is not None:
-            return self._step_cache
+        """Weights rearranged for ``step``: built once, rebuilt whenever the weights have changed since.
+
+        A change is an in-place update of a parameter (``load_state_dict``, an optimiser step, any
+        ``p.add_()``: each bumps the parameter's version counter, checked on every call), a call of
+        ``load_state_dict``, ``train()`` or ``.to()``/``.float()``."""
+        cache = self._step_cache
+        if cache is not None and tuple(p._version for p in cache["params"]) == cache["versions"]:
+            return cache
+        return self._build_step_cache()
+
+    @torch.no_grad()
+    def _build_step_cache(self) -> dict:
         c, H = self.config, self.config.hidden
         layers = []
         for k in range(c.layers):
@@ -111,7 +129,10 @@ class RNNLanguageModel(nn.Module):
         first = layers[0]
         bias0 = first["b"] if c.cell == "lstm" else first["b_ih"]
         first["table"] = torch.addmm(bias0, emb, first["w_ih_t"])
+        params = list(self.parameters())
         self._step_cache = {
+            "params": params,
+            "versions": tuple(p._version for p in params),
             "layers": layers,
             "head_w_t": self.head.weight.detach().float().t().contiguous(),
             "head_b": self.head.bias.detach().float(),

@@ -2,15 +2,17 @@
 N candidates as one batch, streaming text deltas, next-token probabilities, and grammar-masked melodies.
 
 The prompt (the text or notes to continue) is run through the model in one fused call (``prefill``);
-each new token then costs one ``model.step``. Every request owns a ``torch.Generator``, so concurrent
-requests never share random state: the same random seed and inputs give the same output, whoever else
-is generating.
+each new token then costs one ``model.step``. Every request owns its random generators (one per
+candidate), so concurrent requests never share random state: the same random seed and inputs give the
+same output, whoever else is generating. Candidate i depends only on (seed, i), not on how many
+candidates were asked for.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,7 +48,8 @@ class Settings:
     top_k: int = option(0, "sample from the k most likely tokens only", shown="0: off")
     top_p: float = option(1.0, "sample from the most likely tokens whose probability reaches p", shown="1: off")
     seed: int = option(0, "random seed: the same seed, prompt and settings give the same output")
-    n: int = option(1, f"candidates, from 1 to {MAX_CANDIDATES}", flag="-n")
+    n: int = option(1, f"candidates, from 1 to {MAX_CANDIDATES} (candidate i depends only on --seed and i)",
+                    flag="-n")
 
     def checked(self, vocab_size: int) -> Settings:
         """Validated settings (top-k above the vocabulary is clamped to it); SettingsError otherwise."""
@@ -64,57 +67,81 @@ class Settings:
         return Settings(float(t), min(k, vocab_size), float(p), self.seed, self.n)
 
 
-def choose(logits: torch.Tensor, s: Settings, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pick one token per row of (B, V) logits; return (tokens, their probability under the model at T=1).
+def candidate_seed(seed: int, i: int) -> int:
+    """The random seed of candidate ``i`` of a request with random seed ``seed``: ``seed`` itself for the
+    first (so one candidate is what it always was), a hash of (seed, i) for the others."""
+    if i == 0:
+        return seed
+    return int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8], "little")
 
-    Temperature scales the logits, top-k keeps the k largest, top-p keeps the smallest set of tokens
-    (most likely first) whose probability reaches p. Sampling draws one uniform number per row and
-    inverts the cumulative distribution: the distribution of ``torch.multinomial`` at a fraction of
-    its cost (it draws no number per vocabulary entry)."""
-    B, V = logits.shape
-    if s.temperature < 1e-4:
-        tokens = logits.argmax(-1)
-    else:
-        z = logits / s.temperature if s.temperature != 1 else logits
-        if 0 < s.top_k < V:
-            kth = torch.topk(z, s.top_k, dim=-1).values[:, -1:]
-            z = z.masked_fill(z < kth, -math.inf)
-        u = torch.rand(B, 1, generator=gen, dtype=z.dtype)
-        if s.top_p < 1.0:
-            z, order = torch.sort(z, descending=True, dim=-1)
-            p = torch.softmax(z, dim=-1)
-            cdf = p.cumsum(-1)
-            keep = (cdf - p < s.top_p).sum(-1, keepdim=True)  # at least one token
-            pos = torch.searchsorted(cdf, u * cdf.gather(1, keep - 1), right=True)
-            tokens = order.gather(1, torch.minimum(pos, keep - 1)).squeeze(1)
-        else:
-            cdf = torch.softmax(z, dim=-1).cumsum(-1)
-            tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(1).clamp_(max=V - 1)
+
+class CandidateRandom:
+    """One random stream per candidate row, each a ``torch.Generator`` seeded by ``candidate_seed(seed, i)``
+    that gives one uniform number per step: row i's numbers depend only on (seed, i). Numbers are drawn
+    in blocks (the same numbers as one at a time), so a step costs a slice, not one call per row."""
+
+    BLOCK = 256
+
+    def __init__(self, seed: int, n: int):
+        self.gens = [torch.Generator().manual_seed(candidate_seed(seed, i)) for i in range(n)]
+        self._block = torch.empty(n, 0)
+        self._pos = 0
+
+    def uniforms(self) -> torch.Tensor:
+        """The next uniform number of every row, (n, 1)."""
+        if self._pos >= self._block.size(1):
+            self._block = torch.stack([torch.rand(self.BLOCK, generator=g) for g in self.gens])
+            self._pos = 0
+        self._pos += 1
+        return self._block[:, self._pos - 1 : self._pos]
+
+
+def keep_top_k(z: torch.Tensor, k: int) -> torch.Tensor:
+    """``z`` with all but the k largest of each row set to -inf: exactly k, ties at the boundary kept
+    in index order."""
+    kth = torch.topk(z, k, dim=-1).values[:, -1:]
+    above, tied = z > kth, z == kth
+    keep = above | (tied & (tied.cumsum(-1) <= k - above.sum(-1, keepdim=True)))
+    return z.masked_fill(~keep, -math.inf)
+
+
+def choose(logits: torch.Tensor, s: Settings,
+           rng: CandidateRandom | torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pick one token per row of (B, V) logits; return (tokens, their probability under the model at T=1).
+    One uniform number per row comes from ``rng`` (one stream per row, or one generator for all rows)."""
+    B = logits.size(0)
+    u = rng.uniforms() if isinstance(rng, CandidateRandom) else torch.rand(B, 1, generator=rng)
+    tokens = choose_with_uniform(logits, s, u)
     logp = logits.gather(1, tokens[:, None]).squeeze(1) - torch.logsumexp(logits, dim=-1)
     return tokens, logp.exp()
 
 
 def choose_with_uniform(logits: torch.Tensor, s: Settings, u: torch.Tensor) -> torch.Tensor:
-    """``choose`` with the random numbers given: one uniform per row in ``u`` (B, 1). Two calls with
-    the same ``u`` on different logits (with and without melody constraints) make the same draw, so
-    the picks differ only where the constraints changed the distribution."""
-    B, V = logits.shape
+    """The token of each row of (B, V) logits for the uniform numbers ``u`` (B, 1).
+
+    Temperature scales the logits, top-k keeps the k largest, top-p keeps the smallest set of tokens
+    (most likely first) whose probability reaches p. Sampling inverts the cumulative distribution at
+    ``u``: the distribution of ``torch.multinomial`` at a fraction of its cost (no number is drawn per
+    vocabulary entry). Two calls with the same ``u`` on different logits (with and without melody
+    constraints) make the same draw, so their picks differ only where the distribution changed."""
+    V = logits.size(1)
     if s.temperature < 1e-4:
         return logits.argmax(-1)
     z = logits / s.temperature if s.temperature != 1 else logits
     if 0 < s.top_k < V:
-        kth = torch.topk(z, s.top_k, dim=-1).values[:, -1:]
-        z = z.masked_fill(z < kth, -math.inf)
+        z = keep_top_k(z, s.top_k)
     u = u.to(z.dtype)
     if s.top_p < 1.0:
         z, order = torch.sort(z, descending=True, dim=-1)
         p = torch.softmax(z, dim=-1)
         cdf = p.cumsum(-1)
-        keep = (cdf - p < s.top_p).sum(-1, keepdim=True)
+        keep = (cdf - p < s.top_p).sum(-1, keepdim=True)  # at least one token
         pos = torch.searchsorted(cdf, u * cdf.gather(1, keep - 1), right=True)
         return order.gather(1, torch.minimum(pos, keep - 1)).squeeze(1)
     cdf = torch.softmax(z, dim=-1).cumsum(-1)
     return torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(1).clamp_(max=V - 1)
+
+
 @dataclass(frozen=True)
 class TextSteering:
     """Text-only steering of Generate: token healing, stop rules and repetition control (defaults: off,
@@ -228,7 +255,7 @@ class TextStream:
 
     def __iter__(self) -> Iterator[list[str]]:
         g, s = self.g, self.s
-        gen = torch.Generator().manual_seed(s.seed)
+        gen = CandidateRandom(s.seed, s.n)
         logits, state = g._prefill(self.ids, s.n)
         steer = self.steer = SteeredRows(self.steering, self.prompt, self.ids, s.n, self.healing)
         decoders = [StreamDecoder(g.tok, self.ids) for _ in range(s.n)]
@@ -259,9 +286,13 @@ class TextStream:
 
 
 def continuation_of(full, prompt_end: int):
-    """The notes generated after the prompt, moved back by whole bars so the bar lines stay in place."""
+    """The notes generated after the prompt, moved back by whole bars so the bar lines stay in place.
+
+    When the model holds the prompt's last note across the bar line, ``decode`` merges the hold into
+    that note; the continuation then starts with the note's remaining part (it sounds there)."""
     shift = prompt_end // full.bar_ticks * full.bar_ticks
-    notes = [type(n)(n.pitch, n.start - shift, n.duration) for n in full.notes if n.start >= prompt_end]
+    notes = [type(n)(n.pitch, max(n.start, prompt_end) - shift, n.end - max(n.start, prompt_end))
+             for n in full.notes if n.end > prompt_end]
     return dataclasses.replace(full, notes=notes)
 
 
@@ -376,11 +407,6 @@ class Sampler:
             raise SettingsError(f"Melody steering must be a MelodySteering; got {type(steering).__name__}")
         return steering.checked()
 
-    @staticmethod
-    def _uniforms(gen: torch.Generator, n: int) -> torch.Tensor:
-        """The random numbers of one sampling step: one uniform per candidate row, (n, 1)."""
-        return torch.rand(n, 1, generator=gen)
-
     def _sample_bars(self, prefix: list[int], bars: int, s: Settings, steering: MelodySteering,
                      key: tuple[int, str]) -> tuple[list[list[int]], list[int], list[int]]:
         """``s.n`` token sequences continuing ``prefix`` by ``bars`` complete bars, then <eos>.
@@ -407,7 +433,7 @@ class Sampler:
         seqs = [list(p) for p in prefixes]
         done = [b == 0 for b in bars]
         overruled, events = [0] * n, [0] * n
-        gen = torch.Generator().manual_seed(s.seed)
+        gen = CandidateRandom(s.seed, n)
         logits, state = self.model.prefill(torch.tensor(prefixes, dtype=torch.long))
         eos = tok.eos_id
         for _ in range((max(bars) + 2) * (2 * MAX_DURATION_TOKEN + 1) + 1):  # enough for the shortest notes
@@ -438,7 +464,7 @@ class Sampler:
                         f"The melody constraints leave no legal token in bar {st.bars_completed + 1} "
                         f"(stay in key: {steering.stay_in_key}, end on the tonic: {steering.end_on_tonic}, "
                         f"keep rhythm: {steering.rhythm is not None}); loosen one of them")
-            u = self._uniforms(gen, n)
+            u = gen.uniforms()
             tokens = choose_with_uniform(biased, s, u)
             own = tokens if biased is logits else choose_with_uniform(logits, s, u)
             for i, t in enumerate(tokens.tolist()):

@@ -115,8 +115,12 @@ class TextTokenizer:
         return self.sp.encode(_escape(text)) if text else []
 
     def decode(self, ids: Iterable[int]) -> str:
+        return _unescape(self.decode_escaped(ids))
+
+    def decode_escaped(self, ids: Iterable[int]) -> str:
+        """The decoded text before its escapes are undone (``decode`` is ``_unescape`` of this)."""
         ids = [int(i) for i in ids if int(i) not in (self.bos_id, self.eos_id, self.pad_id)]
-        return _unescape(self.sp.decode(ids)) if ids else ""
+        return self.sp.decode(ids) if ids else ""
 
     def piece(self, token_id: int) -> str:
         """A readable form of one token (for charts): bytes as <0x..>, the meta-space as a space."""
@@ -133,7 +137,9 @@ class StreamDecoder:
     """Turns a growing list of token ids into text deltas.
 
     Decoding piece by piece loses spaces and splits multi-byte characters, so each step decodes the
-    whole list and emits only the new suffix, holding back a trailing incomplete UTF-8 byte sequence.
+    whole list and emits only the new suffix, holding back what a later piece may still change: a
+    trailing incomplete UTF-8 byte sequence, and a trailing escape character (``\ue000`` followed by
+    ``1`` is ``▁``, by ``0`` the escape character itself). Emitted text is never retracted.
     """
 
     def __init__(self, tokenizer: TextTokenizer, prefix_ids: Iterable[int] = ()):
@@ -143,9 +149,12 @@ class StreamDecoder:
 
     def push(self, token_id: int) -> str:
         self.ids.append(int(token_id))
-        text = self.tok.decode(self.ids)
-        if text.endswith("\ufffd") and self.tok.is_byte(self.ids[-1]):
+        raw = self.tok.decode_escaped(self.ids)
+        if raw.endswith("\ufffd") and self.tok.is_byte(self.ids[-1]):
             return ""  # wait for the rest of the character's bytes
+        if raw.endswith(_ESC):
+            return ""  # an escape: the next piece decides which character it stands for
+        text = _unescape(raw)
         if not text.startswith(self.emitted):  # cannot happen with a lossless tokenizer; stay safe
             common = os.path.commonprefix([text, self.emitted])
             self.emitted = common

@@ -6,9 +6,22 @@ validation in the domain's metric, best model kept, atomic checkpoints, exact re
 Exact resume: the train state saved every ``save_every`` steps holds the weights, the optimiser, the
 RNG state, the carried hidden state and the position in the epoch; the data order and the learning
 rate are functions of (seed, epoch, step) and of the plateau schedule's divisions, which the state
-keeps. A run stopped at any point and resumed from its last save ends with the same weights as an
-uninterrupted run. (With ``--time-budget`` the stopping point and the cosine schedule follow the CPU
-time used, which no two runs share, so such runs resume where they stopped but are not bit-identical.)
+keeps. A run stopped at any point and resumed from its last save with the same command ends with the
+same weights as an uninterrupted run. (With ``--time-budget`` the stopping point and the cosine schedule
+follow the CPU time used, which no two runs share, so such runs resume where they stopped but are not
+bit-identical.)
+
+- Under ``torchrun`` too: every process's carried hidden state is gathered into the save (the rows of
+  the whole batch) and each process takes its own rows back on resume; the RNG state is rank 0's, which
+  is every process's (all are seeded alike and draw alike). A stop signal is agreed on by all processes,
+  so they stop and save after the same step. Not exact: resuming with another number of processes (the
+  hidden state is kept, but dropout masks and the averaging of gradients differ), and resuming a save
+  written under ``torchrun`` before hidden states were gathered (they restart from zeros).
+- Options given with ``--resume`` (``--steps``, ``--lr``, ``--weight-decay``, ``--clip``, ``--schedule``,
+  ``--precision``, ``--time-budget``, ...) apply from the resumed step on: the optimiser keeps its moments
+  and takes the new settings (AdamW or SGD alike; a different ``--optimizer`` starts with fresh optimiser
+  state); the schedule is recomputed for the new ``--steps`` or budget. The card records each invocation
+  and what it changed. The run's data and shape (``RUN_IDENTITY``) always stay those of the save.
 """
 
 from __future__ import annotations
@@ -28,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from genmodels import checkpoint as ckpt
-from genmodels.card import write_card
+from genmodels.card import carry_results, write_card
 from genmodels.data import TokenData, batchify, window
 from genmodels.domains import DOMAINS, Domain, get_domain
 from genmodels.errors import CheckpointError, SettingsError
@@ -212,6 +225,16 @@ def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor
     return float(loss.detach()), new_hidden
 
 
+def eval_rows(stream: torch.Tensor, rows: int, pad_id: int) -> torch.Tensor:
+    """(rows, L + 1) slices of ``stream`` for evaluation: row r starts where row r - 1 ends (they share
+    that token), so every token after the first is a target exactly once; the end is padded with
+    ``pad_id`` (``<bos>``: never a target)."""
+    n = stream.numel() - 1
+    width = -(-n // rows)
+    pad = stream.new_full((rows * width + 1 - stream.numel(),), pad_id)
+    return torch.cat([stream, pad]).unfold(0, width + 1, width)
+
+
 @torch.no_grad()
 def evaluate(model: RNNLanguageModel, stream: torch.Tensor, units: int, domain: Domain, bos_id: int,
              rows: int = 16, bptt: int = 256, max_tokens: int = 0) -> dict:
@@ -222,7 +245,7 @@ def evaluate(model: RNNLanguageModel, stream: torch.Tensor, units: int, domain: 
         units = round(units * max_tokens / stream.numel())
         stream = stream[:max_tokens]
     rows = max(1, min(rows, stream.numel() // 2))
-    data = batchify(stream, rows)
+    data = eval_rows(stream, rows, bos_id)
     state, nats, count = None, 0.0, 0
     for i in range(0, data.size(1) - 1, bptt):
         x, y = window(data, i, bptt)
@@ -230,7 +253,7 @@ def evaluate(model: RNNLanguageModel, stream: torch.Tensor, units: int, domain: 
         loss, n = masked_loss(logits, y, bos_id)
         nats += float(loss)
         count += n
-    # The first token of each row is never predicted: the metric counts the units actually covered.
+    # Every token after the first is a target once (eval_rows), so the units are those of the stream.
     model.train(was_training)
     return {"nats": nats, "tokens": count, "units": units, "value": domain.nats_to_metric(nats, units)}
 
@@ -249,12 +272,18 @@ def _request_stop(signum, frame):
     _STOP.set()
 
 
-def _handle_stop_signals() -> None:
-    """SIGTERM (kill, a job scheduler) is handled like Ctrl-C: save, then stop."""
+def _handle_stop_signals() -> dict:
+    """SIGTERM (kill, a job scheduler) is handled like Ctrl-C: save, then stop. Returns the handlers
+    replaced, for ``_restore_signals``."""
     _STOP.clear()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _request_stop)
-        signal.signal(signal.SIGINT, _request_stop)
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, _request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore_signals(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: not set from Python
 
 
 def _is_dist() -> bool:
@@ -304,6 +333,18 @@ def grown_state(parent: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -
     return out
 
 
+def _changed(saved: dict, cfg: TrainConfig) -> dict:
+    """{option: [saved value, value now]} for the options a resumed run changes. The saved configuration
+    is read as ``TrainConfig`` reads it, so an option newer than the save (``--optimizer``, ``--schedule``,
+    ``--precision``, ``--time-budget``, ...) is compared with the default the saved run had."""
+    try:
+        before = flatten(TrainConfig.from_dict(saved).to_dict())
+    except (SettingsError, TypeError, ValueError):
+        before = flatten(saved)
+    now = flatten(cfg.to_dict())
+    return {k: [before[k], v] for k, v in sorted(now.items()) if k in before and before[k] != v}
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False, command: str | None = None, progress: bool = True):
         self.cfg = cfg
@@ -342,8 +383,11 @@ class Trainer:
             self._restore(self.state_prev)
         elif _rank() == 0:
             self._init_dir()
-        # Every invocation (the first, then each --resume) with the step it started from.
+        # Every invocation (the first, then each --resume) with the step it started from and, on a
+        # resume, the settings it changed.
         self.commands.append({"step": self.step, "command": self.command})
+        if self.state_prev is not None:
+            self.commands[-1]["changed"] = _changed(self.state_prev["config"], cfg)
 
     def _init_dir(self) -> None:
         extra = {"train": self.cfg.to_dict()}
@@ -376,16 +420,23 @@ class Trainer:
                                      vocab_size=c.model.vocab_size, augment=c.augment, seed=c.seed)
 
     # state --------------------------------------------------------------------------------------
-    def _train_state(self) -> dict:
+    def _train_state(self, hidden: State | None) -> dict:
+        """What ``--resume`` needs; ``hidden``: the carried state of the whole batch (every process's rows)."""
         return {"config": self.cfg.to_dict(), "model": self.model.state_dict(), "opt": self.opt.state_dict(),
                 "step": self.step, "epoch": self.epoch, "pos": self.pos, "best": self.best,
                 "history": self.history, "wall": self.wall, "rng": torch.get_rng_state(),
-                "hidden": list(self.hidden) if isinstance(self.hidden, tuple) else self.hidden,
+                "hidden": list(hidden) if isinstance(hidden, tuple) else hidden,
                 "commands": self.commands, "lr_scale": self.lr_scale, "cpu": self.cpu, "tokens": self.tokens}
 
     def _restore(self, s: dict) -> None:
         self.model.load_state_dict(s["model"])
-        self.opt.load_state_dict(s["opt"])
+        # The optimiser keeps its saved moments and takes this invocation's settings (lr, weight decay, ...;
+        # AdamW's two groups or SGD's one). Another --optimizer has no moments to carry: it starts afresh.
+        if flatten(s["config"]).get("optimizer", "adamw") == self.cfg.optimizer:
+            wanted = [{k: v for k, v in g.items() if k != "params"} for g in self.opt.param_groups]
+            self.opt.load_state_dict(s["opt"])
+            for group, settings in zip(self.opt.param_groups, wanted, strict=True):  # new settings, saved moments
+                group.update(settings)
         self.step, self.epoch, self.pos = s["step"], s["epoch"], s["pos"]
         self.best, self.history, self.wall = s["best"], s["history"], s["wall"]
         self.lr_scale, self.cpu, self.tokens = s.get("lr_scale", 1.0), s.get("cpu", 0.0), s.get("tokens", 0)
@@ -393,17 +444,39 @@ class Trainer:
         self.commands = list(s.get("commands") or [
             {"step": 0, "command": reconstructed + "  (reconstructed from the saved configuration)"}])
         torch.set_rng_state(s["rng"])
-        h = s["hidden"]
-        self.hidden = tuple(h) if isinstance(h, list) else h
-        if self.world > 1:  # only rank 0's rows were saved: every process restarts its carried state
-            self.hidden = None
+        self.hidden = self._own_rows(s["hidden"])
+
+    def _own_rows(self, h) -> State | None:
+        """This process's rows of a saved whole-batch hidden state (None: start from zeros)."""
+        h = tuple(h) if isinstance(h, list) else h
+        first = h[0] if isinstance(h, tuple) else h
+        if first is None or first.size(1) != self.cfg.batch:  # e.g. rank 0's rows only (older DDP saves)
+            return None
+        rows = self.cfg.batch // self.world
+        take = slice(_rank() * rows, (_rank() + 1) * rows)
+        return tuple(x[:, take].clone() for x in h) if isinstance(h, tuple) else h[:, take].clone()
+
+    def _whole_batch_hidden(self) -> State | None:
+        """Every process's carried hidden state, concatenated in rank order on rank 0 (a collective)."""
+        if self.world == 1:
+            return self.hidden
+        parts = [None] * self.world if _rank() == 0 else None
+        torch.distributed.gather_object(self.hidden, parts, dst=0)
+        if _rank() != 0 or any(p is None for p in parts):
+            return None
+        if isinstance(parts[0], tuple):
+            return tuple(torch.cat([p[i] for p in parts], dim=1) for i in range(len(parts[0])))
+        return torch.cat(parts, dim=1)
 
     def save_state(self) -> None:
+        """Save the train state (every process takes part: their hidden states are gathered)."""
+        hidden = self._whole_batch_hidden()
         if _rank() == 0:
-            ckpt.save_train_state(self.out, self._train_state())
+            ckpt.save_train_state(self.out, self._train_state(hidden))
 
     # card ---------------------------------------------------------------------------------------
-    def write_card(self, valid: dict) -> None:
+    def write_card(self, valid: dict, weights: str) -> None:
+        """The card of the weights just saved (``weights``: their identity)."""
         c = self.cfg
         card = {
             "name": self.out.name, "domain": self.domain.name, "cell": c.model.cell, "data": self.data.info,
@@ -414,16 +487,14 @@ class Trainer:
             "hardware": f"{_cpu_name()} CPU, {torch.get_num_threads()} threads x {self.world} processes",
             "precision": self.precision, "time_budget_min": c.time_budget, "cpu_time_s": round(self.cpu, 1),
             "tokens": self.tokens,
-            "metric": self.data.metric, "valid": round(valid["value"], 4),
+            "metric": self.data.metric, "valid": round(valid["value"], 4), "weights": weights,
             "history": self.history[-50:],
         }
         try:
             old = ckpt.read_card(self.out)
         except CheckpointError:
             old = {}
-        for k in ("test", "baseline", "samples", "music_stats"):  # filled in later by eval
-            if k in old:
-                card[k] = old[k]
+        card.update(carry_results(old, weights))  # eval's results: kept if of these weights, else stale
         write_card(self.out, card)
 
     # loop ---------------------------------------------------------------------------------------
@@ -433,8 +504,15 @@ class Trainer:
 
     def run(self, stop_after: int | None = None) -> dict:
         """Train to ``cfg.steps`` or to the end of the ``--time-budget``. ``stop_after`` simulates an interruption
-        after that many steps of this run (the same path as Ctrl-C: save, then raise KeyboardInterrupt)."""
-        _handle_stop_signals()
+        after that many steps of this run (the same path as Ctrl-C: save, then raise KeyboardInterrupt). The
+        signal handlers it installs are restored however it ends."""
+        previous = _handle_stop_signals()
+        try:
+            return self._run(stop_after)
+        finally:
+            _restore_signals(previous)
+
+    def _run(self, stop_after: int | None) -> dict:
         bar = self._progress_bar()
         self._stopping = False
         try:
@@ -444,8 +522,9 @@ class Trainer:
                 bar.close()
             if self._stopping:  # between steps: the state is whole (a hard second Ctrl-C keeps the last save)
                 self.save_state()
-            print(f"\nInterrupted at step {self.step}; saved. Continue with the same command plus --resume.",
-                  file=sys.stderr)
+            if _rank() == 0:
+                print(f"\nInterrupted at step {self.step}; saved. Continue with the same command plus --resume.",
+                      file=sys.stderr)
             raise
         if bar is not None:
             bar.close()
@@ -489,10 +568,20 @@ class Trainer:
             if self.step % save_every == 0 or final:
                 self.save_state()
                 self._clock = time.time()
-            if _STOP.is_set() or (stop_after is not None and self.step >= stop_after):
+            if self._should_stop(stop_after):
                 self._stopping = True
                 raise KeyboardInterrupt
         return last_valid
+
+    def _should_stop(self, stop_after: int | None) -> bool:
+        """A stop was asked for (a signal, or ``stop_after``); under torchrun, by any process: all of them
+        then stop after this same step and save together."""
+        stop = _STOP.is_set() or (stop_after is not None and self.step >= stop_after)
+        if _is_dist():
+            flag = torch.tensor([float(stop)])
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
 
     def _rows(self, epoch: int) -> torch.Tensor:
         """This process's rows of the epoch's training stream."""
@@ -573,8 +662,7 @@ class Trainer:
                f"lr {self.opt.param_groups[0]['lr']:.3g}, {self.precision}]")
         if v["value"] < self.best and math.isfinite(v["value"]):
             self.best = v["value"]
-            ckpt.save_weights(self.out, self.model)
-            self.write_card(v)
+            self.write_card(v, ckpt.save_weights(self.out, self.model))
             msg += " (best, saved)"
         elif self.cfg.schedule == "plateau":  # the textbook rule: no improvement on the best → lr ÷ factor
             self.lr_scale /= self.cfg.plateau_factor

@@ -894,3 +894,38 @@ def test_broken_checkpoint_is_a_message(tmp_path, monkeypatch):
     assert "could not be loaded" in errors(at)
     at.switch_page("app_pages/models.py").run()
     assert "could not be loaded" in errors(at)  # no card: the parameter count comes from the weights' header
+
+
+def test_model_cache_sees_every_file_of_the_checkpoint(tiny_text_ckpt, tmp_path):
+    """Issue 15.1: the cache was keyed on the weights' mtime only, so a rewritten card.json stayed stale."""
+    import json
+    import shutil
+
+    from app_support import get_generator
+
+    d = tmp_path / "cached"
+    shutil.copytree(tiny_text_ckpt, d)
+    first = get_generator(d)
+    card = json.loads((d / "card.json").read_text())
+    card["test"] = {"metric": card["metric"], "value": 1.2345}
+    (d / "card.json").write_text(json.dumps(card))
+    second = get_generator(d)
+    assert second is not first and second.ckpt.card["test"]["value"] == 1.2345
+    assert get_generator(d) is second  # nothing changed: the same loaded model
+
+
+def test_models_page_marks_results_of_earlier_weights_stale(tiny_text_ckpt, tmp_path, monkeypatch):
+    """Issue 15.2: the Models page showed a test score of earlier weights beside the new validation score."""
+    import json
+    import shutil
+
+    d = tmp_path / "text-lstm"
+    shutil.copytree(tiny_text_ckpt, d)
+    card = json.loads((d / "card.json").read_text())
+    card.update(weights="new", results_weights="old", test={"metric": card["metric"], "value": 7.777})
+    (d / "card.json").write_text(json.dumps(card))
+    monkeypatch.setenv("GENMODELS_CHECKPOINTS", str(tmp_path))
+    at = page("models.py")
+    no_errors(at)
+    assert not any("(test)" in m.label for m in at.metric)
+    assert any("earlier weights" in w.value for w in at.warning)

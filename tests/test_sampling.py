@@ -101,3 +101,42 @@ def test_choose_samples_the_filtered_distribution():
     assert set(top_p.tolist()) == {0, 1} and abs((top_p == 0).float().mean() - 2 / 3) < 0.02
     top_k, _ = choose(logits, Settings(temperature=1.0, top_k=3), gen)
     assert set(top_k.tolist()) == {0, 1, 2}
+
+
+def test_top_k_keeps_exactly_k_tokens_even_when_tied():
+    """Issue 15.10: top-k kept every token tied at the boundary (top_k=1 on equal logits sampled all of them)."""
+    import torch
+
+    from genmodels.sampling import choose
+
+    gen = torch.Generator().manual_seed(0)
+    tied = torch.zeros(2000, 3)
+    assert set(choose(tied, Settings(temperature=1.0, top_k=1), gen)[0].tolist()) == {0}
+    logits = torch.tensor([0.0, 1.0, 1.0, 1.0, -1.0]).expand(2000, -1).contiguous()
+    assert set(choose(logits, Settings(temperature=1.0, top_k=2), gen)[0].tolist()) == {1, 2}  # ties: by index
+
+
+def test_candidate_i_depends_only_on_seed_and_i(gen):
+    """Issue 15.10: with the same seed, the first candidate changed with the number of candidates."""
+    alone = [r.continuation for r in gen.complete("To be", 30, Settings(temperature=1.0, seed=7, n=1))]
+    three = [r.continuation for r in gen.complete("To be", 30, Settings(temperature=1.0, seed=7, n=3))]
+    five = [r.continuation for r in gen.complete("To be", 30, Settings(temperature=1.0, seed=7, n=5))]
+    assert three[0] == alone[0] and five[:3] == three
+    assert len(set(five)) > 1
+
+
+def test_continuation_starts_with_the_rest_of_a_held_note():
+    """Issue 15.7: a prompt note held across the bar line was merged into the prompt and dropped from the
+    continuation alone, which then started with silence."""
+    from genmodels.melody import Melody, MelodyTokenizer, Note, parse_note_prompt
+    from genmodels.sampling import continuation_of
+
+    prompt = parse_note_prompt("C4 D4 E4 F4")  # one full 4/4 bar
+    tok = MelodyTokenizer()
+    ids = tok.encode(prompt, add_eos=False)
+    ids += [tok.bar_id, tok.hold_id, tok.dur_id(24), tok.pitch_id(67), tok.dur_id(24), tok.eos_id]
+    full = tok.decode(ids)
+    assert full.notes[3] == Note(65, 36, 36)  # F4 held into the second bar
+    cont = continuation_of(full, prompt.end)
+    assert cont.notes == [Note(65, 0, 24), Note(67, 24, 24)]
+    assert isinstance(cont, Melody) and cont.n_bars == 1

@@ -56,3 +56,14 @@ def test_any_folder_of_text_files_splits(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="No non-empty"):
         load_text_folder(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("text", ["a\u2581b", "x\ue000y", "\ue000", "\u2581\u2581 \ue000\u2581", "é\u2581😀\ue0001"])
+def test_stream_never_emits_what_a_later_piece_changes(tok, text):
+    """Issue 15.6: the escape character of '▁' was emitted, then retracted when the next piece came."""
+    dec = StreamDecoder(tok, [])
+    shown = ""
+    for i in tok.encode(text):
+        shown += dec.push(i)
+        assert text.startswith(shown), (text, shown)
+    assert shown + dec.flush() == text

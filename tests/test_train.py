@@ -211,6 +211,68 @@ def test_bf16_run_resumes_exactly(small_text_dir, tmp_path, monkeypatch):
         assert torch.equal(a[k], b[k]), k
 
 
+def test_new_weights_make_earlier_results_stale(small_text_dir, tmp_path, monkeypatch):
+    """Issue 15.2: a new best save copied test, baseline and samples measured on earlier weights."""
+    import genmodels.evaluate as ev
+    from genmodels.card import card_markdown
+
+    monkeypatch.setattr(ev, "baseline_summary", lambda domain, data=None: {"model": "stub", "value": 9.0})
+    out = tmp_path / "stale"
+    kw = dict(domain="text", data=str(small_text_dir), out=str(out), cell="lstm", vocab_size=300, eval_every=10,
+              **TINY)
+    train(train_config(steps=20, **kw), progress=False)
+    ev.eval_checkpoint(str(out), samples=True, update_card=True)
+    card = json.loads((out / "card.json").read_text())
+    old_test = card["test"]["value"]
+    assert f"| test | {old_test} |" in card_markdown(card)  # fresh results are shown as they are
+    weights = (out / "model.safetensors").read_bytes()
+    train(train_config(steps=60, **kw), resume=True, progress=False)
+    assert (out / "model.safetensors").read_bytes() != weights  # a new best was saved
+    card = json.loads((out / "card.json").read_text())
+    for k in ("test", "baseline", "samples"):
+        assert k not in card, k  # not presented as results of the new weights
+    assert card["stale_results"]["test"]["value"] == old_test
+    md = (out / "card.md").read_text()
+    assert f"| test | {old_test} |" not in md and "earlier weights" in md
+
+
+def test_cli_prints_one_valid_json_line_when_nothing_was_validated(small_text_dir, tmp_path):
+    """Issue 15.3: a run with no finite validation printed {"best_valid": Infinity}, which is not JSON.
+    (--steps 0 is no step limit now; a CPU-time budget spent before the first step ends the run unvalidated.)"""
+    p = subprocess.run([sys.executable, "-m", "genmodels", "train", "--domain", "text", "--data", str(small_text_dir),
+                        "--out", str(tmp_path / "zero"), "--steps", "0", "--time-budget", "1e-12",
+                        "--vocab-size", "300", "--threads", "1"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+
+    def refuse(name):
+        raise ValueError(name)
+
+    assert json.loads(p.stdout, parse_constant=refuse)["best_valid"] is None
+
+
+def test_ddp_prints_once_and_resumes_exactly(small_text_dir, tmp_path):
+    """Issue 15.3: every rank printed (non-zero ranks {"best_valid": Infinity}), and a resume under DDP
+    reset every process's carried hidden state."""
+    def run(out, steps, *extra):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29534",
+               "-m", "genmodels", "train", "--domain", "text", "--data", str(small_text_dir), "--out", str(out),
+               "--emb-dim", "16", "--hidden", "24", "--layers", "1", "--batch", "8", "--bptt", "16", "--lr", "1e-2",
+               "--steps", str(steps), "--eval-every", "10", "--warmup", "100", "--vocab-size", "300",
+               "--eval-tokens", "2000", "--threads", "1", *extra]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr[-2000:]
+        return p.stdout
+
+    whole = run(tmp_path / "a", 20)  # warm-up covers every step: the schedule does not depend on --steps
+    assert len(whole.strip().splitlines()) == 1 and json.loads(whole)["steps"] == 20
+    run(tmp_path / "b", 10)
+    run(tmp_path / "b", 20, "--resume")
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
 def test_plateau_schedule_state_resumes_exactly(small_text_dir, tmp_path, monkeypatch):
     """Validation never improves after the first check (a fixed metric), so every later check divides the
     lr by 4; an interrupted run must carry those divisions over and end like an uninterrupted one."""
@@ -294,3 +356,81 @@ def test_fine_tuning_grows_the_vocabulary_and_keeps_the_old_rows():
     assert torch.equal(grown["embed.weight"][: old.vocab_size], parent["embed.weight"])
     assert torch.allclose(grown["embed.weight"][-1], parent["embed.weight"].mean(0))
     assert torch.equal(grown["rnn.w"], parent["rnn.w"])
+
+
+def test_training_restores_the_signal_handlers(small_text_dir, tmp_path):
+    """Issue 15.4: after train() returned, Ctrl-C in the calling process only set a flag."""
+    import signal
+
+    def mine(signum, frame):
+        pass
+
+    saved = signal.signal(signal.SIGINT, mine), signal.signal(signal.SIGTERM, mine)
+    try:
+        kw = dict(domain="text", data=str(small_text_dir), cell="gru", vocab_size=300, steps=6, eval_every=3, **TINY)
+        train(train_config(out=str(tmp_path / "s"), **kw), progress=False)
+        assert signal.getsignal(signal.SIGINT) is mine and signal.getsignal(signal.SIGTERM) is mine
+        with pytest.raises(KeyboardInterrupt):
+            Trainer(train_config(out=str(tmp_path / "t"), **kw), progress=False).run(stop_after=2)
+        assert signal.getsignal(signal.SIGINT) is mine and signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGINT, saved[0])
+        signal.signal(signal.SIGTERM, saved[1])
+
+
+def test_resume_applies_a_new_weight_decay_and_records_it(small_text_dir, tmp_path):
+    """Issue 15.5: --resume --weight-decay X kept the saved weight decay while the card recorded X."""
+    kw = dict(domain="text", data=str(small_text_dir), out=str(tmp_path / "wd"), cell="gru", vocab_size=300,
+              eval_every=5, **TINY)
+    train(train_config(steps=5, weight_decay=0.01, **kw), progress=False)
+    t = Trainer(train_config(steps=10, weight_decay=0.3, clip=0.5, **kw), resume=True, progress=False)
+    assert [g["weight_decay"] for g in t.opt.param_groups] == [0.3, 0.0]
+    t.run()
+    assert load_train_state(tmp_path / "wd")["opt"]["param_groups"][0]["weight_decay"] == 0.3
+    card = json.loads((tmp_path / "wd/card.json").read_text())
+    assert card["hyperparameters"]["weight_decay"] == 0.3
+    assert card["commands"][-1]["changed"] == {"clip": [1.0, 0.5], "steps": [5, 10], "weight_decay": [0.01, 0.3]}
+
+
+def test_resume_with_sgd_takes_the_new_settings_and_records_main_options(small_text_dir, tmp_path):
+    """--resume onto the SGD optimiser (one parameter group) applies and records the new settings,
+    including --schedule and --time-budget; another --optimizer starts with fresh optimiser state."""
+    kw = dict(domain="text", data=str(small_text_dir), out=str(tmp_path / "sgd"), cell="gru", vocab_size=300,
+              eval_every=5, optimizer="sgd", **{**TINY, "lr": 0.5})
+    train(train_config(steps=5, **kw), progress=False)
+    t = Trainer(train_config(steps=10, **{**kw, "lr": 0.25}, schedule="plateau", time_budget=5.0), resume=True,
+                progress=False)
+    assert type(t.opt) is torch.optim.SGD and len(t.opt.param_groups) == 1
+    assert t.commands[-1]["changed"] == {"lr": [0.5, 0.25], "schedule": ["cosine", "plateau"], "steps": [5, 10],
+                                         "time_budget": [0.0, 5.0]}
+    t.run()
+    state = load_train_state(tmp_path / "sgd")
+    assert state["step"] == 10 and state["opt"]["param_groups"][0]["lr"] == pytest.approx(0.25)
+    t = Trainer(train_config(steps=12, **{**kw, "optimizer": "adamw", "weight_decay": 0.2}), resume=True,
+                progress=False)
+    assert type(t.opt) is torch.optim.AdamW and [g["weight_decay"] for g in t.opt.param_groups] == [0.2, 0.0]
+    assert t.commands[-1]["changed"]["optimizer"] == ["sgd", "adamw"]
+
+
+def test_resume_changes_compare_options_newer_than_the_save_with_their_defaults():
+    from genmodels.train import _changed
+
+    old_save = flatten(train_config(domain="text").to_dict())
+    for k in ("optimizer", "schedule", "plateau_factor", "precision", "time_budget"):
+        old_save.pop(k)
+    changed = _changed(old_save, train_config(domain="text", optimizer="sgd", precision="fp32"))
+    assert changed == {"optimizer": ["adamw", "sgd"], "precision": ["auto", "fp32"]}
+
+
+def test_evaluation_scores_every_token_of_the_stream():
+    """Issue 15.10: the first token of each row (and the tail) went unscored while the units counted them."""
+    from genmodels.domains import TEXT
+    from genmodels.model import ModelConfig, RNNLanguageModel
+    from genmodels.train import evaluate
+
+    torch.manual_seed(0)
+    model = RNNLanguageModel(ModelConfig(vocab_size=20, emb_dim=8, hidden=8, layers=1))
+    stream = torch.randint(2, 20, (203,))
+    stream[[0, 50, 120]] = 1  # document starts (<bos>): never a target
+    r = evaluate(model, stream, 1000, TEXT, bos_id=1, rows=4, bptt=16)
+    assert r["tokens"] == 202 - 2  # every token after the first, except the two <bos> targets
