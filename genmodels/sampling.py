@@ -142,7 +142,7 @@ def continuation_of(full, prompt_end: int):
     """The notes generated after the prompt, moved back by whole bars so the bar lines stay in place."""
     shift = prompt_end // full.bar_ticks * full.bar_ticks
     notes = [type(n)(n.pitch, n.start - shift, n.duration) for n in full.notes if n.start >= prompt_end]
-    return dataclasses.replace(full, notes=notes)
+    return dataclasses.replace(full, notes=notes, length=max(0, getattr(full, "length", 0) - shift))
 
 
 class Sampler:
@@ -212,8 +212,9 @@ class Sampler:
 
     # melody -------------------------------------------------------------------------------------
     def melody_prefix(self, prompt) -> list[int]:
-        """Tokens of a prompt melody without its end: a bar left open is not padded with a rest.
-        A prompt with no notes is just the header (meter and key): the model starts the tune."""
+        """Tokens of a prompt melody without its end: a bar left open is not padded with a rest, and
+        rests written after the last note (``prompt.length``) are kept. A prompt with no notes is just
+        the header (meter and key): the model starts the tune."""
         if not prompt.notes:
             return self.tok.header(prompt.meter, prompt.key)
         ids = self.tok.encode(prompt, add_eos=False)
