@@ -151,3 +151,20 @@ def test_bar_lines_and_unicode_accidentals():
         parse_note_prompt("C4 D4 | E4")
     with pytest.raises(SeedError, match="Bar 2 is not complete"):
         parse_note_prompt("C4*4 | D4 E4 | F4")
+
+
+def test_cli_generate_track_option(tmp_path, capsys):
+    import argparse
+
+    from genmodels.__main__ import main
+    from genmodels.domains.melody import _prompt_from_args
+
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    assert "--track" in capsys.readouterr().out
+    path = tmp_path / "acc.mid"
+    path.write_bytes(_accompanied())
+    args = argparse.Namespace(prompt_midi=str(path), prompt_notes=None, meter="4/4", track=0)
+    assert _prompt_from_args(args).notes[0].pitch == 86
+    args.track = None
+    assert _prompt_from_args(args).notes[0].pitch == 60

@@ -151,7 +151,7 @@ def _prompt_from_args(args: argparse.Namespace):
     from genmodels.melody import parse_note_prompt, read_midi
 
     if args.prompt_midi:
-        return read_midi(args.prompt_midi)
+        return read_midi(args.prompt_midi, track=getattr(args, "track", None))
     if args.prompt_notes:
         return parse_note_prompt(args.prompt_notes, meter=tuple(int(x) for x in args.meter.split("/")))
     raise GenmodelsError("A melody model needs --prompt-notes or --prompt-midi")
