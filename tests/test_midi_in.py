@@ -168,3 +168,18 @@ def test_cli_generate_track_option(tmp_path, capsys):
     assert _prompt_from_args(args).notes[0].pitch == 86
     args.track = None
     assert _prompt_from_args(args).notes[0].pitch == 60
+
+
+# ----- 10.8 key estimate -----
+
+WASHERWOMAN = (  # The Irish Washerwoman, a G-major jig, typed by hand with bar lines and a pickup
+    "r*2 D5/2 C5/2 | B4/2 G4/2 G4/2 D4/2 G4/2 G4/2 | B4/2 G4/2 B4/2 D5/2 C5/2 B4/2 | "
+    "C5/2 A4/2 A4/2 E4/2 A4/2 A4/2 | C5/2 A4/2 C5/2 E5/2 D5/2 C5/2 | B4/2 G4/2 G4/2 D4/2 G4/2 G4/2 | "
+    "B4/2 G4/2 B4/2 D5/2 C5/2 B4/2 | C5/2 B4/2 C5/2 A4/2 D5/2 C5/2 | B4/2 G4/2 G4/2 G4 r/2 |"
+)
+
+
+def test_hand_typed_g_major_jig_is_labelled_g_major():
+    m = parse_note_prompt(WASHERWOMAN, meter=(6, 8))
+    assert m.key == (7, "major")
+    assert m.n_bars == 9 and m.end == 9 * 36  # the closing eighth rest is kept
