@@ -58,14 +58,6 @@ def estimate_key(pitches: Sequence[int], durations: Sequence[float] | None = Non
 # --------------------------------------------------------------------------------------------
 
 
-NOTE_SYNTAX_HELP = (
-    "Note names with octave (C4 = middle C; sharps and flats as C#4, Bb3 or C♯4, B♭3), 'r' for a rest; "
-    "an optional length in quarter notes after each: /2 an eighth, *2 a half, *3/2 a dotted quarter. "
-    "'|' marks a bar line and must come where a bar is complete (start a pickup with rests: r*3 G4 | C5). "
-    "Rests at the end are kept: the tune goes on after them."
-)
-
-
 def parse_note_prompt(
     text: str, meter: tuple[int, int] = (4, 4), key: tuple[int, str] | None = None, tempo: float = 120.0
 ) -> Melody:
