@@ -13,6 +13,7 @@ from pathlib import Path
 _NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 _RECONSTRUCTED = "(reconstructed from the saved configuration)"
 METRIC_WORDS = {"bits_per_char": "bits per character", "nats_per_note": "nats per note"}
+_UNIT_WORDS = {"bits_per_char": "characters", "nats_per_note": "notes"}
 
 # The card's statistic names, as the README's table words them, in its order; durations in ticks (12 a quarter).
 STAT_LABELS = {
@@ -106,15 +107,15 @@ def summary(card: dict, name: str = "") -> str:
     if isinstance(value, (int, float)):
         counted = []
         if isinstance(test.get("units"), int):
-            counted.append(f"{test['units']:,} {'characters' if metric == 'bits_per_char' else 'notes'}")
+            counted.append(f"{test['units']:,} {_UNIT_WORDS.get(metric, 'units')}")
         if isinstance(test.get("tokens"), int):
             counted.append(f"{test['tokens']:,} tokens")
-        if card.get("domain") == "text" and isinstance(split.get("documents"), list):
+        if isinstance(split.get("documents"), list):
             docs = split["documents"]
             where = f"{number_words(len(docs))} held-out works ({', '.join(map(str, docs))}"
             where += f": {', '.join(counted)})" if counted else ")"
         else:
-            if card.get("domain") == "melody" and isinstance(split.get("tunes"), int):
+            if isinstance(split.get("tunes"), int):
                 where = f"{split['tunes']:,} held-out tunes"
             else:
                 where = "the test split"
@@ -240,7 +241,7 @@ def split_rows(card: dict, root: Path | None = None) -> list[dict]:
     data = card.get("data") if isinstance(card.get("data"), dict) else {}
     split = data.get("split") if isinstance(data.get("split"), dict) else {}
     folder = data.get("data")
-    manifest = _manifest_counts(str(Path(root or ".") / folder) if folder and card.get("domain") == "melody" else None)
+    manifest = _manifest_counts(str(Path(root or ".") / folder) if folder else None)
     columns: list[str] = []
     for info in split.values():
         for k in info if isinstance(info, dict) else []:

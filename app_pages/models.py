@@ -56,23 +56,27 @@ def sample_audio(text: str) -> bytes | None:
         return None
 
 
-def show_samples(info: ModelCard, samples: list) -> None:
+def show_samples(samples: list) -> None:
     texts = [x for x in samples if isinstance(x, str) and x.strip()]
     if not texts:
         return
+    from genmodels.melody import parse_note_prompt
+
     st.markdown("**Samples**")
-    if info.domain != "melody":
+    melodies = []
+    for x in texts:  # a sample written as note names is shown as music
+        try:
+            melodies.append(parse_note_prompt(x))
+        except GenmodelsError:
+            melodies.append(None)
+    if not any(melodies):
         for x in texts:
             st.text(x)
         return
-    from genmodels.melody import parse_note_prompt
-
     st.caption("Generated at temperature 1.0; the card keeps the notes, not the meter, so bar lines are 4/4.")
-    for i, x in enumerate(texts, start=1):
-        try:
-            mel = parse_note_prompt(x)
-        except GenmodelsError as e:
-            st.caption(f"Sample {i} cannot be shown as music: {e}")
+    for i, (x, mel) in enumerate(zip(texts, melodies, strict=True), start=1):
+        if mel is None:
+            st.text(x)
             continue
         st.altair_chart(piano_roll(mel, labels=("sample", "sample")), width="stretch")
         wav = sample_audio(x)
@@ -144,7 +148,7 @@ def show_card(info: ModelCard, name: str = "") -> None:
         st.markdown("**Musical statistics: generated vs held-out tunes**")
         st.caption(music_caption(card))
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    show_samples(info, card.get("samples") or [])
+    show_samples(card.get("samples") or [])
     rows = split_rows(card, ROOT)
     if rows:
         data = card.get("data") or {}
@@ -182,7 +186,7 @@ else:
     )
     tabs = st.tabs([f"{m.name}" for _, m in found])
     melody_cards: dict[str, dict] = {}
-    for tab, (domain, m) in zip(tabs, found, strict=True):
+    for tab, (_, m) in zip(tabs, found, strict=True):
         with tab:
             try:
                 info = read_model_card(m.path)
@@ -190,7 +194,7 @@ else:
                 st.error(f"{m.name} could not be loaded: {e}")
                 continue
             show_card(info, m.name)
-            if domain == "melody":
+            if info.card.get("music_stats"):
                 melody_cards[m.name] = info.card
     side_by_side = music_table(melody_cards)
     if len([c for c in melody_cards.values() if c.get("music_stats")]) > 1 and side_by_side:
