@@ -54,9 +54,10 @@ from genmodels.sampling import CONTEXT_BARS, Sampler, Settings
 
 DEFAULT_NOTES = "E4 D4 C4 D4 E4 E4 E4*2"
 NOTE_HELP = (
-    "Note names with octave (C4 = middle C), `#` or `b` for sharps and flats, `r` for a rest. "
+    "Note names with octave (C4 = middle C), `#` or `b` (or `♯` `♭`) for sharps and flats, `r` for a rest. "
     "A note lasts one quarter unless followed by `/n` (divide: `A4/2` is an eighth) or `*a` / `*a/b` "
-    "(multiply: `G4*2` is a half note, `G4*3/2` a dotted quarter)."
+    "(multiply: `G4*2` is a half note, `G4*3/2` a dotted quarter). `|` marks a bar line and must come "
+    "where a bar is complete (a pickup starts with rests: `r*3 G4 | C5`). Rests at the end are kept."
 )
 SRC_NOTES, SRC_FILE, SRC_CORPUS = "Note names", "MIDI file", "Corpus tune"
 MELODY_DATA = Path(os.environ.get("GENMODELS_MELODY_DATA") or ROOT / "data" / "melody")

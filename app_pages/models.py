@@ -3,15 +3,19 @@
 Cards are read from each checkpoint's JSON files; no weights are loaded to show them.
 """
 
+from pathlib import Path
+
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app_support import ModelCard, available_models, checkpoints_root, read_model_card
+from app_cards import METRIC_WORDS, command_history, music_caption, music_table, split_rows, summary, total_steps
+from app_support import ModelCard, available_models, checkpoints_root, piano_roll, read_model_card
 from genmodels.card import RESULTS, split_results
 from genmodels.domains import DOMAINS, get_domain
 from genmodels.errors import GenmodelsError
 
+ROOT = Path(__file__).resolve().parents[1]
 TRAIN_HELP = """
 Every folder under `checkpoints/` that holds a `config.json` and a `model.safetensors` shows up in the app
 (set `GENMODELS_CHECKPOINTS` to use another folder). Restart is not needed: reload the page.
@@ -37,94 +41,91 @@ See `python -m genmodels train --help` for model size, learning rate and the res
 """
 
 
-def show_value(label: str, v) -> None:
-    """Numbers as metrics, dicts as tables, lists of text as quotes, the rest as JSON."""
-    if isinstance(v, bool) or v is None:
-        st.markdown(f"**{label}:** {v}")
-    elif isinstance(v, (int, float)):
-        st.metric(label, f"{v:,.4g}" if isinstance(v, float) else f"{v:,}")
-    elif isinstance(v, dict):
-        st.markdown(f"**{label}**")
-        flat = {k: (x if isinstance(x, (int, float, str, bool)) else str(x)) for k, x in v.items()}
-        st.dataframe(
-            pd.DataFrame({"field": list(flat.keys()), "value": [str(x) for x in flat.values()]}),
-            hide_index=True,
-            width="stretch",
-        )
-    elif isinstance(v, list) and all(isinstance(x, str) for x in v):
-        st.markdown(f"**{label}**")
-        for x in v:
-            st.text(x)
-    else:
-        st.markdown(f"**{label}**")
-        st.json(v, expanded=False)
-
-
 def metric_name(m: str) -> str:
-    return (m or "loss").replace("_per_", "/").replace("_", " ")
+    return METRIC_WORDS.get(m, (m or "loss").replace("_per_", "/").replace("_", " "))
 
 
-def show_data(data: dict) -> None:
-    """The corpus of a card: its folder and a table of the splits (documents counted, sizes)."""
-    split = data.get("split")
-    if not isinstance(split, dict) or not all(isinstance(v, dict) for v in split.values()):
-        show_value("Data", data)
+@st.cache_data(show_spinner=False, max_entries=16)
+def sample_audio(text: str) -> bytes | None:
+    """A melody sample (note names) played with the General MIDI soundfont, or None if it cannot be read."""
+    from genmodels.audio import wav_bytes
+    from genmodels.melody import melody_to_midi, parse_note_prompt
+
+    try:
+        return wav_bytes(melody_to_midi(parse_note_prompt(text)))
+    except GenmodelsError:
+        return None
+
+
+def show_samples(samples: list) -> None:
+    texts = [x for x in samples if isinstance(x, str) and x.strip()]
+    if not texts:
         return
-    st.markdown("**Data**")
-    rest = {k: v for k, v in data.items() if k != "split" and isinstance(v, (str, int, float))}
-    if rest:
-        st.caption(" · ".join(f"{k}: {v}" for k, v in rest.items()))
-    rows = []
-    for name, info in split.items():
-        row = {"split": name}
-        for k, v in info.items():
-            row[k] = len(v) if isinstance(v, list) else v if isinstance(v, (int, float, str)) else str(v)
-        rows.append(row)
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    for name, info in split.items():
-        docs = info.get("documents")
-        if isinstance(docs, list) and name != "train" and docs:
-            st.caption(f"{name}: " + ", ".join(map(str, docs[:40])) + (" …" if len(docs) > 40 else ""))
+    from genmodels.melody import parse_note_prompt
+
+    st.markdown("**Samples**")
+    melodies = []
+    for x in texts:  # a sample written as note names is shown as music
+        try:
+            melodies.append(parse_note_prompt(x))
+        except GenmodelsError:
+            melodies.append(None)
+    if not any(melodies):
+        for x in texts:
+            st.text(x)
+        return
+    st.caption("Generated at temperature 1.0; the card keeps the notes, not the meter, so bar lines are 4/4.")
+    for i, (x, mel) in enumerate(zip(texts, melodies, strict=True), start=1):
+        if mel is None:
+            st.text(x)
+            continue
+        st.altair_chart(piano_roll(mel, labels=("sample", "sample")), width="stretch")
+        wav = sample_audio(x)
+        if wav:
+            st.audio(wav, format="audio/wav")
+        with st.expander(f"Sample {i} as note names"):
+            st.text(x)
 
 
 def show_stale(stale: dict) -> None:
     """Results measured on earlier weights than the card's: said so, and kept out of the way."""
     when = f" (step {stale['steps']}, validation {stale.get('valid')})" if stale.get("steps") is not None else ""
-    st.warning(f"The test results, samples and statistics of this card were measured on earlier weights{when}, "
-               "not on these. Rerun `python -m genmodels eval CHECKPOINT --update-card` to measure these weights.")
+    st.warning(f"Some results in this card were measured on earlier weights{when}, not on these. Rerun "
+               "`python -m genmodels eval CHECKPOINT --update-card` to measure these weights.")
     with st.expander("Stale results (earlier weights)"):
-        for key, label in (("test", "Test"), ("baseline", "Baseline"), ("samples", "Samples")):
-            if key in stale:
-                show_value(f"{label} (stale)", stale[key])
+        st.json({k: v for k, v in stale.items() if k not in ("steps", "valid")}, expanded=False)
 
 
-def show_history(history, metric: str) -> None:
-    """The validation score during training, as a line chart."""
+def show_history(card: dict) -> None:
+    history = command_history(card)
     if not history:
         return
-    hist = pd.DataFrame(history)
-    if {"step", "valid"} <= set(hist.columns) and len(hist) >= 2:
-        st.markdown(f"**Validation {metric_name(metric)} during training**")
-        chart = (
-            alt.Chart(hist)
-            .mark_line(point=True, color="#b3135b")
-            .encode(
-                x=alt.X("step:Q", title="training step"),
-                y=alt.Y("valid:Q", title=metric_name(metric), scale=alt.Scale(zero=False)),
-                tooltip=["step", "valid"],
-            )
-            .properties(height=200)
+    st.markdown("**How it was trained**, every command in order")
+    for i, h in enumerate(history, start=1):
+        steps = f"steps {h['start']:,} to step {h['end']:,}" if h["start"] else f"to step {h['end']:,}"
+        note = " (reconstructed from the saved configuration)" if h["reconstructed"] else ""
+        st.markdown(f"{i}. {h['how'].capitalize()}, {steps}{note}:")
+        st.code(h["command"], language="bash", wrap_lines=True)
+    if len(history) > 1:
+        st.caption(
+            f"{total_steps(history):,} optimisation steps in all: "
+            + " + ".join(f"{max(0, h['end'] - h['start']):,}" for h in history)
+            + "."
         )
-        st.altair_chart(chart, width="stretch")
 
 
-def show_card(info: ModelCard) -> None:
+def show_card(info: ModelCard, name: str = "") -> None:
     fresh, stale = split_results(info.card)
     card = {k: v for k, v in info.card.items() if k not in RESULTS}
     card.update(fresh)  # results of other weights are never shown as these weights' own
     cfg = info.config.get("model", {})
     params = info.parameters
     metric = card.get("metric", "")
+    if not card:
+        st.info("This checkpoint has no model card (card.json) yet.")
+    text = summary(card, name)
+    if text:
+        st.markdown(text)
     cols = st.columns(4)
     cols[0].metric("Parameters", f"{params / 1e6:.2f} M" if params >= 1e5 else f"{params:,}")
     cols[1].metric("Network", f"{cfg.get('cell', '?').upper()} {cfg.get('layers', '?')}×{cfg.get('hidden', '?')}")
@@ -134,34 +135,47 @@ def show_card(info: ModelCard) -> None:
             col.metric(f"{metric_name(metric)} ({label})", f"{v:.4g}")
         elif isinstance(v, dict) and isinstance(v.get("value"), (int, float)):
             col.metric(f"{metric_name(v.get('metric', metric))} ({label})", f"{v['value']:.4g}")
-    if metric:
-        st.caption(
-            f"Metric: {metric_name(metric)} (lower is better). "
-            + get_domain(info.domain).metric_note
-        )
-    if "baseline" in card:
-        show_value("Baseline", card["baseline"])
-    if isinstance(card.get("test"), dict):
-        show_value("Test", card["test"])
-    show_history(card.get("history"), metric)
-    if "samples" in card:
-        show_value("Samples", card["samples"])
-    if "music_stats" in card:
-        show_value("Musical statistics (generated vs held-out tunes)", card["music_stats"])
-    if isinstance(card.get("data"), dict):
-        show_data(card["data"])
-    facts = {k: card[k] for k in ("steps", "wall_time_s", "hardware") if k in card}
-    if facts:
-        st.caption(" · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in facts.items()))
+    if metric and info.domain:
+        st.caption(get_domain(info.domain).metric_note)
+    if card.get("note"):
+        st.caption(str(card["note"]))
+    if card.get("history"):
+        hist = pd.DataFrame(card["history"])
+        if {"step", "valid"} <= set(hist.columns) and len(hist) >= 2:
+            st.markdown(f"**Validation {metric_name(metric)} during training** (steps of each run's own count)")
+            chart = (
+                alt.Chart(hist)
+                .mark_line(point=True, color="#b3135b")
+                .encode(
+                    x=alt.X("step:Q", title="training step"),
+                    y=alt.Y("valid:Q", title=metric_name(metric), scale=alt.Scale(zero=False)),
+                    tooltip=["step", "valid"],
+                )
+                .properties(height=200)
+            )
+            st.altair_chart(chart, width="stretch")
+    show_history(card)
+    rows = music_table({name or card.get("name", "generated"): card})
+    if rows:
+        st.markdown("**Musical statistics: generated vs held-out tunes**")
+        st.caption(music_caption(card))
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    show_samples(card.get("samples") or [])
+    rows = split_rows(card, ROOT)
+    if rows:
+        data = card.get("data") or {}
+        st.markdown("**Data**")
+        rest = {k: v for k, v in data.items() if k not in ("split", "data") and isinstance(v, (str, int, float))}
+        st.caption(" · ".join([f"corpus: {data.get('data', '?')}"] + [f"{k}: {v}" for k, v in rest.items()]))
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        for split_name, split_info in (data.get("split") or {}).items():
+            docs = split_info.get("documents") if isinstance(split_info, dict) else None
+            if isinstance(docs, list) and split_name != "train" and docs:
+                st.caption(f"{split_name}: " + ", ".join(map(str, docs[:40])) + (" …" if len(docs) > 40 else ""))
     if stale:
         show_stale(stale)
-    if card.get("command"):
-        st.markdown("**Trained with**")
-        st.code(card["command"], language="bash", wrap_lines=True)
     with st.expander("Hyperparameters and configuration"):
         st.json({"hyperparameters": card.get("hyperparameters", {}), "config": info.config}, expanded=False)
-    if not card:
-        st.info("This checkpoint has no model card (card.json) yet.")
 
 
 st.title("Models")
@@ -185,12 +199,22 @@ else:
         width="stretch",
     )
     tabs = st.tabs([f"{m.name}" for _, m in found])
+    melody_cards: dict[str, dict] = {}
     for tab, (_, m) in zip(tabs, found, strict=True):
         with tab:
             try:
-                show_card(read_model_card(m.path))
+                info = read_model_card(m.path)
             except GenmodelsError as e:
                 st.error(f"{m.name} could not be loaded: {e}")
+                continue
+            show_card(info, m.name)
+            if info.card.get("music_stats"):
+                melody_cards[m.name] = info.card
+    side_by_side = music_table(melody_cards)
+    if len([c for c in melody_cards.values() if c.get("music_stats")]) > 1 and side_by_side:
+        st.subheader("Melody models side by side")
+        st.caption("Musical statistics of generated tunes against the held-out tunes, as in the README.")
+        st.dataframe(pd.DataFrame(side_by_side), hide_index=True, width="stretch")
 
 st.header("Train your own")
 st.markdown(TRAIN_HELP)

@@ -172,6 +172,9 @@ def _generate_parser(sub) -> None:
     _option(g, "--prompt-notes", help='melody: note names to continue, e.g. "E4 G4 A4/2 B4/2"',
             shown="none; a melody model needs this or --prompt-midi")
     _option(g, "--prompt-midi", help="melody: a MIDI file to continue (its melody track)", shown="none")
+    _option(g, "--track", type=int, help="melody: which track of --prompt-midi is the melody (an index as "
+            "genmodels.melody.list_tracks numbers them)", shown="the track with the fewest simultaneous notes, "
+            "then the most notes")
     for old, dest in (("--seed-text", "prompt"), ("--seed-notes", "prompt_notes"), ("--seed-midi", "prompt_midi")):
         _alias(g, old, dest)
     _option(g, "--meter", default="4/4", help="melody: the meter of --prompt-notes")

@@ -293,7 +293,7 @@ def continuation_of(full, prompt_end: int):
     shift = prompt_end // full.bar_ticks * full.bar_ticks
     notes = [type(n)(n.pitch, max(n.start, prompt_end) - shift, n.end - max(n.start, prompt_end))
              for n in full.notes if n.end > prompt_end]
-    return dataclasses.replace(full, notes=notes)
+    return dataclasses.replace(full, notes=notes, length=max(0, full.length - shift))
 
 
 class Sampler:
@@ -384,8 +384,9 @@ class Sampler:
 
     # melody -------------------------------------------------------------------------------------
     def melody_prefix(self, prompt) -> list[int]:
-        """Tokens of a prompt melody without its end: a bar left open is not padded with a rest.
-        A prompt with no notes is just the header (meter and key): the model starts the tune."""
+        """Tokens of a prompt melody without its end: a bar left open is not padded with a rest, and
+        rests written after the last note (``prompt.length``) are kept. A prompt with no notes is just
+        the header (meter and key): the model starts the tune."""
         if not prompt.notes:
             return self.tok.header(prompt.meter, prompt.key)
         ids = self.tok.encode(prompt, add_eos=False)
@@ -565,7 +566,7 @@ class Sampler:
 
         notes = before.notes + moved(passage, first_bar - 1) + moved(rest, last_bar)
         full = dataclasses.replace(melody, notes=notes)
-        passage = dataclasses.replace(melody, notes=passage.notes)
+        passage = dataclasses.replace(melody, notes=passage.notes, length=(last_bar - first_bar + 1) * bt)
         return MelodyResult(melody, full, passage, overruled[best], events[best]), scores, best
 
     def regenerate_bars(self, melody, first_bar: int, last_bar: int, settings: Settings = Settings(),

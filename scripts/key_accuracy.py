@@ -3,7 +3,7 @@
 Takes a fixed, seeded sample of tunes from music21's bundled ABC collections (tunes whose `K:`
 field names a tonic; the file header is kept, each tune is parsed on its own), reads each tune's
 notes with music21 and compares, against the written key:
-  old  genmodels.melody.estimate_key (music21's Krumhansl analysis, major/minor only)
+  old  the earlier estimator (music21's Krumhansl analysis, major/minor only; kept in this script)
   new  genmodels.melody.scales.estimate_key (mode profiles + final-note preference; folk modes)
 Columns: tonic+mode exact; tonic only; tonic and "major/minor" (dorian, phrygian and locrian counted
 as minor, mixolydian and lydian as major, as the old estimator's labels are); signature (the
@@ -30,13 +30,40 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from genmodels import melody as old_melody  # noqa: E402
-from genmodels import scales  # noqa: E402
 from genmodels.errors import NotationError  # noqa: E402
+from genmodels.melody import scales  # noqa: E402
 
 COLLECTIONS = ("ryansMammoth", "oneills1850", "airdsAirs", "essenFolksong")
 TONIC_ONLY = {"essenFolksong"}
 _MINORISH = {"minor", "dorian", "phrygian", "locrian"}
+
+
+def old_estimate_key(pitches, durations=None):
+    """The earlier estimator, kept here for comparison: music21's Krumhansl-style key analysis
+    (major/minor only), preferring a close candidate whose tonic is the final note or is played."""
+    if not pitches:
+        return (0, "major")
+    from music21 import note as m21note
+    from music21 import stream
+
+    s = stream.Stream()
+    for i, p in enumerate(pitches):
+        n = m21note.Note(int(p))
+        n.quarterLength = float(durations[i]) if durations else 1.0
+        s.append(n)
+    try:
+        k = s.analyze("key")
+    except Exception:  # music21 analysis failure on odd input: fall back to C major
+        return (0, "major")
+    used = {int(p) % 12 for p in pitches}
+    candidates = [k] + [a for a in getattr(k, "alternateInterpretations", [])
+                        if a.mode in ("major", "minor") and k.correlationCoefficient - a.correlationCoefficient < 0.15]
+    for want in ({int(pitches[-1]) % 12}, used):
+        better = [c for c in candidates if c.tonic.pitchClass in want]
+        if better:
+            k = better[0]
+            break
+    return (k.tonic.pitchClass, k.mode if k.mode in ("major", "minor") else "major")
 
 
 def abc_tunes(collection: str) -> list[dict]:
@@ -112,7 +139,7 @@ def _agree(est: tuple[int, str], truth: tuple[int, str]) -> tuple[bool, bool, bo
 
 def evaluate(sample: list[dict]) -> dict:
     """{collection: {estimator: [exact, tonic, major/minor, signature, n]}} plus 'total' (Essen left out)."""
-    estimators = {"old": old_melody.estimate_key, "new": scales.estimate_key}
+    estimators = {"old": old_estimate_key, "new": scales.estimate_key}
     res: dict = {}
     for t in sample:
         truth = tuple(t["key"])
@@ -153,7 +180,7 @@ def main() -> None:
     print_table(evaluate(sample))
     if args.json:
         rows = [{"id": t["id"], "written": t["key"],
-                 "old": old_melody.estimate_key(t["pitches"], t["durations"]),
+                 "old": old_estimate_key(t["pitches"], t["durations"]),
                  "new": scales.estimate_key(t["pitches"], t["durations"])} for t in sample]
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

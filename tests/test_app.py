@@ -839,6 +839,68 @@ def test_models_page_reads_cards_without_loading_weights(monkeypatch):
         assert any(m.label == "Parameters" for m in at.metric)
 
 
+def test_models_page_is_readable_and_agrees_with_the_cards():
+    """Issue 10.6: no raw lists or "None" in tables, the whole command history with steps that add up,
+    one test token count, a plain-words summary, melody samples as music (piano roll and audio)."""
+    import json
+
+    found = [(d, m) for d in ("text", "melody") for m in available_models(d)]
+    if not found:
+        pytest.skip("no checkpoint found")
+    at = page("models.py")
+    no_errors(at)
+    cells = [str(v) for df in at.dataframe for v in df.value.astype(str).to_numpy().ravel()]
+    assert not [c for c in cells if c.lstrip().startswith(("[", "{")) or c in ("None", "nan", "<NA>")]
+    codes = [c.value for c in at.code]
+    words = " ".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+    for _, m in found:
+        card = json.loads((m.path / "card.json").read_text())
+        commands = [c["command"].split("  (")[0] for c in card.get("commands", [])]
+        positions = [next((i for i, code in enumerate(codes) if code.startswith(c)), -1) for c in commands]
+        assert -1 not in positions and positions == sorted(positions), m.name  # every command, in order
+        if isinstance(card.get("steps"), int):
+            assert f"to step {card['steps']:,}" in words, m.name
+        test = card.get("test") or {}
+        split_tokens = (((card.get("data") or {}).get("split") or {}).get("test") or {}).get("tokens")
+        if isinstance(test.get("tokens"), int) and split_tokens and split_tokens != test["tokens"]:
+            assert f"{split_tokens:,}" not in words + " ".join(cells) and str(split_tokens) not in " ".join(cells)
+        if isinstance(card.get("baseline"), dict) and isinstance(test.get("value"), (int, float)):
+            assert "better than the best n-gram" in words or "worse than the best n-gram" in words
+    if available_models("melody"):
+        assert "per note on" in words and "held-out tunes" in words
+        assert "scale consistency" in cells
+        assert at.get("audio"), "melody samples are played, not shown as note text"
+    if available_models("text"):
+        assert "bits per character on three held-out works" in words
+
+
+def test_model_card_history_and_summary_in_plain_words():
+    from app_cards import command_history, music_table, summary, total_steps
+
+    card = {
+        "domain": "text",
+        "metric": "bits_per_char",
+        "steps": 1400,
+        "commands": [
+            {"command": "python -m genmodels train --domain text --steps 1600", "step": 0},
+            {"command": "python -m genmodels train --domain text --steps 1600 --resume", "step": 984},
+            {"command": "python -m genmodels train --init-from x --steps 1400", "step": 0},
+        ],
+        "test": {"value": 2.0109, "units": 368112, "tokens": 139358},
+        "baseline": {"model": "interpolated Kneser-Ney character n-gram", "order": 7, "value": 2.2776},
+        "data": {"split": {"test": {"documents": ["hamlet", "sonnets", "tempest"], "tokens": 139388}}},
+        "music_stats": {"rows": [{"statistic": "scale_consistency", "generated": 0.96, "held_out": 0.99}]},
+    }
+    h = command_history(card)
+    assert [(x["start"], x["end"]) for x in h] == [(0, 984), (984, 1600), (0, 1400)]
+    assert total_steps(h) == 3000
+    s = summary(card)
+    assert "**2.01** bits per character on three held-out works" in s
+    assert "12% better than the best n-gram (interpolated Kneser-Ney character 7-gram: 2.28" in s
+    assert "139,388" not in s and "3,000 steps in all, in three commands" in s
+    assert music_table({"m": card}) == [{"statistic": "scale consistency", "m": "0.960", "held-out tunes": "0.990"}]
+
+
 def test_app_navigation_runs_every_page():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception

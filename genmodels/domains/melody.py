@@ -289,7 +289,7 @@ def _prompt_from_args(args: argparse.Namespace, required: bool = True):
 
     meter = tuple(int(x) for x in args.meter.split("/"))
     if args.prompt_midi:
-        return read_midi(args.prompt_midi)
+        return read_midi(args.prompt_midi, track=getattr(args, "track", None))
     if args.prompt_notes:
         return parse_note_prompt(args.prompt_notes, meter=meter)
     if not required:

@@ -1,7 +1,8 @@
 """Note names: the pitch-class table, the note-name prompt parser and formatter, key estimation.
 
-Note-name text looks like "C4 D#4/2 r/4 G4*3/2 Bb3": a note (letter, optional sharps or flats,
-octave; C4 = 60) or 'r' for a rest, then an optional duration in quarter notes. No torch here.
+Note-name text looks like "C4 D#4/2 r/4 G4*3/2 Bb3 | C5*4": a note (letter, optional sharps or flats,
+written # b or ♯ ♭; octave; C4 = 60) or 'r' for a rest, then an optional duration in quarter notes;
+'|' is a bar line, checked against the meter. No torch here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from genmodels.errors import MidiError, SeedError
-from genmodels.melody.types import MODES, PITCH_RANGE, SUPPORTED_METERS, TICKS_PER_QUARTER, Melody, Note
+from genmodels.melody.types import (
+    PITCH_RANGE,
+    SUPPORTED_METERS,
+    TICKS_PER_QUARTER,
+    Melody,
+    Note,
+    bar_ticks_for,
+)
 
 MAX_PROMPT_TOKENS = 512  # notes and rests in one note-name prompt
 MAX_NOTE_QUARTERS = 64  # longest single note or rest in note-name text, in quarter notes
@@ -53,24 +61,38 @@ def estimate_key(pitches: Sequence[int], durations: Sequence[float] | None = Non
 def parse_note_prompt(
     text: str, meter: tuple[int, int] = (4, 4), key: tuple[int, str] | None = None, tempo: float = 120.0
 ) -> Melody:
-    """Parse note names like "C4 D#4/2 r/4 G4*3/2 Bb3" into a Melody.
+    """Parse note names like "C4 D#4/2 r/4 G4*3/2 Bb3 | C5*4" into a Melody.
 
-    Each token is a note (letter A-G, optional # or b, octave; C4 = 60) or 'r' for a rest,
-    followed by an optional duration in quarter notes: '/n' divides, '*a' or '*a/b' multiplies
-    (default one quarter). Durations must land on the 12-ticks-per-quarter grid. key=None
-    estimates the key from the notes. Raises SeedError naming the bad token and its position.
+    Each token is a note (letter A-G, optional # or b, also written ♯ or ♭, octave; C4 = 60) or
+    'r' for a rest, followed by an optional duration in quarter notes: '/n' divides, '*a' or '*a/b'
+    multiplies (default one quarter). Durations must land on the 12-ticks-per-quarter grid. '|' is a
+    bar line: it must fall where a bar of `meter` ends (else SeedError naming the bar), so it checks
+    what was typed; it adds no time. Rests after the last note are kept as the melody's `length`.
+    key=None estimates the key from the notes. Raises SeedError naming the bad token and its position.
     """
     if not isinstance(text, str):
         raise SeedError("The note seed must be text")
     meter = _prompt_meter(meter)
-    tokens = text.replace(",", " ").split()
-    if not tokens:
+    tokens = text.replace(",", " ").replace("|", " | ").replace("♯", "#").replace("♭", "b").split()
+    n_events = sum(tok != "|" for tok in tokens)
+    if not n_events:
         raise SeedError("The note seed is empty: write note names such as 'C4 E4 G4/2'")
-    if len(tokens) > MAX_PROMPT_TOKENS:
-        raise SeedError(f"The note seed has {len(tokens)} tokens; the limit is {MAX_PROMPT_TOKENS}")
+    if n_events > MAX_PROMPT_TOKENS or len(tokens) > 2 * MAX_PROMPT_TOKENS:
+        raise SeedError(f"The note seed has {n_events} notes and rests; the limit is {MAX_PROMPT_TOKENS}")
     notes: list[Note] = []
-    t = 0
-    for i, tok in enumerate(tokens, start=1):
+    t, i = 0, 0
+    bar = bar_ticks_for(meter)
+    for tok in tokens:
+        if tok == "|":
+            if t % bar:
+                raise SeedError(
+                    f"Bar {t // bar + 1} is not complete at the '|' after note {i}: it has "
+                    f"{Fraction(t % bar, TICKS_PER_QUARTER)} of {Fraction(bar, TICKS_PER_QUARTER)} quarter notes "
+                    f"in {meter[0]}/{meter[1]}. Fill the bar, remove the '|', or start a pickup with rests "
+                    "(r*3 G4 | C5)"
+                )
+            continue
+        i += 1
         pitch, ticks = _parse_token(i, tok)
         if pitch is not None:
             notes.append(Note(pitch, t, ticks))
@@ -80,7 +102,7 @@ def parse_note_prompt(
     if key is None:
         key = estimate_key([n.pitch for n in notes], [n.duration / TICKS_PER_QUARTER for n in notes])
     try:
-        return Melody(notes=notes, meter=meter, key=key, tempo=tempo)
+        return Melody(notes=notes, meter=meter, key=key, tempo=tempo, length=t if t > notes[-1].end else 0)
     except MidiError as e:
         raise SeedError(str(e)) from None
 
@@ -176,4 +198,5 @@ def format_notes(melody: Melody) -> str:
             raise SeedError(f"Note at tick {n.start} is longer than {MAX_NOTE_QUARTERS} quarters")
         out.append(note_name(n.pitch) + _format_quarters(n.duration))
         t = n.end
+    rest(melody.end - t)  # rests after the last note (melody.length)
     return " ".join(out)

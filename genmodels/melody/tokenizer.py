@@ -153,6 +153,9 @@ class MelodyTokenizer:
                 segs.append((None, t, n.start))
             segs.append((self.pitch_id(n.pitch), n.start, n.end))
             t = n.end
+        if melody.end > t:  # trailing rests (melody.length): their own rest, apart from the bar's padding
+            segs.append((None, t, melody.end))
+            t = melody.end
         total = melody.n_bars * bt
         if total > t:
             segs.append((None, t, total))
@@ -234,7 +237,8 @@ class MelodyTokenizer:
     # ----- decode -----
     def decode(self, ids: Iterable[int]) -> Melody:
         """Token ids -> Melody. Accepts any prefix of a valid sequence (drops a dangling slot);
-        header tokens are optional (defaults 4/4, C major); stops at <eos>; trailing <pad> ignored."""
+        header tokens are optional (defaults 4/4, C major); stops at <eos>; trailing <pad> ignored.
+        Rests after the last note are kept as the melody's `length`."""
         ids = [int(i) for i in ids]
         while ids and ids[-1] == self.pad_id:
             ids.pop()
@@ -266,7 +270,8 @@ class MelodyTokenizer:
                 elif slot != self.rest_id:
                     notes.append([slot - self.pitch0 + PITCH_RANGE[0], pos, d])
                 pos += d
-        return Melody(notes=[Note(p, s, d) for p, s, d in notes], meter=meter, key=key)
+        length = pos if notes and pos > notes[-1][1] + notes[-1][2] else 0  # rests after the last note stay
+        return Melody(notes=[Note(p, s, d) for p, s, d in notes], meter=meter, key=key, length=length)
 
     def count_notes(self, ids: Iterable[int]) -> int:
         """Sounding notes after merging holds (the denominator of nats per note)."""

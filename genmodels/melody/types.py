@@ -2,7 +2,8 @@
 
 A melody is a list of monophonic sounding notes on a grid of 12 ticks per quarter note (it holds
 sixteenths = 3 ticks and eighth/quarter triplets = 4/8 ticks), plus meter, key and tempo. The bar
-grid is anchored at tick 0, so a pickup is written as a leading silence.
+grid is anchored at tick 0, so a pickup is written as a leading silence. Rests after the last note are
+part of the music too: `length` (ticks, 0 = none) makes the melody last beyond its last note.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Melody:
     meter: tuple[int, int] = (4, 4)
     key: tuple[int, str] = (0, "major")
     tempo: float = 120.0
+    length: int = 0  # ticks the melody lasts, rests after the last note included (0: until the last note ends)
 
     def __post_init__(self) -> None:
         self.notes = list(self.notes)
@@ -86,6 +88,8 @@ class Melody:
             raise MidiError(f"Invalid key {self.key}: expected (tonic 0-11, one of {', '.join(MODES)})")
         self.tempo = _valid_tempo(self.tempo)
         _check_notes(self.notes)
+        if not isinstance(self.length, int) or isinstance(self.length, bool) or self.length < 0:
+            raise MidiError(f"Invalid melody length {self.length!r}: expected ticks >= 0")
 
     @property
     def bar_ticks(self) -> int:
@@ -93,8 +97,8 @@ class Melody:
 
     @property
     def end(self) -> int:
-        """Tick where the last note ends (0 for an empty melody)."""
-        return self.notes[-1].end if self.notes else 0
+        """Tick where the melody ends: the last note's end, or `length` when trailing rests make it longer."""
+        return max(self.notes[-1].end if self.notes else 0, self.length)
 
     @property
     def n_bars(self) -> int:
@@ -133,12 +137,14 @@ class Melody:
             s, e = max(n.start, lo), min(n.end, hi)
             if e > s:
                 notes.append(Note(n.pitch, s - lo, e - s))
-        return replace(self, notes=notes)
+        length = max(0, min(self.length, hi) - lo) if self.length else 0
+        return replace(self, notes=notes, length=length)
 
     def concat(self, other: Melody) -> Melody:
         """`other` appended at the next bar line after self (meter/key/tempo of self)."""
         off = self.n_bars * self.bar_ticks
-        return replace(self, notes=self.notes + [Note(n.pitch, n.start + off, n.duration) for n in other.notes])
+        notes = self.notes + [Note(n.pitch, n.start + off, n.duration) for n in other.notes]
+        return replace(self, notes=notes, length=off + other.length if other.length else 0)
 
 
 def _valid_tempo(tempo: object) -> float:
