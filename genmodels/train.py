@@ -64,9 +64,10 @@ class TrainConfig:
                        shown="the domain's, data/text or data/melody")
     out: str = option("checkpoints/my-model", "checkpoint directory, e.g. checkpoints/my-model", required=True)
     model: ModelConfig = field(default_factory=ModelConfig)  # its fields are flags of their own
-    batch: int = option(32, "sequences per step (split across torchrun processes)")
-    bptt: int = option(128, "tokens per sequence per step (truncated backpropagation through time)")
-    lr: float = option(3e-3, "peak learning rate")
+    # Defaults from the controlled runs in docs/training-recipe.md: small batches, many updates, bf16 (auto).
+    batch: int = option(20, "sequences per step (split across torchrun processes)")
+    bptt: int = option(35, "tokens per sequence per step (truncated backpropagation through time)")
+    lr: float = option(2e-3, "peak learning rate")
     weight_decay: float = option(0.01, "AdamW weight decay (not on embeddings, biases; SGD has none)")
     clip: float = option(1.0, "gradient norm clip")
     steps: int = option(5000, "optimiser steps in all (a resumed run continues to this); 0: no step limit, "
