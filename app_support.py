@@ -5,8 +5,8 @@ No model logic lives here: generation, parsing and rendering are calls into ``ge
 
 from __future__ import annotations
 
-import html
 import base64
+import html
 import json
 import os
 import re
@@ -89,8 +89,9 @@ def _checkpoint_stamp(path: Path) -> tuple:
     Left out: the training state and temporary files of atomic writes, which a Sampler never reads (a
     run in progress rewrites its training state every few hundred steps)."""
     try:
-        files = sorted(f for f in Path(path).iterdir()
-                       if f.is_file() and f.name != TRAIN_STATE and not f.name.startswith("."))
+        files = sorted(
+            f for f in Path(path).iterdir() if f.is_file() and f.name != TRAIN_STATE and not f.name.startswith(".")
+        )
         return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
     except OSError:
         return ()
@@ -441,7 +442,8 @@ def score_html(svg: str) -> str:
     """The engraved score as an image in the page. ``st.html`` sanitises its HTML and drops inline
     ``<svg>``; an ``<img>`` with the SVG as a data URI is shown as drawn (fonts embedded, nothing fetched)."""
     data = base64.b64encode(svg.encode()).decode()
-    return f'<div class="gm-score" style="overflow-x:auto;background:white"><img alt="score" src="{SCORE_PREFIX}{data}" style="max-width:100%"></div>'
+    img = f'<img alt="score" src="{SCORE_PREFIX}{data}" style="max-width:100%">'
+    return f'<div class="gm-score" style="overflow-x:auto;background:white">{img}</div>'
 
 
 def score_svg(html: str) -> str:

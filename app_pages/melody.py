@@ -24,13 +24,13 @@ from app_support import (
     ROOT,
     corpus_tunes,
     get_generator,
-    score_html,
     melody_link_params,
     new_seed,
     parse_melody_link,
     piano_roll,
     require_models,
     sanitise_filename,
+    score_html,
     tune_title,
 )
 from genmodels.audio import wav_bytes

@@ -90,8 +90,10 @@ def show_samples(samples: list) -> None:
 def show_stale(stale: dict) -> None:
     """Results measured on earlier weights than the card's: said so, and kept out of the way."""
     when = f" (step {stale['steps']}, validation {stale.get('valid')})" if stale.get("steps") is not None else ""
-    st.warning(f"Some results in this card were measured on earlier weights{when}, not on these. Rerun "
-               "`python -m genmodels eval CHECKPOINT --update-card` to measure these weights.")
+    st.warning(
+        f"Some results in this card were measured on earlier weights{when}, not on these. Rerun "
+        "`python -m genmodels eval CHECKPOINT --update-card` to measure these weights."
+    )
     with st.expander("Stale results (earlier weights)"):
         st.json({k: v for k, v in stale.items() if k not in ("steps", "valid")}, expanded=False)
 

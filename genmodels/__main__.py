@@ -84,9 +84,17 @@ def _eval(a) -> None:
     if a.checkpoint is None:
         raise GenmodelsError("eval needs a checkpoint directory (or --baseline ngram)")
     temperatures = _temperatures(a.temperatures) if a.temperatures else None
-    report = ev.eval_checkpoint(a.checkpoint, source=a.text_file or a.midi_dir, data=a.data, music=a.music,
-                                samples=a.samples, update_card=a.update_card, temperatures=temperatures,
-                                regenerate=a.regenerate, dynamic=a.dynamic)
+    report = ev.eval_checkpoint(
+        a.checkpoint,
+        source=a.text_file or a.midi_dir,
+        data=a.data,
+        music=a.music,
+        samples=a.samples,
+        update_card=a.update_card,
+        temperatures=temperatures,
+        regenerate=a.regenerate,
+        dynamic=a.dynamic,
+    )
     print(json.dumps(report, indent=1))
     if "music" in report and "steering_table" in report["music"]:
         print(report["music"]["steering_table"])
@@ -113,8 +121,10 @@ def _keystrokes(a) -> None:
     print("| predictor | keystroke savings | keystrokes | characters | suggestions accepted | seconds |")
     print("|---|---|---|---|---|---|")
     for name, r in report.items():
-        print(f"| {name} | {100 * r['savings_rate']:.1f}% | {r['keystrokes']:,} | {r['chars']:,} | "
-              f"{r['accepted']:,} | {r['seconds']:.0f} |")
+        print(
+            f"| {name} | {100 * r['savings_rate']:.1f}% | {r['keystrokes']:,} | {r['chars']:,} | "
+            f"{r['accepted']:,} | {r['seconds']:.0f} |"
+        )
 
 
 def _pack(a) -> None:
@@ -130,8 +140,9 @@ def _bench(a) -> None:
     bench_main(quick=a.quick)
 
 
-def _option(p: argparse.ArgumentParser, *flags: str, help: str, default: Any = None, shown: str | None = None,
-            **kw: Any) -> None:
+def _option(
+    p: argparse.ArgumentParser, *flags: str, help: str, default: Any = None, shown: str | None = None, **kw: Any
+) -> None:
     """An option whose help ends with its default (``shown`` where the value alone says little)."""
     if kw.get("action") == "store_true":
         shown = shown or "off"
@@ -156,8 +167,13 @@ def _train_parser(sub) -> None:
 
     t = sub.add_parser("train", help="train an LSTM or GRU on text or melodies")
     add_options(t, TrainConfig)
-    _option(t, "--resume", action="store_true", help="continue from the last save in --out (its data and shape "
-                                                     "are kept; the options given here change the rest)")
+    _option(
+        t,
+        "--resume",
+        action="store_true",
+        help="continue from the last save in --out (its data and shape "
+        "are kept; the options given here change the rest)",
+    )
     t.set_defaults(fn=_train)
 
 
@@ -169,21 +185,40 @@ def _generate_parser(sub) -> None:
     g.add_argument("checkpoint", help="checkpoint directory, e.g. checkpoints/text-lstm")
     _option(g, "--prompt", help="text: the text to continue", shown="none; a text model needs it")
     _option(g, "--escapes", action="store_true", help=r"interpret \n and \t in --prompt")
-    _option(g, "--prompt-notes", help='melody: note names to continue, e.g. "E4 G4 A4/2 B4/2"',
-            shown="none; a melody model needs this or --prompt-midi")
+    _option(
+        g,
+        "--prompt-notes",
+        help='melody: note names to continue, e.g. "E4 G4 A4/2 B4/2"',
+        shown="none; a melody model needs this or --prompt-midi",
+    )
     _option(g, "--prompt-midi", help="melody: a MIDI file to continue (its melody track)", shown="none")
-    _option(g, "--track", type=int, help="melody: which track of --prompt-midi is the melody (an index as "
-            "genmodels.melody.list_tracks numbers them)", shown="the track with the fewest simultaneous notes, "
-            "then the most notes")
+    _option(
+        g,
+        "--track",
+        type=int,
+        help="melody: which track of --prompt-midi is the melody (an index as "
+        "genmodels.melody.list_tracks numbers them)",
+        shown="the track with the fewest simultaneous notes, then the most notes",
+    )
     for old, dest in (("--seed-text", "prompt"), ("--seed-notes", "prompt_notes"), ("--seed-midi", "prompt_midi")):
         _alias(g, old, dest)
     _option(g, "--meter", default="4/4", help="melody: the meter of --prompt-notes")
-    _option(g, "--length", type=int, help="length of the continuation in tokens (text) or bars (melody)",
-            shown=", ".join(f"{d.default_length} {d.length_unit} ({d.name})" for d in DOMAINS.values()))
+    _option(
+        g,
+        "--length",
+        type=int,
+        help="length of the continuation in tokens (text) or bars (melody)",
+        shown=", ".join(f"{d.default_length} {d.length_unit} ({d.name})" for d in DOMAINS.values()),
+    )
     add_options(g, Settings)
     add_options(g, TextSteering)
-    _option(g, "--suggest", help='text: print the three most likely next words and the ghost text (the rest '
-            'of the line) after this text, e.g. "To be, or not to b"', shown="none")
+    _option(
+        g,
+        "--suggest",
+        help="text: print the three most likely next words and the ghost text (the rest "
+        'of the line) after this text, e.g. "To be, or not to b"',
+        shown="none",
+    )
     _option(g, "--program", type=int, default=0, help="melody: General MIDI program of the written file")
     _option(g, "--out", default="generated.mid", help="melody: the .mid file to write (candidates: NAME-1.mid, ...)")
     add_options(g, MelodyGenerateOptions)
@@ -194,25 +229,53 @@ def _eval_parser(sub) -> None:
     e = sub.add_parser("eval", help="test metric of a checkpoint, or an n-gram baseline")
     e.add_argument("checkpoint", nargs="?", help="checkpoint directory (optional with --baseline)")
     _option(e, "--text-file", help="text: score this file instead of the test split", shown="the test split")
-    _option(e, "--midi-dir", help="melody: score this folder of MIDI files instead of the test split",
-            shown="the test split")
+    _option(
+        e,
+        "--midi-dir",
+        help="melody: score this folder of MIDI files instead of the test split",
+        shown="the test split",
+    )
     _option(e, "--data", help="corpus folder whose test split to use", shown="the one in the checkpoint's card")
-    _option(e, "--baseline", choices=["ngram"], help="score the Kneser-Ney n-gram floor instead of a checkpoint",
-            shown="none")
+    _option(
+        e,
+        "--baseline",
+        choices=["ngram"],
+        help="score the Kneser-Ney n-gram floor instead of a checkpoint",
+        shown="none",
+    )
     _option(e, "--domain", choices=list(DOMAINS), default="text", help="--baseline without a checkpoint: which one")
-    _option(e, "--order", type=int, help="--baseline: the n-gram order",
-            shown="text 7; melody the best of 2-8 on valid")
+    _option(
+        e, "--order", type=int, help="--baseline: the n-gram order", shown="text 7; melody the best of 2-8 on valid"
+    )
     _option(e, "--music", action="store_true", help="melody: musical statistics of 200 generated vs held-out tunes")
-    _option(e, "--dynamic", action="store_true",
-            help="also the test metric with dynamic evaluation (the model adapts to the text as it reads it)")
-    _option(e, "--temperatures", help="melody --music: the temperatures of the stay-in-key / end-on-tonic table, "
-            "separated by commas", shown="1.0")
-    _option(e, "--regenerate", action="store_true", help="melody: regenerate two inner bars of 200 held-out tunes "
-            "and compare the chosen passage with a plain continuation")
+    _option(
+        e,
+        "--dynamic",
+        action="store_true",
+        help="also the test metric with dynamic evaluation (the model adapts to the text as it reads it)",
+    )
+    _option(
+        e,
+        "--temperatures",
+        help="melody --music: the temperatures of the stay-in-key / end-on-tonic table, separated by commas",
+        shown="1.0",
+    )
+    _option(
+        e,
+        "--regenerate",
+        action="store_true",
+        help="melody: regenerate two inner bars of 200 held-out tunes "
+        "and compare the chosen passage with a plain continuation",
+    )
     _option(e, "--samples", action="store_true", help="add a sample to the report")
     _option(e, "--update-card", action="store_true", help="write the results into the model card")
-    _option(e, "--keystrokes", action="store_true", help="text: keystroke savings of predictive typing with three "
-            "suggestions on a fixed test sample, beside a character Kneser-Ney 7-gram")
+    _option(
+        e,
+        "--keystrokes",
+        action="store_true",
+        help="text: keystroke savings of predictive typing with three "
+        "suggestions on a fixed test sample, beside a character Kneser-Ney 7-gram",
+    )
     _option(e, "--no-ngram", action="store_true", help="--keystrokes: leave out the n-gram baseline")
     e.add_argument("extra_checkpoints", nargs="*", help="--keystrokes: more text checkpoints to compare")
     e.set_defaults(fn=_eval)

@@ -77,4 +77,3 @@ def wav_bytes(pm: pretty_midi.PrettyMIDI, sample_rate: int = SAMPLE_RATE) -> byt
         w.setframerate(sample_rate)
         w.writeframes(pcm.tobytes())
     return buf.getvalue()
-

@@ -53,8 +53,14 @@ class KneserNey:
     for every symbol not seen in training). Strings are sequences of characters.
     """
 
-    def __init__(self, order: int = 7, discount: float | None = None, vocab_size: int | None = None,
-                 modified: bool = False, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        order: int = 7,
+        discount: float | None = None,
+        vocab_size: int | None = None,
+        modified: bool = False,
+        verbose: bool = False,
+    ) -> None:
         if not isinstance(order, int) or isinstance(order, bool) or not (1 <= order <= 32):
             raise SettingsError(f"n-gram order must be an integer from 1 to 32, got {order!r}")
         if discount is not None and not (0.0 < float(discount) < 1.0):
@@ -114,7 +120,7 @@ class KneserNey:
     # ----- packing n-grams into uint64 ----------------------------------------------------------
     def _setup_codes(self) -> None:
         n_ids = len(self.symbols) + 1  # + unknown
-        self._exact = n_ids ** self.order <= _M64 + 1
+        self._exact = n_ids**self.order <= _M64 + 1
         if self._exact:
             self._base = np.uint64(n_ids)
             self._sym_code = np.arange(n_ids, dtype=np.uint64)
@@ -140,7 +146,7 @@ class KneserNey:
             for n in range(2, self.order + 1):
                 nxt = np.zeros(L, dtype=np.uint64)
                 if L >= n:
-                    nxt[: L - n + 1] = cur[: L - n + 1] * self._base + self._sym_code[ids[n - 1:]]
+                    nxt[: L - n + 1] = cur[: L - n + 1] * self._base + self._sym_code[ids[n - 1 :]]
                 codes.append(nxt)
                 cur = nxt
         return codes, hist
@@ -163,8 +169,11 @@ class KneserNey:
         self._setup_codes()
         ids, starts, lens = self._concat(seqs)
         codes, _ = self._grams(ids, starts)
-        _log(f"[kn] {len(ids):,} symbols in {len(seqs)} sequences, {len(self.symbols)} distinct; order {self.order}"
-             f" ({'exact' if self._exact else 'hashed'} n-gram codes)", self.verbose)
+        _log(
+            f"[kn] {len(ids):,} symbols in {len(seqs)} sequences, {len(self.symbols)} distinct; order {self.order}"
+            f" ({'exact' if self._exact else 'hashed'} n-gram codes)",
+            self.verbose,
+        )
         # Tables per order n: sorted n-gram codes + counts, sorted context codes + totals/types.
         self._keys: list[np.ndarray] = [np.empty(0, np.uint64)] * (self.order + 1)
         self._counts: list[np.ndarray] = [np.empty(0, np.int64)] * (self.order + 1)
@@ -176,8 +185,11 @@ class KneserNey:
         for n in range(self.order, 0, -1):
             keys, counts, rep = self._order_counts(n, codes, starts, lens)
             self._store_order(n, keys, counts, rep, codes)
-            _log(f"[kn] order {n}: {len(keys):,} n-grams, {len(self._ctx_keys[n]):,} contexts, "
-                 f"D={np.round(self.discounts3[n][1:], 3)} ({time.time() - t0:.1f}s)", self.verbose)
+            _log(
+                f"[kn] order {n}: {len(keys):,} n-grams, {len(self._ctx_keys[n]):,} contexts, "
+                f"D={np.round(self.discounts3[n][1:], 3)} ({time.time() - t0:.1f}s)",
+                self.verbose,
+            )
         self._fitted = True
         return self
 
@@ -200,11 +212,13 @@ class KneserNey:
             self._char_ids = np.arange(len(self.symbols), dtype=np.int64)
         self._index = {x: i for i, x in enumerate(self.symbols)}
         if self._vocab_size is not None and self._vocab_size < len(self.symbols):
-            raise SettingsError(f"vocab_size {self._vocab_size} is smaller than the {len(self.symbols)} "
-                                "symbols seen in training")
+            raise SettingsError(
+                f"vocab_size {self._vocab_size} is smaller than the {len(self.symbols)} symbols seen in training"
+            )
 
-    def _order_counts(self, n: int, codes: list[np.ndarray], starts: np.ndarray,
-                      lens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _order_counts(
+        self, n: int, codes: list[np.ndarray], starts: np.ndarray, lens: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sorted n-gram codes, their counts, a position where each starts) for order ``n``: raw
         counts at the highest order, continuation counts below it (distinct left neighbours, +1 for
         "starts a sequence")."""
@@ -237,8 +251,9 @@ class KneserNey:
             d3 = np.clip(d3, [0.0, 0.05, 0.05, 0.05], [0.0, 0.95, 1.95, 2.95])
         return d, d3
 
-    def _store_order(self, n: int, keys: np.ndarray, counts: np.ndarray, rep: np.ndarray,
-                     codes: list[np.ndarray]) -> None:
+    def _store_order(
+        self, n: int, keys: np.ndarray, counts: np.ndarray, rep: np.ndarray, codes: list[np.ndarray]
+    ) -> None:
         """The tables of order ``n``: n-grams, their contexts' totals and backoff mass, discounts."""
         self._keys[n], self._counts[n] = keys, counts
         # contexts: the (n-1)-gram in front of each n-gram (one empty context at n = 1)
@@ -295,8 +310,8 @@ class KneserNey:
         lp = np.log(p)
         if skip_first:
             keep = np.ones(len(p), dtype=bool)
-            for s, q in zip(starts, seqs):
-                keep[s: s + min(skip_first, len(q))] = False
+            for s, q in zip(starts, seqs, strict=False):
+                keep[s : s + min(skip_first, len(q))] = False
             lp = lp[keep]
         return float(lp.sum())
 
@@ -316,8 +331,9 @@ def _as_list_or_str(seq):
 class CharKneserNey(KneserNey):
     """Interpolated Kneser-Ney character n-gram model for text."""
 
-    def __init__(self, order: int = 7, discount: float | None = None, modified: bool = False,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self, order: int = 7, discount: float | None = None, modified: bool = False, verbose: bool = False
+    ) -> None:
         super().__init__(order=order, discount=discount, modified=modified, verbose=verbose)
 
     def fit(self, texts: list[str]) -> CharKneserNey:
@@ -340,6 +356,7 @@ class CharKneserNey(KneserNey):
 # Baselines on the prepared corpora
 # --------------------------------------------------------------------------------------------
 
+
 def _read_split(folder: Path, split: str) -> list[str]:
     files = sorted((folder / split).glob("*.txt"))
     texts = [f.read_text(encoding="utf-8") for f in files]
@@ -349,8 +366,9 @@ def _read_split(folder: Path, split: str) -> list[str]:
     return texts
 
 
-def text_baseline(data_dir: str | Path = TEXT_DIR, order: int = 7, verbose: bool = True,
-                  modified: bool = False) -> dict:
+def text_baseline(
+    data_dir: str | Path = TEXT_DIR, order: int = 7, verbose: bool = True, modified: bool = False
+) -> dict:
     """Character KN n-gram trained on ``data_dir/train/*.txt``, scored in bits/char on valid and test.
 
     The uniform floor covers the characters of all three splits + 1."""
@@ -365,16 +383,23 @@ def text_baseline(data_dir: str | Path = TEXT_DIR, order: int = 7, verbose: bool
     t1 = time.time()
     test_bpc = model.bits_per_char(test)
     valid_bpc = model.bits_per_char(valid)
-    _log(f"[kn] order {order}: test {test_bpc:.4f} bits/char, valid {valid_bpc:.4f} "
-         f"(fit {t1 - t0:.1f}s, score {time.time() - t1:.1f}s)", verbose)
-    return {"model": f"interpolated {'modified ' if modified else ''}Kneser-Ney character {order}-gram",
-            "order": order,
-            "test_bits_per_char": test_bpc, "valid_bits_per_char": valid_bpc,
-            "train_chars": sum(map(len, train)), "test_chars": sum(map(len, test)),
-            "valid_chars": sum(map(len, valid)), "vocab_size": model.vocab_size,
-            "discounts": {n: [round(float(x), 4) for x in model.discounts3[n][1:]]
-                          for n in range(1, order + 1)},
-            "seconds": round(time.time() - t0, 1)}
+    _log(
+        f"[kn] order {order}: test {test_bpc:.4f} bits/char, valid {valid_bpc:.4f} "
+        f"(fit {t1 - t0:.1f}s, score {time.time() - t1:.1f}s)",
+        verbose,
+    )
+    return {
+        "model": f"interpolated {'modified ' if modified else ''}Kneser-Ney character {order}-gram",
+        "order": order,
+        "test_bits_per_char": test_bpc,
+        "valid_bits_per_char": valid_bpc,
+        "train_chars": sum(map(len, train)),
+        "test_chars": sum(map(len, test)),
+        "valid_chars": sum(map(len, valid)),
+        "vocab_size": model.vocab_size,
+        "discounts": {n: [round(float(x), 4) for x in model.discounts3[n][1:]] for n in range(1, order + 1)},
+        "seconds": round(time.time() - t0, 1),
+    }
 
 
 def split_tunes(stream, bos_id: int) -> list[list[int]]:
@@ -395,8 +420,12 @@ def melody_nats_per_note(model: KneserNey, tunes: list[list[int]], notes: int) -
     return -model.logprob_many(tunes, skip_first=1) / notes
 
 
-def melody_baseline(data_dir: str | Path = MELODY_DIR, orders: Iterable[int] = range(2, 9),
-                    verbose: bool = True, cache_dir: str | Path | None = None) -> dict:
+def melody_baseline(
+    data_dir: str | Path = MELODY_DIR,
+    orders: Iterable[int] = range(2, 9),
+    verbose: bool = True,
+    cache_dir: str | Path | None = None,
+) -> dict:
     """Token KN n-gram on the melody tokens (no transposition augmentation), order chosen on valid."""
     from genmodels.domains.melody import melody_data
 
@@ -419,10 +448,17 @@ def melody_baseline(data_dir: str | Path = MELODY_DIR, orders: Iterable[int] = r
     best = min(scores, key=lambda k: (scores[k], k))
     test_npn = melody_nats_per_note(models[best], test, data.test_units)
     _log(f"[kn] melody best order {best}: test {test_npn:.4f} nats/note ({time.time() - t0:.1f}s)", verbose)
-    return {"model": "interpolated Kneser-Ney token n-gram", "order": best,
-            "valid_nats_per_note": scores, "test_nats_per_note": test_npn,
-            "train_tunes": len(train), "valid_notes": data.valid_units, "test_notes": data.test_units,
-            "train_tokens": sum(map(len, train)), "seconds": round(time.time() - t0, 1)}
+    return {
+        "model": "interpolated Kneser-Ney token n-gram",
+        "order": best,
+        "valid_nats_per_note": scores,
+        "test_nats_per_note": test_npn,
+        "train_tunes": len(train),
+        "valid_notes": data.valid_units,
+        "test_notes": data.test_units,
+        "train_tokens": sum(map(len, train)),
+        "seconds": round(time.time() - t0, 1),
+    }
 
 
 def baseline_report(what: str, order: int | None = None, data: str | None = None) -> dict:
@@ -436,8 +472,9 @@ def baseline_report(what: str, order: int | None = None, data: str | None = None
     from genmodels.checkpoint import domain_of, read_card, read_config
 
     if not (Path(what) / "config.json").is_file():
-        raise SettingsError(f"{what!r} is neither a domain ({', '.join(DOMAINS)}) nor a checkpoint directory "
-                            "with a config.json")
+        raise SettingsError(
+            f"{what!r} is neither a domain ({', '.join(DOMAINS)}) nor a checkpoint directory with a config.json"
+        )
     domain = domain_of(read_config(what), Path(what))
     if data is None:
         recorded = (read_card(what).get("data") or {}).get("data")

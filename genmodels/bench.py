@@ -23,8 +23,14 @@ from genmodels.model import RNNLanguageModel
 from genmodels.sampling import CandidateRandom, Sampler, Settings, choose
 from genmodels.train import bf16_supported
 
-TARGETS = {"step/bound": 1.3, "16 cand/1": 3.0, "first token ms": 50, "400 tokens s": 0.5, "64 bars s": 1.0,
-           "rss MB": 600}
+TARGETS = {
+    "step/bound": 1.3,
+    "16 cand/1": 3.0,
+    "first token ms": 50,
+    "400 tokens s": 0.5,
+    "64 bars s": 1.0,
+    "rss MB": 600,
+}
 
 
 def _median_time(fn, n: int, warmup: int = 10) -> float:
@@ -105,8 +111,9 @@ def first_token_time(g: Sampler, prompt_tokens: int = 200, n: int = 20) -> float
     return _median_time(one, n, warmup=3)
 
 
-def train_throughput(model: RNNLanguageModel, batch: int = 32, bptt: int = 128, steps: int = 3,
-                     precision: str = "fp32") -> tuple[float, float]:
+def train_throughput(
+    model: RNNLanguageModel, batch: int = 32, bptt: int = 128, steps: int = 3, precision: str = "fp32"
+) -> tuple[float, float]:
     """Tokens/s of genmodels' train_step vs a plain loop over the fused cell of the same size (both under
     bf16 autocast with ``precision="bf16"``)."""
     from genmodels.train import train_step
@@ -121,8 +128,9 @@ def train_throughput(model: RNNLanguageModel, batch: int = 32, bptt: int = 128, 
     def mine():
         train_step(ours, opt, x, y, None, -100, 1.0, precision)
 
-    rnn = (torch.nn.LSTM if c.cell == "lstm" else torch.nn.GRU)(c.emb_dim, c.hidden, c.layers, batch_first=True,
-                                                             dropout=c.dropout if c.layers > 1 else 0.0)
+    rnn = (torch.nn.LSTM if c.cell == "lstm" else torch.nn.GRU)(
+        c.emb_dim, c.hidden, c.layers, batch_first=True, dropout=c.dropout if c.layers > 1 else 0.0
+    )
     emb, head = torch.nn.Embedding(c.vocab_size, c.emb_dim), torch.nn.Linear(c.hidden, c.vocab_size)
     drop = torch.nn.Dropout(c.dropout)  # the same regularisation, so both loops do the same work
     params = [*rnn.parameters(), *emb.parameters(), *head.parameters()]
@@ -155,30 +163,67 @@ def measure(c, g: Sampler, n: int, quick: bool) -> dict:
     e2e = _median_time(lambda: c.domain.end_to_end(g), 3, warmup=1)
     ours_tps, plain_tps = train_throughput(m, steps=2 if quick else 3)
     bf16_tps = train_throughput(m, steps=2 if quick else 3, precision="bf16")[0] if bf16_supported() else float("nan")
-    return {"model": c.name, "cell": m.config.cell, "H": m.config.hidden, "layers": m.config.layers,
-            "vocab": m.config.vocab_size, "bound_ms": b * 1e3, "step_ms": st * 1e3, "step/bound": st / b,
-            "ref_ms": ref * 1e3, "ref/bound": ref / b, "4 cand/1": s4 / st, "16 cand/1": s16 / st,
-            "bound 16/1": b16 / b, "first_token_ms": ftt * 1e3, "e2e_s": e2e, "e2e": c.domain.sample_length,
-            "train_tok_s": ours_tps, "plain_tok_s": plain_tps, "train/plain": ours_tps / plain_tps,
-            "train_bf16_tok_s": bf16_tps, "bf16/fp32": bf16_tps / ours_tps}
+    return {
+        "model": c.name,
+        "cell": m.config.cell,
+        "H": m.config.hidden,
+        "layers": m.config.layers,
+        "vocab": m.config.vocab_size,
+        "bound_ms": b * 1e3,
+        "step_ms": st * 1e3,
+        "step/bound": st / b,
+        "ref_ms": ref * 1e3,
+        "ref/bound": ref / b,
+        "4 cand/1": s4 / st,
+        "16 cand/1": s16 / st,
+        "bound 16/1": b16 / b,
+        "first_token_ms": ftt * 1e3,
+        "e2e_s": e2e,
+        "e2e": c.domain.sample_length,
+        "train_tok_s": ours_tps,
+        "plain_tok_s": plain_tps,
+        "train/plain": ours_tps / plain_tps,
+        "train_bf16_tok_s": bf16_tps,
+        "bf16/fp32": bf16_tps / ours_tps,
+    }
 
 
 def print_table(rows: list[dict]) -> None:
-    hdr = ("model", "bound ms", "step ms", "step/bound", "nn.* ms", "nn.*/bound", "4 cand/1", "16 cand/1", "bound 16/1",
-           "1st token ms", "end to end", "train tok/s", "plain tok/s", "train/plain", "bf16 train tok/s", "bf16/fp32")
+    hdr = (
+        "model",
+        "bound ms",
+        "step ms",
+        "step/bound",
+        "nn.* ms",
+        "nn.*/bound",
+        "4 cand/1",
+        "16 cand/1",
+        "bound 16/1",
+        "1st token ms",
+        "end to end",
+        "train tok/s",
+        "plain tok/s",
+        "train/plain",
+        "bf16 train tok/s",
+        "bf16/fp32",
+    )
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     for r in rows:
-        print(f"| {r['model']} | {r['bound_ms']:.3f} | {r['step_ms']:.3f} | {r['step/bound']:.2f} | "
-              f"{r['ref_ms']:.3f} | {r['ref/bound']:.2f} | {r['4 cand/1']:.2f} | {r['16 cand/1']:.2f} | "
-              f"{r['bound 16/1']:.2f} | {r['first_token_ms']:.1f} | {r['e2e_s']:.3f} s ({r['e2e']}) | "
-              f"{r['train_tok_s']:,.0f} | {r['plain_tok_s']:,.0f} | {r['train/plain']:.2f} | "
-              f"{r['train_bf16_tok_s']:,.0f} | {r['bf16/fp32']:.2f} |")
-    print(f"\nTargets: step/bound <= {TARGETS['step/bound']}, 16 candidates <= {TARGETS['16 cand/1']}x one, "
-          f"first token <= {TARGETS['first token ms']} ms after a 200-token prompt, 400 text tokens <= "
-          f"{TARGETS['400 tokens s']} s, "
-          f"64 bars with audio <= {TARGETS['64 bars s']} s, train/plain >= 1.0 (within noise), all models <= "
-          f"{TARGETS['rss MB']} MB resident.")
+        print(
+            f"| {r['model']} | {r['bound_ms']:.3f} | {r['step_ms']:.3f} | {r['step/bound']:.2f} | "
+            f"{r['ref_ms']:.3f} | {r['ref/bound']:.2f} | {r['4 cand/1']:.2f} | {r['16 cand/1']:.2f} | "
+            f"{r['bound 16/1']:.2f} | {r['first_token_ms']:.1f} | {r['e2e_s']:.3f} s ({r['e2e']}) | "
+            f"{r['train_tok_s']:,.0f} | {r['plain_tok_s']:,.0f} | {r['train/plain']:.2f} | "
+            f"{r['train_bf16_tok_s']:,.0f} | {r['bf16/fp32']:.2f} |"
+        )
+    print(
+        f"\nTargets: step/bound <= {TARGETS['step/bound']}, 16 candidates <= {TARGETS['16 cand/1']}x one, "
+        f"first token <= {TARGETS['first token ms']} ms after a 200-token prompt, 400 text tokens <= "
+        f"{TARGETS['400 tokens s']} s, "
+        f"64 bars with audio <= {TARGETS['64 bars s']} s, train/plain >= 1.0 (within noise), all models <= "
+        f"{TARGETS['rss MB']} MB resident."
+    )
 
 
 def suggestion_latency(paths: list[str], quick: bool = False) -> dict[str, dict]:
@@ -213,10 +258,12 @@ def main(quick: bool = False, root: str | Path | None = None) -> list[dict]:
     samplers = [Sampler(c) for c in ckpts]
     for g in samplers:  # warm every model once so the memory figure includes the step caches
         g.model.step(torch.zeros(1, dtype=torch.long), g.model.init_state(1))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(ckpts)} models loaded: "
-          f"resident memory {_rss_mb():.0f} MB (process before loading: {rss0:.0f} MB; "
-          f"target <= {TARGETS['rss MB']} MB)\n")
-    rows = [measure(c, g, n, quick) for c, g in zip(ckpts, samplers)]
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(ckpts)} models loaded: "
+        f"resident memory {_rss_mb():.0f} MB (process before loading: {rss0:.0f} MB; "
+        f"target <= {TARGETS['rss MB']} MB)\n"
+    )
+    rows = [measure(c, g, n, quick) for c, g in zip(ckpts, samplers, strict=False)]
     print_table(rows)
     suggestion_latency([str(p) for p, c in zip(paths, ckpts, strict=True) if c.domain.suggests_words], quick)
     print(f"Peak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

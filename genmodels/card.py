@@ -62,9 +62,13 @@ def card_markdown(card: dict) -> str:
     hp = card.get("hyperparameters", {})
     arch = hp.get("model", hp)  # the model's settings: a section of their own, or mixed in (older cards)
     metric = card.get("metric", "")
-    lines = [f"# {card.get('name', 'model')}", "",
-             f"A {arch.get('layers', '?')}-layer {card.get('cell', '').upper()} ({arch.get('hidden', '?')} units) "
-             f"{card.get('domain', '')} model, {card.get('parameters', 0):,} parameters.", ""]
+    lines = [
+        f"# {card.get('name', 'model')}",
+        "",
+        f"A {arch.get('layers', '?')}-layer {card.get('cell', '').upper()} ({arch.get('hidden', '?')} units) "
+        f"{card.get('domain', '')} model, {card.get('parameters', 0):,} parameters.",
+        "",
+    ]
     split = (card.get("data") or {}).get("split", {})
     lines += ["## Data", "", f"- Corpus: `{(card.get('data') or {}).get('data', '?')}`"]
     for s, v in split.items():
@@ -72,13 +76,27 @@ def card_markdown(card: dict) -> str:
         lines.append(f"- {s}: {desc}")
     if (card.get("data") or {}).get("augment"):
         lines.append(f"- Augmentation: {card['data']['augment']}")
-    lines += ["", "## Tokenizer", "", f"`{json.dumps(card.get('tokenizer', {}))[:300]}`", "",
-              "## Training", "", f"- Command: `{card.get('command', '')}`",
-              f"- Hyper-parameters: `{json.dumps(hp, sort_keys=True)}`",
-              *[_then_line(c) for c in card.get("commands", [])[1:]],
-              *([f"- Note: {card['note']}"] if card.get("note") else []),
-              f"- Steps: {card.get('steps', '?')}, wall time {card.get('wall_time_s', 0) / 60:.1f} min on {card.get('hardware', '?')}", "",
-              "## Metrics", "", f"| split | {metric} |", "|---|---|", f"| valid | {card.get('valid', '?')} |"]
+    lines += [
+        "",
+        "## Tokenizer",
+        "",
+        f"`{json.dumps(card.get('tokenizer', {}))[:300]}`",
+        "",
+        "## Training",
+        "",
+        f"- Command: `{card.get('command', '')}`",
+        f"- Hyper-parameters: `{json.dumps(hp, sort_keys=True)}`",
+        *[_then_line(c) for c in card.get("commands", [])[1:]],
+        *([f"- Note: {card['note']}"] if card.get("note") else []),
+        f"- Steps: {card.get('steps', '?')}, wall time {card.get('wall_time_s', 0) / 60:.1f} min "
+        f"on {card.get('hardware', '?')}",
+        "",
+        "## Metrics",
+        "",
+        f"| split | {metric} |",
+        "|---|---|",
+        f"| valid | {card.get('valid', '?')} |",
+    ]
     fresh, stale = split_results(card)
     if fresh.get("test"):
         lines.append(f"| test | {fresh['test']['value']} |")
@@ -88,10 +106,16 @@ def card_markdown(card: dict) -> str:
     eval_command = fresh.get("eval_command", "python -m genmodels eval checkpoints/" + card.get("name", ""))
     lines += ["", f"Reprint with `{eval_command}`."]
     if fresh.get("music_stats"):
-        lines += ["", "## Generated vs held-out tunes", "",
-                  f"{fresh['music_stats']['tunes_generated']} tunes at temperature 1.0, fixed seed "
-                  f"(`python -m genmodels eval checkpoints/{card.get('name', '')} --music`):", "",
-                  "| statistic | generated | held-out |", "|---|---|---|"]
+        lines += [
+            "",
+            "## Generated vs held-out tunes",
+            "",
+            f"{fresh['music_stats']['tunes_generated']} tunes at temperature 1.0, fixed seed "
+            f"(`python -m genmodels eval checkpoints/{card.get('name', '')} --music`):",
+            "",
+            "| statistic | generated | held-out |",
+            "|---|---|---|",
+        ]
         for r in fresh["music_stats"]["rows"]:
             lines.append(f"| {r['statistic']} | {r['generated']} | {r['held_out']} |")
     if fresh.get("samples"):
@@ -102,8 +126,9 @@ def card_markdown(card: dict) -> str:
 def _then_line(c: dict) -> str:
     """A later invocation (a resume or a fine-tune) and the settings it changed."""
     changed = ", ".join(f"{k} {a} → {b}" for k, (a, b) in sorted((c.get("changed") or {}).items()))
-    return (f"- Then (resume or fine-tune, from step {c['step']} of that run): `{c['command']}`"
-            + (f" (changed: {changed})" if changed else ""))
+    return f"- Then (resume or fine-tune, from step {c['step']} of that run): `{c['command']}`" + (
+        f" (changed: {changed})" if changed else ""
+    )
 
 
 def _stale_lines(card: dict, stale: dict) -> list[str]:
@@ -111,9 +136,14 @@ def _stale_lines(card: dict, stale: dict) -> list[str]:
     if not any(k in stale for k in RESULTS):
         return []
     when = f" (step {stale['steps']}, valid {stale.get('valid')})" if stale.get("steps") is not None else ""
-    lines = ["", "## Stale results (earlier weights)", "",
-             f"Measured on earlier weights{when}, not on these; rerun "
-             f"`python -m genmodels eval checkpoints/{card.get('name', '')} --update-card`.", ""]
+    lines = [
+        "",
+        "## Stale results (earlier weights)",
+        "",
+        f"Measured on earlier weights{when}, not on these; rerun "
+        f"`python -m genmodels eval checkpoints/{card.get('name', '')} --update-card`.",
+        "",
+    ]
     if stale.get("test"):
         lines.append(f"- test: {stale['test'].get('value')} (stale)")
     if stale.get("baseline"):

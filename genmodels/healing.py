@@ -137,7 +137,7 @@ class PieceTable:
         if p.startswith(remaining):
             return b""
         if remaining.startswith(p) and p:
-            return remaining[len(p):]
+            return remaining[len(p) :]
         raise SettingsError(f"piece {p!r} does not continue the healed text {remaining!r}")
 
 
@@ -173,8 +173,9 @@ def heal_tail(text: str) -> str:
     return text[i:]
 
 
-def heal(tokenizer: TextTokenizer, text: str, table: PieceTable | None = None,
-         max_pieces: int = MAX_HEAL_PIECES) -> Healed:
+def heal(
+    tokenizer: TextTokenizer, text: str, table: PieceTable | None = None, max_pieces: int = MAX_HEAL_PIECES
+) -> Healed:
     """Prompt text → (ids to prefill, bytes the continuation must start with). ``encode`` of the prompt
     is ``ids`` followed by the pieces of ``removed``."""
     if not isinstance(text, str):
@@ -224,7 +225,7 @@ class HealingConstraint:
 
     def advance(self, tokens) -> None:
         tokens = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
-        self.remaining = [self.table.advance(r, t) if r else r for r, t in zip(self.remaining, tokens)]
+        self.remaining = [self.table.advance(r, t) if r else r for r, t in zip(self.remaining, tokens, strict=False)]
 
 
 def prepare_prompt(tokenizer: TextTokenizer, text: str, batch: int = 1) -> tuple[list[int], HealingConstraint]:
@@ -272,23 +273,24 @@ def greedy_word(model, tokenizer: TextTokenizer, prompt: str, healing: bool, max
         tok = c.apply(logits.masked_fill(table.banned, -math.inf)).argmax(-1)
         c.advance(tok)
         out += table.pieces[int(tok)]
-        new = out[len(h.removed):].decode("utf-8", errors="ignore") if len(out) >= len(h.removed) else ""
+        new = out[len(h.removed) :].decode("utf-8", errors="ignore") if len(out) >= len(h.removed) else ""
         if new and not is_word_char(new[-1]):
             break
         logits, state = model.step(tok, state)
-    new = out[len(h.removed):].decode("utf-8", errors="ignore") if len(out) >= len(h.removed) else ""
+    new = out[len(h.removed) :].decode("utf-8", errors="ignore") if len(out) >= len(h.removed) else ""
     return trailing_word(prompt) + trim_word(_unescape(new))
 
 
-def healing_accuracy(model, tokenizer: TextTokenizer, texts: list[str], n: int = 2000, seed: int = 0,
-                     context_chars: int = 400) -> dict:
+def healing_accuracy(
+    model, tokenizer: TextTokenizer, texts: list[str], n: int = 2000, seed: int = 0, context_chars: int = 400
+) -> dict:
     """Share of ``n`` mid-word cut points where the greedy continuation's first word is the true word,
     with and without healing (prompt: up to ``context_chars`` characters before the cut)."""
     cuts = mid_word_cuts(texts, n, seed)
     hits = {"healed": 0, "plain": 0}
     for ti, pos in cuts:
         text = texts[ti]
-        prompt, truth = text[max(0, pos - context_chars): pos], word_at(text, pos)
+        prompt, truth = text[max(0, pos - context_chars) : pos], word_at(text, pos)
         hits["healed"] += greedy_word(model, tokenizer, prompt, True) == truth
         hits["plain"] += greedy_word(model, tokenizer, prompt, False) == truth
     return {"cuts": n, "seed": seed, "with_healing": hits["healed"] / n, "without_healing": hits["plain"] / n}

@@ -47,7 +47,7 @@ def typing_sample(data_dir: str | Path = "data/text", chars: int = PASSAGE_CHARS
         start = text.find("\n\n", int(len(text) * 0.4))
         start = start + 2 if start >= 0 else 0
         end = text.find("\n", start + chars)
-        passages.append(text[start: end + 1 if end >= 0 else len(text)])
+        passages.append(text[start : end + 1 if end >= 0 else len(text)])
     if not passages:
         raise DataError(f"No test works in {repo_path(data_dir) / 'test'}")
     return passages
@@ -84,8 +84,12 @@ def savings(predict: Predictor, passages: list[str], label: str = "", verbose: b
         for key in total:
             total[key] += r[key]
         if verbose:
-            print(f"[keystrokes] {label} passage {n + 1}/{len(passages)}: {1 - r['keystrokes'] / r['chars']:.4f} "
-                  f"({time.time() - t0:.0f}s)", file=sys.stderr, flush=True)
+            print(
+                f"[keystrokes] {label} passage {n + 1}/{len(passages)}: {1 - r['keystrokes'] / r['chars']:.4f} "
+                f"({time.time() - t0:.0f}s)",
+                file=sys.stderr,
+                flush=True,
+            )
     total["savings_rate"] = 1 - total["keystrokes"] / total["chars"]
     total["seconds"] = round(time.time() - t0, 1)
     return total
@@ -123,7 +127,7 @@ class CharNgramStepper:
         """p(c | context) for every training character c: ``KneserNey._position_probs`` specialised to one
         context and every candidate at once (the same recursion, the same tables)."""
         kn = self.kn
-        hist = kn._ids(context[-(kn.order - 1):]) if kn.order > 1 else np.zeros(0, np.int64)
+        hist = kn._ids(context[-(kn.order - 1) :]) if kn.order > 1 else np.zeros(0, np.int64)
         cand = kn._sym_code[np.arange(len(self.chars))]
         p = np.full(len(self.chars), 1.0 / kn.vocab_size)
         with np.errstate(over="ignore"):
@@ -131,7 +135,7 @@ class CharNgramStepper:
                 if len(hist) < n - 1:
                     break
                 cctx = np.uint64(0)
-                for m, i in enumerate(hist[len(hist) - (n - 1):] if n > 1 else ()):
+                for m, i in enumerate(hist[len(hist) - (n - 1) :] if n > 1 else ()):
                     cctx = kn._sym_code[i] if m == 0 else cctx * kn._base + kn._sym_code[i]
                 ck = kn._ctx_keys[n]
                 j = min(int(np.searchsorted(ck, cctx)), len(ck) - 1)
@@ -147,12 +151,12 @@ class CharNgramStepper:
         return p
 
     def step(self, tokens: list[int], state: list[str], rows: list[int]) -> tuple[torch.Tensor, list[str]]:
-        contexts = [state[r] + self.chars[t] for t, r in zip(tokens, rows)]
+        contexts = [state[r] + self.chars[t] for t, r in zip(tokens, rows, strict=False)]
         return self.logprobs(contexts), contexts
 
     def next_words(self, text: str, k: int = 3, beam: int = 8, max_pieces: int = 24) -> list[Suggestion]:
         partial = trailing_word(text)
-        ctx = text[-(self.kn.order - 1):] if self.kn.order > 1 else ""
+        ctx = text[-(self.kn.order - 1) :] if self.kn.order > 1 else ""
         wb = WordBeam(self, self.masks, b"", partial.encode("utf-8"), beam)
         wb.run(self.logprobs([ctx]), [ctx], max_pieces, k)
         return wb.suggestions(k)
@@ -165,8 +169,9 @@ def ngram_predictor(data_dir: str | Path = "data/text", order: int = 7, k: int =
     return lambda prompt: [x.word for x in stepper.next_words(prompt, k)]
 
 
-def keystroke_report(checkpoints: list[str], data_dir: str | Path = "data/text", ngram: bool = True,
-                     verbose: bool = True) -> dict[str, dict]:
+def keystroke_report(
+    checkpoints: list[str], data_dir: str | Path = "data/text", ngram: bool = True, verbose: bool = True
+) -> dict[str, dict]:
     """Keystroke savings of each checkpoint (and of the character KN 7-gram) on the fixed sample."""
     passages = typing_sample(data_dir)
     out = {}
@@ -182,7 +187,8 @@ if __name__ == "__main__":  # python -m genmodels.keystrokes [CHECKPOINT ...] [-
 
     torch.set_num_threads(1)
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    report = keystroke_report(args or ["checkpoints/text-lstm", "checkpoints/text-gru"],
-                              ngram="--no-ngram" not in sys.argv)
+    report = keystroke_report(
+        args or ["checkpoints/text-lstm", "checkpoints/text-gru"], ngram="--no-ngram" not in sys.argv
+    )
     for name, r in report.items():
         print(json.dumps({"predictor": name, **r}), flush=True)

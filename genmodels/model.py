@@ -23,8 +23,11 @@ CELLS = ("lstm", "gru")
 
 @dataclass
 class ModelConfig:
-    vocab_size: int = option(2048, "vocabulary size: text trains its tokenizer to about this many pieces "
-                                   "(the model takes the tokenizer's size; melody's vocabulary is fixed)")
+    vocab_size: int = option(
+        2048,
+        "vocabulary size: text trains its tokenizer to about this many pieces "
+        "(the model takes the tokenizer's size; melody's vocabulary is fixed)",
+    )
     cell: str = option("lstm", "recurrent cell", choices=CELLS)
     emb_dim: int = option(256, "token embedding size")
     hidden: int = option(512, "units per recurrent layer")
@@ -122,8 +125,9 @@ class RNNLanguageModel(nn.Module):
                 w_ih, w_hh, b = w_ih[perm], w_hh[perm], (b_ih + b_hh)[perm]
                 layers.append({"w_ih_t": w_ih.t().contiguous(), "w_hh_t": w_hh.t().contiguous(), "b": b})
             else:
-                layers.append({"w_ih_t": w_ih.t().contiguous(), "w_hh_t": w_hh.t().contiguous(),
-                               "b_ih": b_ih, "b_hh": b_hh})
+                layers.append(
+                    {"w_ih_t": w_ih.t().contiguous(), "w_hh_t": w_hh.t().contiguous(), "b_ih": b_ih, "b_hh": b_hh}
+                )
         # First layer: input products for every token at once, a (V, G) table.
         emb = self.embed.weight.detach().float()
         first = layers[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -19,7 +19,8 @@ MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
 MINOR_STEPS = (0, 2, 3, 5, 7, 8, 10)  # natural minor
 SCALES: dict[tuple[int, str], frozenset[int]] = {
     (t, mode): frozenset((t + s) % 12 for s in steps)
-    for mode, steps in (("major", MAJOR_STEPS), ("minor", MINOR_STEPS)) for t in range(12)
+    for mode, steps in (("major", MAJOR_STEPS), ("minor", MINOR_STEPS))
+    for t in range(12)
 }
 ONSET_GRID = (2, 3)  # onsets on multiples of 2 ticks (sixteenth triplets) or 3 ticks (sixteenths)
 
@@ -144,7 +145,7 @@ def _ngram_hashes(codes: np.ndarray, max_n: int) -> list[np.ndarray]:
     with np.errstate(over="ignore"):
         for n in range(1, max_n + 1):
             if n > 1:
-                cur = cur[:-1] * _BASE + codes[n - 1:]
+                cur = cur[:-1] * _BASE + codes[n - 1 :]
             out.append(cur)
             if len(cur) == 0:
                 out.extend([cur] * (max_n - n))
@@ -194,13 +195,15 @@ def longest_shared_run(m, corpus_index: NoveltyIndex) -> int:
 # Summaries
 # --------------------------------------------------------------------------------------------
 
+
 def _nanmean(xs: list[float]) -> float:
     xs = [x for x in xs if not (isinstance(x, float) and math.isnan(x))]
     return float(np.mean(xs)) if xs else math.nan
 
 
-def summarize(melodies: Sequence, reference_range: tuple[int, int] | None = None,
-              index: NoveltyIndex | None = None) -> dict:
+def summarize(
+    melodies: Sequence, reference_range: tuple[int, int] | None = None, index: NoveltyIndex | None = None
+) -> dict:
     """Means of each statistic over ``melodies``, plus pooled figures: lowest/highest pitch, the fraction
     of complete bars, the pooled duration histogram and the fraction of notes inside
     ``reference_range`` (default: these melodies' own range). With ``index``, novelty too."""
@@ -238,8 +241,9 @@ def total_variation(p: dict, q: dict) -> float:
     return 0.5 * sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in set(p) | set(q))
 
 
-def compare(generated: Sequence, held_out: Sequence, index: NoveltyIndex | None = None,
-            top_durations: int = 6) -> list[dict]:
+def compare(
+    generated: Sequence, held_out: Sequence, index: NoveltyIndex | None = None, top_durations: int = 6
+) -> list[dict]:
     """Side-by-side rows {statistic, generated, held_out, difference (generated - held_out)}; pitch
     coverage is measured against the held-out pitch range. Duration rows give the share of the
     held-out set's most common durations, and one row the total-variation distance between the
@@ -247,18 +251,28 @@ def compare(generated: Sequence, held_out: Sequence, index: NoveltyIndex | None 
     h = summarize(held_out, index=index)
     g = summarize(generated, reference_range=(h["min_pitch"], h["max_pitch"]), index=index)
     h["in_range_fraction"] = 1.0 if h["notes"] else math.nan
-    keys = ["tunes", "notes_per_tune", "scale_consistency", "pitch_class_entropy", "pitch_range",
-            "min_pitch", "max_pitch", "in_range_fraction", "bar_completeness", "complete_bar_fraction",
-            "mean_duration"]
+    keys = [
+        "tunes",
+        "notes_per_tune",
+        "scale_consistency",
+        "pitch_class_entropy",
+        "pitch_range",
+        "min_pitch",
+        "max_pitch",
+        "in_range_fraction",
+        "bar_completeness",
+        "complete_bar_fraction",
+        "mean_duration",
+    ]
     if index is not None:
         keys += ["longest_shared_run", "longest_shared_run_max"]
     rows = [{"statistic": k, "generated": g[k], "held_out": h[k], "difference": g[k] - h[k]} for k in keys]
     common = sorted(h["duration_histogram"], key=lambda d: -h["duration_histogram"][d])[:top_durations]
     for d in common:
         gv, hv = g["duration_histogram"].get(d, 0.0), h["duration_histogram"][d]
-        rows.append({"statistic": f"share of {d}-tick notes", "generated": gv, "held_out": hv,
-                     "difference": gv - hv})
+        rows.append({"statistic": f"share of {d}-tick notes", "generated": gv, "held_out": hv, "difference": gv - hv})
     tv = total_variation(g["duration_histogram"], h["duration_histogram"])
-    rows.append({"statistic": "duration distribution distance (TV)", "generated": tv, "held_out": 0.0,
-                 "difference": tv})
+    rows.append(
+        {"statistic": "duration distribution distance (TV)", "generated": tv, "held_out": 0.0, "difference": tv}
+    )
     return rows

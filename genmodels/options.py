@@ -13,8 +13,15 @@ import dataclasses
 from typing import Any
 
 
-def option(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | None = None,
-           choices: tuple | None = None, shown: str | None = None, required: bool = False) -> Any:
+def option(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    *,
+    flag: str | None = None,
+    choices: tuple | None = None,
+    shown: str | None = None,
+    required: bool = False,
+) -> Any:
     """A dataclass field with its command-line help (``flag`` defaults to ``--name-with-dashes``).
     A boolean whose default is True gets ``flag="--no-..."`` and is switched off by it. ``shown``: the
     default as the help states it, where the value itself says little (an empty string); ``required``:
@@ -51,8 +58,12 @@ def add_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...
             continue
         default = _default(f)
         shown = "required" if f.metadata.get("required") else f"default: {f.metadata.get('shown') or default}"
-        kw: dict[str, Any] = {"dest": f.name, "default": None, "help": f"{f.metadata.get('help', '')} ({shown})",
-                              "required": f.metadata.get("required", False)}
+        kw: dict[str, Any] = {
+            "dest": f.name,
+            "default": None,
+            "help": f"{f.metadata.get('help', '')} ({shown})",
+            "required": f.metadata.get("required", False),
+        }
         if isinstance(default, bool):
             kw["action"] = "store_false" if default else "store_true"
         else:

@@ -32,12 +32,14 @@ def _histories(history, batch: int) -> list[torch.Tensor]:
     return [r.long().reshape(-1) for r in rows]
 
 
-def repetition_penalty(logits: torch.Tensor, history: Sequence[Sequence[int]] | torch.Tensor,
-                       penalty: float) -> torch.Tensor:
+def repetition_penalty(
+    logits: torch.Tensor, history: Sequence[Sequence[int]] | torch.Tensor, penalty: float
+) -> torch.Tensor:
     """CTRL repetition penalty; ``penalty`` 1 leaves the logits unchanged."""
     if not isinstance(penalty, (int, float)) or math.isnan(penalty) or not 0 < penalty <= MAX_PENALTY:
-        raise SettingsError(f"The repetition penalty must be above 0 and at most {MAX_PENALTY} (1 = off); "
-                            f"got {penalty}")
+        raise SettingsError(
+            f"The repetition penalty must be above 0 and at most {MAX_PENALTY} (1 = off); got {penalty}"
+        )
     if penalty == 1:
         return logits
     seen = torch.zeros_like(logits, dtype=torch.bool)
@@ -52,8 +54,9 @@ def repetition_penalty(logits: torch.Tensor, history: Sequence[Sequence[int]] | 
 def no_repeat_ngram(logits: torch.Tensor, history: Sequence[Sequence[int]] | torch.Tensor, size: int) -> torch.Tensor:
     """Ban every token that would repeat an n-gram of length ``size`` from the row's history."""
     if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_NGRAM:
-        raise SettingsError(f"The no-repeat n-gram size must be a whole number from 0 (off) to {MAX_NGRAM}; "
-                            f"got {size!r}")
+        raise SettingsError(
+            f"The no-repeat n-gram size must be a whole number from 0 (off) to {MAX_NGRAM}; got {size!r}"
+        )
     if size == 0:
         return logits
     banned = torch.zeros_like(logits, dtype=torch.bool)
@@ -63,9 +66,9 @@ def no_repeat_ngram(logits: torch.Tensor, history: Sequence[Sequence[int]] | tor
         if size == 1:
             nxt = h
         else:
-            prefix = h[-(size - 1):]
+            prefix = h[-(size - 1) :]
             windows = h[:-1].unfold(0, size - 1, 1)  # every (size-1)-gram that has a next token
-            nxt = h[size - 1:][(windows == prefix).all(1)]
+            nxt = h[size - 1 :][(windows == prefix).all(1)]
         nxt = nxt[(nxt >= 0) & (nxt < logits.size(1))]
         banned[b, nxt] = True
     return logits.masked_fill(banned, -math.inf)

@@ -48,8 +48,7 @@ class Settings:
     top_k: int = option(0, "sample from the k most likely tokens only", shown="0: off")
     top_p: float = option(1.0, "sample from the most likely tokens whose probability reaches p", shown="1: off")
     seed: int = option(0, "random seed: the same seed, prompt and settings give the same output")
-    n: int = option(1, f"candidates, from 1 to {MAX_CANDIDATES} (candidate i depends only on --seed and i)",
-                    flag="-n")
+    n: int = option(1, f"candidates, from 1 to {MAX_CANDIDATES} (candidate i depends only on --seed and i)", flag="-n")
 
     def checked(self, vocab_size: int) -> Settings:
         """Validated settings (top-k above the vocabulary is clamped to it); SettingsError otherwise."""
@@ -105,8 +104,9 @@ def keep_top_k(z: torch.Tensor, k: int) -> torch.Tensor:
     return z.masked_fill(~keep, -math.inf)
 
 
-def choose(logits: torch.Tensor, s: Settings,
-           rng: CandidateRandom | torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def choose(
+    logits: torch.Tensor, s: Settings, rng: CandidateRandom | torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pick one token per row of (B, V) logits; return (tokens, their probability under the model at T=1).
     One uniform number per row comes from ``rng`` (one stream per row, or one generator for all rows)."""
     B = logits.size(0)
@@ -150,10 +150,12 @@ class TextSteering:
     end_of_line: bool = option(False, "text: stop at the end of the line")
     end_of_speech: bool = option(False, "text: stop at the end of the speech (a blank line or a speaker's name)")
     sentences: int = option(0, "text: stop after this many sentences", shown="0: off")
-    repetition_penalty: float = option(1.0, f"text: divide the logits of tokens already seen by this (1 to "
-                                            f"{MAX_PENALTY:g})", shown="1: off")
-    no_repeat_ngram: int = option(0, f"text: never repeat an n-gram of this many tokens (up to {MAX_NGRAM})",
-                                  shown="0: off")
+    repetition_penalty: float = option(
+        1.0, f"text: divide the logits of tokens already seen by this (1 to {MAX_PENALTY:g})", shown="1: off"
+    )
+    no_repeat_ngram: int = option(
+        0, f"text: never repeat an n-gram of this many tokens (up to {MAX_NGRAM})", shown="0: off"
+    )
     heal: bool = option(True, "text: token healing (a prompt ending mid-word continues that word)", flag="--no-heal")
 
     @property
@@ -167,8 +169,9 @@ class TextSteering:
         if isinstance(p, bool) or not isinstance(p, (int, float)) or math.isnan(p) or not 1 <= p <= MAX_PENALTY:
             raise SettingsError(f"The repetition penalty must be from 1 (off) to {MAX_PENALTY:g}; got {p}")
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_NGRAM:
-            raise SettingsError(f"The no-repeat n-gram size must be a whole number from 0 (off) to {MAX_NGRAM}; "
-                                f"got {n!r}")
+            raise SettingsError(
+                f"The no-repeat n-gram size must be a whole number from 0 (off) to {MAX_NGRAM}; got {n!r}"
+            )
         return dataclasses.replace(self, repetition_penalty=float(p))
 
 
@@ -177,8 +180,7 @@ class SteeredRows:
     repetition), hides the prompt characters that healing spells again, and cuts each row where a stop
     rule fires (a stopped row shows nothing more; the loop ends once every row has stopped)."""
 
-    def __init__(self, steering: TextSteering, prompt: str, ids: list[int], n: int,
-                 healing: HealingConstraint | None):
+    def __init__(self, steering: TextSteering, prompt: str, ids: list[int], n: int, healing: HealingConstraint | None):
         self.steering, self.prompt, self.rules = steering, prompt, steering.stop_rules
         self.healing = healing
         self.history = [list(ids) for _ in range(n)]
@@ -222,7 +224,7 @@ class SteeredRows:
             if self.rules.active and delta:
                 at = stop_index(self.shown[i], self.rules, self.prompt)
                 if at is not None:
-                    self.shown[i] = self.shown[i][:max(at, before)]
+                    self.shown[i] = self.shown[i][: max(at, before)]
                     self.done[i] = True
             out.append(self.shown[i][before:])
         return out
@@ -247,8 +249,16 @@ class MelodyResult:
 class TextStream:
     """Streaming text generation: iterate for deltas; ``results`` is filled when the stream ends."""
 
-    def __init__(self, g: Sampler, prompt: str, ids: list[int], length: int, s: Settings,
-                 steering: TextSteering | None = None, healing: HealingConstraint | None = None):
+    def __init__(
+        self,
+        g: Sampler,
+        prompt: str,
+        ids: list[int],
+        length: int,
+        s: Settings,
+        steering: TextSteering | None = None,
+        healing: HealingConstraint | None = None,
+    ):
         self.g, self.prompt, self.ids, self.length, self.s = g, prompt, ids, length, s
         self.steering, self.healing = steering or TextSteering(heal=False), healing
         self.results: list[TextResult] = []
@@ -267,7 +277,7 @@ class TextStream:
             tokens, probs = choose(steer.logits(logits).masked_fill(g._banned, -math.inf), s, gen)
             steer.advance(tokens)
             deltas = steer.visible([d.push(t) for d, t in zip(decoders, tokens.tolist(), strict=True)])
-            for i, (delta, p) in enumerate(zip(deltas, probs.tolist())):
+            for i, (delta, p) in enumerate(zip(deltas, probs.tolist(), strict=False)):
                 p = p if pending[i] is None else min(p, pending[i])
                 if delta:
                     pieces[i].append((delta, p))
@@ -291,8 +301,11 @@ def continuation_of(full, prompt_end: int):
     When the model holds the prompt's last note across the bar line, ``decode`` merges the hold into
     that note; the continuation then starts with the note's remaining part (it sounds there)."""
     shift = prompt_end // full.bar_ticks * full.bar_ticks
-    notes = [type(n)(n.pitch, max(n.start, prompt_end) - shift, n.end - max(n.start, prompt_end))
-             for n in full.notes if n.end > prompt_end]
+    notes = [
+        type(n)(n.pitch, max(n.start, prompt_end) - shift, n.end - max(n.start, prompt_end))
+        for n in full.notes
+        if n.end > prompt_end
+    ]
     return dataclasses.replace(full, notes=notes, length=max(0, full.length - shift))
 
 
@@ -345,8 +358,13 @@ class Sampler:
             raise SettingsError(f"{self.ckpt.name} is a {self.domain.name} model, not a {domain.name} model")
 
     # text ---------------------------------------------------------------------------------------
-    def stream_text(self, prompt: str, length: int = TEXT.default_length,
-                    settings: Settings = Settings(), steering: TextSteering = TextSteering()) -> TextStream:
+    def stream_text(
+        self,
+        prompt: str,
+        length: int = TEXT.default_length,
+        settings: Settings = Settings(),
+        steering: TextSteering = TextSteering(),
+    ) -> TextStream:
         """An iterator over per-step text deltas (one string per candidate); once it is exhausted,
         its ``results`` hold the full ``TextResult`` of each candidate (with token probabilities).
         ``steering``: token healing, stop rules and repetition control."""
@@ -366,8 +384,13 @@ class Sampler:
         ids, healing = prepare_prompt(self.tok, prompt, batch=n)
         return [self.tok.bos_id] + ids[-CONTEXT_TOKENS:], healing
 
-    def complete(self, prompt: str, length: int = TEXT.default_length,
-                 settings: Settings = Settings(), steering: TextSteering = TextSteering()) -> list[TextResult]:
+    def complete(
+        self,
+        prompt: str,
+        length: int = TEXT.default_length,
+        settings: Settings = Settings(),
+        steering: TextSteering = TextSteering(),
+    ) -> list[TextResult]:
         """``settings.n`` continuations of ``prompt``, with each generated token's probability."""
         stream = self.stream_text(prompt, length, settings, steering)
         for _ in stream:
@@ -380,7 +403,9 @@ class Sampler:
         logits, _ = self._prefill(ids, 1)
         probs = torch.softmax(logits[0], -1)
         top = torch.topk(probs, min(k, probs.numel()))
-        return [(self.domain.token_label(self.tok, int(i)), float(p)) for p, i in zip(top.values, top.indices)]
+        return [
+            (self.domain.token_label(self.tok, int(i)), float(p)) for p, i in zip(top.values, top.indices, strict=False)
+        ]
 
     # melody -------------------------------------------------------------------------------------
     def melody_prefix(self, prompt) -> list[int]:
@@ -408,14 +433,21 @@ class Sampler:
             raise SettingsError(f"Melody steering must be a MelodySteering; got {type(steering).__name__}")
         return steering.checked()
 
-    def _sample_bars(self, prefix: list[int], bars: int, s: Settings, steering: MelodySteering,
-                     key: tuple[int, str]) -> tuple[list[list[int]], list[int], list[int]]:
+    def _sample_bars(
+        self, prefix: list[int], bars: int, s: Settings, steering: MelodySteering, key: tuple[int, str]
+    ) -> tuple[list[list[int]], list[int], list[int]]:
         """``s.n`` token sequences continuing ``prefix`` by ``bars`` complete bars, then <eos>.
         Returns (sequences, overruled, pitch/rest events) per candidate."""
         return self.sample_batch([prefix] * s.n, [bars] * s.n, s, steering, [key] * s.n)
 
-    def sample_batch(self, prefixes: list[list[int]], bars: list[int], s: Settings, steering: MelodySteering,
-                     keys: list[tuple[int, str]]) -> tuple[list[list[int]], list[int], list[int]]:
+    def sample_batch(
+        self,
+        prefixes: list[list[int]],
+        bars: list[int],
+        s: Settings,
+        steering: MelodySteering,
+        keys: list[tuple[int, str]],
+    ) -> tuple[list[list[int]], list[int], list[int]]:
         """One row per prefix (all of one length, e.g. headers of different tunes): row i continues
         ``prefixes[i]`` by ``bars[i]`` complete bars in key ``keys[i]``, then <eos>.
 
@@ -427,10 +459,13 @@ class Sampler:
 
         n, tok = len(prefixes), self.tok
         states = [tok.grammar_state(p) for p in prefixes]
-        targets = [st.bars_completed + b + (1 if st.remaining > 0 and st.expecting != "bar" else 0)
-                   for st, b in zip(states, bars, strict=True)]
-        constraints = [steering.build(tok, scale_pitch_classes(*k), k[0], t - 1)
-                       for k, t in zip(keys, targets, strict=True)]
+        targets = [
+            st.bars_completed + b + (1 if st.remaining > 0 and st.expecting != "bar" else 0)
+            for st, b in zip(states, bars, strict=True)
+        ]
+        constraints = [
+            steering.build(tok, scale_pitch_classes(*k), k[0], t - 1) for k, t in zip(keys, targets, strict=True)
+        ]
         seqs = [list(p) for p in prefixes]
         done = [b == 0 for b in bars]
         overruled, events = [0] * n, [0] * n
@@ -464,7 +499,8 @@ class Sampler:
                     raise SettingsError(
                         f"The melody constraints leave no legal token in bar {st.bars_completed + 1} "
                         f"(stay in key: {steering.stay_in_key}, end on the tonic: {steering.end_on_tonic}, "
-                        f"keep rhythm: {steering.rhythm is not None}); loosen one of them")
+                        f"keep rhythm: {steering.rhythm is not None}); loosen one of them"
+                    )
             u = gen.uniforms()
             tokens = choose_with_uniform(biased, s, u)
             own = tokens if biased is logits else choose_with_uniform(logits, s, u)
@@ -483,8 +519,13 @@ class Sampler:
             logits, state = self.model.step(tokens, state)
         return seqs, overruled, events
 
-    def generate_melody(self, prompt, bars: int = MELODY.default_length, settings: Settings = Settings(),
-                        steering: MelodySteering = NO_STEERING) -> list[MelodyResult]:
+    def generate_melody(
+        self,
+        prompt,
+        bars: int = MELODY.default_length,
+        settings: Settings = Settings(),
+        steering: MelodySteering = NO_STEERING,
+    ) -> list[MelodyResult]:
         """Continue a prompt ``Melody`` by ``bars`` bars; every token is one the melody grammar allows,
         and the ``steering`` constraints (stay in the prompt's key, end on its tonic) hold."""
         self._require(MELODY)
@@ -531,14 +572,21 @@ class Sampler:
                 raise SettingsError(f"Bar numbers must be whole numbers; got {v!r}")
         n = melody.n_bars
         if first_bar > last_bar:
-            raise SettingsError(f"Bars {first_bar}-{last_bar} are reversed: write the first bar first "
-                                f"({last_bar}-{first_bar})")
+            raise SettingsError(
+                f"Bars {first_bar}-{last_bar} are reversed: write the first bar first ({last_bar}-{first_bar})"
+            )
         if first_bar < 1 or last_bar > n:
             raise SettingsError(f"Bars {first_bar}-{last_bar} are outside the melody, which has bars 1-{n}")
 
-    def regenerate_scored(self, melody, first_bar: int, last_bar: int, settings: Settings = Settings(),
-                          steering: MelodySteering = NO_STEERING,
-                          candidates: int = 8) -> tuple[MelodyResult, list[float], int]:
+    def regenerate_scored(
+        self,
+        melody,
+        first_bar: int,
+        last_bar: int,
+        settings: Settings = Settings(),
+        steering: MelodySteering = NO_STEERING,
+        candidates: int = 8,
+    ) -> tuple[MelodyResult, list[float], int]:
         """``regenerate_bars`` with its evidence: (result, log-likelihood of the following bars after
         each candidate, index of the chosen one). Candidate 0 is a plain continuation."""
         self._require(MELODY)
@@ -569,16 +617,24 @@ class Sampler:
         passage = dataclasses.replace(melody, notes=passage.notes, length=(last_bar - first_bar + 1) * bt)
         return MelodyResult(melody, full, passage, overruled[best], events[best]), scores, best
 
-    def regenerate_bars(self, melody, first_bar: int, last_bar: int, settings: Settings = Settings(),
-                        steering: MelodySteering = NO_STEERING, candidates: int = 8) -> MelodyResult:
+    def regenerate_bars(
+        self,
+        melody,
+        first_bar: int,
+        last_bar: int,
+        settings: Settings = Settings(),
+        steering: MelodySteering = NO_STEERING,
+        candidates: int = 8,
+    ) -> MelodyResult:
         """Bars ``first_bar``..``last_bar`` (1-based, inclusive) of ``melody`` sampled again; every bar
         before and after stays. ``candidates`` passages are sampled after the bars before, and the one
         after which the model finds the following bars most likely is kept (``settings.n`` is not
         used). ``.full`` is the new melody, ``.continuation`` the new passage alone."""
         return self.regenerate_scored(melody, first_bar, last_bar, settings, steering, candidates)[0]
 
-    def repitch(self, rhythm, settings: Settings = Settings(),
-                steering: MelodySteering = NO_STEERING) -> list[MelodyResult]:
+    def repitch(
+        self, rhythm, settings: Settings = Settings(), steering: MelodySteering = NO_STEERING
+    ) -> list[MelodyResult]:
         """New pitches on the rhythm of ``rhythm``: its durations, rests and bar lines stay exactly, only
         the pitches are sampled (in its key; with stay in key and end on the tonic when asked)."""
         from genmodels.melody import Melody

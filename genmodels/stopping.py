@@ -46,7 +46,7 @@ class StopRules:
 
 def end_of_line(continuation: str, prompt: str = "") -> int | None:
     """Index of the newline that ends the first non-empty line, counting the prompt's unfinished line."""
-    line_has_text = bool(prompt[prompt.rfind("\n") + 1:].strip())
+    line_has_text = bool(prompt[prompt.rfind("\n") + 1 :].strip())
     for i, ch in enumerate(continuation):
         if ch == "\n":
             if line_has_text:
@@ -61,8 +61,11 @@ def end_of_speech(continuation: str, prompt: str = "") -> int | None:
     first_text = len(continuation) - len(continuation.lstrip())
     if first_text == len(continuation):
         return None
-    ends = [m.start() for m in (_BLANK.search(continuation, first_text), _HEADING.search(continuation, first_text))
-            if m is not None]
+    ends = [
+        m.start()
+        for m in (_BLANK.search(continuation, first_text), _HEADING.search(continuation, first_text))
+        if m is not None
+    ]
     return min(ends) if ends else None
 
 
@@ -74,7 +77,7 @@ def after_sentences(continuation: str, n: int) -> int | None:
     for m in _SENTENCE_END.finditer(continuation):
         line_start = continuation.rfind("\n", 0, m.start()) + 1
         line_end = continuation.find("\n", m.end())
-        line = continuation[line_start: line_end if line_end >= 0 else len(continuation)]
+        line = continuation[line_start : line_end if line_end >= 0 else len(continuation)]
         if _HEADING_LINE.fullmatch(line):
             continue
         count += 1

@@ -34,8 +34,17 @@ from typing import Protocol
 import torch
 
 from genmodels.errors import SeedError, SettingsError
-from genmodels.healing import (Healed, PieceTable, heal_ids, heal_tail, is_word_byte, lead_word_bytes, table_for,
-                               trailing_word, trim_word)
+from genmodels.healing import (
+    Healed,
+    PieceTable,
+    heal_ids,
+    heal_tail,
+    is_word_byte,
+    lead_word_bytes,
+    table_for,
+    trailing_word,
+    trim_word,
+)
 from genmodels.model import RNNLanguageModel
 from genmodels.text import TextTokenizer, _escape, _unescape
 
@@ -71,9 +80,9 @@ class _Masks:
         ok = ~table.banned
         self.lead = lead = [lead_word_bytes(p) for p in table.pieces]
         n = [len(p) for p in table.pieces]
-        self.extend = torch.tensor([0 < a == b for a, b in zip(lead, n)]) & ok
-        self.end = torch.tensor([a == 0 and b > 0 for a, b in zip(lead, n)]) & ok
-        self.mixed = torch.tensor([0 < a < b for a, b in zip(lead, n)]) & ok
+        self.extend = torch.tensor([0 < a == b for a, b in zip(lead, n, strict=False)]) & ok
+        self.end = torch.tensor([a == 0 and b > 0 for a, b in zip(lead, n, strict=False)]) & ok
+        self.mixed = torch.tensor([0 < a < b for a, b in zip(lead, n, strict=False)]) & ok
         self.before_word = torch.tensor([_starts_word_after_spaces(p) for p in table.pieces]) & ok
 
 
@@ -102,7 +111,7 @@ class WordBeam:
         """('heal' | 'pre' | 'in' | 'done' | 'dead', word bytes so far) for a hypothesis."""
         if len(gen) < len(self.removed):
             return "heal", b""
-        after = gen[len(self.removed):]
+        after = gen[len(self.removed) :]
         if not self.partial:
             stripped = after.lstrip(b" ")
             if not stripped:
@@ -132,10 +141,10 @@ class WordBeam:
         for i, (kind, _) in enumerate(kinds):
             if kind in ("heal", "pre"):
                 h = hyps[i]
-                mask = self.table.allowed(self.removed[len(h.gen):]) if kind == "heal" else self.m.before_word
+                mask = self.table.allowed(self.removed[len(h.gen) :]) if kind == "heal" else self.m.before_word
                 allowed = lp[i].masked_fill(~mask | self.table.banned, -math.inf)
                 top = torch.topk(allowed, min(self.beam, self.table.size))
-                for v, t in zip(top.values.tolist(), top.indices.tolist()):
+                for v, t in zip(top.values.tolist(), top.indices.tolist(), strict=False):
                     self._extend(h, v, t, out)
         return out
 
@@ -148,13 +157,13 @@ class WordBeam:
         pieces, lead = self.table.pieces, self.m.lead
         for j, h in enumerate(hyps):
             self._finish(words[j], end[j], h.gen)
-            for v, t in zip(mix.values[j].tolist(), mix.indices[j].tolist()):
+            for v, t in zip(mix.values[j].tolist(), mix.indices[j].tolist(), strict=False):
                 if v > -math.inf:
                     self._finish(words[j] + pieces[t][: lead[t]], v, h.gen + pieces[t])
         ext = (lp.masked_fill(~self.m.extend, -math.inf) + base).flatten()
         top = torch.topk(ext, min(self.beam, ext.numel()))
         V = lp.size(1)
-        for v, f in zip(top.values.tolist(), top.indices.tolist()):
+        for v, f in zip(top.values.tolist(), top.indices.tolist(), strict=False):
             if v > -math.inf:
                 h = hyps[f // V]
                 out.append((v, h.gen + pieces[f % V], f % V, h.row))
@@ -189,14 +198,14 @@ class WordBeam:
         for word, (lp, gen) in sorted(self.finished.items(), key=lambda kv: -kv[1][0]):
             try:
                 text = _unescape(word.decode("utf-8"))
-                insert = _unescape(gen[len(self.removed):].decode("utf-8", errors="ignore"))
+                insert = _unescape(gen[len(self.removed) :].decode("utf-8", errors="ignore"))
             except UnicodeDecodeError:
                 continue  # a word cut inside a multi-byte character
             text = trim_word(text)
             if not text or text in out:
                 continue
             if self.partial:
-                insert = text[len(_unescape(self.partial.decode("utf-8", errors="ignore"))):]
+                insert = text[len(_unescape(self.partial.decode("utf-8", errors="ignore"))) :]
             else:
                 insert = insert[: len(insert) - len(insert.lstrip(" "))] + text
             out[text] = Suggestion(text, math.exp(lp), insert)
@@ -237,13 +246,13 @@ class Suggester:
         if not isinstance(text, str):
             raise SeedError("The prompt must be text")
         if len(text) > MAX_PROMPT_CHARS:  # cut where it stays put while one types on
-            text = text[_ceil_to(len(text) - MAX_PROMPT_CHARS, 1024):]
+            text = text[_ceil_to(len(text) - MAX_PROMPT_CHARS, 1024) :]
         return self.tok.encode(text)
 
     @staticmethod
     def _window(ids: list[int]) -> list[int]:
         """The last CONTEXT_TOKENS or fewer ids, starting at a multiple of WINDOW_STEP (stable while typing)."""
-        return ids[_ceil_to(len(ids) - CONTEXT_TOKENS, WINDOW_STEP):] if len(ids) > CONTEXT_TOKENS else ids
+        return ids[_ceil_to(len(ids) - CONTEXT_TOKENS, WINDOW_STEP) :] if len(ids) > CONTEXT_TOKENS else ids
 
     # model access ---------------------------------------------------------------------------------
     def _logprobs(self, logits: torch.Tensor) -> torch.Tensor:
@@ -362,20 +371,23 @@ def suggester_for(model: RNNLanguageModel, tokenizer: TextTokenizer) -> Suggeste
         return s
 
 
-def next_words(model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str, k: int = 3, beam: int = 8,
-               max_pieces: int = 8) -> list[Suggestion]:
+def next_words(
+    model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str, k: int = 3, beam: int = 8, max_pieces: int = 8
+) -> list[Suggestion]:
     """The ``k`` most likely whole next words (or completions of the word being typed), most likely first."""
     return suggester_for(model, tokenizer).next_words(prompt_text, k, beam, max_pieces)
 
 
-def suggest(model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str, k: int = 3,
-            max_chars: int = GHOST_CHARS) -> tuple[list[Suggestion], str]:
+def suggest(
+    model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str, k: int = 3, max_chars: int = GHOST_CHARS
+) -> tuple[list[Suggestion], str]:
     """One keystroke's suggestions: the ``k`` next words and the ghost text (the rest of the line)."""
     return suggester_for(model, tokenizer).suggest(prompt_text, k, max_chars)
 
 
-def ghost_text(model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str,
-               max_chars: int = GHOST_CHARS) -> str:
+def ghost_text(
+    model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str, max_chars: int = GHOST_CHARS
+) -> str:
     """The most likely rest of the line after ``prompt_text`` (at most ``max_chars`` characters)."""
     return suggester_for(model, tokenizer).ghost_text(prompt_text, max_chars)
 
@@ -392,11 +404,14 @@ def typing_script(data_dir: str = "data/text", context_chars: int = 2000, typed_
     if at < 0:  # another corpus: the middle of the first test work
         hamlet = load_test_works(data_dir)[0]
         at = len(hamlet) // 2
-    return hamlet[max(0, at - context_chars): at], hamlet[at: at + typed_chars]
+    return hamlet[max(0, at - context_chars) : at], hamlet[at : at + typed_chars]
 
 
-def suggest_latency(checkpoints: tuple[str, ...] = ("checkpoints/text-lstm", "checkpoints/text-gru"),
-                    data_dir: str = "data/text", typed_chars: int = 400) -> dict[str, dict]:
+def suggest_latency(
+    checkpoints: tuple[str, ...] = ("checkpoints/text-lstm", "checkpoints/text-gru"),
+    data_dir: str = "data/text",
+    typed_chars: int = 400,
+) -> dict[str, dict]:
     """Server-side time from a keystroke to both suggestions (three next words + the ghost text), over the
     fixed typing script, with a fresh prefix cache: {checkpoint name: median_ms, p95_ms, keystrokes}."""
     from genmodels.checkpoint import load_checkpoint
@@ -412,13 +427,25 @@ def suggest_latency(checkpoints: tuple[str, ...] = ("checkpoints/text-lstm", "ch
             s.suggest(before + typed[:i])
             wall.append((time.perf_counter() - t0) * 1000)
             cpu.append((time.thread_time() - c0) * 1000)
-        out[ck.name] = {"median_ms": _pct(wall, 50), "p95_ms": _pct(wall, 95), "max_ms": _pct(wall, 100),
-                        "cpu_median_ms": _pct(cpu, 50), "cpu_p95_ms": _pct(cpu, 95), "keystrokes": len(wall)}
+        out[ck.name] = {
+            "median_ms": _pct(wall, 50),
+            "p95_ms": _pct(wall, 95),
+            "max_ms": _pct(wall, 100),
+            "cpu_median_ms": _pct(cpu, 50),
+            "cpu_p95_ms": _pct(cpu, 95),
+            "keystrokes": len(wall),
+        }
     return out
 
 
-def beam_accuracy(model: RNNLanguageModel, tokenizer: TextTokenizer, texts: list[str], n: int = 2000, seed: int = 0,
-                  context_chars: int = 400) -> float:
+def beam_accuracy(
+    model: RNNLanguageModel,
+    tokenizer: TextTokenizer,
+    texts: list[str],
+    n: int = 2000,
+    seed: int = 0,
+    context_chars: int = 400,
+) -> float:
     """``healing.healing_accuracy``'s cut points, scored with the top suggestion instead of greedy pieces."""
     from genmodels.healing import mid_word_cuts, word_at
 
@@ -426,7 +453,7 @@ def beam_accuracy(model: RNNLanguageModel, tokenizer: TextTokenizer, texts: list
     cuts = mid_word_cuts(texts, n, seed)
     hits = 0
     for ti, pos in cuts:
-        top = s.next_words(texts[ti][max(0, pos - context_chars): pos], 1)
+        top = s.next_words(texts[ti][max(0, pos - context_chars) : pos], 1)
         hits += bool(top) and top[0].word == word_at(texts[ti], pos)
     return hits / n
 
@@ -449,6 +476,8 @@ if __name__ == "__main__":  # python -m genmodels.suggest [TEXT]: suggestions fo
             print(f"{ck.name}: {words} | ghost: {ghost_text(ck.model, ck.tokenizer, sys.argv[1])!r}")
     else:
         for name, r in suggest_latency().items():
-            print(f"{name:12s} wall: median {r['median_ms']:6.1f} ms, p95 {r['p95_ms']:6.1f} ms, "
-                  f"max {r['max_ms']:6.1f} ms;  CPU: median {r['cpu_median_ms']:6.1f} ms, "
-                  f"p95 {r['cpu_p95_ms']:6.1f} ms  ({r['keystrokes']} keys)")
+            print(
+                f"{name:12s} wall: median {r['median_ms']:6.1f} ms, p95 {r['p95_ms']:6.1f} ms, "
+                f"max {r['max_ms']:6.1f} ms;  CPU: median {r['cpu_median_ms']:6.1f} ms, "
+                f"p95 {r['cpu_p95_ms']:6.1f} ms  ({r['keystrokes']} keys)"
+            )

@@ -68,7 +68,7 @@ class TextTokenizer:
 
     # construction -------------------------------------------------------------------------------
     @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int = 2048, model_type: str = "bpe") -> "TextTokenizer":
+    def train(cls, texts: Iterable[str], vocab_size: int = 2048, model_type: str = "bpe") -> TextTokenizer:
         """Train on documents. Deterministic for the same input. The vocabulary is raised if needed to
         hold the 256 byte pieces, the control pieces and every distinct character of the input."""
         texts = [t for t in texts if t]
@@ -104,7 +104,7 @@ class TextTokenizer:
         return cls(model.getvalue())
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "TextTokenizer":
+    def load(cls, path: str | os.PathLike) -> TextTokenizer:
         return cls(Path(path).read_bytes())
 
     def save(self, path: str | os.PathLike) -> None:

@@ -60,8 +60,11 @@ PRECISIONS = ("auto", "bf16", "fp32")
 @dataclass
 class TrainConfig:
     domain: str = option("text", "kind of sequence", choices=tuple(DOMAINS), required=True)
-    data: str = option("", "corpus folder: train/valid/test subfolders, or any files split by name",
-                       shown="the domain's, data/text or data/melody")
+    data: str = option(
+        "",
+        "corpus folder: train/valid/test subfolders, or any files split by name",
+        shown="the domain's, data/text or data/melody",
+    )
     out: str = option("checkpoints/my-model", "checkpoint directory, e.g. checkpoints/my-model", required=True)
     model: ModelConfig = field(default_factory=ModelConfig)  # its fields are flags of their own
     # Defaults from the controlled runs in docs/training-recipe.md: small batches, many updates, bf16 (auto).
@@ -70,30 +73,51 @@ class TrainConfig:
     lr: float = option(2e-3, "peak learning rate")
     weight_decay: float = option(0.01, "AdamW weight decay (not on embeddings, biases; SGD has none)")
     clip: float = option(1.0, "gradient norm clip")
-    steps: int = option(5000, "optimiser steps in all (a resumed run continues to this); 0: no step limit, "
-                              "the --time-budget ends the run", shown="5000; 0 when only --time-budget is given")
+    steps: int = option(
+        5000,
+        "optimiser steps in all (a resumed run continues to this); 0: no step limit, the --time-budget ends the run",
+        shown="5000; 0 when only --time-budget is given",
+    )
     warmup: int = option(200, "steps of linear learning-rate warm-up (it multiplies the schedule)")
     min_lr_ratio: float = option(0.05, "the cosine schedule ends at this fraction of --lr")
     eval_every: int = option(250, "steps between validations (the best weights are kept)")
     save_every: int = option(0, "steps between saves of the training state for --resume", shown="0: as --eval-every")
     eval_tokens: int = option(0, "validation tokens per evaluation", shown="0: the whole validation split")
     augment: bool = option(True, "melody: no random transposition of training tunes", flag="--no-augment")
-    init_from: str = option("", "fine-tune: start from this checkpoint's weights and tokenizer (same architecture)",
-                            shown="none, start from random weights")
+    init_from: str = option(
+        "",
+        "fine-tune: start from this checkpoint's weights and tokenizer (same architecture)",
+        shown="none, start from random weights",
+    )
     seed: int = option(0, "random seed (weights, dropout, data order)")
     threads: int = option(0, "CPU threads per process", shown="0: torch's default")
-    optimizer: str = option("adamw", "adamw (weight decay on the matrices), or sgd: plain SGD without momentum "
-                                     "or weight decay, as pytorch/examples word_language_model", choices=OPTIMIZERS)
-    schedule: str = option("cosine", "cosine: to --min-lr-ratio over --steps or --time-budget, whichever ends "
-                                     "first; plateau: the lr is divided by --plateau-factor whenever validation "
-                                     "does not improve on the best (kept for exact resume)", choices=SCHEDULES)
+    optimizer: str = option(
+        "adamw",
+        "adamw (weight decay on the matrices), or sgd: plain SGD without momentum "
+        "or weight decay, as pytorch/examples word_language_model",
+        choices=OPTIMIZERS,
+    )
+    schedule: str = option(
+        "cosine",
+        "cosine: to --min-lr-ratio over --steps or --time-budget, whichever ends "
+        "first; plateau: the lr is divided by --plateau-factor whenever validation "
+        "does not improve on the best (kept for exact resume)",
+        choices=SCHEDULES,
+    )
     plateau_factor: float = option(4.0, "plateau schedule: divide the lr by this when validation does not improve")
-    precision: str = option("auto", "bf16 autocast for the forward pass and the loss (weights, gradients, "
-                                    "optimiser state and the loss stay fp32); auto: bf16 where the CPU has "
-                                    "AVX-512 BF16 or AMX (or the GPU has bf16), else fp32", choices=PRECISIONS)
-    time_budget: float = option(0.0, "minutes of process CPU time (all threads); then the run validates, saves "
-                                     "and stops. Without --steps the run has no step limit",
-                                shown="0: no budget")
+    precision: str = option(
+        "auto",
+        "bf16 autocast for the forward pass and the loss (weights, gradients, "
+        "optimiser state and the loss stay fp32); auto: bf16 where the CPU has "
+        "AVX-512 BF16 or AMX (or the GPU has bf16), else fp32",
+        choices=PRECISIONS,
+    )
+    time_budget: float = option(
+        0.0,
+        "minutes of process CPU time (all threads); then the run validates, saves "
+        "and stops. Without --steps the run has no step limit",
+        shown="0: no budget",
+    )
 
     def __post_init__(self) -> None:
         get_domain(self.domain)  # an unknown domain is a SettingsError now, not in the middle of a run
@@ -160,8 +184,9 @@ def make_optimizer(cfg: TrainConfig, named_params) -> torch.optim.Optimizer:
         return torch.optim.SGD([p for _, p in named], lr=cfg.lr)
     decay = [p for n, p in named if p.dim() >= 2 and "embed" not in n]
     no_decay = [p for n, p in named if not (p.dim() >= 2 and "embed" not in n)]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
+    )
 
 
 def _cpuinfo(key: str) -> str:
@@ -186,7 +211,7 @@ def bf16_supported(device_type: str = "cpu") -> bool:
 
 
 def resolve_precision(requested: str, device_type: str = "cpu") -> str:
-    """"bf16" or "fp32" for ``--precision auto|bf16|fp32``; auto falls back to fp32 and says so."""
+    """ "bf16" or "fp32" for ``--precision auto|bf16|fp32``; auto falls back to fp32 and says so."""
     if requested == "fp32":
         return "fp32"
     if bf16_supported(device_type):
@@ -200,13 +225,22 @@ def resolve_precision(requested: str, device_type: str = "cpu") -> str:
 
 def masked_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_id: int) -> tuple[torch.Tensor, int]:
     """Summed cross-entropy over targets, skipping document starts (``<bos>``)."""
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
-                           ignore_index=ignore_id, reduction="sum")
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=ignore_id, reduction="sum"
+    )
     return loss, int((targets != ignore_id).sum())
 
 
-def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               hidden: State | None, bos_id: int, clip: float, precision: str = "fp32") -> tuple[float, State | None]:
+def train_step(
+    net: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    hidden: State | None,
+    bos_id: int,
+    clip: float,
+    precision: str = "fp32",
+) -> tuple[float, State | None]:
     """One optimiser step on a (B, T) batch; returns (mean loss, new hidden) or (loss, None) if the
     loss was not finite (then nothing is updated). ``precision="bf16"``: the forward pass and the loss
     run under bf16 autocast; the weights, their gradients, the optimiser state and the loss stay fp32."""
@@ -237,8 +271,16 @@ def eval_rows(stream: torch.Tensor, rows: int, pad_id: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: RNNLanguageModel, stream: torch.Tensor, units: int, domain: Domain, bos_id: int,
-             rows: int = 16, bptt: int = 256, max_tokens: int = 0) -> dict:
+def evaluate(
+    model: RNNLanguageModel,
+    stream: torch.Tensor,
+    units: int,
+    domain: Domain,
+    bos_id: int,
+    rows: int = 16,
+    bptt: int = 256,
+    max_tokens: int = 0,
+) -> dict:
     """The domain metric over a whole stream (total nats ÷ units), in eval mode."""
     was_training = model.training
     model.eval()
@@ -377,8 +419,10 @@ class Trainer:
         self.hidden: State | None = None
         self.commands: list[dict] = []
         if parent is not None:  # the card keeps the whole history: the parent's commands and wall time
-            self.commands = [dict(c, model=parent.name) for c in parent.card.get("commands") or
-                             [{"step": 0, "command": parent.card.get("command", "")}]]
+            self.commands = [
+                dict(c, model=parent.name)
+                for c in parent.card.get("commands") or [{"step": 0, "command": parent.card.get("command", "")}]
+            ]
             self.wall = float(parent.card.get("wall_time_s", 0.0))
         if self.state_prev is not None:
             self._restore(self.state_prev)
@@ -401,9 +445,11 @@ class Trainer:
         theirs = {k: v for k, v in parent.model.config.to_dict().items() if k not in ("dropout", "vocab_size")}
         ours = {k: v for k, v in mcfg.to_dict().items() if k not in ("dropout", "vocab_size")}
         if parent.domain is not self.domain or theirs != ours:
-            raise SettingsError(f"--init-from {self.cfg.init_from}: its model ({parent.domain.name}, {theirs}) differs "
-                                f"from this run's ({self.domain.name}, {ours}); give the same --cell/--emb-dim/"
-                                "--hidden/--layers/--tie-weights")
+            raise SettingsError(
+                f"--init-from {self.cfg.init_from}: its model ({parent.domain.name}, {theirs}) differs "
+                f"from this run's ({self.domain.name}, {ours}); give the same --cell/--emb-dim/"
+                "--hidden/--layers/--tie-weights"
+            )
         self.model.load_state_dict(grown_state(parent.model.state_dict(), self.model.state_dict()))
         return parent
 
@@ -416,18 +462,34 @@ class Trainer:
             tokenizer = self.domain.load_tokenizer(self.out)
         elif c.init_from:
             tokenizer = self.domain.fine_tune_tokenizer(self.domain.load_tokenizer(Path(c.init_from)))
-        return self.domain.load_data(Path(c.data) if c.data else self.domain.default_data,
-                                     tokenizer=tokenizer,
-                                     vocab_size=c.model.vocab_size, augment=c.augment, seed=c.seed)
+        return self.domain.load_data(
+            Path(c.data) if c.data else self.domain.default_data,
+            tokenizer=tokenizer,
+            vocab_size=c.model.vocab_size,
+            augment=c.augment,
+            seed=c.seed,
+        )
 
     # state --------------------------------------------------------------------------------------
     def _train_state(self, hidden: State | None) -> dict:
         """What ``--resume`` needs; ``hidden``: the carried state of the whole batch (every process's rows)."""
-        return {"config": self.cfg.to_dict(), "model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                "step": self.step, "epoch": self.epoch, "pos": self.pos, "best": self.best,
-                "history": self.history, "wall": self.wall, "rng": torch.get_rng_state(),
-                "hidden": list(hidden) if isinstance(hidden, tuple) else hidden,
-                "commands": self.commands, "lr_scale": self.lr_scale, "cpu": self.cpu, "tokens": self.tokens}
+        return {
+            "config": self.cfg.to_dict(),
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "pos": self.pos,
+            "best": self.best,
+            "history": self.history,
+            "wall": self.wall,
+            "rng": torch.get_rng_state(),
+            "hidden": list(hidden) if isinstance(hidden, tuple) else hidden,
+            "commands": self.commands,
+            "lr_scale": self.lr_scale,
+            "cpu": self.cpu,
+            "tokens": self.tokens,
+        }
 
     def _restore(self, s: dict) -> None:
         self.model.load_state_dict(s["model"])
@@ -442,8 +504,10 @@ class Trainer:
         self.best, self.history, self.wall = s["best"], s["history"], s["wall"]
         self.lr_scale, self.cpu, self.tokens = s.get("lr_scale", 1.0), s.get("cpu", 0.0), s.get("tokens", 0)
         reconstructed = command_from_config(TrainConfig.from_dict(s["config"]))
-        self.commands = list(s.get("commands") or [
-            {"step": 0, "command": reconstructed + "  (reconstructed from the saved configuration)"}])
+        self.commands = list(
+            s.get("commands")
+            or [{"step": 0, "command": reconstructed + "  (reconstructed from the saved configuration)"}]
+        )
         torch.set_rng_state(s["rng"])
         self.hidden = self._own_rows(s["hidden"])
 
@@ -480,15 +544,25 @@ class Trainer:
         """The card of the weights just saved (``weights``: their identity)."""
         c = self.cfg
         card = {
-            "name": self.out.name, "domain": self.domain.name, "cell": c.model.cell, "data": self.data.info,
-            "tokenizer": self.data.tokenizer.to_config(), "parameters": self.model.n_params,
-            "hyperparameters": c.to_dict(), "command": self.commands[0]["command"], "steps": self.step,
+            "name": self.out.name,
+            "domain": self.domain.name,
+            "cell": c.model.cell,
+            "data": self.data.info,
+            "tokenizer": self.data.tokenizer.to_config(),
+            "parameters": self.model.n_params,
+            "hyperparameters": c.to_dict(),
+            "command": self.commands[0]["command"],
+            "steps": self.step,
             "commands": self.commands,
             "wall_time_s": round(self.wall, 1),
             "hardware": f"{_cpu_name()} CPU, {torch.get_num_threads()} threads x {self.world} processes",
-            "precision": self.precision, "time_budget_min": c.time_budget, "cpu_time_s": round(self.cpu, 1),
+            "precision": self.precision,
+            "time_budget_min": c.time_budget,
+            "cpu_time_s": round(self.cpu, 1),
             "tokens": self.tokens,
-            "metric": self.data.metric, "valid": round(valid["value"], 4), "weights": weights,
+            "metric": self.data.metric,
+            "valid": round(valid["value"], 4),
+            "weights": weights,
             "history": self.history[-50:],
         }
         try:
@@ -500,8 +574,9 @@ class Trainer:
 
     # loop ---------------------------------------------------------------------------------------
     def validate(self) -> dict:
-        return evaluate(self.model, self.data.valid, self.data.valid_units, self.domain, self.bos,
-                        max_tokens=self.cfg.eval_tokens)
+        return evaluate(
+            self.model, self.data.valid, self.data.valid_units, self.domain, self.bos, max_tokens=self.cfg.eval_tokens
+        )
 
     def run(self, stop_after: int | None = None) -> dict:
         """Train to ``cfg.steps`` or to the end of the ``--time-budget``. ``stop_after`` simulates an interruption
@@ -524,8 +599,10 @@ class Trainer:
             if self._stopping:  # between steps: the state is whole (a hard second Ctrl-C keeps the last save)
                 self.save_state()
             if _rank() == 0:
-                print(f"\nInterrupted at step {self.step}; saved. Continue with the same command plus --resume.",
-                      file=sys.stderr)
+                print(
+                    f"\nInterrupted at step {self.step}; saved. Continue with the same command plus --resume.",
+                    file=sys.stderr,
+                )
             raise
         if bar is not None:
             bar.close()
@@ -554,8 +631,10 @@ class Trainer:
             if loss is None:  # a NaN/inf loss never reaches the weights or a checkpoint: the batch is skipped
                 bad_steps += 1
                 if bad_steps > 20:
-                    raise SettingsError("The loss was NaN/inf for 20 steps in a row; lower --lr. "
-                                        f"The last good checkpoint in {self.out} is kept.")
+                    raise SettingsError(
+                        "The loss was NaN/inf for 20 steps in a row; lower --lr. "
+                        f"The last good checkpoint in {self.out} is kept."
+                    )
                 continue
             bad_steps = 0
             self._tick(bar, loss, x.numel() * self.world)
@@ -622,8 +701,9 @@ class Trainer:
         if bar is not None:
             bar.update(1)
             if self.step % 10 == 0 or self.step == self.cfg.steps:
-                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens / max(now - self._clock, 1e-9):,.0f}",
-                                epoch=self.epoch)
+                bar.set_postfix(
+                    loss=f"{loss:.3f}", tok_s=f"{tokens / max(now - self._clock, 1e-9):,.0f}", epoch=self.epoch
+                )
         self._clock = now
 
     # the CPU-time budget and the plateau schedule -----------------------------------------------------
@@ -655,12 +735,21 @@ class Trainer:
         if _rank() != 0:
             return None
         v = self.validate()
-        self.history.append({"step": self.step, "train_loss": round(train_loss, 4), "valid": round(v["value"], 4),
-                             "tokens": self.tokens, "cpu_s": round(self.cpu, 1)})
+        self.history.append(
+            {
+                "step": self.step,
+                "train_loss": round(train_loss, 4),
+                "valid": round(v["value"], 4),
+                "tokens": self.tokens,
+                "cpu_s": round(self.cpu, 1),
+            }
+        )
         train_cpu, train_tokens = self._speed
-        msg = (f"step {self.step}: valid {self.data.metric} {v['value']:.4f}  [{self.tokens:,} tokens, "
-               f"{self.cpu:.0f} s CPU, {train_tokens / max(train_cpu, 1e-9):,.0f} tok/s of train-step CPU, "
-               f"lr {self.opt.param_groups[0]['lr']:.3g}, {self.precision}]")
+        msg = (
+            f"step {self.step}: valid {self.data.metric} {v['value']:.4f}  [{self.tokens:,} tokens, "
+            f"{self.cpu:.0f} s CPU, {train_tokens / max(train_cpu, 1e-9):,.0f} tok/s of train-step CPU, "
+            f"lr {self.opt.param_groups[0]['lr']:.3g}, {self.precision}]"
+        )
         if v["value"] < self.best and math.isfinite(v["value"]):
             self.best = v["value"]
             self.write_card(v, ckpt.save_weights(self.out, self.model))

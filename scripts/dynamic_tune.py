@@ -14,7 +14,17 @@ from genmodels import checkpoint as ckpt
 from genmodels.dynamic import DynamicSettings, dynamic_evaluate
 from genmodels.util import repo_path
 
-GRID = [(0, 0), (3e-2, 1e-3), (1e-1, 1e-3), (3e-1, 1e-2), (1e-1, 1e-2), (1.0, 1e-2), (1e-1, 1e-4), (2e-1, 1e-3), (1.5e-1, 3e-4)]
+GRID = [
+    (0, 0),
+    (3e-2, 1e-3),
+    (1e-1, 1e-3),
+    (3e-1, 1e-2),
+    (1e-1, 1e-2),
+    (1.0, 1e-2),
+    (1e-1, 1e-4),
+    (2e-1, 1e-3),
+    (1.5e-1, 3e-4),
+]
 
 
 def main() -> None:
@@ -32,8 +42,11 @@ def main() -> None:
         t = time.time()
         s = DynamicSettings(lr, decay, a.segment)
         r = dynamic_evaluate(c.model, d.valid, d.valid_units, c.domain, c.tokenizer.bos_id, s, max_tokens=a.tokens)
-        print(f"{a.model} lr={lr:g} decay={decay:g} segment={a.segment}: valid {r['value']:.4f} ({time.time() - t:.0f} s)",
-              flush=True)
+        print(
+            f"{a.model} lr={lr:g} decay={decay:g} segment={a.segment}: "
+            f"valid {r['value']:.4f} ({time.time() - t:.0f} s)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,11 @@ def old_estimate_key(pitches, durations=None):
     except Exception:  # music21 analysis failure on odd input: fall back to C major
         return (0, "major")
     used = {int(p) % 12 for p in pitches}
-    candidates = [k] + [a for a in getattr(k, "alternateInterpretations", [])
-                        if a.mode in ("major", "minor") and k.correlationCoefficient - a.correlationCoefficient < 0.15]
+    candidates = [k] + [
+        a
+        for a in getattr(k, "alternateInterpretations", [])
+        if a.mode in ("major", "minor") and k.correlationCoefficient - a.correlationCoefficient < 0.15
+    ]
     for want in ({int(pitches[-1]) % 12}, used):
         better = [c for c in candidates if c.tonic.pitchClass in want]
         if better:
@@ -84,8 +87,14 @@ def abc_tunes(collection: str) -> list[dict]:
                 key = scales.parse_abc_key(k.group(1))
             except NotationError:
                 continue
-            out.append({"id": f"{collection}/{Path(path).name}#{i}", "text": header + "\n" + tune,
-                        "key": list(key), "collection": collection})
+            out.append(
+                {
+                    "id": f"{collection}/{Path(path).name}#{i}",
+                    "text": header + "\n" + tune,
+                    "key": list(key),
+                    "collection": collection,
+                }
+            )
     return out
 
 
@@ -154,8 +163,10 @@ def evaluate(sample: list[dict]) -> dict:
 
 
 def print_table(res: dict) -> None:
-    print("| tunes | n | old exact | new exact | old tonic | new tonic | old maj/min | new maj/min "
-          "| old signature | new signature |")
+    print(
+        "| tunes | n | old exact | new exact | old tonic | new tonic | old maj/min | new maj/min "
+        "| old signature | new signature |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for group in sorted(res, key=lambda g: (g == "total", g in TONIC_ONLY, g)):
         o, n = res[group]["old"], res[group]["new"]
@@ -179,9 +190,15 @@ def main() -> None:
     print(f"{len(sample)} tunes; written modes (without Essen): {dict(sorted(modes.items()))}")
     print_table(evaluate(sample))
     if args.json:
-        rows = [{"id": t["id"], "written": t["key"],
-                 "old": old_estimate_key(t["pitches"], t["durations"]),
-                 "new": scales.estimate_key(t["pitches"], t["durations"])} for t in sample]
+        rows = [
+            {
+                "id": t["id"],
+                "written": t["key"],
+                "old": old_estimate_key(t["pitches"], t["durations"]),
+                "new": scales.estimate_key(t["pitches"], t["durations"]),
+            }
+            for t in sample
+        ]
         Path(args.json).write_text(json.dumps(rows, indent=1))
 
 

@@ -23,10 +23,16 @@ def summary(out: Path) -> dict:
     data = c.domain.load_data(flatten(state["config"])["data"] or c.domain.default_data, tokenizer=c.tokenizer)
     v = evaluate(c.model, data.valid, data.valid_units, c.domain, c.tokenizer.bos_id)
     cpu = state.get("cpu", 0.0)
-    return {"run": out.name, "updates": state["step"], "tokens": state.get("tokens", 0), "cpu_s": round(cpu, 1),
-            "tok_per_cpu_s": round(state.get("tokens", 0) / max(cpu, 1e-9)),
-            "last_bounded_valid": state["history"][-1]["valid"] if state["history"] else None,
-            "valid_bpc_full": round(v["value"], 4), "precision": c.card.get("precision")}
+    return {
+        "run": out.name,
+        "updates": state["step"],
+        "tokens": state.get("tokens", 0),
+        "cpu_s": round(cpu, 1),
+        "tok_per_cpu_s": round(state.get("tokens", 0) / max(cpu, 1e-9)),
+        "last_bounded_valid": state["history"][-1]["valid"] if state["history"] else None,
+        "valid_bpc_full": round(v["value"], 4),
+        "precision": c.card.get("precision"),
+    }
 
 
 if __name__ == "__main__":

@@ -48,8 +48,19 @@ def tiny_text_ckpt(small_text_dir, tmp_path_factory) -> Path:
     from genmodels.train import train
 
     out = tmp_path_factory.mktemp("ck") / "tiny-text"
-    train(train_config(domain="text", data=str(small_text_dir), out=str(out), cell="lstm", vocab_size=300,
-                      steps=60, eval_every=30, **TINY), progress=False)
+    train(
+        train_config(
+            domain="text",
+            data=str(small_text_dir),
+            out=str(out),
+            cell="lstm",
+            vocab_size=300,
+            steps=60,
+            eval_every=30,
+            **TINY,
+        ),
+        progress=False,
+    )
     return out
 
 
@@ -62,8 +73,13 @@ def small_melody_dir(tmp_path_factory) -> Path:
 
     d = tmp_path_factory.mktemp("small_melody")
     rng = random.Random(0)
-    figures = ["C4 D4 E4 F4 G4/2 A4/2 G4 E4 C4*2", "C4/2 E4/2 G4 E4 C4 G3 C4*2", "E4 D4 C4 D4 E4 E4 E4*2",
-               "G4*3/2 A4/2 G4 F4 E4 F4 G4*2", "C4 C4 G4 G4 A4 A4 G4*2 F4 F4 E4 E4 D4 D4 C4*2"]
+    figures = [
+        "C4 D4 E4 F4 G4/2 A4/2 G4 E4 C4*2",
+        "C4/2 E4/2 G4 E4 C4 G3 C4*2",
+        "E4 D4 C4 D4 E4 E4 E4*2",
+        "G4*3/2 A4/2 G4 F4 E4 F4 G4*2",
+        "C4 C4 G4 G4 A4 A4 G4*2 F4 F4 E4 E4 D4 D4 C4*2",
+    ]
     for i in range(40):
         meter = [(4, 4), (3, 4), (6, 8)][i % 3]
         notes = " ".join(rng.choice(figures) for _ in range(4))

@@ -34,6 +34,6 @@ def distribution(m: KneserNey, context: Sequence[Hashable]) -> dict[Hashable, fl
     ctx = _as_list(context)
     probs, _ = m._position_probs([ctx + [w] for w in m.symbols] + [ctx + [_Unseen()]])
     ends = np.cumsum([len(ctx) + 1] * (len(m.symbols) + 1)) - 1
-    out = {w: float(probs[e]) for w, e in zip(m.symbols, ends[:-1])}
+    out = {w: float(probs[e]) for w, e in zip(m.symbols, ends[:-1], strict=False)}
     out[None] = float(probs[ends[-1]]) * (m.vocab_size - len(m.symbols))
     return out

@@ -6,33 +6,64 @@ import re
 
 import pytest
 
-from genmodels.melody.abc import abc_length, abc_pitch_name, to_abc
 from genmodels.errors import NotationError
 from genmodels.melody import Melody, Note
-from genmodels.melody.musicxml import musicxml_bytes
+from genmodels.melody.abc import abc_length, abc_pitch_name, to_abc
 from genmodels.melody.bars import bar_events, compare, read_back
+from genmodels.melody.musicxml import musicxml_bytes
 from genmodels.melody.roundtrip import check_abc, check_musicxml, roundtrip_report
 from genmodels.melody.scales import map_to_mode, with_key
 
 
 def jig() -> Melody:
     """G-major 6/8 jig: a one-eighth pickup (D), a C# and C natural in one bar, a rest, a tie over the bar."""
-    notes = [(62, 30, 6), (67, 36, 12), (71, 48, 6), (74, 54, 18), (72, 72, 6), (73, 78, 6), (72, 84, 6),
-             (71, 90, 24), (69, 120, 6), (67, 126, 12)]
+    notes = [
+        (62, 30, 6),
+        (67, 36, 12),
+        (71, 48, 6),
+        (74, 54, 18),
+        (72, 72, 6),
+        (73, 78, 6),
+        (72, 84, 6),
+        (71, 90, 24),
+        (69, 120, 6),
+        (67, 126, 12),
+    ]
     return Melody([Note(*n) for n in notes], meter=(6, 8), key=(7, "major"), tempo=100)
 
 
 def dorian_reel() -> Melody:
     """A dorian 4/4 tune with a triplet, an F# (outside D dorian) and a long tied note."""
-    notes = [(62, 0, 12), (65, 12, 6), (66, 18, 6), (69, 24, 12), (71, 36, 12), (74, 48, 4), (72, 52, 4),
-             (71, 56, 4), (69, 60, 12), (65, 72, 6), (62, 84, 36)]
+    notes = [
+        (62, 0, 12),
+        (65, 12, 6),
+        (66, 18, 6),
+        (69, 24, 12),
+        (71, 36, 12),
+        (74, 48, 4),
+        (72, 52, 4),
+        (71, 56, 4),
+        (69, 60, 12),
+        (65, 72, 6),
+        (62, 84, 36),
+    ]
     return with_key(Melody([Note(*n) for n in notes], meter=(4, 4), tempo=112), 2, "dorian")
 
 
 def minor_waltz() -> Melody:
     """A C-major waltz mapped to A minor, with a rest at the start of a bar and a raised seventh."""
-    notes = [(60, 0, 12), (64, 12, 12), (67, 24, 12), (72, 36, 24), (71, 60, 12), (69, 84, 12), (67, 96, 18),
-             (66, 114, 6), (67, 120, 12), (60, 132, 12)]
+    notes = [
+        (60, 0, 12),
+        (64, 12, 12),
+        (67, 24, 12),
+        (72, 36, 24),
+        (71, 60, 12),
+        (69, 84, 12),
+        (67, 96, 18),
+        (66, 114, 6),
+        (67, 120, 12),
+        (60, 132, 12),
+    ]
     return map_to_mode(Melody([Note(*n) for n in notes], meter=(3, 4), key=(0, "major")), 9, "minor")
 
 
@@ -50,9 +81,9 @@ def test_jig_abc_text():
     head, body = text.split("K:G\n")
     assert head.splitlines() == ["X:3", "T:A jig", "M:6/8", "L:1/8", "Q:1/4=100"]
     bars = [b.strip() for b in body.replace("\n", " ").split("|") if b.strip()]
-    assert bars[0] == "D"                    # the pickup bar: only the upbeat, no leading rest
+    assert bars[0] == "D"  # the pickup bar: only the upbeat, no leading rest
     assert bars[1] == "G2B d3"
-    assert bars[2] == "c^c=c B3-"            # explicit C natural after C# in the bar; tied over the line
+    assert bars[2] == "c^c=c B3-"  # explicit C natural after C# in the bar; tied over the line
     assert bars[3] == "BzA G2"
     assert text.endswith("|]\n")
 
@@ -115,14 +146,21 @@ def test_forced_pickup_off_writes_the_silence():
 
 def test_lengths_and_octaves():
     assert [abc_length(t) for t in (6, 12, 3, 9, 18, 24, 36)] == ["", "2", "/2", "3/2", "3", "4", "6"]
-    assert [abc_pitch_name(p, letter) for p, letter in ((60, "C"), (72, "C"), (84, "C"), (48, "C"), (71, "B"))] == \
-        ["C", "c", "c'", "C,", "B"]
+    assert [abc_pitch_name(p, letter) for p, letter in ((60, "C"), (72, "C"), (84, "C"), (48, "C"), (71, "B"))] == [
+        "C",
+        "c",
+        "c'",
+        "C,",
+        "B",
+    ]
 
 
 def test_odd_triplet_lengths_are_tied_values_inside_the_group():
     """5 + 7 ticks (a triplet eighth and 16th, tied) and 1-tick notes (triplet 32nds) from the corpus."""
-    odd = Melody([Note(60, 0, 5), Note(62, 5, 7), Note(64, 12, 1), Note(65, 13, 1), Note(67, 14, 10),
-                  Note(69, 24, 24)], key=(0, "major"))
+    odd = Melody(
+        [Note(60, 0, 5), Note(62, 5, 7), Note(64, 12, 1), Note(65, 13, 1), Note(67, 14, 10), Note(69, 24, 24)],
+        key=(0, "major"),
+    )
     text = to_abc(odd)
     assert "(3:2:4C-C/4D3/2-D/4" in text and "(3:2:4E/4F/4G2-G/2" in text
     assert compare(odd, read_back(parse_abc(text))) is None

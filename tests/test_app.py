@@ -14,8 +14,7 @@ import pretty_midi
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_support import score_svg
-from app_support import available_models
+from app_support import available_models, score_svg
 from genmodels.melody import MAX_MIDI_BYTES, parse_note_prompt
 from genmodels.sampling import MAX_PROMPT_CHARS, Sampler, Settings
 

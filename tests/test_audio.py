@@ -19,10 +19,10 @@ def test_wav_of_a_melody():
         seconds = w.getnframes() / w.getframerate()
         pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float) / 32768
     assert 4.5 <= seconds <= 6.0
-    rms = np.sqrt((pcm ** 2).mean())
+    rms = np.sqrt((pcm**2).mean())
     assert 0.03 < rms and np.abs(pcm).max() <= 0.9  # audible, not clipped
     quarter = int(0.5 * 44100) * 2
-    assert np.sqrt((pcm[: quarter] ** 2).mean()) > 0.01  # sound from the first note on
+    assert np.sqrt((pcm[:quarter] ** 2).mean()) > 0.01  # sound from the first note on
 
 
 def test_instruments_sound_different():

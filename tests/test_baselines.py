@@ -23,18 +23,18 @@ def reference_kn(seqs, order, vocab_size, discounts):
     counts = [Counter() for _ in range(order + 1)]
     for s in seqs:
         for i in range(len(s) - order + 1):
-            counts[order][tuple(s[i:i + order])] += 1
+            counts[order][tuple(s[i : i + order])] += 1
     for n in range(1, order):
         left = defaultdict(set)
         for s in seqs:
             for i in range(len(s) - n + 1):
-                left[tuple(s[i:i + n])].add(s[i - 1] if i > 0 else "<start>")
+                left[tuple(s[i : i + n])].add(s[i - 1] if i > 0 else "<start>")
         counts[n] = Counter({g: len(v) for g, v in left.items()})
 
     def p(hist, w, n):
         if n == 0:
             return 1.0 / vocab_size
-        h = tuple(hist[len(hist) - (n - 1):]) if n > 1 else ()
+        h = tuple(hist[len(hist) - (n - 1) :]) if n > 1 else ()
         lower = p(hist, w, n - 1)
         rows = [(g, c) for g, c in counts[n].items() if g[:-1] == h]
         tot = sum(c for _, c in rows)
@@ -44,7 +44,7 @@ def reference_kn(seqs, order, vocab_size, discounts):
         return max(counts[n][h + (w,)] - d, 0) / tot + d * len(rows) / tot * lower
 
     def logprob(s):
-        return sum(math.log(p(s[max(0, i - order + 1):i], s[i], min(order, i + 1))) for i in range(len(s)))
+        return sum(math.log(p(s[max(0, i - order + 1) : i], s[i], min(order, i + 1))) for i in range(len(s)))
 
     return logprob
 
@@ -164,8 +164,11 @@ def test_melody_baseline_on_tiny_midi_folder(tmp_path):
 
 
 def test_text_baseline_on_tiny_folder(tmp_path):
-    for split, texts in {"train": ["hello world " * 30, "hold the world"], "valid": ["hello there"],
-                         "test": ["world hello"]}.items():
+    for split, texts in {
+        "train": ["hello world " * 30, "hold the world"],
+        "valid": ["hello there"],
+        "test": ["world hello"],
+    }.items():
         (tmp_path / split).mkdir()
         for i, t in enumerate(texts):
             (tmp_path / split / f"{i}.txt").write_text(t)
@@ -175,5 +178,5 @@ def test_text_baseline_on_tiny_folder(tmp_path):
     ck = tmp_path / "ckpt"
     ck.mkdir()
     (ck / "config.json").write_text('{"domain": "text"}')
-    (ck / "card.json").write_text('{"data": {"data": "%s"}}' % tmp_path)
+    (ck / "card.json").write_text(f'{{"data": {{"data": "{tmp_path}"}}}}')
     assert baseline_report(str(ck), order=3)["test_bits_per_char"] == r["test_bits_per_char"]

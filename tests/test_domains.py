@@ -37,8 +37,13 @@ def test_metrics_convert_nats():
 
 def test_no_domain_name_is_compared_outside_the_domain_modules():
     files = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True).stdout.split()
-    found = [f"{f}:{i}" for f in files if not f.startswith("genmodels/domains/")
-             for i, line in enumerate((ROOT / f).read_text().splitlines(), 1) if NAME_COMPARISON.search(line)]
+    found = [
+        f"{f}:{i}"
+        for f in files
+        if not f.startswith("genmodels/domains/")
+        for i, line in enumerate((ROOT / f).read_text().splitlines(), 1)
+        if NAME_COMPARISON.search(line)
+    ]
     assert not found
 
 
@@ -63,9 +68,11 @@ def test_old_flags_still_parse():
     assert (a.prompt, a.seed, a.n) == ("To be", 3, 2)
     a = build_parser().parse_args(["generate", "ck", "--seed-notes", "E4", "--seed-midi", "x.mid"])
     assert (a.prompt_notes, a.prompt_midi) == ("E4", "x.mid")
-    flags = ("--emb-dim 8 --hidden 8 --layers 1 --dropout 0.1 --tie-weights --vocab-size 300 --batch 4 --bptt 8 "
-             "--lr 0.01 --weight-decay 0 --clip 2 --steps 5 --warmup 1 --min-lr-ratio 0.1 --eval-every 5 "
-             "--save-every 5 --eval-tokens 100 --seed 1 --threads 1 --init-from x --no-augment --resume")
+    flags = (
+        "--emb-dim 8 --hidden 8 --layers 1 --dropout 0.1 --tie-weights --vocab-size 300 --batch 4 --bptt 8 "
+        "--lr 0.01 --weight-decay 0 --clip 2 --steps 5 --warmup 1 --min-lr-ratio 0.1 --eval-every 5 "
+        "--save-every 5 --eval-tokens 100 --seed 1 --threads 1 --init-from x --no-augment --resume"
+    )
     a = build_parser().parse_args(["train", "--domain", "text", "--out", "o", *flags.split()])
     assert a.emb_dim == 8 and a.tie_weights and a.augment is False and a.resume and a.init_from == "x"
 
@@ -82,6 +89,7 @@ def test_a_shipped_card_with_the_flat_layout_still_reads():
 
 
 def test_cli_train_help_lists_every_setting():
-    p = subprocess.run([sys.executable, "-m", "genmodels", "train", "--help"], capture_output=True, text=True,
-                       cwd=ROOT, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "genmodels", "train", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert p.returncode == 0 and "--emb-dim" in p.stdout and "(default: 256)" in p.stdout

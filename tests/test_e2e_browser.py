@@ -352,6 +352,8 @@ def melody_coediting(page, folder: Path) -> None:
 
         pm = pretty_midi.PrettyMIDI(str(download(page, "Download the melody (.mid)", folder)))
         check_score(page, len(pm.instruments[0].notes))
+
+
 def test_browser_typing_with_suggestions():
     """Type a sentence key by key: suggestions follow the text; a click takes a word, Tab the ghost text;
     keys faster than the answers never leave stale words; the text survives a visit to another page."""

@@ -9,8 +9,9 @@ from genmodels.evaluate import eval_checkpoint
 
 
 def _eval(*args):
-    p = subprocess.run([sys.executable, "-m", "genmodels", "eval", *map(str, args)], capture_output=True, text=True,
-                       timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "genmodels", "eval", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
 
@@ -40,7 +41,11 @@ def test_eval_melody_on_a_midi_folder(small_melody_dir, tmp_path):
     from tests.conftest import TINY, train_config
 
     out = tmp_path / "mel"
-    train(train_config(domain="melody", data=str(small_melody_dir), out=str(out), steps=30, eval_every=30,
-                      **{**TINY, "batch": 4}), progress=False)
+    train(
+        train_config(
+            domain="melody", data=str(small_melody_dir), out=str(out), steps=30, eval_every=30, **{**TINY, "batch": 4}
+        ),
+        progress=False,
+    )
     r = _eval(out, "--midi-dir", small_melody_dir)
     assert r["test"]["metric"] == "nats_per_note" and r["test"]["units"] > 100 and r["test"]["value"] > 0

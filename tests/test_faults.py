@@ -43,8 +43,16 @@ def test_kill_during_checkpoint_writes_leaves_a_loadable_checkpoint(tiny_text_ck
 
 
 def test_nan_loss_never_overwrites_a_good_checkpoint(small_text_dir, tmp_path, monkeypatch):
-    cfg = train_config(domain="text", data=str(small_text_dir), out=str(tmp_path / "nan"), vocab_size=300,
-                      steps=200, eval_every=10, save_every=10, **TINY)
+    cfg = train_config(
+        domain="text",
+        data=str(small_text_dir),
+        out=str(tmp_path / "nan"),
+        vocab_size=300,
+        steps=200,
+        eval_every=10,
+        save_every=10,
+        **TINY,
+    )
     with pytest.raises(KeyboardInterrupt):
         Trainer(cfg, progress=False).run(stop_after=20)
     good = (tmp_path / "nan/model.safetensors").read_bytes()
@@ -66,9 +74,38 @@ def test_nan_loss_never_overwrites_a_good_checkpoint(small_text_dir, tmp_path, m
 
 def test_ctrl_c_saves_between_steps_and_resume_continues(small_text_dir, tmp_path):
     out = tmp_path / "sig"
-    cmd = [sys.executable, "-m", "genmodels", "train", "--domain", "text", "--data", str(small_text_dir), "--out",
-           str(out), "--emb-dim", "16", "--hidden", "24", "--layers", "1", "--batch", "4", "--bptt", "16",
-           "--steps", "10000000", "--eval-every", "10000000", "--save-every", "10000000", "--vocab-size", "300", "--threads", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "genmodels",
+        "train",
+        "--domain",
+        "text",
+        "--data",
+        str(small_text_dir),
+        "--out",
+        str(out),
+        "--emb-dim",
+        "16",
+        "--hidden",
+        "24",
+        "--layers",
+        "1",
+        "--batch",
+        "4",
+        "--bptt",
+        "16",
+        "--steps",
+        "10000000",
+        "--eval-every",
+        "10000000",
+        "--save-every",
+        "10000000",
+        "--vocab-size",
+        "300",
+        "--threads",
+        "1",
+    ]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / "config.json").exists() and time.time() < deadline:
@@ -79,7 +116,11 @@ def test_ctrl_c_saves_between_steps_and_resume_continues(small_text_dir, tmp_pat
     assert p.returncode == 130 and "Interrupted at step" in err and "Traceback" not in err
     step = load_train_state(out)["step"]
     assert step > 0  # no periodic save happened: this state was written on the interrupt
-    r = subprocess.run(cmd[:4] + ["--domain", "text", "--out", str(out), "--resume", "--steps", str(step + 3)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        cmd[:4] + ["--domain", "text", "--out", str(out), "--resume", "--steps", str(step + 3)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert load_train_state(out)["step"] == step + 3

@@ -78,18 +78,37 @@ CASES = {
     "no notes": _midi([[mido.MetaMessage("set_tempo", tempo=500000)]]),
     "drums only": _midi([_notes([36, 38, 42] * 10, channel=9)]),
     "100,000 notes": _midi([_notes([60 + i % 12 for i in range(100_000)], dur=10)]),
-    "1,000 tempo changes": _midi([[mido.MetaMessage("set_tempo", tempo=300000 + 500 * i, time=60) for i in range(1000)]
-                                  + _notes([60, 62, 64, 65, 67] * 20)]),
-    "extreme pitches and velocities": _midi([_notes([0, 127, 1, 126, 60], velocity=127) + _notes([64, 65], velocity=1)]),
+    "1,000 tempo changes": _midi(
+        [
+            [mido.MetaMessage("set_tempo", tempo=300000 + 500 * i, time=60) for i in range(1000)]
+            + _notes([60, 62, 64, 65, 67] * 20)
+        ]
+    ),
+    "extreme pitches and velocities": _midi(
+        [_notes([0, 127, 1, 126, 60], velocity=127) + _notes([64, 65], velocity=1)]
+    ),
     "format 2": _midi([_notes([60, 62, 64]), _notes([67, 69, 71])], type_=2),
-    "zero-length and overlapping": _midi([[mido.Message("note_on", note=60, velocity=90, time=0),
-                                           mido.Message("note_on", note=64, velocity=90, time=0),
-                                           mido.Message("note_off", note=64, velocity=0, time=0),
-                                           mido.Message("note_on", note=67, velocity=90, time=100),
-                                           mido.Message("note_off", note=60, velocity=0, time=500),
-                                           mido.Message("note_off", note=67, velocity=0, time=10)]]),
-    "huge delta time": _midi([_notes([60]) + [mido.Message("note_on", note=62, velocity=90, time=200_000_000),
-                                              mido.Message("note_off", note=62, velocity=0, time=240)]]),
+    "zero-length and overlapping": _midi(
+        [
+            [
+                mido.Message("note_on", note=60, velocity=90, time=0),
+                mido.Message("note_on", note=64, velocity=90, time=0),
+                mido.Message("note_off", note=64, velocity=0, time=0),
+                mido.Message("note_on", note=67, velocity=90, time=100),
+                mido.Message("note_off", note=60, velocity=0, time=500),
+                mido.Message("note_off", note=67, velocity=0, time=10),
+            ]
+        ]
+    ),
+    "huge delta time": _midi(
+        [
+            _notes([60])
+            + [
+                mido.Message("note_on", note=62, velocity=90, time=200_000_000),
+                mido.Message("note_off", note=62, velocity=0, time=240),
+            ]
+        ]
+    ),
 }
 
 

@@ -3,9 +3,17 @@ import math
 import pytest
 
 from genmodels.melody import Melody, Note
-from genmodels.music_stats import (NoveltyIndex, bar_completeness, compare, duration_histogram,
-                                   longest_shared_run, pitch_class_entropy, pitch_range,
-                                   scale_consistency, summarize)
+from genmodels.music_stats import (
+    NoveltyIndex,
+    bar_completeness,
+    compare,
+    duration_histogram,
+    longest_shared_run,
+    pitch_class_entropy,
+    pitch_range,
+    scale_consistency,
+    summarize,
+)
 
 Q = 12  # ticks per quarter
 
@@ -60,8 +68,16 @@ def test_bar_completeness_complete_cases():
 def test_bar_completeness_incomplete_cases():
     # a note overlapping the next one (Melody refuses to build it, so set the notes afterwards)
     m = seq([60, 62, 64, 65, 67, 69, 71, 72])
-    m.notes = [Note(60, 0, 12), Note(62, 12, 24), Note(64, 24, 12), Note(65, 36, 12),
-               Note(67, 48, 12), Note(69, 60, 12), Note(71, 72, 12), Note(72, 84, 12)]
+    m.notes = [
+        Note(60, 0, 12),
+        Note(62, 12, 24),
+        Note(64, 24, 12),
+        Note(65, 36, 12),
+        Note(67, 48, 12),
+        Note(69, 60, 12),
+        Note(71, 72, 12),
+        Note(72, 84, 12),
+    ]
     assert bar_completeness(m) == 0.5  # bar 0 is over-full, bar 1 fine
     # an overlong final note: starts on beat 4 of bar 1 and rings two beats past the last bar line
     m = Melody([Note(60, 0, 48), Note(62, 48, 36), Note(64, 84, 36)])

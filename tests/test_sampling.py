@@ -40,16 +40,39 @@ def test_next_token_probs(gen):
     assert len(top) == 5 and probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
 
 
-@pytest.mark.parametrize("bad", [dict(temperature=float("nan")), dict(temperature=-1), dict(temperature=100),
-                                 dict(top_k=-1), dict(top_p=0), dict(top_p=1.5), dict(top_p=float("nan")),
-                                 dict(n=0), dict(n=17), dict(seed=-1)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(temperature=float("nan")),
+        dict(temperature=-1),
+        dict(temperature=100),
+        dict(top_k=-1),
+        dict(top_p=0),
+        dict(top_p=1.5),
+        dict(top_p=float("nan")),
+        dict(n=0),
+        dict(n=17),
+        dict(seed=-1),
+    ],
+)
 def test_bad_settings_are_refused(gen, bad):
     with pytest.raises(SettingsError):
         gen.complete("x", 5, Settings(**bad))
 
 
-@pytest.mark.parametrize("ok", [dict(temperature=0), dict(temperature=1e-6), dict(temperature=5.0),
-                                dict(top_k=0), dict(top_k=1), dict(top_k=10**6), dict(top_p=1e-9), dict(top_p=1)])
+@pytest.mark.parametrize(
+    "ok",
+    [
+        dict(temperature=0),
+        dict(temperature=1e-6),
+        dict(temperature=5.0),
+        dict(top_k=0),
+        dict(top_k=1),
+        dict(top_k=10**6),
+        dict(top_p=1e-9),
+        dict(top_p=1),
+    ],
+)
 def test_edge_settings_work(gen, ok):
     assert isinstance(gen.complete("x", 5, Settings(**ok))[0].continuation, str)
 

@@ -31,12 +31,26 @@ def names(m: Melody) -> list[str]:
     return [note_name(p) for p in m.pitches]
 
 
-@pytest.mark.parametrize("text,want", [
-    ("Ador", (9, "dorian")), ("Gmix", (7, "mixolydian")), ("Em", (4, "minor")), ("D", (2, "major")),
-    ("F#m", (6, "minor")), ("Bb", (10, "major")), ("E Minor", (4, "minor")), ("A Mixolydian", (9, "mixolydian")),
-    ("AMix", (9, "mixolydian")), ("G Dorian % Aird uses two flats", (7, "dorian")), ("K:Eaeolian", (4, "minor")),
-    ("Cion", (0, "major")), ("Bphr", (11, "phrygian")), ("Flyd", (5, "lydian")), ("Bloc", (11, "locrian")),
-])
+@pytest.mark.parametrize(
+    "text,want",
+    [
+        ("Ador", (9, "dorian")),
+        ("Gmix", (7, "mixolydian")),
+        ("Em", (4, "minor")),
+        ("D", (2, "major")),
+        ("F#m", (6, "minor")),
+        ("Bb", (10, "major")),
+        ("E Minor", (4, "minor")),
+        ("A Mixolydian", (9, "mixolydian")),
+        ("AMix", (9, "mixolydian")),
+        ("G Dorian % Aird uses two flats", (7, "dorian")),
+        ("K:Eaeolian", (4, "minor")),
+        ("Cion", (0, "major")),
+        ("Bphr", (11, "phrygian")),
+        ("Flyd", (5, "lydian")),
+        ("Bloc", (11, "locrian")),
+    ],
+)
 def test_parse_abc_key(text, want):
     assert parse_abc_key(text) == want
 
@@ -59,8 +73,12 @@ def test_scales_and_signatures():
     assert scale_pitch_classes(7, "mixolydian") == (7, 9, 11, 0, 2, 4, 5)
     assert key_signature(9, "dorian") == 1 and key_signature(7, "mixolydian") == 0
     assert key_signature(0, "minor") == -3 and key_signature(2, "major") == 2
-    assert [key_name(*k, abc=True) for k in [(9, "dorian"), (7, "mixolydian"), (4, "minor"), (10, "major")]] == \
-        ["Ador", "Gmix", "Em", "Bb"]
+    assert [key_name(*k, abc=True) for k in [(9, "dorian"), (7, "mixolydian"), (4, "minor"), (10, "major")]] == [
+        "Ador",
+        "Gmix",
+        "Em",
+        "Bb",
+    ]
     assert key_name(6, "minor") == "F# minor" and key_name(3, "major") == "Eb major"
 
 
@@ -85,8 +103,8 @@ def test_dorian_tune_to_major():
 
 
 def test_chromatic_note_keeps_its_offset_from_the_nearest_degree():
-    assert map_pitch_class(6, "major", "minor") == 6   # F#: raised 4th stays a raised 4th
-    assert map_pitch_class(3, "major", "minor") == 3   # D#: D + 1 (D does not move) -> Eb's place
+    assert map_pitch_class(6, "major", "minor") == 6  # F#: raised 4th stays a raised 4th
+    assert map_pitch_class(3, "major", "minor") == 3  # D#: D + 1 (D does not move) -> Eb's place
     assert map_pitch_class(1, "major", "dorian") == 1  # C#: raised tonic
     assert map_pitch_class(11, "minor", "major") == 11  # the leading tone is outside minor: stays B
 
@@ -125,18 +143,21 @@ def test_g_major_jig_is_g_major():
     assert estimate_key(G_JIG) == (7, "major")
 
 
-@pytest.mark.parametrize("key,pitches", [
-    ((9, "dorian"), [69, 71, 72, 74, 76, 78, 76, 74, 72, 71, 69, 67, 69, 76, 74, 72, 71, 69]),
-    ((7, "mixolydian"), [67, 71, 74, 77, 76, 74, 72, 71, 69, 67, 65, 67, 71, 74, 77, 74, 71, 67]),
-    ((9, "minor"), [69, 72, 76, 77, 76, 74, 72, 71, 69, 68, 69, 72, 71, 69]),
-    ((2, "major"), [62, 66, 69, 74, 73, 71, 69, 66, 64, 62, 61, 62]),
-])
+@pytest.mark.parametrize(
+    "key,pitches",
+    [
+        ((9, "dorian"), [69, 71, 72, 74, 76, 78, 76, 74, 72, 71, 69, 67, 69, 76, 74, 72, 71, 69]),
+        ((7, "mixolydian"), [67, 71, 74, 77, 76, 74, 72, 71, 69, 67, 65, 67, 71, 74, 77, 74, 71, 67]),
+        ((9, "minor"), [69, 72, 76, 77, 76, 74, 72, 71, 69, 68, 69, 72, 71, 69]),
+        ((2, "major"), [62, 66, 69, 74, 73, 71, 69, 66, 64, 62, 61, 62]),
+    ],
+)
 def test_estimate_key_with_modes(key, pitches):
     assert estimate_key(pitches) == key
 
 
 def test_estimate_key_edge_cases():
     assert estimate_key([]) == (0, "major")
-    assert estimate_key([60]) [0] == 0
+    assert estimate_key([60])[0] == 0
     assert estimate_melody_key(melody(G_JIG, ticks=6, meter=(6, 8))) == (7, "major")
     assert estimate_key(G_JIG, modes=("major", "minor"))[1] in ("major", "minor")

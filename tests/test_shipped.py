@@ -21,8 +21,20 @@ def test_the_four_default_models_ship():
 def test_card_is_complete(path):
     c = load_checkpoint(path)
     card = c.card
-    for key in ("data", "tokenizer", "parameters", "hyperparameters", "command", "wall_time_s", "hardware",
-                "metric", "valid", "test", "baseline", "samples"):
+    for key in (
+        "data",
+        "tokenizer",
+        "parameters",
+        "hyperparameters",
+        "command",
+        "wall_time_s",
+        "hardware",
+        "metric",
+        "valid",
+        "test",
+        "baseline",
+        "samples",
+    ):
         assert key in card, f"{path.name}/card.json lacks {key!r}"
     assert card["parameters"] == c.model.n_params
     assert card["command"].startswith("python -m genmodels train")

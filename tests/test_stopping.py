@@ -1,6 +1,5 @@
 """Stop rules and repetition control on hand-built text and logits."""
 
-
 import pytest
 import torch
 

@@ -8,14 +8,33 @@ import torch
 
 from genmodels.checkpoint import load_checkpoint
 from genmodels.errors import GenmodelsError, SeedError, SettingsError
-from genmodels.healing import (HealingConstraint, PieceTable, greedy_word, heal, is_word_char, mid_word_cuts,
-                               prepare_prompt, table_for, word_at)
+from genmodels.healing import (
+    HealingConstraint,
+    PieceTable,
+    greedy_word,
+    heal,
+    is_word_char,
+    mid_word_cuts,
+    prepare_prompt,
+    table_for,
+    word_at,
+)
 from genmodels.suggest import Suggester, Suggestion, WordBeam, _Masks, ghost_text, next_words
 from genmodels.text import _escape
 
 SHIPPED = ["checkpoints/text-lstm", "checkpoints/text-gru"]
-HOSTILE = ["", "x" * 100_000, "Καλημέρα κόσμε, πώς", "日本語のテキスト", "emoji 😀👍🏽", "\u0301", "   \n\t  ",
-           "\u2581\ue000 odd", "To be\n\n\n", "a" * 300]
+HOSTILE = [
+    "",
+    "x" * 100_000,
+    "Καλημέρα κόσμε, πώς",
+    "日本語のテキスト",
+    "emoji 😀👍🏽",
+    "\u0301",
+    "   \n\t  ",
+    "\u2581\ue000 odd",
+    "To be\n\n\n",
+    "a" * 300,
+]
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +90,28 @@ def test_piece_bytes_concatenate_to_the_escaped_text(tiny):
         assert b"".join(table.pieces[i] for i in tok.encode(text)) == _escape(text).encode("utf-8")
 
 
-@pytest.mark.parametrize("text", ["To be, or not to b", "To be, or not to ", "Hamlet.\n", "", "word", "x, y",
-                                  "Καλημέρα κό", "é\u0301", "\u2581x", "😀", "   "])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "To be, or not to b",
+        "To be, or not to ",
+        "Hamlet.\n",
+        "",
+        "word",
+        "x, y",
+        "Καλημέρα κό",
+        "é\u0301",
+        "\u2581x",
+        "😀",
+        "   ",
+    ],
+)
 def test_heal_backs_off_the_tail_and_the_constraint_spells_it_again(tiny, text):
     tok, table = tiny.tokenizer, table_for(tiny.tokenizer)
     h = heal(tok, text)
-    assert tok.encode(text) == h.ids + tok.encode(text)[len(h.ids):]
-    assert b"".join(table.pieces[i] for i in tok.encode(text)[len(h.ids):]) == h.removed
-    assert h.removed_text == text[len(text) - len(h.removed_text):]
+    assert tok.encode(text) == h.ids + tok.encode(text)[len(h.ids) :]
+    assert b"".join(table.pieces[i] for i in tok.encode(text)[len(h.ids) :]) == h.removed
+    assert h.removed_text == text[len(text) - len(h.removed_text) :]
     ids, c = prepare_prompt(tok, text, batch=2)
     assert ids == h.ids
     rng, out = torch.Generator().manual_seed(0), [b"", b""]
@@ -86,7 +119,7 @@ def test_heal_backs_off_the_tail_and_the_constraint_spells_it_again(tiny, text):
         logits = c.apply(torch.randn(2, tok.vocab_size, generator=rng).masked_fill(table.banned, -math.inf))
         tokens = logits.argmax(-1)
         c.advance(tokens)
-        out = [o + table.pieces[t] for o, t in zip(out, tokens.tolist())]
+        out = [o + table.pieces[t] for o, t in zip(out, tokens.tolist(), strict=False)]
     assert all(o.startswith(h.removed) for o in out)
 
 
@@ -122,7 +155,7 @@ def test_suggestions_are_whole_words_that_extend_the_typed_one(tiny):
     for prompt in ["To be, or not to b", "the ki", "KING.\n", "What, ", "And"]:
         out = next_words(tiny.model, tiny.tokenizer, prompt, k=3)
         assert 1 <= len(out) <= 3 and all(isinstance(x, Suggestion) for x in out)
-        typed = prompt[len(prompt.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")):]
+        typed = prompt[len(prompt.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")) :]
         for x in out:
             assert x.word and all(is_word_char(ch) for ch in x.word) and x.word.startswith(typed)
             assert 0 < x.prob <= 1 and (prompt + x.insert).endswith(x.word)

@@ -1,14 +1,13 @@
 """The text tokenizer: lossless on any Unicode, streaming-safe, and the default corpus is deterministic."""
 
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genmodels.corpus import load_text_folder, prepare_text
-from genmodels.util import tree_hash
 from genmodels.errors import DataError
 from genmodels.text import StreamDecoder, TextTokenizer
+from genmodels.util import tree_hash
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +21,20 @@ def test_encode_decode_is_identity_for_any_unicode(tok, text):
     assert tok.decode(tok.encode(text)) == text
 
 
-@pytest.mark.parametrize("text", ["a  b   c\n\n\n", "\ttab\t\t", "emoji 😀🎵 and accents éàü ñ", "\x00\x01\x1f\x7f ctrl",
-                                  "▁ meta ▁▁", "\ue000 escape \ue0000\ue0001", " leading and trailing ", "\r\n\r", ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a  b   c\n\n\n",
+        "\ttab\t\t",
+        "emoji 😀🎵 and accents éàü ñ",
+        "\x00\x01\x1f\x7f ctrl",
+        "▁ meta ▁▁",
+        "\ue000 escape \ue0000\ue0001",
+        " leading and trailing ",
+        "\r\n\r",
+        "",
+    ],
+)
 def test_hard_cases_round_trip(tok, text):
     assert tok.decode(tok.encode(text)) == text
 

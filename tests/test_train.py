@@ -17,14 +17,43 @@ from tests.conftest import TINY, train_config
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_tiny_text_model_learns_and_generates(cell, small_text_dir, tmp_path):
     out = tmp_path / f"text-{cell}"
-    r = train(train_config(domain="text", data=str(small_text_dir), out=str(out), cell=cell, vocab_size=300,
-                          steps=240, eval_every=60, **TINY), progress=False)
+    r = train(
+        train_config(
+            domain="text",
+            data=str(small_text_dir),
+            out=str(out),
+            cell=cell,
+            vocab_size=300,
+            steps=240,
+            eval_every=60,
+            **TINY,
+        ),
+        progress=False,
+    )
     vals = [h["valid"] for h in r["history"]]
     assert vals[-1] < vals[0] - 0.3, vals
     card = json.loads((out / "card.json").read_text())
-    assert card["metric"] == "bits_per_char" and card["parameters"] > 0 and "train" in card["command"] or card["command"]
-    p = subprocess.run([sys.executable, "-m", "genmodels", "generate", str(out), "--seed-text", "ROMEO:",
-                        "--length", "30", "--seed", "1"], capture_output=True, text=True, timeout=120)
+    assert (
+        card["metric"] == "bits_per_char" and card["parameters"] > 0 and "train" in card["command"] or card["command"]
+    )
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genmodels",
+            "generate",
+            str(out),
+            "--seed-text",
+            "ROMEO:",
+            "--length",
+            "30",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith("ROMEO:") and len(p.stdout) > len("ROMEO:") + 5
 
@@ -35,8 +64,16 @@ def _weights(path):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_interrupted_run_resumes_exactly(cell, small_text_dir, tmp_path):
-    kw = dict(domain="text", data=str(small_text_dir), cell=cell, vocab_size=300, steps=40, eval_every=15,
-              save_every=5, **{**TINY, "dropout": 0.3, "layers": 2})
+    kw = dict(
+        domain="text",
+        data=str(small_text_dir),
+        cell=cell,
+        vocab_size=300,
+        steps=40,
+        eval_every=15,
+        save_every=5,
+        **{**TINY, "dropout": 0.3, "layers": 2},
+    )
     train(train_config(out=str(tmp_path / "a"), **kw), progress=False)
     with pytest.raises(KeyboardInterrupt):
         Trainer(train_config(out=str(tmp_path / "b"), **kw), progress=False).run(stop_after=17)
@@ -55,10 +92,44 @@ def test_resume_without_state_is_a_clear_error(tmp_path, small_text_dir):
 
 def test_ddp_two_processes_loss_falls(small_text_dir, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
-           "-m", "genmodels", "train", "--domain", "text", "--data", str(small_text_dir), "--out", str(out),
-           "--emb-dim", "24", "--hidden", "32", "--layers", "1", "--batch", "8", "--bptt", "32", "--lr", "1e-2",
-           "--steps", "120", "--eval-every", "40", "--warmup", "10", "--vocab-size", "300", "--threads", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29533",
+        "-m",
+        "genmodels",
+        "train",
+        "--domain",
+        "text",
+        "--data",
+        str(small_text_dir),
+        "--out",
+        str(out),
+        "--emb-dim",
+        "24",
+        "--hidden",
+        "32",
+        "--layers",
+        "1",
+        "--batch",
+        "8",
+        "--bptt",
+        "32",
+        "--lr",
+        "1e-2",
+        "--steps",
+        "120",
+        "--eval-every",
+        "40",
+        "--warmup",
+        "10",
+        "--vocab-size",
+        "300",
+        "--threads",
+        "1",
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     hist = json.loads((out / "card.json").read_text())["history"]
@@ -71,25 +142,53 @@ def test_tiny_melody_model_learns_and_generates(cell, small_melody_dir, tmp_path
     import pretty_midi
 
     out = tmp_path / f"melody-{cell}"
-    r = train(train_config(domain="melody", data=str(small_melody_dir), out=str(out), cell=cell,
-                          steps=200, eval_every=50, **{**TINY, "batch": 4}), progress=False)
+    r = train(
+        train_config(
+            domain="melody",
+            data=str(small_melody_dir),
+            out=str(out),
+            cell=cell,
+            steps=200,
+            eval_every=50,
+            **{**TINY, "batch": 4},
+        ),
+        progress=False,
+    )
     vals = [h["valid"] for h in r["history"]]
     assert vals[-1] < vals[0] - 0.3, vals
     assert json.loads((out / "card.json").read_text())["metric"] == "nats_per_note"
     mid = tmp_path / "gen.mid"
-    p = subprocess.run([sys.executable, "-m", "genmodels", "generate", str(out), "--prompt-notes", "E4 G4 A4/2 B4/2",
-                        "--length", "4", "--out", str(mid)], capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genmodels",
+            "generate",
+            str(out),
+            "--prompt-notes",
+            "E4 G4 A4/2 B4/2",
+            "--length",
+            "4",
+            "--out",
+            str(mid),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     notes = pretty_midi.PrettyMIDI(str(mid)).instruments[0].notes
     assert [n.pitch for n in notes[:4]] == [64, 67, 69, 71] and len(notes) > 4
 
 
 def test_cli_bad_input_is_a_clear_error_not_a_traceback(tiny_text_ckpt, tmp_path):
-    cases = [["generate", str(tmp_path / "nope"), "--prompt", "x"],
-             ["generate", str(tiny_text_ckpt), "--prompt", "x", "--temperature", "nan"],
-             ["generate", str(tiny_text_ckpt)],
-             ["train", "--domain", "text", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")],
-             ["eval", str(tmp_path / "nope")]]
+    cases = [
+        ["generate", str(tmp_path / "nope"), "--prompt", "x"],
+        ["generate", str(tiny_text_ckpt), "--prompt", "x", "--temperature", "nan"],
+        ["generate", str(tiny_text_ckpt)],
+        ["train", "--domain", "text", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")],
+        ["eval", str(tmp_path / "nope")],
+    ]
     for args in cases:
         p = subprocess.run([sys.executable, "-m", "genmodels", *args], capture_output=True, text=True, timeout=120)
         assert p.returncode == 2, (args, p.stderr)
@@ -99,9 +198,32 @@ def test_cli_bad_input_is_a_clear_error_not_a_traceback(tiny_text_ckpt, tmp_path
 def test_cli_resume_keeps_the_saved_options(small_text_dir, tmp_path):
     out = tmp_path / "cli"
     base = [sys.executable, "-m", "genmodels", "train", "--domain", "text", "--out", str(out)]
-    first = ["--data", str(small_text_dir), "--cell", "gru", "--emb-dim", "16", "--hidden", "24", "--layers", "1",
-             "--batch", "4", "--bptt", "16", "--lr", "0.005", "--steps", "20", "--eval-every", "10",
-             "--vocab-size", "300", "--threads", "1"]
+    first = [
+        "--data",
+        str(small_text_dir),
+        "--cell",
+        "gru",
+        "--emb-dim",
+        "16",
+        "--hidden",
+        "24",
+        "--layers",
+        "1",
+        "--batch",
+        "4",
+        "--bptt",
+        "16",
+        "--lr",
+        "0.005",
+        "--steps",
+        "20",
+        "--eval-every",
+        "10",
+        "--vocab-size",
+        "300",
+        "--threads",
+        "1",
+    ]
     assert subprocess.run(base + first, capture_output=True, timeout=300).returncode == 0
     state = load_train_state(out)
     state["config"] = flatten(state["config"])  # saves made before TrainConfig held a ModelConfig were flat
@@ -129,8 +251,16 @@ def test_fine_tune_from_a_checkpoint(tiny_text_ckpt, small_text_dir, tmp_path):
     from genmodels.errors import SettingsError
 
     parent = json.loads((tiny_text_ckpt / "card.json").read_text())
-    kw = dict(domain="text", data=str(small_text_dir), cell="lstm", vocab_size=300, steps=20, eval_every=10,
-              init_from=str(tiny_text_ckpt), **{**TINY, "lr": 1e-3})
+    kw = dict(
+        domain="text",
+        data=str(small_text_dir),
+        cell="lstm",
+        vocab_size=300,
+        steps=20,
+        eval_every=10,
+        init_from=str(tiny_text_ckpt),
+        **{**TINY, "lr": 1e-3},
+    )
     r = train(train_config(out=str(tmp_path / "ft"), **kw), progress=False)
     assert r["history"][0]["valid"] < parent["valid"] + 0.05  # starts where the parent ended, not from scratch
     card = json.loads((tmp_path / "ft/card.json").read_text())
@@ -141,8 +271,13 @@ def test_fine_tune_from_a_checkpoint(tiny_text_ckpt, small_text_dir, tmp_path):
 
 # optimiser, schedules, precision, CPU-time budget (issue 13) ------------------------------------------
 def _text_kw(small_text_dir, **over):
-    return dict(domain="text", data=str(small_text_dir), cell="lstm", vocab_size=300,
-                **{**TINY, "dropout": 0.1, "layers": 2, **over})
+    return dict(
+        domain="text",
+        data=str(small_text_dir),
+        cell="lstm",
+        vocab_size=300,
+        **{**TINY, "dropout": 0.1, "layers": 2, **over},
+    )
 
 
 def test_make_optimizer_plain_sgd_or_adamw_with_decay_groups():
@@ -185,8 +320,15 @@ def test_bf16_and_fp32_reach_the_same_validation_metric(small_text_dir, tmp_path
     import genmodels.train as train_mod
 
     monkeypatch.setattr(train_mod, "bf16_supported", lambda device_type="cpu": True)  # bf16 runs on any CPU
-    kw = dict(domain="text", data=str(small_text_dir), cell="lstm", vocab_size=300, steps=150, eval_every=50,
-              **{**TINY, "lr": 2e-2})
+    kw = dict(
+        domain="text",
+        data=str(small_text_dir),
+        cell="lstm",
+        vocab_size=300,
+        steps=150,
+        eval_every=50,
+        **{**TINY, "lr": 2e-2},
+    )
     fp32 = _bits_after(train_config(out=str(tmp_path / "fp32"), precision="fp32", **kw))
     bf16 = _bits_after(train_config(out=str(tmp_path / "bf16"), precision="bf16", **kw))
     assert abs(bf16 - fp32) < 0.02, (fp32, bf16)
@@ -218,8 +360,7 @@ def test_new_weights_make_earlier_results_stale(small_text_dir, tmp_path, monkey
 
     monkeypatch.setattr(ev, "baseline_summary", lambda domain, data=None: {"model": "stub", "value": 9.0})
     out = tmp_path / "stale"
-    kw = dict(domain="text", data=str(small_text_dir), out=str(out), cell="lstm", vocab_size=300, eval_every=10,
-              **TINY)
+    kw = dict(domain="text", data=str(small_text_dir), out=str(out), cell="lstm", vocab_size=300, eval_every=10, **TINY)
     train(train_config(steps=20, **kw), progress=False)
     ev.eval_checkpoint(str(out), samples=True, update_card=True)
     card = json.loads((out / "card.json").read_text())
@@ -239,10 +380,31 @@ def test_new_weights_make_earlier_results_stale(small_text_dir, tmp_path, monkey
 def test_cli_prints_one_valid_json_line_when_nothing_was_validated(small_text_dir, tmp_path):
     """Issue 15.3: a run with no finite validation printed {"best_valid": Infinity}, which is not JSON.
     (--steps 0 is no step limit now; a CPU-time budget spent before the first step ends the run unvalidated.)"""
-    p = subprocess.run([sys.executable, "-m", "genmodels", "train", "--domain", "text", "--data", str(small_text_dir),
-                        "--out", str(tmp_path / "zero"), "--steps", "0", "--time-budget", "1e-12",
-                        "--vocab-size", "300", "--threads", "1"],
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genmodels",
+            "train",
+            "--domain",
+            "text",
+            "--data",
+            str(small_text_dir),
+            "--out",
+            str(tmp_path / "zero"),
+            "--steps",
+            "0",
+            "--time-budget",
+            "1e-12",
+            "--vocab-size",
+            "300",
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
 
     def refuse(name):
@@ -254,12 +416,49 @@ def test_cli_prints_one_valid_json_line_when_nothing_was_validated(small_text_di
 def test_ddp_prints_once_and_resumes_exactly(small_text_dir, tmp_path):
     """Issue 15.3: every rank printed (non-zero ranks {"best_valid": Infinity}), and a resume under DDP
     reset every process's carried hidden state."""
+
     def run(out, steps, *extra):
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29534",
-               "-m", "genmodels", "train", "--domain", "text", "--data", str(small_text_dir), "--out", str(out),
-               "--emb-dim", "16", "--hidden", "24", "--layers", "1", "--batch", "8", "--bptt", "16", "--lr", "1e-2",
-               "--steps", str(steps), "--eval-every", "10", "--warmup", "100", "--vocab-size", "300",
-               "--eval-tokens", "2000", "--threads", "1", *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port=29534",
+            "-m",
+            "genmodels",
+            "train",
+            "--domain",
+            "text",
+            "--data",
+            str(small_text_dir),
+            "--out",
+            str(out),
+            "--emb-dim",
+            "16",
+            "--hidden",
+            "24",
+            "--layers",
+            "1",
+            "--batch",
+            "8",
+            "--bptt",
+            "16",
+            "--lr",
+            "1e-2",
+            "--steps",
+            str(steps),
+            "--eval-every",
+            "10",
+            "--warmup",
+            "100",
+            "--vocab-size",
+            "300",
+            "--eval-tokens",
+            "2000",
+            "--threads",
+            "1",
+            *extra,
+        ]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         assert p.returncode == 0, p.stderr[-2000:]
         return p.stdout
@@ -279,8 +478,17 @@ def test_plateau_schedule_state_resumes_exactly(small_text_dir, tmp_path, monkey
     import genmodels.train as train_mod
 
     monkeypatch.setattr(train_mod, "evaluate", lambda *a, **k: {"nats": 1.0, "tokens": 1, "units": 1, "value": 5.0})
-    kw = _text_kw(small_text_dir, optimizer="sgd", schedule="plateau", lr=1.0, warmup=0, clip=0.25, steps=40,
-                  eval_every=10, save_every=5)
+    kw = _text_kw(
+        small_text_dir,
+        optimizer="sgd",
+        schedule="plateau",
+        lr=1.0,
+        warmup=0,
+        clip=0.25,
+        steps=40,
+        eval_every=10,
+        save_every=5,
+    )
     train(train_config(out=str(tmp_path / "a"), **kw), progress=False)
     with pytest.raises(KeyboardInterrupt):
         Trainer(train_config(out=str(tmp_path / "b"), **kw), progress=False).run(stop_after=25)
@@ -308,24 +516,34 @@ def test_bf16_without_support_is_a_clear_error_and_auto_falls_back(small_text_di
 def test_bad_training_settings_are_settings_errors(small_text_dir, tmp_path):
     from genmodels.errors import SettingsError
 
-    for bad in ({"optimizer": "adam"}, {"schedule": "step"}, {"precision": "fp16"}, {"steps": 0},
-                {"schedule": "plateau", "plateau_factor": 1.0}):
+    for bad in (
+        {"optimizer": "adam"},
+        {"schedule": "step"},
+        {"precision": "fp16"},
+        {"steps": 0},
+        {"schedule": "plateau", "plateau_factor": 1.0},
+    ):
         with pytest.raises(SettingsError):
             Trainer(train_config(out=str(tmp_path / "o"), **{**_text_kw(small_text_dir), **bad}), progress=False)
 
 
 def test_time_budget_stops_saves_and_validates(small_text_dir, tmp_path):
     out = tmp_path / "budget"
-    r = train(train_config(out=str(out), steps=0, time_budget=0.02, eval_every=10**6, **_text_kw(small_text_dir)),
-              progress=False)
+    r = train(
+        train_config(out=str(out), steps=0, time_budget=0.02, eval_every=10**6, **_text_kw(small_text_dir)),
+        progress=False,
+    )
     state = load_train_state(out)
     assert state["cpu"] >= 0.02 * 60 and state["step"] == r["step"] > 0
     assert r["history"][-1]["step"] == state["step"]  # validated at the stop
     card = json.loads((out / "card.json").read_text())
     assert card["time_budget_min"] == 0.02 and card["precision"] in ("bf16", "fp32") and card["cpu_time_s"] > 0
     # resuming with a larger budget goes on from the CPU time already spent
-    r2 = train(train_config(out=str(out), steps=0, time_budget=0.04, eval_every=10**6, **_text_kw(small_text_dir)),
-               resume=True, progress=False)
+    r2 = train(
+        train_config(out=str(out), steps=0, time_budget=0.04, eval_every=10**6, **_text_kw(small_text_dir)),
+        resume=True,
+        progress=False,
+    )
     assert r2["step"] > r["step"] and load_train_state(out)["cpu"] >= 0.04 * 60
 
 
@@ -348,10 +566,16 @@ def test_fine_tuning_grows_the_vocabulary_and_keeps_the_old_rows():
     old = MelodyTokenizer(("major", "minor"))
     new = get_domain("melody").fine_tune_tokenizer(old)
     assert new.vocab[: old.vocab_size] == old.vocab and new.vocab_size == old.vocab_size + 24
-    parent = {"embed.weight": torch.randn(old.vocab_size, 4), "head.bias": torch.randn(old.vocab_size),
-              "rnn.w": torch.randn(3, 3)}
-    own = {"embed.weight": torch.zeros(new.vocab_size, 4), "head.bias": torch.zeros(new.vocab_size),
-           "rnn.w": torch.zeros(3, 3)}
+    parent = {
+        "embed.weight": torch.randn(old.vocab_size, 4),
+        "head.bias": torch.randn(old.vocab_size),
+        "rnn.w": torch.randn(3, 3),
+    }
+    own = {
+        "embed.weight": torch.zeros(new.vocab_size, 4),
+        "head.bias": torch.zeros(new.vocab_size),
+        "rnn.w": torch.zeros(3, 3),
+    }
     grown = grown_state(parent, own)
     assert torch.equal(grown["embed.weight"][: old.vocab_size], parent["embed.weight"])
     assert torch.allclose(grown["embed.weight"][-1], parent["embed.weight"].mean(0))
@@ -380,8 +604,15 @@ def test_training_restores_the_signal_handlers(small_text_dir, tmp_path):
 
 def test_resume_applies_a_new_weight_decay_and_records_it(small_text_dir, tmp_path):
     """Issue 15.5: --resume --weight-decay X kept the saved weight decay while the card recorded X."""
-    kw = dict(domain="text", data=str(small_text_dir), out=str(tmp_path / "wd"), cell="gru", vocab_size=300,
-              eval_every=5, **TINY)
+    kw = dict(
+        domain="text",
+        data=str(small_text_dir),
+        out=str(tmp_path / "wd"),
+        cell="gru",
+        vocab_size=300,
+        eval_every=5,
+        **TINY,
+    )
     train(train_config(steps=5, weight_decay=0.01, **kw), progress=False)
     t = Trainer(train_config(steps=10, weight_decay=0.3, clip=0.5, **kw), resume=True, progress=False)
     assert [g["weight_decay"] for g in t.opt.param_groups] == [0.3, 0.0]
@@ -395,19 +626,33 @@ def test_resume_applies_a_new_weight_decay_and_records_it(small_text_dir, tmp_pa
 def test_resume_with_sgd_takes_the_new_settings_and_records_main_options(small_text_dir, tmp_path):
     """--resume onto the SGD optimiser (one parameter group) applies and records the new settings,
     including --schedule and --time-budget; another --optimizer starts with fresh optimiser state."""
-    kw = dict(domain="text", data=str(small_text_dir), out=str(tmp_path / "sgd"), cell="gru", vocab_size=300,
-              eval_every=5, optimizer="sgd", **{**TINY, "lr": 0.5})
+    kw = dict(
+        domain="text",
+        data=str(small_text_dir),
+        out=str(tmp_path / "sgd"),
+        cell="gru",
+        vocab_size=300,
+        eval_every=5,
+        optimizer="sgd",
+        **{**TINY, "lr": 0.5},
+    )
     train(train_config(steps=5, **kw), progress=False)
-    t = Trainer(train_config(steps=10, **{**kw, "lr": 0.25}, schedule="plateau", time_budget=5.0), resume=True,
-                progress=False)
+    t = Trainer(
+        train_config(steps=10, **{**kw, "lr": 0.25}, schedule="plateau", time_budget=5.0), resume=True, progress=False
+    )
     assert type(t.opt) is torch.optim.SGD and len(t.opt.param_groups) == 1
-    assert t.commands[-1]["changed"] == {"lr": [0.5, 0.25], "schedule": ["cosine", "plateau"], "steps": [5, 10],
-                                         "time_budget": [0.0, 5.0]}
+    assert t.commands[-1]["changed"] == {
+        "lr": [0.5, 0.25],
+        "schedule": ["cosine", "plateau"],
+        "steps": [5, 10],
+        "time_budget": [0.0, 5.0],
+    }
     t.run()
     state = load_train_state(tmp_path / "sgd")
     assert state["step"] == 10 and state["opt"]["param_groups"][0]["lr"] == pytest.approx(0.25)
-    t = Trainer(train_config(steps=12, **{**kw, "optimizer": "adamw", "weight_decay": 0.2}), resume=True,
-                progress=False)
+    t = Trainer(
+        train_config(steps=12, **{**kw, "optimizer": "adamw", "weight_decay": 0.2}), resume=True, progress=False
+    )
     assert type(t.opt) is torch.optim.AdamW and [g["weight_decay"] for g in t.opt.param_groups] == [0.2, 0.0]
     assert t.commands[-1]["changed"]["optimizer"] == ["sgd", "adamw"]
 

@@ -63,8 +63,9 @@ class Domain(ABC):
 
     # data -------------------------------------------------------------------------------------------
     @abstractmethod
-    def load_data(self, folder: str | Path, *, tokenizer: Any = None, vocab_size: int = 2048,
-                  augment: bool = True, seed: int = 0):
+    def load_data(
+        self, folder: str | Path, *, tokenizer: Any = None, vocab_size: int = 2048, augment: bool = True, seed: int = 0
+    ):
         """A :class:`genmodels.data.TokenData` from a corpus folder (train/valid/test or any files).
         ``tokenizer``: reuse this one (resume, fine-tuning, evaluation); ``augment``/``seed``: the
         training stream's per-epoch variation, where the domain has one."""

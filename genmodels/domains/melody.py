@@ -74,8 +74,9 @@ def _transposed_stream(tok, tunes: list, seed: int, epoch: int) -> torch.Tensor:
     return token_stream([seqs[i] for i in order])
 
 
-def melody_data(folder: str | Path, augment: bool = True, seed: int = 0, cache_dir: str | Path | None = None,
-                tokenizer: Any = None) -> TokenData:
+def melody_data(
+    folder: str | Path, augment: bool = True, seed: int = 0, cache_dir: str | Path | None = None, tokenizer: Any = None
+) -> TokenData:
     """Melodies from ``folder`` (train/valid/test subfolders, or any .mid/.midi files split by name);
     ``cache_dir``: where parsed tunes are kept (default: the repository's data/cache)."""
     from genmodels.melody import MelodyTokenizer
@@ -86,17 +87,20 @@ def melody_data(folder: str | Path, augment: bool = True, seed: int = 0, cache_d
     files = _split_files(folder)
     tunes = {s: read_melodies(fs, cache_dir or CACHE_DIR) for s, fs in files.items()}
     if not tunes["train"] or not tunes["valid"]:
-        raise DataError(f"No readable melodies in {folder} "
-                        f"(train: {len(tunes['train'])}, valid: {len(tunes['valid'])})")
+        raise DataError(
+            f"No readable melodies in {folder} (train: {len(tunes['train'])}, valid: {len(tunes['valid'])})"
+        )
     if not tunes["test"]:
         tunes["test"] = tunes["valid"]
     tok = tokenizer or MelodyTokenizer()
     base_train, _ = _encode_all(tok, tunes["train"])
     valid, valid_notes = _encode_all(tok, tunes["valid"])
     test, test_notes = _encode_all(tok, tunes["test"])
-    info = {"data": recorded_path(folder), "split": {
-        s: {"tunes": len(tunes[s]), "files": len(files[s])} for s in SPLITS},
-        "augment": "random transposition -5..+6 semitones per tune per epoch" if augment else "none"}
+    info = {
+        "data": recorded_path(folder),
+        "split": {s: {"tunes": len(tunes[s]), "files": len(files[s])} for s in SPLITS},
+        "augment": "random transposition -5..+6 semitones per tune per epoch" if augment else "none",
+    }
     # The range the corpus uses (before augmentation): sampling never leaves it.
     pitches = [n.pitch for _, m in tunes["train"] for n in m.notes]
     info["pitch_range"] = [min(pitches), max(pitches)]
@@ -127,8 +131,15 @@ def model_key(tok: Any, key: tuple[int, str]) -> tuple[int, str]:
     return key[0], "minor" if MODE_STEPS[key[1]][2] == 3 else "major"
 
 
-def generate_like(sampler: Any, tunes: list, n: int = MUSIC_TUNES, temperature: float = 1.0, seed: int = 0,
-                  steering: Any = None, with_counts: bool = False) -> list:
+def generate_like(
+    sampler: Any,
+    tunes: list,
+    n: int = MUSIC_TUNES,
+    temperature: float = 1.0,
+    seed: int = 0,
+    steering: Any = None,
+    with_counts: bool = False,
+) -> list:
     """One generated tune per held-out tune (cycled to ``n``): same meter, key and number of bars
     (at most 32), generated from the header alone at ``temperature`` with a fixed random seed, in
     batches of 16 tunes. With ``with_counts``: (tune, overruled, events) triples."""
@@ -170,33 +181,68 @@ def steering_table(sampler: Any, tunes: list, n: int = MUSIC_TUNES, temperatures
 
     def stats(ms: list) -> dict:
         s = music_stats.summarize(ms)
-        return {"scale_consistency": round(s["scale_consistency"], 4),
-                "pitch_class_entropy": round(s["pitch_class_entropy"], 4),
-                "tonic_ending_rate": round(sum(map(ends_on_tonic, ms)) / len(ms), 4)}
+        return {
+            "scale_consistency": round(s["scale_consistency"], 4),
+            "pitch_class_entropy": round(s["pitch_class_entropy"], 4),
+            "tonic_ending_rate": round(sum(map(ends_on_tonic, ms)) / len(ms), 4),
+        }
 
-    rows = [{"source": "held-out", "temperature": None, "stay_in_key": None, "end_on_tonic": None,
-             "tunes": len(tunes), **stats(tunes), "overruled_rate": None}]
+    rows = [
+        {
+            "source": "held-out",
+            "temperature": None,
+            "stay_in_key": None,
+            "end_on_tonic": None,
+            "tunes": len(tunes),
+            **stats(tunes),
+            "overruled_rate": None,
+        }
+    ]
     for t in temperatures:
         for key, tonic in STEERING_ROWS:
             got = generate_like(sampler, tunes, n, t, steering=MelodySteering(key, tonic), with_counts=True)
             ms = [m for m, _, _ in got]
             rate = sum(o for _, o, _ in got) / max(1, sum(e for _, _, e in got))
-            rows.append({"source": "generated", "temperature": t, "stay_in_key": key, "end_on_tonic": tonic,
-                         "tunes": len(ms), **stats(ms), "overruled_rate": round(rate, 4)})
+            rows.append(
+                {
+                    "source": "generated",
+                    "temperature": t,
+                    "stay_in_key": key,
+                    "end_on_tonic": tonic,
+                    "tunes": len(ms),
+                    **stats(ms),
+                    "overruled_rate": round(rate, 4),
+                }
+            )
     return rows
 
 
 def format_steering_table(rows: list[dict]) -> str:
     """The steering table as aligned text (the README's layout)."""
-    head = ("source", "T", "stay in key", "end on tonic", "tunes", "scale cons.", "pc entropy", "overruled",
-            "tonic end")
+    head = (
+        "source",
+        "T",
+        "stay in key",
+        "end on tonic",
+        "tunes",
+        "scale cons.",
+        "pc entropy",
+        "overruled",
+        "tonic end",
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["source"], "" if r["temperature"] is None else f"{r['temperature']:g}", r["stay_in_key"] or "",
-                 "" if r["end_on_tonic"] is None else ("yes" if r["end_on_tonic"] else "no"), str(r["tunes"]),
-                 f"{r['scale_consistency']:.3f}", f"{r['pitch_class_entropy']:.3f}",
-                 "" if r["overruled_rate"] is None else f"{r['overruled_rate']:.3f}",
-                 f"{r['tonic_ending_rate']:.3f}"]
+        cells = [
+            r["source"],
+            "" if r["temperature"] is None else f"{r['temperature']:g}",
+            r["stay_in_key"] or "",
+            "" if r["end_on_tonic"] is None else ("yes" if r["end_on_tonic"] else "no"),
+            str(r["tunes"]),
+            f"{r['scale_consistency']:.3f}",
+            f"{r['pitch_class_entropy']:.3f}",
+            "" if r["overruled_rate"] is None else f"{r['overruled_rate']:.3f}",
+            f"{r['tonic_ending_rate']:.3f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -216,15 +262,22 @@ def music_report(sampler: Any, data: str | Path, n: int = MUSIC_TUNES, temperatu
             if isinstance(r.get(k), float):
                 r[k] = round(r[k], 4)
     steering = steering_table(sampler, tunes, n, temperatures)
-    return {"tunes_generated": n, "held_out_tunes": len(tunes), "temperature": temperatures[0], "rows": rows,
-            "steering": steering, "steering_table": format_steering_table(steering)}
+    return {
+        "tunes_generated": n,
+        "held_out_tunes": len(tunes),
+        "temperature": temperatures[0],
+        "rows": rows,
+        "steering": steering,
+        "steering_table": format_steering_table(steering),
+    }
 
 
 REGENERATE_TUNES = 200
 
 
-def regenerate_report(sampler: Any, tunes: list, n: int = REGENERATE_TUNES, candidates: int = 8,
-                      temperature: float = 1.0) -> dict:
+def regenerate_report(
+    sampler: Any, tunes: list, n: int = REGENERATE_TUNES, candidates: int = 8, temperature: float = 1.0
+) -> dict:
     """Regenerating a passage, measured: in each of ``n`` held-out tunes of at least 6 bars, the two
     bars in the middle are regenerated from ``candidates`` passages; the log-likelihood (nats) of the
     following bars after the chosen passage against after the first candidate (a plain continuation),
@@ -238,34 +291,52 @@ def regenerate_report(sampler: Any, tunes: list, n: int = REGENERATE_TUNES, cand
     for i in range(min(n, len(usable))):
         t = usable[i]
         first = t.n_bars // 2
-        _, scores, best = sampler.regenerate_scored(t, first, first + 1, Settings(temperature=temperature, seed=i),
-                                                    candidates=candidates)
+        _, scores, best = sampler.regenerate_scored(
+            t, first, first + 1, Settings(temperature=temperature, seed=i), candidates=candidates
+        )
         chosen.append(scores[best])
         plain.append(scores[0])
         better += scores[best] > scores[0]
         following_tokens += len(sampler.tok.encode(t.slice_bars(first + 1), add_eos=False)) - 3
     k = len(chosen)
-    return {"tunes": k, "candidates": candidates, "temperature": temperature, "bars_removed": 2,
-            "mean_loglik_following_chosen": round(sum(chosen) / k, 4),
-            "mean_loglik_following_plain": round(sum(plain) / k, 4),
-            "mean_nats_per_token_chosen": round(-sum(chosen) / following_tokens, 4),
-            "mean_nats_per_token_plain": round(-sum(plain) / following_tokens, 4),
-            "fraction_better": round(better / k, 4)}
+    return {
+        "tunes": k,
+        "candidates": candidates,
+        "temperature": temperature,
+        "bars_removed": 2,
+        "mean_loglik_following_chosen": round(sum(chosen) / k, 4),
+        "mean_loglik_following_plain": round(sum(plain) / k, 4),
+        "mean_nats_per_token_chosen": round(-sum(chosen) / following_tokens, 4),
+        "mean_nats_per_token_plain": round(-sum(plain) / following_tokens, 4),
+        "fraction_better": round(better / k, 4),
+    }
 
 
 @dataclass(frozen=True)
 class MelodyGenerateOptions:
     """The melody options of ``python -m genmodels generate`` (library callers use the Sampler)."""
 
-    key: str = option("", 'melody: tonic and mode to write in, e.g. "A dorian"; the prompt is moved there by '
-                      "scale degree", shown="the prompt's")
-    stay_in_key: str = option("off", "melody: pitches outside the key's scale: off, gentle (penalised) or strict "
-                              "(never)", choices=("off", "gentle", "strict"))
+    key: str = option(
+        "",
+        'melody: tonic and mode to write in, e.g. "A dorian"; the prompt is moved there by scale degree',
+        shown="the prompt's",
+    )
+    stay_in_key: str = option(
+        "off",
+        "melody: pitches outside the key's scale: off, gentle (penalised) or strict (never)",
+        choices=("off", "gentle", "strict"),
+    )
     end_on_tonic: bool = option(False, "melody: the last bar is complete and its last note is the tonic")
-    regenerate_bars: str = option("", 'melody: regenerate these bars of --prompt-midi/--prompt-notes, e.g. "3-4", '
-                                  "keeping the others", shown="none")
-    keep_rhythm: str = option("", "melody: a MIDI file whose rhythm (durations, rests, bar lines) is kept; "
-                              "only pitches are sampled", shown="none")
+    regenerate_bars: str = option(
+        "",
+        'melody: regenerate these bars of --prompt-midi/--prompt-notes, e.g. "3-4", keeping the others',
+        shown="none",
+    )
+    keep_rhythm: str = option(
+        "",
+        "melody: a MIDI file whose rhythm (durations, rests, bar lines) is kept; only pitches are sampled",
+        shown="none",
+    )
     transpose: int = option(0, "melody: move the result by this many semitones")
     abc: str = option("", "melody: also write the result as ABC to this file", shown="none")
     musicxml: str = option("", "melody: also write the result as MusicXML to this file", shown="none")
@@ -389,8 +460,9 @@ class MelodyDomain(Domain):
     def save_tokenizer(self, folder: Path, tokenizer: Any) -> None:
         atomic_write_json(Path(folder) / self.tokenizer_file, tokenizer.to_config())
 
-    def load_data(self, folder: str | Path, *, tokenizer: Any = None, vocab_size: int = 2048,
-                  augment: bool = True, seed: int = 0) -> TokenData:
+    def load_data(
+        self, folder: str | Path, *, tokenizer: Any = None, vocab_size: int = 2048, augment: bool = True, seed: int = 0
+    ) -> TokenData:
         return melody_data(folder, augment=augment, seed=seed, tokenizer=tokenizer)  # the vocabulary is fixed
 
     def stream_from(self, source: str | Path, tokenizer: Any) -> tuple[torch.Tensor, int]:

@@ -31,14 +31,21 @@ def text_data(folder: str | Path, vocab_size: int = 2048, tokenizer: TextTokeniz
     splits = load_text_folder(folder)
     if tokenizer is None:
         tok_file = folder / TEXT.tokenizer_file
-        tokenizer = (TextTokenizer.load(tok_file) if tok_file.exists()
-                     else TextTokenizer.train([t for _, t in splits.train], vocab_size=vocab_size))
+        tokenizer = (
+            TextTokenizer.load(tok_file)
+            if tok_file.exists()
+            else TextTokenizer.train([t for _, t in splits.train], vocab_size=vocab_size)
+        )
     train, train_chars = text_stream(tokenizer, [t for _, t in splits.train])
     valid, valid_chars = text_stream(tokenizer, [t for _, t in splits.valid])
     test, test_chars = text_stream(tokenizer, [t for _, t in splits.test])
-    info = {"data": recorded_path(folder), "split": {
-        s: {"documents": [n for n, _ in getattr(splits, s)], "chars": c, "tokens": len(x)}
-        for s, c, x in (("train", train_chars, train), ("valid", valid_chars, valid), ("test", test_chars, test))}}
+    info = {
+        "data": recorded_path(folder),
+        "split": {
+            s: {"documents": [n for n, _ in getattr(splits, s)], "chars": c, "tokens": len(x)}
+            for s, c, x in (("train", train_chars, train), ("valid", valid_chars, valid), ("test", test_chars, test))
+        },
+    }
     return TokenData(TEXT, tokenizer, lambda epoch: train, valid, valid_chars, test, test_chars, info)
 
 
@@ -58,8 +65,10 @@ class TextDomain(Domain):
     metric_unit = "char"
     metric_bits = True
     suggests_words = True
-    metric_note = ("Bits per character are comparable across tokenizers; the floor to beat is a Kneser-Ney "
-                   "character 7-gram (Baseline below).")
+    metric_note = (
+        "Bits per character are comparable across tokenizers; the floor to beat is a Kneser-Ney "
+        "character 7-gram (Baseline below)."
+    )
     data_folder = "data/text"
     default_length = 200
     length_unit = "tokens"
@@ -76,8 +85,9 @@ class TextDomain(Domain):
     def save_tokenizer(self, folder: Path, tokenizer: TextTokenizer) -> None:
         atomic_write(Path(folder) / self.tokenizer_file, tokenizer.model_proto)
 
-    def load_data(self, folder: str | Path, *, tokenizer: Any = None, vocab_size: int = 2048,
-                  augment: bool = True, seed: int = 0) -> TokenData:
+    def load_data(
+        self, folder: str | Path, *, tokenizer: Any = None, vocab_size: int = 2048, augment: bool = True, seed: int = 0
+    ) -> TokenData:
         return text_data(folder, vocab_size=vocab_size, tokenizer=tokenizer)  # text has no augmentation
 
     def stream_from(self, source: str | Path, tokenizer: TextTokenizer) -> tuple[torch.Tensor, int]:

@@ -70,8 +70,9 @@ class _BarWriter:
     def plain(self, e: Event) -> str:
         """A length on the sixteenth grid as plain and dotted values, tied."""
         pieces = split_value(e.ticks)
-        return "".join(self.note(e.pitch, v, e.tie if k == len(pieces) - 1 else e.pitch is not None)
-                       for k, v in enumerate(pieces))
+        return "".join(
+            self.note(e.pitch, v, e.tie if k == len(pieces) - 1 else e.pitch is not None) for k, v in enumerate(pieces)
+        )
 
     def tuplet(self, group: list[Event]) -> str:
         """A triplet group '(3:2:n' (n written notes, each 2/3 of its written length): a member is
@@ -79,8 +80,10 @@ class _BarWriter:
         out = []
         for e in group:
             pieces = [Fraction(v, 2) for v in split_value(e.ticks * 3, HALF_TICK_VALUES)]
-            out += [self.note(e.pitch, v, e.tie if k == len(pieces) - 1 else e.pitch is not None)
-                    for k, v in enumerate(pieces)]
+            out += [
+                self.note(e.pitch, v, e.tie if k == len(pieces) - 1 else e.pitch is not None)
+                for k, v in enumerate(pieces)
+            ]
         return ("(3" if len(out) == 3 else f"(3:2:{len(out)}") + "".join(out)
 
 
@@ -91,8 +94,10 @@ def _tuplet_end(events: list[Event], i: int, where: str) -> int:
         total += events[j].ticks
         if total % 3 == 0:
             return j + 1
-    raise NotationError(f"ABC cannot express the triplet lengths from {where}: the group does not fill "
-                        "a whole number of sixteenths before the bar line")
+    raise NotationError(
+        f"ABC cannot express the triplet lengths from {where}: the group does not fill "
+        "a whole number of sixteenths before the bar line"
+    )
 
 
 def bar_abc(events: list[Event], bar: int, sharps: int, beat: int) -> str:
@@ -127,16 +132,23 @@ def _field(text: str) -> str:
     return re.sub(r"\s+", " ", str(text)).strip().replace("%", "\\%")
 
 
-def to_abc(melody: Melody, title: str = "Untitled", number: int = 1, pickup: bool | None = None,
-           bars_per_line: int = 4) -> str:
+def to_abc(
+    melody: Melody, title: str = "Untitled", number: int = 1, pickup: bool | None = None, bars_per_line: int = 4
+) -> str:
     """The melody as one ABC tune (text ending in a newline). pickup=None writes a leading silence
     shorter than a bar as a pickup bar, False as rests. NotationError for lengths ABC cannot write."""
     tonic, mode = melody.key
     sharps = key_signature(tonic, mode)
     beat = _beat_ticks(melody.meter)
     bars = [bar_abc(ev, b, sharps, beat) for b, ev in enumerate(bar_events(melody, pickup))]
-    lines = [" | ".join(bars[i:i + bars_per_line]) for i in range(0, len(bars), max(1, bars_per_line))]
+    lines = [" | ".join(bars[i : i + bars_per_line]) for i in range(0, len(bars), max(1, bars_per_line))]
     body = " |\n".join(lines) + " |]" if bars else "z |]"
-    head = [f"X:{int(number)}", f"T:{_field(title) or 'Untitled'}", f"M:{melody.meter[0]}/{melody.meter[1]}",
-            "L:1/8", f"Q:1/4={round(melody.tempo)}", f"K:{key_name(tonic, mode, abc=True)}"]
+    head = [
+        f"X:{int(number)}",
+        f"T:{_field(title) or 'Untitled'}",
+        f"M:{melody.meter[0]}/{melody.meter[1]}",
+        "L:1/8",
+        f"Q:1/4={round(melody.tempo)}",
+        f"K:{key_name(tonic, mode, abc=True)}",
+    ]
     return "\n".join(head) + "\n" + body + "\n"

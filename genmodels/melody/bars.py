@@ -53,8 +53,16 @@ def bar_events(melody: Melody, pickup: bool | None = None) -> list[list[Event]]:
         while t < end:
             b = t // bt
             stop = min(end, (b + 1) * bt)
-            bars[b].append(Event(pitch, t - b * bt, stop - t, pitch is not None and stop < end,
-                                 pitch is not None and t > start, index))
+            bars[b].append(
+                Event(
+                    pitch,
+                    t - b * bt,
+                    stop - t,
+                    pitch is not None and stop < end,
+                    pitch is not None and t > start,
+                    index,
+                )
+            )
             t = stop
 
     t = skip
@@ -85,6 +93,7 @@ def describe_position(bar: int, start: int) -> str:
 # ----------------------------------------------------------------------------------------------
 # Reading a music21 score back
 # ----------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ReadBack:

@@ -526,11 +526,13 @@ def write_data_readme_section(stats: dict) -> str:
 
 def _readme_counts(stats: dict) -> list[str]:
     """The tunes-per-collection-and-split table, then the skipped tunes by reason."""
-    lines = ["Tunes per mode: " + ", ".join(f"{m} {n:,}" for m, n in stats.get("modes", {}).items()) + ". "
-             "A tune's key and mode are the source's own (the ABC `K:` field, e.g. `K:Ador`; phrygian, lydian "
-             "and locrian map to the nearest of the four); where a source gives only a key signature the mode "
-             "is estimated within it. Essen's `K:` fields name a tonic without a mode, which music21 reads as "
-             "major, so nearly all Essen tunes are labelled major: a known limitation of the labels."]
+    lines = [
+        "Tunes per mode: " + ", ".join(f"{m} {n:,}" for m, n in stats.get("modes", {}).items()) + ". "
+        "A tune's key and mode are the source's own (the ABC `K:` field, e.g. `K:Ador`; phrygian, lydian "
+        "and locrian map to the nearest of the four); where a source gives only a key signature the mode "
+        "is estimated within it. Essen's `K:` fields name a tonic without a mode, which music21 reads as "
+        "major, so nearly all Essen tunes are labelled major: a known limitation of the labels."
+    ]
     lines += ["Where the key came from: " + ", ".join(f"{k} {n:,}" for k, n in stats.get("key_sources", {}).items())]
     lines += ["", "| collection | train | valid | test |", "|---|---:|---:|---:|"]
     for c, d in stats.get("collections", {}).items():

@@ -18,23 +18,28 @@ from genmodels.melody import Melody
 from genmodels.melody.musicxml import CONTINUATION_COLOR, musicxml_bytes
 
 _OPTIONS = {
-    "pageWidth": 2100,        # in Verovio's units (tenths of a mm at scale 100)
-    "pageHeight": 60000,      # Verovio's maximum: one page for any tune the app makes
+    "pageWidth": 2100,  # in Verovio's units (tenths of a mm at scale 100)
+    "pageHeight": 60000,  # Verovio's maximum: one page for any tune the app makes
     "adjustPageHeight": True,
     "breaks": "auto",
     "scale": 40,
     "header": "none",
     "footer": "none",
-    "svgViewBox": True,       # scales with the width of its container
-    "xmlIdSeed": 1,           # the same melody gives the same SVG
+    "svgViewBox": True,  # scales with the width of its container
+    "xmlIdSeed": 1,  # the same melody gives the same SVG
 }
 _LOCK = threading.Lock()  # one toolkit at a time: Verovio keeps global state for its resources
 _NOTE_RE = re.compile(r'<g\b[^>]*\bclass="note\b')
 _TIE_RE = re.compile(r'<g\b[^>]*\bclass="tie\b')
 
 
-def render_svg_pages(melody: Melody, title: str | None = None, prompt_notes: int | None = None,
-                     color: str = CONTINUATION_COLOR, page_width: int = 2100) -> list[str]:
+def render_svg_pages(
+    melody: Melody,
+    title: str | None = None,
+    prompt_notes: int | None = None,
+    color: str = CONTINUATION_COLOR,
+    page_width: int = 2100,
+) -> list[str]:
     """The score as one SVG document per Verovio page (normally one)."""
     import verovio
 
@@ -50,8 +55,13 @@ def render_svg_pages(melody: Melody, title: str | None = None, prompt_notes: int
         return [tk.renderToSVG(p) for p in range(1, tk.getPageCount() + 1)]
 
 
-def render_svg(melody: Melody, title: str | None = None, prompt_notes: int | None = None,
-               color: str = CONTINUATION_COLOR, page_width: int = 2100) -> str:
+def render_svg(
+    melody: Melody,
+    title: str | None = None,
+    prompt_notes: int | None = None,
+    color: str = CONTINUATION_COLOR,
+    page_width: int = 2100,
+) -> str:
     """The score as SVG markup (pages joined one under the other, each in its own <svg>)."""
     return "\n".join(render_svg_pages(melody, title, prompt_notes, color, page_width))
 

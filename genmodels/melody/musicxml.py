@@ -43,14 +43,21 @@ def _first_bar_marks(melody: Melody) -> list[Any]:
 
     tonic, mode = melody.key
     low = bool(melody.notes) and sum(melody.pitches) / len(melody.notes) < 57
-    return [clef.BassClef() if low else clef.TrebleClef(),
-            key.Key(tonic_name(tonic, mode).replace("b", "-"), parse_mode(mode)),
-            meter.TimeSignature(f"{melody.meter[0]}/{melody.meter[1]}"),
-            tempo.MetronomeMark(number=round(melody.tempo, 2), referent=1.0)]
+    return [
+        clef.BassClef() if low else clef.TrebleClef(),
+        key.Key(tonic_name(tonic, mode).replace("b", "-"), parse_mode(mode)),
+        meter.TimeSignature(f"{melody.meter[0]}/{melody.meter[1]}"),
+        tempo.MetronomeMark(number=round(melody.tempo, 2), referent=1.0),
+    ]
 
 
-def to_music21(melody: Melody, title: str | None = None, pickup: bool | None = None,
-               prompt_notes: int | None = None, color: str = CONTINUATION_COLOR) -> Any:
+def to_music21(
+    melody: Melody,
+    title: str | None = None,
+    pickup: bool | None = None,
+    prompt_notes: int | None = None,
+    color: str = CONTINUATION_COLOR,
+) -> Any:
     """A music21 Score with one part holding the melody in measures (a pickup bar is measure 0)."""
     from music21 import metadata, stream
 
@@ -67,8 +74,10 @@ def to_music21(melody: Melody, title: str | None = None, pickup: bool | None = N
                 m.showNumber = stream.enums.ShowNumber.NEVER  # MusicXML implicit="yes": not counted
         for e in events:
             colored = prompt_notes is not None and e.index is not None and e.index >= prompt_notes
-            m.insert(Fraction(e.start - (lead if b == 0 else 0), TICKS_PER_QUARTER),
-                     _m21_note(e, sharps, color if colored else None))
+            m.insert(
+                Fraction(e.start - (lead if b == 0 else 0), TICKS_PER_QUARTER),
+                _m21_note(e, sharps, color if colored else None),
+            )
         part.append(m)
     score = stream.Score(id="tune")
     score.metadata = metadata.Metadata(title=title or "Untitled")
@@ -76,8 +85,13 @@ def to_music21(melody: Melody, title: str | None = None, pickup: bool | None = N
     return score
 
 
-def musicxml_bytes(melody: Melody, title: str | None = None, pickup: bool | None = None,
-                   prompt_notes: int | None = None, color: str = CONTINUATION_COLOR) -> bytes:
+def musicxml_bytes(
+    melody: Melody,
+    title: str | None = None,
+    pickup: bool | None = None,
+    prompt_notes: int | None = None,
+    color: str = CONTINUATION_COLOR,
+) -> bytes:
     """The melody as a MusicXML document (UTF-8 bytes). NotationError where music21 cannot write it."""
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from genmodels.melody.abc import to_abc
 from genmodels.errors import GenmodelsError
 from genmodels.melody import Melody
-from genmodels.melody.musicxml import musicxml_bytes
+from genmodels.melody.abc import to_abc
 from genmodels.melody.bars import compare, read_back
+from genmodels.melody.musicxml import musicxml_bytes
 
 FORMATS = ("abc", "musicxml")
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from genmodels.errors import MidiError, NotationError, PitchRangeError
+from genmodels.errors import NotationError, PitchRangeError
 from genmodels.melody.notation import note_name
 from genmodels.melody.types import MODES, TICKS_PER_QUARTER, Melody, Note
 
@@ -29,17 +29,46 @@ MODE_STEPS: dict[str, tuple[int, ...]] = {
 }
 FOLK_MODES = MODES  # the modes a Melody carries; the others map to the nearest of them
 # How far the tonic of each mode lies above the tonic of the major scale with the same notes.
-_MODE_DEGREE_OF_MAJOR = {"major": 0, "dorian": 2, "phrygian": 4, "lydian": 5, "mixolydian": 7,
-                         "minor": 9, "locrian": 11}
-_ALIASES = {
-    "": "major", "maj": "major", "major": "major", "ion": "major", "ionian": "major",
-    "m": "minor", "min": "minor", "minor": "minor", "aeo": "minor", "aeolian": "minor",
-    "dor": "dorian", "dorian": "dorian", "phr": "phrygian", "phrygian": "phrygian",
-    "lyd": "lydian", "lydian": "lydian", "mix": "mixolydian", "mixolydian": "mixolydian",
-    "loc": "locrian", "locrian": "locrian",
+_MODE_DEGREE_OF_MAJOR = {
+    "major": 0,
+    "dorian": 2,
+    "phrygian": 4,
+    "lydian": 5,
+    "mixolydian": 7,
+    "minor": 9,
+    "locrian": 11,
 }
-ABC_MODE_SUFFIX = {"major": "", "minor": "m", "dorian": "dor", "phrygian": "phr", "lydian": "lyd",
-                   "mixolydian": "mix", "locrian": "loc"}
+_ALIASES = {
+    "": "major",
+    "maj": "major",
+    "major": "major",
+    "ion": "major",
+    "ionian": "major",
+    "m": "minor",
+    "min": "minor",
+    "minor": "minor",
+    "aeo": "minor",
+    "aeolian": "minor",
+    "dor": "dorian",
+    "dorian": "dorian",
+    "phr": "phrygian",
+    "phrygian": "phrygian",
+    "lyd": "lydian",
+    "lydian": "lydian",
+    "mix": "mixolydian",
+    "mixolydian": "mixolydian",
+    "loc": "locrian",
+    "locrian": "locrian",
+}
+ABC_MODE_SUFFIX = {
+    "major": "",
+    "minor": "m",
+    "dorian": "dor",
+    "phrygian": "phr",
+    "lydian": "lyd",
+    "mixolydian": "mix",
+    "locrian": "loc",
+}
 # Sharps (+) or flats (-) of the major key on each tonic pitch class (F# rather than Gb, Db rather than C#).
 _MAJOR_SHARPS = {0: 0, 7: 1, 2: 2, 9: 3, 4: 4, 11: 5, 6: 6, 1: -5, 8: -4, 3: -3, 10: -2, 5: -1}
 LETTERS = "CDEFGAB"
@@ -51,6 +80,7 @@ _SHARP_ORDER = "FCGDAEB"
 # Names, scales, key signatures
 # ----------------------------------------------------------------------------------------------
 
+
 def parse_mode(name: str) -> str:
     """A mode name or ABC abbreviation ('Dorian', 'dor', 'm', 'aeolian', '') -> canonical name in MODE_STEPS."""
     if not isinstance(name, str):
@@ -58,8 +88,10 @@ def parse_mode(name: str) -> str:
     key = name.strip().lower()
     mode = _ALIASES.get(key) or (_ALIASES.get(key[:3]) if len(key) >= 3 else None)
     if mode is None:
-        raise NotationError(f"Unknown mode {name!r}: expected one of {', '.join(MODE_STEPS)} "
-                            "(or ionian, aeolian, or an ABC abbreviation such as dor, mix, m)")
+        raise NotationError(
+            f"Unknown mode {name!r}: expected one of {', '.join(MODE_STEPS)} "
+            "(or ionian, aeolian, or an ABC abbreviation such as dor, mix, m)"
+        )
     return mode
 
 
@@ -127,8 +159,10 @@ def parse_abc_key(text: str) -> tuple[int, str]:
         body = body[2:].strip()
     m = _ABC_KEY_RE.match(body)
     if m is None or (m["rest"] and not m["rest"].lower().startswith(("clef=", "middle=", "transpose="))):
-        raise NotationError(f"Can't read ABC key {text!r}: expected a tonic A-G, optional # or b, "
-                            "and an optional mode (m, dor, mix, ...)")
+        raise NotationError(
+            f"Can't read ABC key {text!r}: expected a tonic A-G, optional # or b, "
+            "and an optional mode (m, dor, mix, ...)"
+        )
     mode = parse_mode(m["mode"])
     tonic = (LETTER_PC[m["tonic"].upper()] + {"#": 1, "b": -1, "": 0}[m["acc"]]) % 12
     return tonic, mode
@@ -137,6 +171,7 @@ def parse_abc_key(text: str) -> tuple[int, str]:
 # ----------------------------------------------------------------------------------------------
 # Moving a melody: transposition and change of mode
 # ----------------------------------------------------------------------------------------------
+
 
 def with_key(melody: Melody, tonic: int, mode: str, notes: list[Note] | None = None) -> Melody:
     """A copy of `melody` with key (tonic, mode) (and `notes` when given); the mode is one of MODES, or a
@@ -238,8 +273,15 @@ _KK_CHROMATIC = 2.4
 FINAL_BONUS = 0.15
 FIRST_BONUS = 0.05
 SCALE_WEIGHT = 1.0
-MODE_PRIOR = {"major": 0.0, "minor": -0.05, "dorian": -0.1, "mixolydian": -0.1,
-              "lydian": -0.15, "phrygian": -0.15, "locrian": -0.25}
+MODE_PRIOR = {
+    "major": 0.0,
+    "minor": -0.05,
+    "dorian": -0.1,
+    "mixolydian": -0.1,
+    "lydian": -0.15,
+    "phrygian": -0.15,
+    "locrian": -0.25,
+}
 
 
 def mode_profile(mode: str) -> list[float]:
@@ -260,8 +302,9 @@ def _pearson(x: Sequence[float], y: Sequence[float]) -> float:
     return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else 0.0
 
 
-def key_scores(pitches: Sequence[int], durations: Sequence[float] | None = None,
-               modes: Sequence[str] = FOLK_MODES) -> list[tuple[float, int, str]]:
+def key_scores(
+    pitches: Sequence[int], durations: Sequence[float] | None = None, modes: Sequence[str] = FOLK_MODES
+) -> list[tuple[float, int, str]]:
     """(score, tonic, mode) for every tonic and mode, best first.
 
     score = correlation of the duration-weighted pitch-class histogram with the mode's profile on
@@ -287,8 +330,9 @@ def key_scores(pitches: Sequence[int], durations: Sequence[float] | None = None,
     return out
 
 
-def estimate_key(pitches: Sequence[int], durations: Sequence[float] | None = None,
-                 modes: Sequence[str] = FOLK_MODES) -> tuple[int, str]:
+def estimate_key(
+    pitches: Sequence[int], durations: Sequence[float] | None = None, modes: Sequence[str] = FOLK_MODES
+) -> tuple[int, str]:
     """Most likely (tonic, mode) among `modes` for a tune's pitches (durations weight them);
     (0, 'major') for no notes."""
     if len(pitches) == 0:
