@@ -336,7 +336,7 @@ def melody_coediting(page, folder: Path) -> None:
     from genmodels.sampling import Sampler
 
     if "steering" in __import__("inspect").signature(Sampler.generate_melody).parameters:
-        page.get_by_role("button", name="strict").click()
+        page.get_by_role("radio", name="strict").click()
         wait_idle(page)
         page.get_by_role("button", name="Generate melody").click()
         page.get_by_text("stay in key: strict").first.wait_for()
