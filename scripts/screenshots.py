@@ -49,7 +49,7 @@ def main() -> None:
         page.screenshot(path=str(OUT / "melody.png"))
 
         page.get_by_role("link", name="Models").click()
-        page.get_by_text("Trained with").first.wait_for()
+        page.get_by_text("How it was trained").first.wait_for()
         wait_idle(page)
         page.wait_for_timeout(2000)  # dataframes and charts draw after the script run
         top(page, page.get_by_role("tab").first)
