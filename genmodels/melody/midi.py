@@ -293,15 +293,24 @@ def _melody_instrument(pm: pretty_midi.PrettyMIDI, track: int | None = None) -> 
         if infos[track].is_drum:
             raise MidiError(f"Track {track} is a drum track: choose a melodic one")
         return pm.instruments[track]
-    melodic = [t for t in _track_infos(pm) if not t.is_drum]
-    if not melodic:
+    best = default_track(_track_infos(pm))
+    if best is None:
         if any(inst.is_drum and inst.notes for inst in pm.instruments):
             raise MidiError("Drum-only file: no melodic (non-drum) instrument has notes")
         raise MidiError("MIDI file has no notes")
+    return pm.instruments[best]
+
+
+def default_track(tracks: list[TrackInfo]) -> int | None:
+    """The index of the track read_midi takes by default: among the melodic tracks with at least a quarter
+    of the busiest one's notes, the one with the fewest notes at once (a melody, not the chords), then the
+    most notes, then the highest; None when no melodic track has notes."""
+    melodic = [t for t in tracks if not t.is_drum]
+    if not melodic:
+        return None
     busiest = max(t.n_notes for t in melodic)
     candidates = [t for t in melodic if 4 * t.n_notes >= busiest]
-    best = min(candidates, key=lambda t: (t.max_polyphony, -t.n_notes, -t.highest, t.index))
-    return pm.instruments[best.index]
+    return min(candidates, key=lambda t: (t.max_polyphony, -t.n_notes, -t.highest, t.index)).index
 
 
 def _first_tempo(pm: pretty_midi.PrettyMIDI) -> float:
