@@ -247,6 +247,12 @@ def _eval_parser(sub) -> None:
     _option(
         e, "--order", type=int, help="--baseline: the n-gram order", shown="text 7; melody the best of 2-8 on valid"
     )
+    _measure_options(e)
+    e.set_defaults(fn=_eval)
+
+
+def _measure_options(e) -> None:
+    """eval's options for what to measure beside the test metric."""
     _option(e, "--music", action="store_true", help="melody: musical statistics of 200 generated vs held-out tunes")
     _option(
         e,
@@ -278,7 +284,6 @@ def _eval_parser(sub) -> None:
     )
     _option(e, "--no-ngram", action="store_true", help="--keystrokes: leave out the n-gram baseline")
     e.add_argument("extra_checkpoints", nargs="*", help="--keystrokes: more text checkpoints to compare")
-    e.set_defaults(fn=_eval)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -59,24 +59,40 @@ def write_card(path: Path, card: dict) -> None:
 
 def card_markdown(card: dict) -> str:
     """A readable model card from ``card.json``."""
+    fresh, stale = split_results(card)
+    lines = _head_lines(card) + _data_lines(card) + _training_lines(card) + _metric_lines(card, fresh)
+    lines += _music_lines(card, fresh)
+    if fresh.get("samples"):
+        lines += ["", "## Sample", "", "```", fresh["samples"][0], "```"]
+    return "\n".join(lines + _stale_lines(card, stale)) + "\n"
+
+
+def _head_lines(card: dict) -> list[str]:
     hp = card.get("hyperparameters", {})
     arch = hp.get("model", hp)  # the model's settings: a section of their own, or mixed in (older cards)
-    metric = card.get("metric", "")
-    lines = [
+    return [
         f"# {card.get('name', 'model')}",
         "",
         f"A {arch.get('layers', '?')}-layer {card.get('cell', '').upper()} ({arch.get('hidden', '?')} units) "
         f"{card.get('domain', '')} model, {card.get('parameters', 0):,} parameters.",
         "",
     ]
-    split = (card.get("data") or {}).get("split", {})
-    lines += ["## Data", "", f"- Corpus: `{(card.get('data') or {}).get('data', '?')}`"]
-    for s, v in split.items():
+
+
+def _data_lines(card: dict) -> list[str]:
+    data = card.get("data") or {}
+    lines = ["## Data", "", f"- Corpus: `{data.get('data', '?')}`"]
+    for s, v in data.get("split", {}).items():
         desc = ", ".join(f"{k}: {v[k]:,}" if isinstance(v[k], int) else f"{k}: {len(v[k])}" for k in v)
         lines.append(f"- {s}: {desc}")
-    if (card.get("data") or {}).get("augment"):
-        lines.append(f"- Augmentation: {card['data']['augment']}")
-    lines += [
+    if data.get("augment"):
+        lines.append(f"- Augmentation: {data['augment']}")
+    return lines
+
+
+def _training_lines(card: dict) -> list[str]:
+    hp = card.get("hyperparameters", {})
+    return [
         "",
         "## Tokenizer",
         "",
@@ -90,37 +106,38 @@ def card_markdown(card: dict) -> str:
         *([f"- Note: {card['note']}"] if card.get("note") else []),
         f"- Steps: {card.get('steps', '?')}, wall time {card.get('wall_time_s', 0) / 60:.1f} min "
         f"on {card.get('hardware', '?')}",
-        "",
-        "## Metrics",
-        "",
-        f"| split | {metric} |",
-        "|---|---|",
-        f"| valid | {card.get('valid', '?')} |",
     ]
-    fresh, stale = split_results(card)
+
+
+def _metric_lines(card: dict, fresh: dict) -> list[str]:
+    metric = card.get("metric", "")
+    lines = ["", "## Metrics", "", f"| split | {metric} |", "|---|---|", f"| valid | {card.get('valid', '?')} |"]
     if fresh.get("test"):
         lines.append(f"| test | {fresh['test']['value']} |")
+    if fresh.get("dynamic"):
+        d = fresh["dynamic"]
+        lines.append(f"| test, read in order: static / dynamic evaluation | {d['static']} / {d['dynamic']} |")
     if fresh.get("baseline"):
         b = fresh["baseline"]
         lines.append(f"| test, baseline: {b.get('model', '')} | {b.get('value', '?')} |")
     eval_command = fresh.get("eval_command", "python -m genmodels eval checkpoints/" + card.get("name", ""))
-    lines += ["", f"Reprint with `{eval_command}`."]
-    if fresh.get("music_stats"):
-        lines += [
-            "",
-            "## Generated vs held-out tunes",
-            "",
-            f"{fresh['music_stats']['tunes_generated']} tunes at temperature 1.0, fixed seed "
-            f"(`python -m genmodels eval checkpoints/{card.get('name', '')} --music`):",
-            "",
-            "| statistic | generated | held-out |",
-            "|---|---|---|",
-        ]
-        for r in fresh["music_stats"]["rows"]:
-            lines.append(f"| {r['statistic']} | {r['generated']} | {r['held_out']} |")
-    if fresh.get("samples"):
-        lines += ["", "## Sample", "", "```", fresh["samples"][0], "```"]
-    return "\n".join(lines + _stale_lines(card, stale)) + "\n"
+    return lines + ["", f"Reprint with `{eval_command}`."]
+
+
+def _music_lines(card: dict, fresh: dict) -> list[str]:
+    if not fresh.get("music_stats"):
+        return []
+    lines = [
+        "",
+        "## Generated vs held-out tunes",
+        "",
+        f"{fresh['music_stats']['tunes_generated']} tunes at temperature 1.0, fixed seed "
+        f"(`python -m genmodels eval checkpoints/{card.get('name', '')} --music`):",
+        "",
+        "| statistic | generated | held-out |",
+        "|---|---|---|",
+    ]
+    return lines + [f"| {r['statistic']} | {r['generated']} | {r['held_out']} |" for r in fresh["music_stats"]["rows"]]
 
 
 def _then_line(c: dict) -> str:

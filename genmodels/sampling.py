@@ -309,6 +309,74 @@ def continuation_of(full, prompt_end: int):
     return dataclasses.replace(full, notes=notes, length=max(0, full.length - shift))
 
 
+class _MelodyRows:
+    """The per-row bookkeeping of a batch of melodies being sampled: grammar states, bar targets,
+    constraints, the sequences so far, and the overruled / event counts."""
+
+    def __init__(
+        self, tok, prefixes: list[list[int]], bars: list[int], steering: MelodySteering, keys: list[tuple[int, str]]
+    ):
+        from genmodels.melody.scales import scale_pitch_classes
+
+        self.tok, self.steering = tok, steering
+        self.states = [tok.grammar_state(p) for p in prefixes]
+        self.targets = [
+            st.bars_completed + b + (1 if st.remaining > 0 and st.expecting != "bar" else 0)
+            for st, b in zip(self.states, bars, strict=True)
+        ]
+        self.constraints = [
+            steering.build(tok, scale_pitch_classes(*k), k[0], t - 1) for k, t in zip(keys, self.targets, strict=True)
+        ]
+        self.seqs = [list(p) for p in prefixes]
+        self.done = [b == 0 for b in bars]
+        self.overruled, self.events = [0] * len(prefixes), [0] * len(prefixes)
+
+    def grammar_mask(self) -> torch.Tensor:
+        """The tokens the grammar allows in each row; <eos> exactly when a row has all its bars."""
+        tok, eos = self.tok, self.tok.eos_id
+        mask = torch.stack([tok.allowed(st) for st in self.states])
+        for i, st in enumerate(self.states):
+            if self.done[i] or (st.expecting == "bar_or_eos" and st.bars_completed >= self.targets[i]):
+                mask[i] = False
+                mask[i, eos] = True
+            elif st.expecting == "bar_or_eos":
+                mask[i, eos] = False
+        return mask
+
+    def biased(self, logits: torch.Tensor) -> torch.Tensor:
+        """``logits`` plus each row's constraint biases (the same tensor when no constraint spoke)."""
+        biased = logits
+        for i, st in enumerate(self.states):
+            b = None if self.done[i] else total_bias(self.constraints[i], st)
+            if b is None:
+                continue
+            if biased is logits:
+                biased = logits.clone()
+            biased[i] += b
+            if not torch.isfinite(biased[i]).any():
+                raise SettingsError(
+                    f"The melody constraints leave no legal token in bar {st.bars_completed + 1} "
+                    f"(stay in key: {self.steering.stay_in_key}, end on the tonic: {self.steering.end_on_tonic}, "
+                    f"keep rhythm: {self.steering.rhythm is not None}); loosen one of them"
+                )
+        return biased
+
+    def advance(self, tokens: list[int], own: list[int]) -> None:
+        """Append each row's token; count events and picks the constraints changed."""
+        tok = self.tok
+        for i, t in enumerate(tokens):
+            if self.done[i]:
+                continue
+            if self.states[i].expecting == "event" and t != tok.hold_id:
+                self.events[i] += 1
+            self.overruled[i] += own[i] != t
+            self.states[i] = tok.advance(self.states[i], t)
+            for c in self.constraints[i]:
+                c.advance(t)
+            self.seqs[i].append(t)
+            self.done[i] = t == tok.eos_id
+
+
 class Sampler:
     """Sampling over one loaded checkpoint (text or melody). Safe to share between threads."""
 
@@ -455,69 +523,20 @@ class Sampler:
         samples; where a constraint spoke, the model's own pick under the grammar alone is drawn with
         the same uniform number, and a difference counts as overruled. Returns (sequences, overruled,
         pitch/rest events) per row."""
-        from genmodels.melody.scales import scale_pitch_classes
-
-        n, tok = len(prefixes), self.tok
-        states = [tok.grammar_state(p) for p in prefixes]
-        targets = [
-            st.bars_completed + b + (1 if st.remaining > 0 and st.expecting != "bar" else 0)
-            for st, b in zip(states, bars, strict=True)
-        ]
-        constraints = [
-            steering.build(tok, scale_pitch_classes(*k), k[0], t - 1) for k, t in zip(keys, targets, strict=True)
-        ]
-        seqs = [list(p) for p in prefixes]
-        done = [b == 0 for b in bars]
-        overruled, events = [0] * n, [0] * n
-        gen = CandidateRandom(s.seed, n)
+        rows = _MelodyRows(self.tok, prefixes, bars, steering, keys)
+        gen = CandidateRandom(s.seed, len(prefixes))
         logits, state = self.model.prefill(torch.tensor(prefixes, dtype=torch.long))
-        eos = tok.eos_id
         for _ in range((max(bars) + 2) * (2 * MAX_DURATION_TOKEN + 1) + 1):  # enough for the shortest notes
-            if all(done):
+            if all(rows.done):
                 break
-            mask = torch.stack([tok.allowed(st) for st in states])
-            for i, st in enumerate(states):
-                if done[i]:
-                    mask[i] = False
-                    mask[i, eos] = True
-                elif st.expecting == "bar_or_eos":
-                    if st.bars_completed >= targets[i]:
-                        mask[i] = False
-                        mask[i, eos] = True
-                    else:
-                        mask[i, eos] = False
-            logits = logits.masked_fill(~mask | self._banned, -math.inf)
-            biased = logits
-            for i, st in enumerate(states):
-                b = None if done[i] else total_bias(constraints[i], st)
-                if b is None:
-                    continue
-                if biased is logits:
-                    biased = logits.clone()
-                biased[i] += b
-                if not torch.isfinite(biased[i]).any():
-                    raise SettingsError(
-                        f"The melody constraints leave no legal token in bar {st.bars_completed + 1} "
-                        f"(stay in key: {steering.stay_in_key}, end on the tonic: {steering.end_on_tonic}, "
-                        f"keep rhythm: {steering.rhythm is not None}); loosen one of them"
-                    )
+            logits = logits.masked_fill(~rows.grammar_mask() | self._banned, -math.inf)
+            biased = rows.biased(logits)
             u = gen.uniforms()
             tokens = choose_with_uniform(biased, s, u)
             own = tokens if biased is logits else choose_with_uniform(logits, s, u)
-            for i, t in enumerate(tokens.tolist()):
-                if done[i]:
-                    continue
-                if states[i].expecting == "event" and t != tok.hold_id:
-                    events[i] += 1
-                overruled[i] += int(own[i]) != t
-                states[i] = tok.advance(states[i], t)
-                for c in constraints[i]:
-                    c.advance(t)
-                seqs[i].append(t)
-                if t == eos:
-                    done[i] = True
+            rows.advance(tokens.tolist(), own.tolist())
             logits, state = self.model.step(tokens, state)
-        return seqs, overruled, events
+        return rows.seqs, rows.overruled, rows.events
 
     def generate_melody(
         self,

@@ -380,46 +380,66 @@ def _melody_options(args: argparse.Namespace) -> MelodyGenerateOptions:
 def run_melody_generate(sampler: Any, args: argparse.Namespace, length: int, settings: Any) -> list:
     """``generate`` for a melody model: continue, regenerate bars or keep a rhythm; transpose; write
     MIDI (and ABC / MusicXML when asked). Returns the results."""
-    import dataclasses
-
     from genmodels.constraints import MelodySteering
-    from genmodels.melody import PITCH_RANGE, format_notes, read_midi, write_midi
-    from genmodels.melody.abc import to_abc
-    from genmodels.melody.musicxml import musicxml_bytes
-    from genmodels.melody.scales import key_name, parse_abc_key, transpose
+    from genmodels.melody import PITCH_RANGE
+    from genmodels.melody.scales import parse_abc_key, transpose
 
     o = _melody_options(args)
     steering = MelodySteering(o.stay_in_key, o.end_on_tonic)
-    prompt = _prompt_from_args(args, required=not o.keep_rhythm)
     key = parse_abc_key(o.key) if o.key else None
+    prompt = _keyed_prompt(_prompt_from_args(args, required=not o.keep_rhythm), key, o.tempo)
+    results = _melody_results(sampler, o, prompt, key, length, settings, steering)
+    if o.transpose:
+        for r in results:
+            r.full = transpose(r.full, o.transpose, *PITCH_RANGE)
+    _write_melody_results(results, o, args, steering)
+    return results
+
+
+def _keyed_prompt(prompt: Any, key: tuple[int, str] | None, tempo: float | None) -> Any:
+    """The prompt moved to ``key`` (by scale degree) and at ``tempo``, where given."""
+    import dataclasses
+
     if key and prompt.notes:
         prompt = prompt.to_key(*key)
     elif key:
         prompt = dataclasses.replace(prompt, key=key)
-    if o.tempo:
-        prompt = dataclasses.replace(prompt, tempo=o.tempo)
+    return dataclasses.replace(prompt, tempo=tempo) if tempo else prompt
+
+
+def _melody_results(sampler: Any, o: Any, prompt: Any, key: Any, length: int, settings: Any, steering: Any) -> list:
+    """Keep a rhythm, regenerate bars, or continue the prompt, as the options ask."""
+    import dataclasses
+
+    from genmodels.melody import read_midi
+
     if o.keep_rhythm:
         rhythm = read_midi(o.keep_rhythm)
         rhythm = dataclasses.replace(rhythm, key=key or rhythm.key, tempo=o.tempo or rhythm.tempo)
-        results = sampler.repitch(rhythm, settings, steering)
-    elif o.regenerate_bars:
+        return sampler.repitch(rhythm, settings, steering)
+    if o.regenerate_bars:
         if not prompt.notes:
             raise SettingsError("--regenerate-bars needs the melody to edit: --prompt-midi or --prompt-notes")
         first, last = parse_bar_range(o.regenerate_bars)
         candidates = settings.n if settings.n > 1 else 8
-        results = [sampler.regenerate_bars(prompt, first, last, settings, steering, candidates=candidates)]
-    else:
-        results = sampler.generate_melody(prompt, bars=length, settings=settings, steering=steering)
-    if o.transpose:
-        for r in results:
-            r.full = transpose(r.full, o.transpose, *PITCH_RANGE)
-    out = Path(args.out or "generated.mid")
+        return [sampler.regenerate_bars(prompt, first, last, settings, steering, candidates=candidates)]
+    return sampler.generate_melody(prompt, bars=length, settings=settings, steering=steering)
+
+
+def _write_melody_results(results: list, o: Any, args: argparse.Namespace, steering: Any) -> None:
+    """Each result as MIDI (and ABC / MusicXML when asked), NAME-1, NAME-2 ... for several; one line each."""
+    from genmodels.melody import format_notes, write_midi
+    from genmodels.melody.abc import to_abc
+    from genmodels.melody.musicxml import musicxml_bytes
+    from genmodels.melody.scales import key_name
+
     many = len(results) > 1
 
     def named(base: str | Path, i: int) -> Path:
         p = Path(base)
         return p.with_name(f"{p.stem}-{i + 1}{p.suffix}") if many else p
 
+    out = Path(args.out or "generated.mid")
     for i, r in enumerate(results):
         write_midi(r.full, named(out, i), program=args.program)
         if o.abc:
@@ -428,7 +448,6 @@ def run_melody_generate(sampler: Any, args: argparse.Namespace, length: int, set
             named(o.musicxml, i).write_bytes(musicxml_bytes(r.full))
         rate = f"; constraints overruled {r.overruled} of {r.events} events" if steering.active else ""
         print(f"{named(out, i)} ({key_name(*r.full.key)}{rate}): {format_notes(r.full)}")
-    return results
 
 
 class MelodyDomain(Domain):
