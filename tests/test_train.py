@@ -1,6 +1,7 @@
 """Training: tiny LSTM/GRU models learn, interrupted runs resume exactly, DDP under torchrun, the CLI."""
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -90,6 +91,13 @@ def test_resume_without_state_is_a_clear_error(tmp_path, small_text_dir):
         train(train_config(domain="text", data=str(small_text_dir), out=str(tmp_path / "none")), resume=True)
 
 
+def free_port() -> int:
+    """A port no one listens on now: each torchrun gets its own (a reused port can still be in TIME_WAIT)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_ddp_two_processes_loss_falls(small_text_dir, tmp_path):
     out = tmp_path / "ddp"
     cmd = [
@@ -97,7 +105,7 @@ def test_ddp_two_processes_loss_falls(small_text_dir, tmp_path):
         "-m",
         "torch.distributed.run",
         "--nproc_per_node=2",
-        "--master_port=29533",
+        f"--master_port={free_port()}",
         "-m",
         "genmodels",
         "train",
@@ -423,7 +431,7 @@ def test_ddp_prints_once_and_resumes_exactly(small_text_dir, tmp_path):
             "-m",
             "torch.distributed.run",
             "--nproc_per_node=2",
-            "--master_port=29534",
+            f"--master_port={free_port()}",
             "-m",
             "genmodels",
             "train",
