@@ -139,7 +139,7 @@ def test_ddp_two_processes_loss_falls(small_text_dir, tmp_path):
         "1",
     ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.returncode == 0, p.stderr[:3000] + "\n...\n" + p.stderr[-1000:]  # the rank's own error comes first
     hist = json.loads((out / "card.json").read_text())["history"]
     assert "2 processes" in json.loads((out / "card.json").read_text())["hardware"]
     assert hist[-1]["valid"] < hist[0]["valid"], hist
@@ -468,7 +468,7 @@ def test_ddp_prints_once_and_resumes_exactly(small_text_dir, tmp_path):
             *extra,
         ]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        assert p.returncode == 0, p.stderr[-2000:]
+        assert p.returncode == 0, p.stderr[:3000] + "\n...\n" + p.stderr[-1000:]  # the rank's own error comes first
         return p.stdout
 
     whole = run(tmp_path / "a", 20)  # warm-up covers every step: the schedule does not depend on --steps
