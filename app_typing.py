@@ -177,7 +177,10 @@ def typing_answer(path, typed: dict) -> dict:
     except GenmodelsError as e:
         answer["message"] = f"No suggestions here: {e}"
         return answer
-    answer["words"] = [{"word": w.word, "prob": w.prob, "insert": w.insert} for w in words]
+    # Each chip shows its share of the three (the model's own probability of a word given the text before
+    # the word being typed is tiny once a few letters are typed: "Juliet 0.009%" read as a bug).
+    total = sum(w.prob for w in words) or 1.0
+    answer["words"] = [{"word": w.word, "prob": w.prob / total, "insert": w.insert} for w in words]
     answer["ghost"] = ghost
     if not words and not ghost:
         answer["message"] = "No suggestions for this text (the word being typed is too long or unknown to the model)."
