@@ -265,3 +265,11 @@ def test_suggest_gives_words_and_a_ghost_that_starts_with_the_best_word(tiny):
 def test_constraint_reports_the_text_it_spells_again(tiny):
     ids, c = prepare_prompt(tiny.tokenizer, "To be, or not to b")
     assert c.removed_text == " b" and tiny.tokenizer.decode(ids) + c.removed_text == "To be, or not to b"
+
+
+def test_cli_suggest_prints_three_words_and_the_ghost_text(tiny_text_ckpt, capsys):
+    from genmodels.__main__ import main
+
+    assert main(["generate", str(tiny_text_ckpt), "--suggest", "To be, or not to b"]) == 0
+    out = capsys.readouterr().out
+    assert "1." in out and "ghost text:" in out
