@@ -381,6 +381,9 @@ def test_browser_typing_with_suggestions():
         page.locator(".gm-word").first.click()
         page.wait_for_function("w => document.querySelector('textarea.gm-input').value.endsWith(w)", arg=words[0])
         wait_for_suggestions(page)
+        # a space starts the next word (after a finished word the likeliest rest of the line may be nothing)
+        box.press_sequentially(" ")
+        wait_for_suggestions(page)
         # Tab takes the grey ghost text after the cursor
         page.wait_for_function("() => document.querySelector('.gm-ghost').textContent.length > 0", timeout=TIMEOUT_MS)
         ghost = page.locator(".gm-ghost").text_content()
