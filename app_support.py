@@ -11,7 +11,6 @@ import json
 import os
 import re
 import secrets
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +18,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from genmodels.checkpoint import TRAIN_STATE, WEIGHTS, find_checkpoints, read_card, read_config
-from genmodels.errors import CheckpointError, GenmodelsError
+from genmodels.checkpoint import TRAIN_STATE, WEIGHTS, find_checkpoints, read_card, read_config, weights_parameter_count
+from genmodels.errors import GenmodelsError
 from genmodels.melody.notation import KEY_NAMES
 from genmodels.sampling import Sampler
 
@@ -132,29 +131,6 @@ def read_model_card(path: Path) -> ModelCard:
     if not isinstance(params, int):
         params = weights_parameter_count(Path(path) / WEIGHTS)
     return ModelCard(card, config, params)
-
-
-def weights_parameter_count(f: Path) -> int:
-    """Parameters in a safetensors file, from its JSON header alone (the tensors are not read).
-
-    Belongs in genmodels.checkpoint; it lives here until the library has it.
-    """
-    try:
-        with open(f, "rb") as fh:
-            (size,) = struct.unpack("<Q", fh.read(8))
-            if size > 100_000_000:
-                raise ValueError("header too large")
-            header = json.loads(fh.read(size))
-        shapes = [v["shape"] for k, v in header.items() if k != "__metadata__"]
-    except (OSError, struct.error, ValueError, TypeError, KeyError, AttributeError) as e:
-        raise CheckpointError(f"{f}: not a readable safetensors file ({e})") from e
-    total = 0
-    for shape in shapes:
-        n = 1
-        for d in shape:
-            n *= int(d)
-        total += n
-    return total
 
 
 def new_seed() -> int:

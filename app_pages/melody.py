@@ -734,30 +734,24 @@ def show_audio_and_downloads(h: dict) -> None:
             icon=":material/download:",
             width="stretch",
         )
-    if h["abc"] is not None:
-        d3.download_button(
-            "Download ABC (.abc)",
-            h["abc"],
-            file_name=f"{h['name']}.abc",
-            mime="text/vnd.abc",
-            key=f"m_dl_abc_{h['n']}",
-            icon=":material/download:",
-            width="stretch",
-        )
-    else:
-        d3.warning(f"No ABC: {h['abc_error']}")
-    if h["xml"] is not None:
-        d4.download_button(
-            "Download MusicXML (.musicxml)",
-            h["xml"],
-            file_name=f"{h['name']}.musicxml",
-            mime="application/vnd.recordare.musicxml+xml",
-            key=f"m_dl_xml_{h['n']}",
-            icon=":material/download:",
-            width="stretch",
-        )
-    else:
-        d4.warning(f"No MusicXML: {h['xml_error']}")
+    notation_download(d3, h, "abc", "ABC", "abc", "text/vnd.abc")
+    notation_download(d4, h, "xml", "MusicXML", "musicxml", "application/vnd.recordare.musicxml+xml")
+
+
+def notation_download(col, h: dict, field: str, label: str, ext: str, mime: str) -> None:
+    """A download button for an export of the version ``h``, or why that export could not be written."""
+    if h[field] is None:
+        col.warning(f"No {label}: {h[field + '_error']}")
+        return
+    col.download_button(
+        f"Download {label} (.{ext})",
+        h[field],
+        file_name=f"{h['name']}.{ext}",
+        mime=mime,
+        key=f"m_dl_{field}_{h['n']}",
+        icon=":material/download:",
+        width="stretch",
+    )
 
 
 def model_of(h: dict):

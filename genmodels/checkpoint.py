@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +160,20 @@ def _load_model(path: Path, mcfg: ModelConfig, raw: bytes) -> RNNLanguageModel:
     except RuntimeError as e:
         raise CheckpointError(f"{wfile} does not match {path / CONFIG}: {str(e).splitlines()[0]}") from e
     return model.eval()
+
+
+def weights_parameter_count(f: Path) -> int:
+    """Parameters in a safetensors file, from its JSON header alone (the tensors are not read)."""
+    try:
+        with open(f, "rb") as fh:
+            (size,) = struct.unpack("<Q", fh.read(8))
+            if size > 100_000_000:
+                raise ValueError("header too large")
+            header = json.loads(fh.read(size))
+        shapes = [v["shape"] for k, v in header.items() if k != "__metadata__"]
+    except (OSError, struct.error, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise CheckpointError(f"{f}: not a readable safetensors file ({e})") from e
+    return sum(math.prod(int(d) for d in shape) for shape in shapes)
 
 
 def read_config(path: str | Path) -> dict:
