@@ -1,0 +1,1 @@
+"""Four-part harmony: Bach chorale data, chords, voice leading, the harmoniser models and their exports."""
