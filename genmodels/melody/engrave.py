@@ -41,9 +41,14 @@ def render_svg_pages(
     page_width: int = 2100,
 ) -> list[str]:
     """The score as one SVG document per Verovio page (normally one)."""
+    data = musicxml_bytes(melody, title, prompt_notes=prompt_notes, color=color).decode("utf-8")
+    return render_musicxml_pages(data, page_width)
+
+
+def render_musicxml_pages(data: str, page_width: int = 2100) -> list[str]:
+    """Any MusicXML document (a melody, a four-part harmony) engraved as one SVG per Verovio page."""
     import verovio
 
-    data = musicxml_bytes(melody, title, prompt_notes=prompt_notes, color=color).decode("utf-8")
     with _LOCK:
         # The wheel sets its font folder on import, for the importing thread only: a Streamlit script
         # runs in other threads, where the toolkit would look for fonts in the wheel's build folder.
@@ -51,7 +56,7 @@ def render_svg_pages(
         tk = verovio.toolkit()
         tk.setOptions({**_OPTIONS, "pageWidth": int(page_width)})
         if not tk.loadData(data):
-            raise NotationError("Verovio could not read the melody's MusicXML")
+            raise NotationError("Verovio could not read the MusicXML of the score")
         return [tk.renderToSVG(p) for p in range(1, tk.getPageCount() + 1)]
 
 
