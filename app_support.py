@@ -82,7 +82,7 @@ def _load_generator(path: str, stamp: tuple) -> Sampler:
     return Sampler(path)
 
 
-def _checkpoint_stamp(path: Path) -> tuple:
+def checkpoint_stamp(path: Path) -> tuple:
     """Name, modification time and size of every file of the checkpoint directory: a change to any of
     them (new weights, a card rewritten by ``eval --update-card``, a new tokenizer) is a new cache key.
     Left out: the training state and temporary files of atomic writes, which a Sampler never reads (a
@@ -98,7 +98,7 @@ def _checkpoint_stamp(path: Path) -> tuple:
 
 def get_generator(path: Path) -> Sampler:
     """The process-wide Sampler for ``path``; reloaded when any file of the checkpoint changes on disk."""
-    return _load_generator(str(path), _checkpoint_stamp(path))
+    return _load_generator(str(path), checkpoint_stamp(path))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -108,7 +108,7 @@ def _prompt_was_cut(path: str, stamp: tuple, prompt: str) -> bool:
 
 def prompt_was_cut(path: Path, prompt: str) -> bool:
     """True when the model reads only the end of ``prompt``; tokenised once per prompt, not on every rerun."""
-    return _prompt_was_cut(str(path), _checkpoint_stamp(path), prompt)
+    return _prompt_was_cut(str(path), checkpoint_stamp(path), prompt)
 
 
 @dataclass(frozen=True)
@@ -414,11 +414,12 @@ def parse_melody_link(params: dict[str, str], models: list[str], modes, meters, 
 SCORE_PREFIX = "data:image/svg+xml;base64,"
 
 
-def score_html(svg: str) -> str:
+def score_html(svg: str, alt: str = "score") -> str:
     """The engraved score as an image in the page. ``st.html`` sanitises its HTML and drops inline
-    ``<svg>``; an ``<img>`` with the SVG as a data URI is shown as drawn (fonts embedded, nothing fetched)."""
+    ``<svg>``; an ``<img>`` with the SVG as a data URI is shown as drawn (fonts embedded, nothing fetched).
+    ``alt``: the image's text (the harmony's score is "harmony score")."""
     data = base64.b64encode(svg.encode()).decode()
-    img = f'<img alt="score" src="{SCORE_PREFIX}{data}" style="max-width:100%">'
+    img = f'<img alt="{html.escape(alt)}" src="{SCORE_PREFIX}{data}" style="max-width:100%">'
     return f'<div class="gm-score" style="overflow-x:auto;background:white">{img}</div>'
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pretty_midi
 import streamlit as st
 
+from app_harmony import harmony_section
 from app_support import (
     MAX_URL_NOTES,
     ROOT,
@@ -503,9 +504,15 @@ def settings_column(prompt, link, no_link: str, by_label: dict) -> None:
     b2.button(":material/casino:", key="m_roll", on_click=roll_seed, help="Draw a new random seed")
     steering_controls()
     msg = st.container()
-    if not st.button("Generate melody", type="primary", key="m_go", icon=":material/music_note:", width="stretch"):
-        return
-    if generate(prompt, link, no_link, by_label, msg):
+    go = st.button("Generate melody", type="primary", key="m_go", icon=":material/music_note:", width="stretch")
+    keep = st.button(
+        "Use the prompt as it is",
+        key="m_keep",
+        icon=":material/check:",
+        width="stretch",
+        help="No continuation: the prompt becomes the melody below, to harmonise, play, rework or download.",
+    )
+    if (go and generate(prompt, link, no_link, by_label, msg)) or (keep and keep_prompt(prompt, by_label, msg)):
         st.rerun()  # the new melody is shown below, outside this fragment
 
 
@@ -561,6 +568,25 @@ def generate(prompt, link, no_link: str, by_label: dict, msg) -> bool:
         link=None if link is None else melody_link_params(link, ss),
         link_note=no_link,
         bars=bars,
+    )
+    return True
+
+
+def keep_prompt(prompt, by_label: dict, msg) -> bool:
+    """The prompt itself as a new version of the melody (nothing generated); False after a message."""
+    if prompt is None:
+        no_file = st.session_state.m_source == SRC_FILE and st.session_state.get("m_file") is None
+        msg.error("Upload a MIDI file first." if no_file else "Fix the prompt first: see the message on the left.")
+        return False
+    model = by_label.get(st.session_state.get("m_model")) or next(iter(by_label.values()))
+    add_version(
+        prompt,
+        "your melody, as it is",
+        model,
+        current_settings(),
+        None,
+        len(prompt.notes),
+        link_note="This version is the prompt itself: a link would make a continuation of it, so it has none.",
     )
     return True
 
@@ -661,6 +687,7 @@ def show_history(hist: list[dict]) -> None:
     show_audio_and_downloads(h)
     work_on_melody(h)
     show_notes_as_text(h)
+    harmony_section(h)
 
 
 def prompt_split(h: dict) -> int | None:

@@ -173,15 +173,15 @@ def _m21_event(e: BarEvent, sharps: int, fermata: bool) -> Any:
     return n
 
 
-def chord_labels(chorale: Chorale) -> list[tuple[int, str]]:
-    """(step, symbol) where the chord changes, from genmodels.harmony.chords (empty where that module is
-    missing or no chord can be named)."""
+def chord_labels(chorale: Chorale, every: str = "beat") -> list[tuple[int, str]]:
+    """(step, symbol) where the chord changes, looked at ``every`` beat, half bar or bar, from
+    genmodels.harmony.chords (empty where that module is missing or no chord can be named)."""
     try:
         from genmodels.harmony.chords import chord_symbols
     except ImportError:
         return []
     out: list[tuple[int, str]] = []
-    for step, figure in chord_symbols(chorale):
+    for step, figure in chord_symbols(chorale, every=every):
         if figure and (not out or out[-1][1] != figure):
             out.append((int(step), str(figure)))
     return out
@@ -256,10 +256,10 @@ def _part(chorale: Chorale, voices: tuple[int, ...], clef_name: str, name: str, 
     return part
 
 
-def _add_chords(part, chorale: Chorale) -> None:
+def _add_chords(part, chorale: Chorale, every: str) -> None:
     starts = bar_starts(chorale)
     measures = list(part.getElementsByClass("Measure"))
-    for step, figure in chord_labels(chorale):
+    for step, figure in chord_labels(chorale, every):
         b = max(i for i, s in enumerate(starts) if s <= step)
         symbol = _chord_symbol(figure)
         if symbol is not None:  # in the upper voice, where it is written at its time among the notes
@@ -273,6 +273,7 @@ def to_music21(
     two_staves: bool = False,
     title: str | None = None,
     tempo: float | None = None,
+    every: str = "beat",
 ) -> Any:
     """A music21 Score: four parts (Soprano, Alto, Tenor, Bass), or with ``two_staves`` soprano and alto on
     a treble staff and tenor and bass on a bass staff. Chord symbols over the top staff, key, meter,
@@ -294,7 +295,7 @@ def to_music21(
     score.splitAtDurations(recurse=True)  # a note of five sixteenths: a quarter tied to a sixteenth
     score = score.makeNotation()
     if chords:
-        _add_chords(score.parts[0], chorale)
+        _add_chords(score.parts[0], chorale, every)
     score.metadata = metadata.Metadata(title=title or "Harmony")
     score.insert(0, layout.StaffGroup(list(score.parts), symbol="brace" if two_staves else "bracket"))
     return score
@@ -306,11 +307,12 @@ def to_musicxml(
     two_staves: bool = False,
     title: str | None = None,
     tempo: float | None = None,
+    every: str = "beat",
 ) -> bytes:
     """The harmony as a MusicXML document (UTF-8 bytes): four parts unless ``two_staves``."""
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
-    score = to_music21(chorale, chords, two_staves, title, tempo)
+    score = to_music21(chorale, chords, two_staves, title, tempo, every)
     exporter = GeneralObjectExporter(score)
     exporter.makeNotation = False  # made in to_music21, before the chord symbols
     try:
@@ -319,12 +321,14 @@ def to_musicxml(
         raise NotationError(f"MusicXML cannot express this harmony: {type(e).__name__}: {e}") from None
 
 
-def score_svg(chorale: Chorale, chords: bool = True, title: str | None = None, page_width: int = 2100) -> str:
-    """The score engraved by Verovio on two staves (S+A treble, T+B bass) with chord symbols: SVG markup,
-    pages one under the other."""
+def score_svg(
+    chorale: Chorale, chords: bool = True, title: str | None = None, page_width: int = 2100, every: str = "beat"
+) -> str:
+    """The score engraved by Verovio on two staves (S+A treble, T+B bass) with chord symbols (looked at
+    ``every`` beat, half bar or bar): SVG markup, pages one under the other."""
     from genmodels.melody.engrave import render_musicxml_pages
 
-    data = to_musicxml(chorale, chords=chords, two_staves=True, title=title).decode("utf-8")
+    data = to_musicxml(chorale, chords=chords, two_staves=True, title=title, every=every).decode("utf-8")
     return "\n".join(render_musicxml_pages(data, page_width))
 
 

@@ -1,0 +1,297 @@
+"""The melody page's Harmonise section: alto, tenor and bass under the picked version of the melody.
+
+A harmony model (``harmony-lstm`` / ``harmony-gru``, trained on Bach's four-part chorales) reads the melody as
+the soprano and writes the three lower voices. The result is engraved on two staves with chord symbols, played
+with a chosen set of instruments, downloaded as MIDI (four tracks) or MusicXML (four parts), and one lower voice
+can be written again while the others stay. No model logic lives here: the calls go to
+``genmodels.harmony.adapt`` (the melody as a soprano), ``genmodels.harmony.sample`` (the harmoniser) and
+``genmodels.harmony.export``.
+
+Every harmony belongs to the melody version it was made from (``h["harmonies"]`` in the melody's history entry),
+so going back to an earlier melody brings back its harmonies; the controls persist for the session like the
+melody page's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+
+import pretty_midi
+import streamlit as st
+
+from app_support import available_models, checkpoint_stamp, new_seed, score_html
+from genmodels.errors import GenmodelsError
+from genmodels.harmony import export
+
+KEEP = "session"
+RATES = {"beat": "every beat", "half": "every half bar"}
+VOICE_LABELS = {1: "alto", 2: "tenor", 3: "bass"}
+MAX_CANDIDATES = 8
+MAX_HARMONIES = 12  # per melody version
+LIBRARY = ("genmodels.harmony.adapt", "genmodels.harmony.sample")  # what the section calls
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the harmony model (once per server)…")
+def _load_harmoniser(path: str, stamp: tuple):
+    from genmodels.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)
+
+
+def harmoniser(path):
+    """The process-wide loaded harmony checkpoint for ``path``; reloaded when a file of it changes."""
+    return _load_harmoniser(str(path), checkpoint_stamp(path))
+
+
+@st.cache_data(max_entries=24, show_spinner="Rendering audio of the four voices…")
+def _wav(midi: bytes) -> bytes:
+    import io
+
+    from genmodels.audio import wav_bytes
+
+    return wav_bytes(pretty_midi.PrettyMIDI(io.BytesIO(midi)))
+
+
+def instruments_label(name: str) -> str:
+    progs = export.INSTRUMENT_SETS[name]
+    names = [pretty_midi.program_to_instrument_name(p) for p in progs]
+    return f"{name} ({', '.join(names)})" if len(set(progs)) > 1 else f"{name} ({names[0]})"
+
+
+def roll_seed() -> None:
+    st.session_state.hz_seed = new_seed()
+
+
+def settings():
+    from genmodels.harmony.sample import HarmonySettings
+
+    ss = st.session_state
+    return HarmonySettings(
+        temperature=float(ss.get("hz_temp", 0.8)),
+        top_k=0,
+        seed=int(ss.hz_seed),
+        candidates=int(ss.get("hz_candidates", 4)),
+    )
+
+
+def controls(models: dict) -> None:
+    c1, c2, c3 = st.columns([2, 3, 2])
+    c1.radio("Harmony model", list(models), key="hz_model", horizontal=True, persist_state=KEEP)
+    c2.selectbox(
+        "Instruments",
+        list(export.INSTRUMENT_SETS),
+        key="hz_instruments",
+        persist_state=KEEP,
+        format_func=instruments_label,
+        help="General MIDI instruments for soprano, alto, tenor and bass: the audio and the MIDI download.",
+    )
+    c3.radio(
+        "Chords change",
+        list(RATES),
+        key="hz_rate",
+        format_func=RATES.get,
+        persist_state=KEEP,
+        help="How often the harmony may move to a new chord under the melody, and how often the chord symbols "
+        "over the score are named. Every half bar suits fast tunes (reels, jigs).",
+    )
+    t1, t2, t3, t4 = st.columns([3, 3, 3, 1], vertical_alignment="bottom")
+    t1.slider(
+        "Temperature",
+        0.0,
+        2.0,
+        0.8,
+        0.05,
+        key="hz_temp",
+        persist_state=KEEP,
+        help="0 = the model's most likely harmony (one candidate); higher = bolder chords and more movement.",
+    )
+    t2.slider(
+        "Candidates",
+        1,
+        MAX_CANDIDATES,
+        4,
+        key="hz_candidates",
+        persist_state=KEEP,
+        help="Harmonies written at once; the one the model finds most likely is kept.",
+    )
+    t3.number_input(
+        "Random seed", 0, 2**31 - 1, step=1, key="hz_seed", persist_state=KEEP, help="The same seed, same harmony."
+    )
+    t4.button(":material/casino:", key="hz_roll", on_click=roll_seed, help="Draw a new random seed")
+
+
+def add_harmony(h: dict, chorale, action: str, model, s, nll: float, **more) -> None:
+    hs = h.setdefault("harmonies", [])
+    entry = {
+        "k": hs[-1]["k"] + 1 if hs else 1,
+        "time": time.strftime("%H:%M:%S"),
+        "action": action,
+        "model": model.label,
+        "chorale": chorale,
+        "settings": s,
+        "nll": nll,
+        "rate": st.session_state.get("hz_rate", "beat"),
+        "messages": [],
+    }
+    entry.update(more)
+    hs.append(entry)
+    del hs[:-MAX_HARMONIES]
+    st.session_state[f"hz_pick_next_{h['n']}"] = entry["k"]
+
+
+def harmonise_melody(h: dict, model, msg) -> bool:
+    """The melody as a soprano, harmonised; a new harmony of ``h``. False after a message."""
+    from genmodels.harmony.adapt import soprano_from_melody
+    from genmodels.harmony.sample import harmonise
+
+    rate = st.session_state.get("hz_rate", "beat")
+    try:
+        s = settings()
+        adapted = soprano_from_melody(h["full"], chord_rate=rate)
+        with st.spinner(f"{model.label} is writing alto, tenor and bass…"):
+            result = harmonise(harmoniser(model.path), adapted.chorale, s)
+    except GenmodelsError as e:
+        msg.error(str(e))
+        return False
+    soprano = adapted.chorale.voices[0]  # the melody as given (the model may have read a simplified line)
+    messages = list(adapted.messages) + list(getattr(result, "messages", []))
+    add_harmony(
+        h, result.chorale.with_voice(0, soprano), "harmonised", model, s, result.nll,
+        messages=messages, transposed=adapted.transposed,
+    )  # fmt: skip
+    return True
+
+
+def regenerate(h: dict, entry: dict, voice: int, model, msg) -> bool:
+    from genmodels.harmony.sample import regenerate_voice
+
+    try:
+        s = settings()
+        with st.spinner(f"{model.label} is writing a new {VOICE_LABELS[voice]}…"):
+            result = regenerate_voice(harmoniser(model.path), entry["chorale"], voice, s)
+    except GenmodelsError as e:
+        msg.error(str(e))
+        return False
+    chorale = result.chorale.with_voice(0, entry["chorale"].voices[0])
+    action = f"new {VOICE_LABELS[voice]} (from #{entry['k']})"
+    add_harmony(
+        h, chorale, action, model, s, result.nll, messages=entry["messages"], transposed=entry.get("transposed")
+    )
+    return True
+
+
+def harmony_section(h: dict) -> None:
+    """The Harmonise section under the melody version ``h``."""
+    st.session_state.setdefault("hz_seed", new_seed())
+    st.divider()
+    st.subheader("Harmonise")
+    st.caption(
+        "Alto, tenor and bass under this melody, written by an LSTM or a GRU trained on the four-part chorales of "
+        "J. S. Bach. The melody is the soprano; chord symbols are named over it."
+    )
+    missing = [m for m in LIBRARY if importlib.util.find_spec(m) is None]
+    if missing:
+        st.info(f"Harmonising needs {', '.join(missing)}, which this version of genmodels does not have yet.")
+        return
+    models = {m.label: m for m in available_models("harmony")}
+    if not models:
+        st.info(
+            "No harmony model was found. Train one with `python -m genmodels prepare harmony` and "
+            "`python -m genmodels train --domain harmony --out checkpoints/harmony-lstm`."
+        )
+        return
+    controls(models)
+    msg = st.container()
+    model = models.get(st.session_state.get("hz_model")) or next(iter(models.values()))
+    if st.button("Harmonise", type="primary", key="hz_go", icon=":material/queue_music:", width="stretch"):
+        if harmonise_melody(h, model, msg):
+            st.rerun()
+    if h.get("harmonies"):
+        show_harmony(h, pick_harmony(h), model)
+
+
+def pick_harmony(h: dict) -> dict:
+    hs = h["harmonies"]
+    by_k = {e["k"]: e for e in hs}
+    key = f"hz_pick_{h['n']}"
+    if f"hz_pick_next_{h['n']}" in st.session_state:
+        st.session_state[key] = st.session_state.pop(f"hz_pick_next_{h['n']}")
+    if st.session_state.get(key) not in by_k:
+        st.session_state[key] = hs[-1]["k"]
+    if len(hs) == 1:
+        return hs[0]
+    k = st.selectbox(
+        f"Harmonies of this melody ({len(hs)}): pick an earlier one to go back to it",
+        [e["k"] for e in reversed(hs)],
+        key=key,
+        format_func=lambda k: f"#{k} · {by_k[k]['time']} · {by_k[k]['action']} · {by_k[k]['model']}",
+    )
+    return by_k[k]
+
+
+def show_harmony(h: dict, e: dict, model) -> None:
+    s = e["settings"]
+    for line in e["messages"]:
+        st.info(line, icon=":material/info:")
+    st.caption(
+        f"#{e['k']} {e['action']} · {e['model']} · chords {RATES.get(e['rate'], e['rate'])} · temperature "
+        f"{s.temperature:g} · {s.candidates} candidates · random seed {s.seed} · "
+        f"{e['nll']:.2f} nats per lower-voice note (the model's surprise: lower = more Bach-like to it)"
+    )
+    show_score(e)
+    show_audio_and_downloads(h, e)
+    regenerate_row(h, e, model)
+
+
+def show_score(e: dict) -> None:
+    if "svg" not in e:
+        try:
+            e["svg"], e["svg_error"] = export.score_svg(e["chorale"], every=e["rate"]), None
+        except GenmodelsError as err:
+            e["svg"], e["svg_error"] = None, str(err)
+    if e["svg"]:
+        st.html(score_html(e["svg"], alt="harmony score"))
+    else:
+        st.warning(f"The score could not be engraved: {e['svg_error']}")
+
+
+def show_audio_and_downloads(h: dict, e: dict) -> None:
+    name = st.session_state.get("hz_instruments") or "strings"
+    programs = export.INSTRUMENT_SETS.get(name, export.INSTRUMENT_SETS["strings"])
+    try:
+        midi = export.midi_bytes(e["chorale"], programs, tempo=h["full"].tempo)
+        st.audio(_wav(midi), format="audio/wav")
+    except GenmodelsError as err:
+        st.error(f"Audio could not be rendered: {err}")
+        return
+    if "xml" not in e:
+        try:
+            title = f"genmodels #{h['n']} harmony #{e['k']}"
+            e["xml"], e["xml_error"] = export.to_musicxml(e["chorale"], title=title, tempo=h["full"].tempo), None
+        except GenmodelsError as err:
+            e["xml"], e["xml_error"] = None, str(err)
+    base = f"{h['name']}-harmony{e['k']}"
+    d1, d2 = st.columns(2)
+    d1.download_button(
+        "Download the four voices (.mid)", midi, file_name=f"{base}.mid", mime="audio/midi",
+        key=f"hz_dl_mid_{h['n']}_{e['k']}", icon=":material/download:", width="stretch",
+    )  # fmt: skip
+    if e["xml"] is None:
+        d2.warning(f"No MusicXML: {e['xml_error']}")
+        return
+    d2.download_button(
+        "Download the score in four parts (.musicxml)", e["xml"], file_name=f"{base}.musicxml",
+        mime="application/vnd.recordare.musicxml+xml", key=f"hz_dl_xml_{h['n']}_{e['k']}",
+        icon=":material/download:", width="stretch",
+    )  # fmt: skip
+
+
+def regenerate_row(h: dict, e: dict, model) -> None:
+    st.markdown("**Write one voice again** (the other voices stay; with the model and settings above)")
+    cols = st.columns(3)
+    msg = st.container()
+    for col, (voice, label) in zip(cols, VOICE_LABELS.items(), strict=True):
+        if col.button(f"New {label}", key=f"hz_regen_{voice}", icon=":material/autorenew:", width="stretch"):
+            if regenerate(h, e, voice, model, msg):
+                st.rerun()
