@@ -140,19 +140,19 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raw = wfile.read_bytes()
     except OSError as e:
         raise CheckpointError(f"{wfile} is missing or unreadable ({e})") from e
-    model = _load_model(path, mcfg, raw)
+    model = _load_model(path, mcfg, raw, domain)
     card = _read_json(path / CARD_JSON, "") if (path / CARD_JSON).exists() else {}
     return Checkpoint(path, domain, model, tokenizer, cfg, card, weights_id(raw))
 
 
-def _load_model(path: Path, mcfg: ModelConfig, raw: bytes) -> RNNLanguageModel:
+def _load_model(path: Path, mcfg: ModelConfig, raw: bytes, domain: Domain | None = None) -> RNNLanguageModel:
     """The weights ``raw`` (of ``path``) in a model of ``mcfg``, float32, in eval mode."""
     wfile = path / WEIGHTS
     try:
         sd = st_load(raw)  # parses a JSON header and raw tensors; a pickle is refused, never run
     except (SafetensorError, ValueError, OSError, RuntimeError) as e:
         raise CheckpointError(f"{wfile} is not a valid safetensors file (truncated, corrupt or a pickle?): {e}") from e
-    model = RNNLanguageModel(mcfg)
+    model = domain.build_model(mcfg) if domain is not None else RNNLanguageModel(mcfg)
     if mcfg.tie_weights:
         sd.setdefault("head.weight", sd.get("embed.weight"))
     try:

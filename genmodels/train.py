@@ -405,7 +405,7 @@ class Trainer:
         # The model's vocabulary is the tokenizer's (--vocab-size is the text tokenizer's target).
         mcfg = replace(cfg.model, vocab_size=self.data.tokenizer.vocab_size)
         torch.manual_seed(cfg.seed)
-        self.model = RNNLanguageModel(mcfg)
+        self.model = self.domain.build_model(mcfg)
         parent = self._init_from(mcfg) if cfg.init_from and self.state_prev is None else None
         self.net = torch.nn.parallel.DistributedDataParallel(self.model) if _is_dist() else self.model
         self.opt = make_optimizer(cfg, self.model.named_parameters())
@@ -622,12 +622,12 @@ class Trainer:
         self._speed = [0.0, 0]  # CPU seconds in train_step and tokens, this invocation (for the log)
         bad_steps, last_valid, over = 0, None, self._budget_over()
         while self.step < limit and not over:
-            if self.pos >= data.size(1) - 1:
+            if self._epoch_over(data):
                 self.epoch, self.pos, self.hidden = self.epoch + 1, 0, None
                 data = self._rows(self.epoch)
                 continue
-            x, y = window(data, self.pos, c.bptt)
-            loss = self._train_on(x, y)
+            batch = self._batch(data)
+            loss = self._train_on(*batch)
             if loss is None:  # a NaN/inf loss never reaches the weights or a checkpoint: the batch is skipped
                 bad_steps += 1
                 if bad_steps > 20:
@@ -637,7 +637,7 @@ class Trainer:
                     )
                 continue
             bad_steps = 0
-            self._tick(bar, loss, x.numel() * self.world)
+            self._tick(bar, loss, self._batch_tokens(batch) * self.world)
             over = self._budget_over()  # once per step, so the last step is always validated and saved
             final = self.step >= limit or over
             if self.step % c.eval_every == 0 or final:
@@ -662,6 +662,17 @@ class Trainer:
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
             stop = bool(flag.item())
         return stop
+
+    # what a batch is (a domain's trainer may read other data than windows of a token stream) ----------
+    def _epoch_over(self, data: torch.Tensor) -> bool:
+        return self.pos >= data.size(1) - 1
+
+    def _batch(self, data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The arguments of ``_train_on`` for the current position: the window's inputs and targets."""
+        return window(data, self.pos, self.cfg.bptt)
+
+    def _batch_tokens(self, batch: tuple) -> int:
+        return batch[0].numel()
 
     def _rows(self, epoch: int) -> torch.Tensor:
         """This process's rows of the epoch's training stream."""
@@ -767,4 +778,5 @@ class Trainer:
 def train(cfg: TrainConfig, resume: bool = False, command: str | None = None, progress: bool = True) -> dict:
     if resume and not (Path(cfg.out) / ckpt.TRAIN_STATE).exists():
         raise CheckpointError(f"Nothing to resume in {cfg.out}: no {ckpt.TRAIN_STATE}")
-    return Trainer(cfg, resume=resume, command=command, progress=progress).run()
+    trainer = get_domain(cfg.domain).trainer_class()  # Trainer, or a domain's own (harmony: whole chorales)
+    return trainer(cfg, resume=resume, command=command, progress=progress).run()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from genmodels.domains.base import Domain
+from genmodels.domains.harmony import HARMONY
 from genmodels.domains.melody import MELODY
 from genmodels.domains.text import TEXT
 from genmodels.errors import SettingsError
 
-DOMAINS: dict[str, Domain] = {d.name: d for d in (TEXT, MELODY)}
+DOMAINS: dict[str, Domain] = {d.name: d for d in (TEXT, MELODY, HARMONY)}
 
 
 def get_domain(name: object) -> Domain:
@@ -18,4 +19,4 @@ def get_domain(name: object) -> Domain:
     return domain
 
 
-__all__ = ["DOMAINS", "MELODY", "TEXT", "Domain", "get_domain"]
+__all__ = ["DOMAINS", "HARMONY", "MELODY", "TEXT", "Domain", "get_domain"]

@@ -47,6 +47,21 @@ class Domain(ABC):
         per_unit = nats / max(units, 1)
         return per_unit / math.log(2) if self.metric_bits else per_unit
 
+    # model and training -----------------------------------------------------------------------------
+    def build_model(self, config: Any) -> torch.nn.Module:
+        """A model of this domain with ``config`` (a ``ModelConfig``): the recurrent language model,
+        unless the domain's models are built otherwise."""
+        from genmodels.model import RNNLanguageModel
+
+        return RNNLanguageModel(config)
+
+    def trainer_class(self) -> type:
+        """The class that trains this domain's models: the shared ``Trainer`` over token streams, unless
+        the domain trains on other batches."""
+        from genmodels.train import Trainer
+
+        return Trainer
+
     # files ------------------------------------------------------------------------------------------
     @abstractmethod
     def load_tokenizer(self, folder: Path) -> Any:
@@ -105,6 +120,11 @@ class Domain(ABC):
 
     def sample_statistics(self, checkpoint: Any, data: str | Path) -> dict | None:
         """Statistics of generated samples against held-out data (``eval --music``); None: none defined."""
+        return None
+
+    def eval_report(self, path: str, options: dict) -> dict | None:
+        """``python -m genmodels eval`` for a checkpoint of this domain when the domain has its own report
+        (``options``: eval's options by name); None: the shared report over token streams."""
         return None
 
     def passage_report(self, sampler: Any, data: str | Path) -> dict | None:

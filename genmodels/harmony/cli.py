@@ -1,0 +1,146 @@
+"""``python -m genmodels harmonise``: a melody (MIDI file, note names or a corpus tune) in, four parts out.
+
+The melody goes through ``adapt.soprano_from_melody`` (top line of chords, range, meter, passing notes;
+its messages are printed), then ``sample.harmonise``; the result is written as a four-track MIDI file
+(and MusicXML where asked).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from genmodels.errors import GenmodelsError, SettingsError
+from genmodels.harmony.grid import STEP_TICKS, VOICES, Chorale
+from genmodels.harmony.sample import HarmonyResult, HarmonySettings, harmonise
+
+CARD_NOTES = "E4 G4 A4/2 B4/2 A4 G4 E4/2 D4/2 E4*2"  # the card's and the benchmark's melody
+CHORD_RATES = ("beat", "half-bar")
+PROGRAMS = (52, 52, 52, 52)  # General MIDI choir aahs, one track per voice
+
+
+def read_melody(args: argparse.Namespace) -> Any:
+    """The melody ``args`` name: --prompt-midi (with --track), --prompt-notes (with --meter), or
+    --corpus-tune (a title in the melody corpus's test split)."""
+    from genmodels.melody import parse_note_prompt, read_midi
+
+    given = [x for x in ("prompt_midi", "prompt_notes", "corpus_tune") if getattr(args, x, None)]
+    if len(given) != 1:
+        raise SettingsError("give the melody once: --prompt-midi FILE, --prompt-notes 'C4 D4 E4' or --corpus-tune TITLE")
+    if given[0] == "prompt_midi":
+        return read_midi(args.prompt_midi, track=getattr(args, "track", None))
+    if given[0] == "prompt_notes":
+        return parse_note_prompt(args.prompt_notes, meter=_meter(getattr(args, "meter", "4/4")))
+    return corpus_tune(args.corpus_tune, getattr(args, "data_melody", None) or "data/melody")
+
+
+def _meter(text: str) -> tuple[int, int]:
+    try:
+        n, d = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise SettingsError(f"--meter {text!r}: write it as 3/4, 4/4, 6/8, ...") from None
+    return n, d
+
+
+def corpus_tune(title: str, data: str | Path) -> Any:
+    """The melody-corpus test tune whose file name contains ``title`` (case-insensitive)."""
+    from genmodels.data import melody_files, read_melodies
+    from genmodels.util import repo_path
+
+    folder = repo_path(data) / "test"
+    files = [f for f in melody_files(folder) if title.lower() in f.stem.lower()]
+    if not files:
+        raise SettingsError(f"no tune in {folder} has {title!r} in its name (run python -m genmodels prepare melody)")
+    tunes = read_melodies(files[:1])
+    if not tunes:
+        raise SettingsError(f"{files[0]} could not be read as a melody")
+    return tunes[0][1]
+
+
+def soprano_of(melody: Any, chord_rate: str = "beat") -> tuple[Chorale, list[str]]:
+    """The melody as a soprano ready to harmonise, and what was done to it (for the user)."""
+    from genmodels.harmony.adapt import soprano_from_melody
+
+    if chord_rate not in CHORD_RATES:
+        raise SettingsError(f"--chord-rate {chord_rate!r}: choose {' or '.join(CHORD_RATES)}")
+    adapted = soprano_from_melody(melody, chord_rate=chord_rate)
+    return adapted.chorale, list(adapted.messages)
+
+
+def to_midi_bytes(chorale: Chorale, tempo: float = 80.0) -> bytes:
+    """Four tracks (Soprano, Alto, Tenor, Bass) of a chorale as a standard MIDI file."""
+    import io
+
+    try:
+        from genmodels.harmony.export import to_pretty_midi
+
+        pm = to_pretty_midi(chorale, programs=PROGRAMS, tempo=tempo)
+    except ImportError:
+        pm = _pretty_midi(chorale, tempo)
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+def _pretty_midi(chorale: Chorale, tempo: float):
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=tempo)
+    step_s = 60.0 / tempo / 4
+    for v, name in enumerate(VOICES):
+        inst = pretty_midi.Instrument(program=PROGRAMS[v], name=name.capitalize())
+        for n in chorale.notes(v):
+            inst.notes.append(pretty_midi.Note(80, n.pitch, n.start * step_s, n.end * step_s))
+        pm.instruments.append(inst)
+    return pm
+
+
+def describe(result: HarmonyResult) -> list[str]:
+    """Lines for the terminal: the model's score of each candidate and the chord symbols."""
+    lines = [f"candidate {i + 1}: {nll:.3f} nats per lower-voice note" for i, nll in enumerate(result.nlls)]
+    try:
+        from genmodels.harmony.chords import chord_symbols
+
+        lines.append("chords: " + " ".join(sym for _, sym in chord_symbols(result.chorale)))
+    except ImportError:
+        pass
+    return lines
+
+
+def harmonise_command(checkpoint: Any, args: argparse.Namespace, settings: HarmonySettings) -> HarmonyResult:
+    """Read the melody, harmonise it, print what happened, write --out (and --musicxml)."""
+    melody = read_melody(args)
+    soprano, messages = soprano_of(melody, getattr(args, "chord_rate", None) or "beat")
+    result = harmonise(checkpoint, soprano, settings)
+    for m in messages + describe(result):
+        print(m)
+    out = Path(getattr(args, "out", None) or "harmonised.mid")
+    out.write_bytes(to_midi_bytes(result.chorale, tempo=melody.tempo))
+    print(f"wrote {out} (four tracks: soprano, alto, tenor, bass; {result.chorale.steps * STEP_TICKS // 12} quarters)")
+    if getattr(args, "musicxml", None):
+        _write_musicxml(result.chorale, Path(args.musicxml))
+    return result
+
+
+def _write_musicxml(chorale: Chorale, path: Path) -> None:
+    try:
+        from genmodels.harmony.export import to_musicxml
+    except ImportError:
+        raise GenmodelsError("--musicxml needs genmodels.harmony.export, which this version lacks") from None
+    path.write_bytes(to_musicxml(chorale, chords=True))
+    print(f"wrote {path} (four parts, chord symbols)")
+
+
+def card_sample(checkpoint: Any) -> str:
+    """The card's sample: the four voices the model writes under a fixed melody (seed 1), as note names."""
+    from genmodels.melody import parse_note_prompt
+    from genmodels.melody.notation import note_name
+
+    soprano, _ = soprano_of(parse_note_prompt(CARD_NOTES, meter=(4, 4), key=(4, "minor")))
+    result = harmonise(checkpoint, soprano, HarmonySettings(temperature=0.8, seed=1, candidates=4))
+    rows = []
+    for v, name in enumerate(VOICES):
+        notes = " ".join(f"{note_name(n.pitch)}/{n.steps}" for n in result.chorale.notes(v))
+        rows.append(f"{name:8s} {notes}")
+    return f"(under {CARD_NOTES}; durations in sixteenths)\n" + "\n".join(rows)

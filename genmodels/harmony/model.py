@@ -1,0 +1,109 @@
+"""The harmoniser: a bidirectional recurrent encoder over the soprano and an autoregressive decoder of
+the same cell (``nn.LSTM`` or ``nn.GRU``, sized by the shared ``ModelConfig``) over alto, tenor, bass.
+
+The melody is known in advance, so the encoder reads it whole, both ways (half the units each way).
+The decoder writes the lower voices as one flattened sequence, step by step (A, T, B at step 0, then
+step 1, ...); each input is the previous token + which voice comes next + the encoder's output at the
+step being written, so every note is chosen knowing the whole melody and the voices already written.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from genmodels.errors import SettingsError
+from genmodels.harmony.tokens import MODES, POSITIONS
+from genmodels.model import ModelConfig, State
+
+
+class HarmonyModel(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = c = config
+        if c.tie_weights:
+            raise SettingsError("the harmoniser does not tie its weights: leave out --tie-weights")
+        if c.hidden % 2:
+            raise SettingsError(f"--hidden {c.hidden}: the harmoniser needs an even number (half each way)")
+        rnn = nn.LSTM if c.cell == "lstm" else nn.GRU
+        between = c.dropout if c.layers > 1 else 0.0
+        # encoder: the soprano token and where it falls (bar position, beat strength, fermata, key)
+        self.sop_embed = nn.Embedding(c.vocab_size, c.emb_dim)
+        self.pos_embed = nn.Embedding(POSITIONS, c.emb_dim)
+        self.strength_embed = nn.Embedding(4, c.emb_dim)
+        self.fermata_embed = nn.Embedding(2, c.emb_dim)
+        self.tonic_embed = nn.Embedding(12, c.emb_dim)
+        self.mode_embed = nn.Embedding(len(MODES) + 1, c.emb_dim)
+        self.encoder = rnn(c.emb_dim, c.hidden // 2, c.layers, batch_first=True, bidirectional=True, dropout=between)
+        # decoder: previous token + next voice + the encoder at this step
+        self.embed = nn.Embedding(c.vocab_size, c.emb_dim)
+        self.voice_embed = nn.Embedding(3, c.emb_dim)
+        self.bridge = nn.Linear(c.hidden, c.emb_dim)
+        self.rnn = rnn(c.emb_dim, c.hidden, c.layers, batch_first=True, dropout=between)
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.hidden, c.vocab_size)
+        for e in (self.sop_embed, self.embed):
+            nn.init.normal_(e.weight, std=0.05)
+        if c.cell == "lstm":  # forget-gate bias 1, as RNNLanguageModel
+            _forget_bias(self.encoder, c.hidden // 2, c.layers, 2)
+            _forget_bias(self.rnn, c.hidden, c.layers, 1)
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def prepare_step(self) -> None:
+        """Nothing to prepare (the shared Sampler calls this on every model it loads)."""
+
+    def encode(self, feats: dict[str, torch.Tensor], lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Soprano features (B, T) each, key (B, 2) → encoder outputs (B, T, hidden). ``lengths``: of
+        padded rows (the backward direction must start at each row's own end)."""
+        key = feats["key"]
+        x = (
+            self.sop_embed(feats["soprano"])
+            + self.pos_embed(feats["position"])
+            + self.strength_embed(feats["strength"])
+            + self.fermata_embed(feats["fermata"])
+            + (self.tonic_embed(key[:, 0]) + self.mode_embed(key[:, 1])).unsqueeze(1)
+        )
+        x = self.drop(x)
+        T = x.size(1)
+        if lengths is None or bool((lengths == T).all()):
+            return self.encoder(x)[0]
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        return pad_packed_sequence(self.encoder(packed)[0], batch_first=True, total_length=T)[0]
+
+    def decoder_input(self, prev: torch.Tensor, voice: torch.Tensor, enc: torch.Tensor) -> torch.Tensor:
+        """prev tokens (B, L), voices (L,) or (B, L), encoder outputs at those steps (B, L, hidden)."""
+        return self.drop(self.embed(prev) + self.voice_embed(voice) + self.bridge(enc))
+
+    def forward(
+        self, feats: dict[str, torch.Tensor], prev: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Teacher-forced logits (B, 3T, V) for the flattened lower voices whose inputs are ``prev``
+        (BOS, then the targets shifted by one)."""
+        enc = self.encode(feats, lengths)
+        L = prev.size(1)
+        voice = torch.arange(L, device=prev.device) % 3
+        x = self.decoder_input(prev, voice, enc.repeat_interleave(3, dim=1)[:, :L])
+        y, _ = self.rnn(x)
+        return self.head(self.drop(y))
+
+    @torch.no_grad()
+    def step(self, prev: torch.Tensor, voice: int, enc_t: torch.Tensor, state: State | None) -> tuple:
+        """One decoder step: prev tokens (B,), the voice written next (0 alto, 1 tenor, 2 bass), the
+        encoder outputs at this grid step (B, hidden) → logits (B, V) and the new state."""
+        v = torch.full_like(prev, voice)
+        x = self.decoder_input(prev.unsqueeze(1), v.unsqueeze(1), enc_t.unsqueeze(1))
+        y, state = self.rnn(x, state)
+        return self.head(y[:, 0]), state
+
+
+def _forget_bias(rnn: nn.Module, hidden: int, layers: int, directions: int) -> None:
+    suffixes = ["", "_reverse"][:directions]
+    with torch.no_grad():
+        for k in range(layers):
+            for s in suffixes:
+                getattr(rnn, f"bias_ih_l{k}{s}")[hidden : 2 * hidden].fill_(1.0)
+                getattr(rnn, f"bias_hh_l{k}{s}")[hidden : 2 * hidden].fill_(0.0)

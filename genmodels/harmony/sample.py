@@ -1,0 +1,181 @@
+"""Harmonising a soprano with a trained harmoniser: several candidates in one batch, the most likely
+first; regenerating one lower voice while the others stay.
+
+Each candidate has its own random stream, seeded by (seed, i) only (``sampling.CandidateRandom``), so
+candidate i is the same whether 1 or 8 are asked for. A grammar mask keeps every sample well formed:
+HOLD only where the voice has a note sounding, pitches only inside the voice's range (``grid.RANGES``),
+never PAD or BOS. Candidates are ranked by the model's own log-likelihood of the whole sequence
+(temperature 1, no mask), which is also the ``nll`` reported (nats per lower-voice note).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from genmodels.errors import NotationError, SettingsError
+from genmodels.harmony.grid import RANGES, VOICES, Chorale
+from genmodels.harmony.model import HarmonyModel
+from genmodels.harmony.tokens import (
+    BOS,
+    HOLD_ID,
+    LOWER,
+    REST_ID,
+    chorale_with_lower,
+    lower_onsets,
+    lower_tokens,
+    soprano_features,
+)
+from genmodels.options import option
+from genmodels.sampling import MAX_CANDIDATES, MAX_TEMPERATURE, CandidateRandom, Settings, choose_with_uniform
+
+MAX_STEPS = 4096  # grid steps (sixteenths) one request may harmonise: 256 bars of 4/4
+
+
+@dataclass(frozen=True)
+class HarmonySettings:
+    temperature: float = option(0.8, f"harmony: sampling temperature from 0 (greedy) to {MAX_TEMPERATURE:g}")
+    top_k: int = option(0, "harmony: sample from the k most likely tokens only", shown="0: off")
+    seed: int = option(0, "harmony: random seed (candidate i depends only on it and i)")
+    candidates: int = option(4, f"harmony: harmonisations sampled, from 1 to {MAX_CANDIDATES}; the most likely is kept")
+
+    def __post_init__(self) -> None:
+        t, k = self.temperature, self.top_k
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or math.isnan(t) or not 0 <= t <= MAX_TEMPERATURE:
+            raise SettingsError(f"Temperature must be a number from 0 (greedy) to {MAX_TEMPERATURE:g}; got {t!r}")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise SettingsError(f"Top-k must be 0 (off) or a positive whole number; got {k!r}")
+        n = self.candidates
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
+            raise SettingsError(f"Candidates must be a whole number from 1 to {MAX_CANDIDATES}; got {n!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise SettingsError(f"The random seed must be a whole number from 0 to 2^63-1; got {self.seed!r}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature < 1e-4
+
+    def sampling(self) -> Settings:
+        """The shared sampler's settings for ``choose_with_uniform``."""
+        return Settings(float(self.temperature), self.top_k, 1.0, self.seed, 1)
+
+
+@dataclass
+class HarmonyResult:
+    """``chorale``: the most likely candidate; ``candidates`` best first, with ``nlls`` (nats per lower-voice
+    note under the model) in the same order; ``nll``: the chosen one's."""
+
+    chorale: Chorale
+    candidates: list[Chorale]
+    nlls: list[float]
+    nll: float
+    messages: list[str] = field(default_factory=list)
+
+
+def _model_of(checkpoint) -> tuple[HarmonyModel, object]:
+    if isinstance(checkpoint, (str, Path)):
+        from genmodels.checkpoint import load_checkpoint
+
+        checkpoint = load_checkpoint(checkpoint)
+    model = getattr(checkpoint, "model", None)
+    if not isinstance(model, HarmonyModel):
+        name = getattr(checkpoint, "name", checkpoint)
+        raise SettingsError(f"{name} is not a harmony model; choose a harmony checkpoint (e.g. checkpoints/harmony-lstm)")
+    return model.eval(), checkpoint.tokenizer
+
+
+def _check_soprano(chorale: Chorale) -> None:
+    if not isinstance(chorale, Chorale):
+        raise NotationError("harmonise needs a Chorale whose soprano is the melody")
+    if not any(x >= 0 for x in chorale.voices[0]):
+        raise NotationError("The melody has no notes: there is nothing to harmonise")
+    if chorale.steps > MAX_STEPS:
+        raise NotationError(
+            f"The melody is {chorale.steps:,} sixteenths long; the harmoniser takes at most {MAX_STEPS:,} "
+            f"({MAX_STEPS // 16} bars of 4/4): harmonise it in parts"
+        )
+
+
+def _features(chorale: Chorale, tok) -> dict[str, torch.Tensor]:
+    return {k: v.unsqueeze(0) for k, v in soprano_features(chorale, tok).items()}
+
+
+def voice_masks(tok, vocab: int) -> torch.Tensor:
+    """(3, V) bool: the tokens each lower voice may take (its range's pitches, HOLD, REST)."""
+    allowed = torch.zeros(3, vocab, dtype=torch.bool)
+    for k, v in enumerate(LOWER):
+        allowed[k, tok.pitch_ids(*RANGES[VOICES[v]])] = True
+        allowed[k, [HOLD_ID, REST_ID]] = True
+    return allowed
+
+
+@torch.no_grad()
+def sample_tokens(model: HarmonyModel, tok, soprano: Chorale, s: HarmonySettings, n: int, forced=None, voice=None):
+    """(n, 3T) lower-voice tokens sampled under the grammar mask. ``forced`` (3T,): teacher-force every
+    voice but ``voice`` (0 alto, 1 tenor, 2 bass), whose tokens alone are sampled."""
+    enc = model.encode(_features(soprano, tok)).expand(n, -1, -1)
+    allowed = voice_masks(tok, model.config.vocab_size)
+    rng, settings = CandidateRandom(s.seed, n), s.sampling()
+    out = torch.empty(n, 3 * soprano.steps, dtype=torch.long)
+    prev = torch.full((n,), BOS, dtype=torch.long)
+    sounding = torch.zeros(n, 3, dtype=torch.bool)
+    state = None
+    for i in range(3 * soprano.steps):
+        k = i % 3
+        logits, state = model.step(prev, k, enc[:, i // 3], state)
+        if forced is not None and k != voice:
+            token = forced[i].expand(n)
+        else:
+            z = logits.masked_fill(~allowed[k], -math.inf)
+            z[:, HOLD_ID] = torch.where(sounding[:, k], z[:, HOLD_ID], -math.inf)
+            token = choose_with_uniform(z, settings, rng.uniforms())
+        sounding[:, k] = token != REST_ID
+        out[:, i] = token
+        prev = token
+    return out
+
+
+@torch.no_grad()
+def sequence_nats(model: HarmonyModel, tok, soprano: Chorale, tokens: torch.Tensor) -> torch.Tensor:
+    """The model's NLL (nats, temperature 1, no mask) of each row of ``tokens`` (n, 3T) under ``soprano``."""
+    n = tokens.size(0)
+    feats = {k: v.expand(n, *v.shape[1:]) for k, v in _features(soprano, tok).items()}
+    prev = torch.cat([torch.full((n, 1), BOS, dtype=torch.long), tokens[:, :-1]], dim=1)
+    logp = torch.log_softmax(model(feats, prev).float(), dim=-1)
+    return -logp.gather(2, tokens.unsqueeze(2)).squeeze(2).sum(1)
+
+
+def _ranked(model, tok, soprano: Chorale, tokens: torch.Tensor) -> HarmonyResult:
+    nats = sequence_nats(model, tok, soprano, tokens)
+    chorales = [chorale_with_lower(soprano, row.tolist(), tok) for row in tokens]
+    per_note = [float(x) / max(lower_onsets(c), 1) for x, c in zip(nats, chorales, strict=True)]
+    order = sorted(range(len(chorales)), key=lambda i: (nats[i].item(), i))
+    cands, nlls = [chorales[i] for i in order], [per_note[i] for i in order]
+    return HarmonyResult(cands[0], cands, nlls, nlls[0])
+
+
+def harmonise(checkpoint, soprano: Chorale, settings: HarmonySettings = HarmonySettings()) -> HarmonyResult:
+    """Alto, tenor and bass under the soprano of ``soprano`` (its lower voices are ignored): candidates
+    sampled in one batch, the most likely first. Temperature 0: the one greedy harmonisation."""
+    model, tok = _model_of(checkpoint)
+    _check_soprano(soprano)
+    n = 1 if settings.greedy else settings.candidates
+    return _ranked(model, tok, soprano, sample_tokens(model, tok, soprano, settings, n))
+
+
+def regenerate_voice(checkpoint, chorale: Chorale, voice: int, settings: HarmonySettings = HarmonySettings()):
+    """Rewrite one lower voice (1 alto, 2 tenor, 3 bass) of ``chorale``, keeping the soprano and the other
+    two: their tokens are given to the model, only this voice's are sampled, and the candidates are
+    ranked by the likelihood of the whole sequence."""
+    model, tok = _model_of(checkpoint)
+    if isinstance(voice, bool) or voice not in LOWER:
+        raise SettingsError(
+            f"voice {voice!r}: regenerate 1 (alto), 2 (tenor) or 3 (bass); the soprano (0) is the melody and stays"
+        )
+    _check_soprano(chorale)
+    n = 1 if settings.greedy else settings.candidates
+    forced = lower_tokens(chorale, tok)
+    return _ranked(model, tok, chorale, sample_tokens(model, tok, chorale, settings, n, forced, voice - 1))
