@@ -25,7 +25,9 @@ from genmodels.errors import GenmodelsError
 from genmodels.harmony import export
 
 KEEP = "session"
-RATES = {"beat": "every beat", "half": "every half bar"}
+# Where chords may change (adapt's chord_rate) -> its words, and how often chord symbols are named.
+RATES = {"beat": "every beat", "half-bar": "every half bar"}
+SYMBOLS_EVERY = {"beat": "beat", "half-bar": "half"}
 VOICE_LABELS = {1: "alto", 2: "tenor", 3: "bass"}
 MAX_CANDIDATES = 8
 MAX_HARMONIES = 12  # per melody version
@@ -133,6 +135,7 @@ def add_harmony(h: dict, chorale, action: str, model, s, nll: float, **more) -> 
         "nll": nll,
         "rate": st.session_state.get("hz_rate", "beat"),
         "messages": [],
+        "midi": {},
     }
     entry.update(more)
     hs.append(entry)
@@ -149,16 +152,16 @@ def harmonise_melody(h: dict, model, msg) -> bool:
     try:
         s = settings()
         adapted = soprano_from_melody(h["full"], chord_rate=rate)
+        reads = adapted.chorale.with_voice(0, adapted.simplified)  # the model reads the simplified line
         with st.spinner(f"{model.label} is writing alto, tenor and bass…"):
-            result = harmonise(harmoniser(model.path), adapted.chorale, s)
+            result = harmonise(harmoniser(model.path), reads, s)
     except GenmodelsError as e:
         msg.error(str(e))
         return False
-    soprano = adapted.chorale.voices[0]  # the melody as given (the model may have read a simplified line)
     messages = list(adapted.messages) + list(getattr(result, "messages", []))
     add_harmony(
-        h, result.chorale.with_voice(0, soprano), "harmonised", model, s, result.nll,
-        messages=messages, transposed=adapted.transposed,
+        h, result.chorale.with_voice(0, adapted.chorale.voices[0]), "harmonised", model, s, result.nll,
+        messages=messages, transposed=adapted.transposed, simplified=adapted.simplified, rate=rate,
     )  # fmt: skip
     return True
 
@@ -169,15 +172,15 @@ def regenerate(h: dict, entry: dict, voice: int, model, msg) -> bool:
     try:
         s = settings()
         with st.spinner(f"{model.label} is writing a new {VOICE_LABELS[voice]}…"):
-            result = regenerate_voice(harmoniser(model.path), entry["chorale"], voice, s)
+            reads = entry["chorale"].with_voice(0, entry["simplified"])  # as the first harmony read it
+            result = regenerate_voice(harmoniser(model.path), reads, voice, s)
     except GenmodelsError as e:
         msg.error(str(e))
         return False
     chorale = result.chorale.with_voice(0, entry["chorale"].voices[0])
     action = f"new {VOICE_LABELS[voice]} (from #{entry['k']})"
-    add_harmony(
-        h, chorale, action, model, s, result.nll, messages=entry["messages"], transposed=entry.get("transposed")
-    )
+    keep = {k: entry[k] for k in ("messages", "transposed", "simplified", "rate")}
+    add_harmony(h, chorale, action, model, s, result.nll, **keep)
     return True
 
 
@@ -247,7 +250,8 @@ def show_harmony(h: dict, e: dict, model) -> None:
 def show_score(e: dict) -> None:
     if "svg" not in e:
         try:
-            e["svg"], e["svg_error"] = export.score_svg(e["chorale"], every=e["rate"]), None
+            every = SYMBOLS_EVERY.get(e["rate"], "beat")
+            e["svg"], e["svg_error"] = export.score_svg(e["chorale"], every=every), None
         except GenmodelsError as err:
             e["svg"], e["svg_error"] = None, str(err)
     if e["svg"]:
@@ -260,7 +264,9 @@ def show_audio_and_downloads(h: dict, e: dict) -> None:
     name = st.session_state.get("hz_instruments") or "strings"
     programs = export.INSTRUMENT_SETS.get(name, export.INSTRUMENT_SETS["strings"])
     try:
-        midi = export.midi_bytes(e["chorale"], programs, tempo=h["full"].tempo)
+        if name not in e["midi"]:  # the bytes offered for download, kept (tests read them here)
+            e["midi"][name] = export.midi_bytes(e["chorale"], programs, tempo=h["full"].tempo)
+        midi = e["midi"][name]
         st.audio(_wav(midi), format="audio/wav")
     except GenmodelsError as err:
         st.error(f"Audio could not be rendered: {err}")
