@@ -990,3 +990,160 @@ def test_models_page_marks_results_of_earlier_weights_stale(tiny_text_ckpt, tmp_
     no_errors(at)
     assert not any("(test)" in m.label for m in at.metric)
     assert any("earlier weights" in w.value for w in at.warning)
+
+
+# ------------------------------------------------------------------------------------------------
+# Harmony (the melody page's Harmonise section)
+# ------------------------------------------------------------------------------------------------
+def harmony_ready() -> bool:
+    import importlib.util
+
+    from app_harmony import LIBRARY
+
+    return bool(available_models("harmony")) and all(importlib.util.find_spec(m) for m in LIBRARY)
+
+
+needs_harmony = pytest.mark.skipif(
+    not (available_models("melody") and harmony_ready()),
+    reason="no melody or harmony checkpoint found (or the harmony library is missing)",
+)
+HARMONY_SETTINGS = {"hz_seed": 5, "hz_candidates": 2, "hz_temp": 0.7}
+
+
+def harmonise(at: AppTest, **widgets) -> AppTest:
+    for key, value in {**HARMONY_SETTINGS, **widgets}.items():
+        at.session_state[key] = value
+    at.button(key="hz_go").click().run()
+    return at
+
+
+def last_harmony(at: AppTest) -> dict:
+    return at.session_state["m_history"][-1]["harmonies"][-1]
+
+
+def harmony_midi(e: dict, instruments: str = "strings") -> pretty_midi.PrettyMIDI:
+    """The four-track MIDI the page offers for download (kept with the harmony)."""
+    return pretty_midi.PrettyMIDI(io.BytesIO(e["midi"][instruments]))
+
+
+def check_four_parts_under(pm: pretty_midi.PrettyMIDI, melody, transposed: int) -> None:
+    """Four named parts; the soprano is the melody (moved by ``transposed``, on the sixteenth grid); every part
+    ends where the melody ends."""
+    assert [i.name for i in pm.instruments] == ["Soprano", "Alto", "Tenor", "Bass"]
+    sec = 60 / melody.tempo / 12  # seconds per tick of the melody grid
+    sop = sorted(pm.instruments[0].notes, key=lambda n: n.start)
+    assert [n.pitch - transposed for n in sop] == melody.pitches
+    assert all(abs(n.start / sec - m.start) <= 1.5 for n, m in zip(sop, melody.notes, strict=True))
+    for inst in pm.instruments:
+        assert inst.notes, inst.name
+        assert max(n.end for n in inst.notes) / sec == pytest.approx(melody.end, abs=1.5), inst.name
+
+
+@needs_harmony
+def test_harmony_of_a_generated_melody_is_four_parts_with_score_audio_and_downloads():
+    at = harmonise(melody_generate(page("melody.py")))
+    no_errors(at)
+    h, e = last_melody(at), last_harmony(at)
+    check_four_parts_under(harmony_midi(e), h["full"], e["transposed"])
+    assert [i.program for i in harmony_midi(e).instruments] == [40, 41, 42, 43]  # strings by default
+    assert e["settings"].seed == 5 and e["settings"].candidates == 2 and e["settings"].temperature == 0.7
+    keys = {d.key for d in at.get("download_button")}
+    assert {"hz_dl_mid_1_1", "hz_dl_xml_1_1"} <= keys
+    shown = [score_svg(x.proto.body) for x in at.get("html") if 'alt="harmony score"' in x.proto.body]
+    assert shown and "<svg" in shown[0]
+    assert len(at.get("audio")) == 2  # the melody's and the four voices'
+    from music21 import converter
+
+    xml = converter.parse(e["xml"], format="musicxml")
+    assert [p.partName for p in xml.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
+    assert any("random seed 5" in c.value and "nats per lower-voice note" in c.value for c in at.caption)
+
+
+@needs_harmony
+def test_harmony_same_seed_same_harmony_and_instruments_change_the_midi():
+    at = harmonise(melody_generate(page("melody.py")))
+    first = last_harmony(at)["chorale"]
+    at = harmonise(at, hz_instruments="organ")
+    no_errors(at)
+    hs = last_melody(at)["harmonies"]
+    assert len(hs) == 2 and hs[1]["chorale"].voices == first.voices
+    assert {i.program for i in harmony_midi(hs[1], "organ").instruments} == {19}
+    assert at.selectbox(key="hz_pick_1").value == 2
+
+
+@needs_harmony
+@pytest.mark.parametrize("voice", [1, 3])
+def test_harmony_regenerate_one_voice_keeps_the_others(voice):
+    at = harmonise(melody_generate(page("melody.py")))
+    before = last_harmony(at)["chorale"]
+    at.button(key=f"hz_regen_{voice}").click().run()
+    no_errors(at)
+    hs = last_melody(at)["harmonies"]
+    after = hs[-1]["chorale"]
+    assert len(hs) == 2 and hs[-1]["action"] == f"new {['', 'alto', 'tenor', 'bass'][voice]} (from #1)"
+    assert all(after.voices[v] == before.voices[v] for v in range(4) if v != voice)
+    check_four_parts_under(harmony_midi(hs[-1]), last_melody(at)["full"], hs[-1]["transposed"])
+
+
+@needs_harmony
+def test_harmony_settings_melody_and_harmonies_survive_navigation_and_undo():
+    at = melody_generate(page("melody.py"))
+    at = harmonise(at, hz_instruments="choir", hz_rate="half-bar", hz_temp=1.1)
+    no_errors(at)
+    melody, harmony = last_melody(at)["full"], last_harmony(at)["chorale"]
+    at.number_input(key="m_transpose").set_value(2)
+    at.button(key="m_transpose_go").click().run()  # a new melody version: no harmony yet
+    no_errors(at)
+    assert not last_melody(at).get("harmonies")
+    at = away_and_back(at, "melody.py")
+    no_errors(at)
+    assert at.selectbox(key="hz_instruments").value == "choir"
+    assert at.radio(key="hz_rate").value == "half-bar"
+    assert at.slider(key="hz_temp").value == 1.1
+    at.selectbox(key="m_pick").set_value(1).run()  # back to the first melody: its harmony is still there
+    no_errors(at)
+    h = at.session_state["m_history"][0]
+    assert h["full"] == melody and h["harmonies"][-1]["chorale"] == harmony
+    assert h["harmonies"][-1]["rate"] == "half-bar"
+    assert "hz_dl_mid_1_1" in {d.key for d in at.get("download_button")}
+
+
+@needs_harmony
+def test_harmony_of_the_prompt_as_it_is_with_a_pickup():
+    at = page("melody.py")
+    at.text_input(key="m_notes").set_value("r*3 G4 | C5 B4 A4 G4 | E5*2 D5 C5 | D5*4")
+    at.button(key="m_keep").click().run()
+    no_errors(at)
+    h = last_melody(at)
+    assert h["action"] == "your melody, as it is" and h["full"].pitches == [67, 72, 71, 69, 67, 76, 74, 72, 74]
+    at = harmonise(at)
+    no_errors(at)
+    e = last_harmony(at)
+    assert e["chorale"].offset == 12  # the pickup: step 0 is the last beat of a bar
+    check_four_parts_under(harmony_midi(e), h["full"], e["transposed"])
+
+
+@needs_harmony
+def test_harmony_error_is_a_message_and_the_melody_stays(monkeypatch):
+    from genmodels.errors import NotationError
+    from genmodels.harmony import adapt
+
+    def refuse(*args, **kwargs):
+        raise NotationError("The melody is 5,000 sixteenths long; the harmoniser takes at most 4,096")
+
+    at = melody_generate(page("melody.py"))
+    melody = last_melody(at)["full"]
+    monkeypatch.setattr(adapt, "soprano_from_melody", refuse)
+    at = harmonise(at)
+    assert "takes at most 4,096" in errors(at)
+    assert last_melody(at)["full"] == melody and not last_melody(at).get("harmonies")
+
+
+@needs("melody")
+def test_harmony_without_a_model_says_how_to_get_one(tmp_path, monkeypatch):
+    (tmp_path / "melody-lstm").symlink_to(available_models("melody")[0].path)
+    monkeypatch.setenv("GENMODELS_CHECKPOINTS", str(tmp_path))
+    at = melody_generate(page("melody.py"))
+    no_errors(at)
+    assert any("No harmony model was found" in i.value or "does not have yet" in i.value for i in at.info)
+    assert "hz_go" not in {b.key for b in at.button}

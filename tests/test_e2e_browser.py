@@ -423,3 +423,67 @@ def test_browser_typing_with_suggestions():
         assert typing_box(page).input_value() == typed
         no_exception_on_page(page)
         assert not outside, f"requests outside the app: {outside}"
+
+
+def test_browser_harmonise_a_generated_melody(tmp_path):
+    """Generate a melody, press Harmonise: the two-stave score is drawn, the four-track MIDI and the four-part
+    MusicXML download and read back, a new bass keeps the others; nothing is fetched from outside."""
+    require_browser()
+    import importlib.util
+
+    from app_harmony import LIBRARY
+    from app_support import available_models
+
+    if not (available_models("melody") and available_models("harmony")):
+        pytest.skip("no melody or harmony checkpoint found")
+    if not all(importlib.util.find_spec(m) for m in LIBRARY):
+        pytest.skip("the harmony library is missing")
+    import pretty_midi
+    from music21 import converter
+
+    with streamlit_server() as url, browser_page() as page:
+        outside = []
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((url, "data:", "blob:")) else None)
+        page.goto(url)
+        wait_idle(page)
+        open_melody_page(page)
+        generate_melody(page)
+        melody = pretty_midi.PrettyMIDI(str(download(page, "Download prompt + continuation (.mid)", tmp_path)))
+        tune = sorted(melody.instruments[0].notes, key=lambda n: n.start)
+        page.get_by_role("button", name="Harmonise", exact=True).click()
+        img = page.locator('img[alt="harmony score"]')
+        img.wait_for()
+        wait_idle(page)
+        no_exception_on_page(page)
+        assert page.evaluate("i => i.complete && i.naturalWidth > 0", img.element_handle()), "the browser drew it"
+        assert page.locator("audio").count() == 2
+
+        pm = pretty_midi.PrettyMIDI(str(download(page, "Download the four voices (.mid)", tmp_path)))
+        assert [i.name for i in pm.instruments] == ["Soprano", "Alto", "Tenor", "Bass"]
+        soprano = sorted(pm.instruments[0].notes, key=lambda n: n.start)
+        assert len({s.pitch - t.pitch for s, t in zip(soprano, tune, strict=True)}) == 1  # the tune, maybe moved
+        for inst in pm.instruments:  # four parts of the melody's length
+            assert max(n.end for n in inst.notes) == pytest.approx(tune[-1].end, abs=0.13), inst.name
+        check_harmony_score(page, img, sum(len(i.notes) for i in pm.instruments))
+        xml = converter.parse(str(download(page, "Download the score in four parts (.musicxml)", tmp_path)))
+        assert [p.partName for p in xml.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
+
+        page.get_by_role("button", name="New bass").click()
+        page.get_by_text("new bass (from #1)").first.wait_for()
+        wait_idle(page)
+        no_exception_on_page(page)
+        again = pretty_midi.PrettyMIDI(str(download(page, "Download the four voices (.mid)", tmp_path)))
+        for v in (0, 1, 2):
+            assert [n.pitch for n in again.instruments[v].notes] == [n.pitch for n in pm.instruments[v].notes]
+        assert not outside, f"requests outside the app: {outside}"
+
+
+def check_harmony_score(page, img, n_notes: int) -> None:
+    """The harmony's score: every note of the four voices written (less the ties), chord symbols over it."""
+    from app_support import score_svg
+    from genmodels.harmony.export import svg_chord_symbols
+    from genmodels.melody.engrave import svg_note_count, svg_tie_count
+
+    svg = score_svg(f'src="{img.get_attribute("src")}"')
+    assert svg_note_count(svg) - svg_tie_count(svg) == n_notes
+    assert svg_chord_symbols(svg)

@@ -180,3 +180,16 @@ def test_audio_plays_every_voice():
         with wave.open(io.BytesIO(export.wav_bytes(alone, tempo=120))) as w:
             audio = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2") / 32768
         assert np.sqrt(np.mean(audio**2)) > 0.01, v
+
+
+def test_ties_across_a_system_break_count_once():
+    """Verovio draws a tie over a line break twice (the second a "spanning" copy): svg_tie_count counted both,
+    so a long score seemed to lack notes."""
+    steps = 16 * 24
+    # Every note lasts a bar and starts on beat 3: each is tied over a bar line, some over a line break.
+    notes = [(72, 0, 8)] + [(72 if i % 2 else 74, 8 + 16 * i, 16) for i in range(23)] + [(72, 8 + 16 * 23, 8)]
+    row = row_from_notes([VoiceNote(p, s, n) for p, s, n in notes], steps)
+    c = Chorale((row, row, row, row))
+    svg = export.score_svg(c, chords=False, page_width=900)
+    assert "spanning" in svg and svg.count('class="system"') > 2
+    assert svg_note_count(svg) - svg_tie_count(svg) == 4 * len(notes)

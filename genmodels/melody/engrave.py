@@ -30,7 +30,8 @@ _OPTIONS = {
 }
 _LOCK = threading.Lock()  # one toolkit at a time: Verovio keeps global state for its resources
 _NOTE_RE = re.compile(r'<g\b[^>]*\bclass="note\b')
-_TIE_RE = re.compile(r'<g\b[^>]*\bclass="tie\b')
+# A tie across a system break is drawn twice: its second half is a "spanning" copy, not another tie.
+_TIE_RE = re.compile(r'<g\b[^>]*\bclass="tie(?![^"]*\bspanning\b)')
 
 
 def render_svg_pages(
