@@ -14,6 +14,7 @@ melody page's.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import time
 
@@ -23,6 +24,7 @@ import streamlit as st
 from app_support import available_models, checkpoint_stamp, new_seed, score_html
 from genmodels.errors import GenmodelsError
 from genmodels.harmony import export
+from genmodels.melody.scales import key_name
 
 KEEP = "session"
 # Where chords may change (adapt's chord_rate) -> its words, and how often chord symbols are named.
@@ -31,6 +33,7 @@ SYMBOLS_EVERY = {"beat": "beat", "half-bar": "half"}
 VOICE_LABELS = {1: "alto", 2: "tenor", 3: "bass"}
 MAX_CANDIDATES = 8
 MAX_HARMONIES = 12  # per melody version
+MAX_SEED = 2**31 - 1
 LIBRARY = ("genmodels.harmony.adapt", "genmodels.harmony.sample")  # what the section calls
 
 
@@ -59,6 +62,13 @@ def instruments_label(name: str) -> str:
     progs = export.INSTRUMENT_SETS[name]
     names = [pretty_midi.program_to_instrument_name(p) for p in progs]
     return f"{name} ({', '.join(names)})" if len(set(progs)) > 1 else f"{name} ({names[0]})"
+
+
+def key_text(chorale) -> str:
+    try:
+        return key_name(chorale.tonic, chorale.mode)
+    except GenmodelsError:
+        return f"{chorale.tonic} {chorale.mode}"
 
 
 def roll_seed() -> None:
@@ -118,7 +128,7 @@ def controls(models: dict) -> None:
         help="Harmonies written at once; the one the model finds most likely is kept.",
     )
     t3.number_input(
-        "Random seed", 0, 2**31 - 1, step=1, key="hz_seed", persist_state=KEEP, help="The same seed, same harmony."
+        "Random seed", 0, MAX_SEED, step=1, key="hz_seed", persist_state=KEEP, help="The same seed, same harmony."
     )
     t4.button(":material/casino:", key="hz_roll", on_click=roll_seed, help="Draw a new random seed")
 
@@ -170,7 +180,10 @@ def regenerate(h: dict, entry: dict, voice: int, model, msg) -> bool:
     from genmodels.harmony.sample import regenerate_voice
 
     try:
-        s = settings()
+        # A new seed for every press (the seed above plus the number of harmonies so far): pressing "New bass"
+        # again gives another bass, and the caption still names the seed that made it.
+        base = settings()
+        s = dataclasses.replace(base, seed=(base.seed + len(h["harmonies"])) % MAX_SEED)
         with st.spinner(f"{model.label} is writing a new {VOICE_LABELS[voice]}…"):
             reads = entry["chorale"].with_voice(0, entry["simplified"])  # as the first harmony read it
             result = regenerate_voice(harmoniser(model.path), reads, voice, s)
@@ -228,6 +241,7 @@ def pick_harmony(h: dict) -> dict:
         f"Harmonies of this melody ({len(hs)}): pick an earlier one to go back to it",
         [e["k"] for e in reversed(hs)],
         key=key,
+        persist_state=KEEP,
         format_func=lambda k: f"#{k} · {by_k[k]['time']} · {by_k[k]['action']} · {by_k[k]['model']}",
     )
     return by_k[k]
@@ -238,7 +252,8 @@ def show_harmony(h: dict, e: dict, model) -> None:
     for line in e["messages"]:
         st.info(line, icon=":material/info:")
     st.caption(
-        f"#{e['k']} {e['action']} · {e['model']} · chords {RATES.get(e['rate'], e['rate'])} · temperature "
+        f"#{e['k']} {e['action']} · {e['model']} · key {key_text(e['chorale'])} · "
+        f"chords {RATES.get(e['rate'], e['rate'])} · temperature "
         f"{s.temperature:g} · {s.candidates} candidates · random seed {s.seed} · "
         f"{e['nll']:.2f} nats per lower-voice note (the model's surprise: lower = more Bach-like to it)"
     )

@@ -1083,6 +1083,11 @@ def test_harmony_regenerate_one_voice_keeps_the_others(voice):
     assert len(hs) == 2 and hs[-1]["action"] == f"new {['', 'alto', 'tenor', 'bass'][voice]} (from #1)"
     assert all(after.voices[v] == before.voices[v] for v in range(4) if v != voice)
     check_four_parts_under(harmony_midi(hs[-1]), last_melody(at)["full"], hs[-1]["transposed"])
+    at.button(key=f"hz_regen_{voice}").click().run()  # again: another seed, so another voice (not the same one)
+    no_errors(at)
+    hs = last_melody(at)["harmonies"]
+    assert len(hs) == 3 and hs[2]["settings"].seed != hs[1]["settings"].seed
+    assert any(f"random seed {hs[2]['settings'].seed}" in c.value for c in at.caption)
 
 
 @needs_harmony
