@@ -1,9 +1,12 @@
-"""Screenshots of the app's pages at 1280x800 into docs/screenshots/ (typing.png, text.png, melody.png, models.png).
+"""Screenshots of the app's pages at 1280x800 into docs/screenshots/ (typing.png, text.png, melody.png, models.png,
+harmony.png).
 
 Usage (from the repository root): python -m scripts.screenshots   (needs /usr/bin/chromium; reuses the end-to-end
-test's helpers; set GENMODELS_CHECKPOINTS to use checkpoints other than checkpoints/)
+test's helpers; set GENMODELS_CHECKPOINTS to use checkpoints other than checkpoints/).
+``python -m scripts.screenshots harmony`` takes only harmony.png (a melody harmonised on the Melody page).
 """
 
+import sys
 from pathlib import Path
 
 from tests.test_e2e_browser import (
@@ -11,6 +14,7 @@ from tests.test_e2e_browser import (
     generate_melody,
     generate_text,
     open_melody_page,
+    set_number,
     streamlit_server,
     wait_idle,
 )
@@ -54,8 +58,37 @@ def main() -> None:
         page.wait_for_timeout(2000)  # dataframes and charts draw after the script run
         top(page, page.get_by_role("tab").first)
         page.screenshot(path=str(OUT / "models.png"))
+        harmony(page, url)
     print("wrote", *sorted(str(p.relative_to(ROOT)) for p in OUT.glob("*.png")))
 
 
+def harmony(page, url: str) -> None:
+    """A generated melody (fixed random seed) harmonised with the default settings (fixed seed): the Harmonise
+    section from its heading, with the score under it."""
+    page.goto(url)
+    wait_idle(page)
+    open_melody_page(page)
+    set_number(page, "Random seed", 3)
+    generate_melody(page, "E4 D4 C4 D4 E4 E4 E4*2")
+    heading = page.get_by_role("heading", name="Harmonise")
+    top(page, heading)
+    page.locator('input[aria-label="Random seed"]').last.fill("11")
+    page.locator('input[aria-label="Random seed"]').last.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Harmonise", exact=True).click()
+    page.locator('img[alt="harmony score"]').wait_for()
+    wait_idle(page)
+    page.wait_for_timeout(1000)
+    top(page, heading)
+    page.screenshot(path=str(OUT / "harmony.png"))
+
+
+def main_harmony() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with streamlit_server() as url, browser_page(1280, 800) as page:
+        harmony(page, url)
+    print("wrote", (OUT / "harmony.png").relative_to(ROOT))
+
+
 if __name__ == "__main__":
-    main()
+    main_harmony() if sys.argv[1:] == ["harmony"] else main()
