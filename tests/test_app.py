@@ -1152,3 +1152,21 @@ def test_harmony_without_a_model_says_how_to_get_one(tmp_path, monkeypatch):
     no_errors(at)
     assert any("No harmony model was found" in i.value or "does not have yet" in i.value for i in at.info)
     assert "hz_go" not in {b.key for b in at.button}
+
+
+@needs_harmony
+def test_harmonising_does_not_import_training_code():
+    """The Harmonise section loads and samples the harmony model without genmodels.train or harmony.train."""
+    import subprocess
+
+    code = (
+        "import sys; from streamlit.testing.v1 import AppTest\n"
+        "at = AppTest.from_file('app.py', default_timeout=120).run()\n"
+        "at.switch_page('app_pages/melody.py').run()\n"
+        "at.slider(key='m_bars').set_value(1); at.button(key='m_go').click().run()\n"
+        "at.session_state['hz_candidates'] = 1; at.button(key='hz_go').click().run()\n"
+        "assert not at.exception and at.session_state['m_history'][-1]['harmonies']\n"
+        "print(sorted(m for m in ('genmodels.train', 'genmodels.harmony.train') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1:] == ["[]"], out.stderr[-2000:]
