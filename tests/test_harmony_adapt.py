@@ -80,9 +80,22 @@ def test_a_melody_outside_the_soprano_range_moves_into_it_and_says_so(text, shif
     assert [n.pitch for n in m.notes] == [n.pitch for n in _prompt(text).notes]  # the original kept
 
 
-def test_a_melody_wider_than_the_soprano_range_is_refused_clearly():
-    with pytest.raises(PitchRangeError, match=r"spans 26 semitones.*soprano range is 21"):
-        adapt.soprano_from_melody(_prompt("C3 D5"))
+def test_a_melody_wider_than_the_soprano_range_is_harmonised_with_the_outliers_read_inside():
+    m = _prompt("C3 G4 C5 D5")  # 48..74: 26 semitones, the range holds 21
+    a = adapt.soprano_from_melody(m)
+    assert a.transposed == 0  # as written, one note (C3) is outside: no shift leaves fewer
+    assert [n.pitch for n in a.chorale.notes(0)] == [48, 67, 72, 74]  # the soprano as written
+    assert [x for x in a.simplified if x >= 0] == [60, 67, 72, 74]  # C3 read an octave (two) inside the range
+    assert any("spans 26 semitones" in s and "1 note stays outside" in s for s in a.messages)
+    high = adapt.soprano_from_melody(_prompt("G4 C5 G5 D6 A6"))  # 67..93: down an octave leaves one note (G3) out
+    assert high.transposed == -12 and sum(1 for x in high.simplified if x >= 0) == 5
+    assert any("moved down an octave" in s for s in high.messages)
+    assert adapt.melody_from_chorale_voice(a.chorale, 0).notes == m.notes
+
+
+def test_a_melody_wider_than_three_octaves_is_refused_clearly():
+    with pytest.raises(PitchRangeError, match=rf"spans 38 semitones.*up to {adapt.MAX_SPAN}"):
+        adapt.soprano_from_melody(_prompt("C2 D5"))
 
 
 @pytest.mark.parametrize(("mode", "reads"), [("dorian", "minor"), ("mixolydian", "major")])

@@ -11,7 +11,9 @@ alto, tenor and bass REST) and says in plain sentences what it changed on the wa
   chorale's ``offset``); the melody's own length and tempo travel in ``meta`` so that
   :func:`melody_from_chorale_voice` gives the melody back.
 - **Range**: a melody outside the soprano range (``grid.RANGES``) moves by octaves into it; only when no
-  octave fits does it move by the fewest semitones; a melody wider than the range is refused.
+  octave fits does it move by the fewest semitones. A melody wider than the range (many fiddle tunes
+  span two octaves) moves where the fewest notes stay outside; those stay as written in the soprano and
+  the simplified line (what the model reads) has them an octave inside. Over ``MAX_SPAN`` it is refused.
 - **Key**: dorian reads as minor and mixolydian as major (same tonic, same third): the model knows only
   major and minor.
 - **Meter**: meters the chorales never had are harmonised by their beats (6/8 as two dotted quarters).
@@ -27,6 +29,7 @@ alto, tenor and bass REST) and says in plain sentences what it changed on the wa
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 
 from genmodels.errors import MidiError, NotationError, PitchRangeError, SettingsError
@@ -37,6 +40,7 @@ CHORD_RATES = ("beat", "half-bar")
 # Meters of the Bach chorales (data/README.md: 4/4 and 3/4 nearly all; one 3/2, one 12/8).
 CHORALE_METERS = ((4, 4), (3, 4), (3, 2), (12, 8))
 MAX_STEPS = 4096  # 256 bars of 4/4: longer melodies are refused (harmonise them in parts)
+MAX_SPAN = 36  # semitones: a melody wider than three octaves is refused
 SHORT_STEPS = 2  # notes shorter than this (an eighth) may be merged in the simplified soprano
 
 
@@ -130,36 +134,65 @@ def quantise(notes: list[Note]) -> tuple[list[VoiceNote], int, int]:
     return out, moved, merged
 
 
-def range_shift(low: int, high: int, voice: str = "soprano") -> int:
-    """Semitones that bring ``low..high`` into the voice's range: 0 when it fits, else the nearest
-    octave shift that fits, else the nearest semitone shift; PitchRangeError if it is wider than the range."""
+def range_shift(pitches: list[int], voice: str = "soprano") -> int:
+    """Semitones that bring ``pitches`` into the voice's range: 0 when they fit, else the nearest octave
+    shift that fits, else the nearest semitone shift that fits. A melody wider than the range: the shift
+    that leaves the fewest notes outside (octaves first). PitchRangeError if it spans over MAX_SPAN."""
     from genmodels.melody.notation import note_name
 
     lo, hi = RANGES[voice]
-    if high - low > hi - lo:
+    low, high = min(pitches), max(pitches)
+    if high - low > MAX_SPAN:
         raise PitchRangeError(
-            f"The melody spans {high - low} semitones ({note_name(low)} to {note_name(high)}); the {voice} "
-            f"range is {hi - lo} ({note_name(lo)} to {note_name(hi)}). Choose a melody of narrower range."
+            f"The melody spans {high - low} semitones ({note_name(low)} to {note_name(high)}); the harmoniser "
+            f"takes melodies of up to {MAX_SPAN} (the {voice} range is {hi - lo}: {note_name(lo)} to "
+            f"{note_name(hi)}). Choose a melody of narrower range."
         )
-    fits = [k for k in range(lo - low, hi - high + 1)]
-    octaves = [k for k in fits if k % 12 == 0]
-    return min(octaves or fits, key=lambda k: (abs(k), k))
+    counts = Counter(pitches)
+
+    def outside(k: int) -> int:
+        return sum(n for p, n in counts.items() if not lo <= p + k <= hi)
+
+    return min(range(lo - high, hi - low + 1), key=lambda k: (outside(k), k % 12 != 0, abs(k), k))
 
 
-def _shift_message(shift: int, tonic: int, mode: str) -> str:
+def fold_into(pitch: int, voice: str = "soprano") -> int:
+    """``pitch`` moved by octaves into the voice's range (as near its edge as it gets)."""
+    lo, hi = RANGES[voice]
+    while pitch < lo:
+        pitch += 12
+    while pitch > hi:
+        pitch -= 12
+    return pitch
+
+
+def _range_messages(pitches: list[int], shift: int, tonic: int, mode: str) -> list[str]:
+    """What moving the melody by ``shift`` did, and the notes left outside the soprano range."""
     from genmodels.melody.notation import note_name
     from genmodels.melody.scales import key_name
 
     lo, hi = RANGES["soprano"]
-    where = f"to fit the soprano range ({note_name(lo)} to {note_name(hi)})"
+    where = f"the soprano range ({note_name(lo)} to {note_name(hi)})"
     direction = "up" if shift > 0 else "down"
-    if shift % 12 == 0:
-        n = abs(shift) // 12
-        return f"Moved {direction} {'an octave' if n == 1 else f'{n} octaves'} {where}."
-    return (
-        f"Moved {direction} {abs(shift)} semitone{'s' if abs(shift) > 1 else ''} {where}: no octave shift "
-        f"fits this melody, so it is now in {key_name(tonic, mode)}."
+    n = abs(shift) // 12
+    moved = (
+        f"moved {direction} {'an octave' if n == 1 else f'{n} octaves'}"
+        if shift % 12 == 0
+        else f"moved {direction} {abs(shift)} semitone{'s' if abs(shift) > 1 else ''} (now in {key_name(tonic, mode)})"
     )
+    out = sum(1 for p in pitches if not lo <= p + shift <= hi)
+    if out:
+        low, high = min(pitches), max(pitches)
+        return [
+            f"The melody spans {high - low} semitones ({note_name(low)} to {note_name(high)}), more than {where}"
+            + (f": {moved}" if shift else "")
+            + f"; {out} note{'s stay' if out > 1 else ' stays'} outside the range, and the harmoniser reads "
+            f"{'them' if out > 1 else 'it'} an octave inside it."
+        ]
+    if not shift:
+        return []
+    reason = "" if shift % 12 == 0 else " (no octave shift fits this melody)"
+    return [f"{moved[0].upper()}{moved[1:]} to fit {where}{reason}."]
 
 
 def _mode_for_model(tonic: int, mode: str, messages: list[str]) -> str:
@@ -251,9 +284,9 @@ def soprano_from_melody(melody: Melody, *, chord_rate: str = "beat") -> Adapted:
     messages: list[str] = []
     notes, lead = _grid_notes(melody, messages)
     tonic, written_mode = melody.key
-    shift = range_shift(min(n.pitch for n in notes), max(n.pitch for n in notes))
-    if shift:
-        messages.append(_shift_message(shift, (tonic + shift) % 12, written_mode))
+    pitches = [n.pitch for n in notes]
+    shift = range_shift(pitches)
+    messages += _range_messages(pitches, shift, (tonic + shift) % 12, written_mode)
     mode = _mode_for_model(tonic, written_mode, messages)
     _meter_messages(melody.meter, messages)
     positions = chord_positions(melody.meter, chord_rate)
@@ -281,6 +314,7 @@ def soprano_from_melody(melody: Melody, *, chord_rate: str = "beat") -> Adapted:
         meta=meta,
     )
     simplified, merged = simplify(row, chorale, positions)
+    simplified = tuple(fold_into(x) if x >= 0 else x for x in simplified)
     if merged:
         messages.append(_simplified_message(merged, chord_rate))
     meta["simplified"] = list(simplified)
