@@ -26,11 +26,12 @@ from typing import Any
 
 from genmodels.errors import DataError
 from genmodels.harmony.grid import HOLD, RANGES, REST, VOICES, Chorale, VoiceNote, row_from_notes
-from genmodels.util import atomic_write, atomic_write_json, stable_bucket
+from genmodels.util import atomic_write, atomic_write_json, repo_path, stable_bucket
 
 SPLITS = ("train", "valid", "test")
 TRANSPOSITIONS = range(-6, 7)
 FORMAT = 1  # bump when the record changes
+DATA_README = repo_path("data/README.md")
 _SUFFIXES = (".mxl", ".xml", ".musicxml")
 
 
@@ -405,8 +406,14 @@ def tree_hash_of(folder: Path, names: list[str]) -> str:
     return h.hexdigest()
 
 
-def prepare_harmony(out: str | os.PathLike = "data/harmony", workers: int = 1, progress: bool = True) -> dict:
-    """Build the chorale corpus into ``out``; returns the stats (also in ``out/stats.json``)."""
+def prepare_harmony(
+    out: str | os.PathLike = "data/harmony",
+    workers: int = 1,
+    progress: bool = True,
+    readme: str | os.PathLike | None = DATA_README,
+) -> dict:
+    """Build the chorale corpus into ``out``; returns the stats (also in ``out/stats.json``). The
+    harmony section of ``readme`` (data/README.md; None: none) is rewritten from the stats."""
     t0 = time.time()
     paths = chorale_files()
     if not paths:
@@ -416,6 +423,10 @@ def prepare_harmony(out: str | os.PathLike = "data/harmony", workers: int = 1, p
     if progress:
         print(f"harmony corpus: parsing {len(paths)} chorale files ...", file=sys.stderr, flush=True)
     stats = _build(_parse_all(paths, max(1, int(workers))), Path(out), len(paths))
+    if readme is not None:
+        from genmodels.corpus import write_readme_section
+
+        write_readme_section(readme, "harmony", write_data_readme_section(stats))
     stats["seconds"] = round(time.time() - t0, 1)
     return stats
 
@@ -540,11 +551,7 @@ def write_data_readme_section(stats: dict) -> str:
 
 
 def main() -> None:
-    from genmodels.corpus import DATA_README, write_readme_section
-    from genmodels.util import repo_path
-
     stats = prepare_harmony(repo_path("data/harmony"), workers=1)
-    write_readme_section(DATA_README, "harmony", write_data_readme_section(stats))
     brief = {k: stats[k] for k in ("chorales", "transposed_copies", "skipped", "meters", "seconds")}
     print(json.dumps(brief, indent=1))
 
