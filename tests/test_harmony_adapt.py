@@ -158,6 +158,8 @@ def test_a_melody_of_several_hundred_bars_is_refused_over_max_steps():
 
 
 def test_chords_in_a_midi_track_give_the_top_line_and_say_so():
+    import io
+
     import pretty_midi
 
     from genmodels.melody.midi import midi_bytes
@@ -168,15 +170,33 @@ def test_chords_in_a_midi_track_give_the_top_line_and_say_so():
         for p in (top, top - 4, top - 7):
             inst.notes.append(pretty_midi.Note(90, p, i * 0.5, (i + 1) * 0.5))
     pm.instruments.append(inst)
-    import io
-
     buf = io.BytesIO()
     pm.write(buf)
     a = adapt.soprano_from_midi(buf.getvalue())
     assert [n.pitch for n in a.chorale.notes(0)] == [72, 74, 76, 77]
     assert any("top line" in s and "3 notes at once" in s for s in a.messages)
     plain = adapt.soprano_from_midi(midi_bytes(_prompt("C5 D5 E5 F5")))
-    assert not any("top line" in s for s in plain.messages)
+    assert not any("top line" in s or "tracks" in s for s in plain.messages)
+    bass = pretty_midi.Instrument(32, name="Bass")
+    bass.notes += [pretty_midi.Note(90, 36 + i, i * 0.5, (i + 1) * 0.5) for i in range(4)]
+    inst.notes = [n for n in inst.notes if n.pitch == max(m.pitch for m in inst.notes if m.start == n.start)]
+    pm.instruments.append(bass)
+    buf = io.BytesIO()
+    pm.write(buf)
+    two = adapt.soprano_from_midi(buf.getvalue())
+    assert [n.pitch for n in two.chorale.notes(0)] == [72, 74, 76, 77]
+    assert any("2 tracks" in s and "Piano" in s for s in two.messages)
+
+
+def test_a_corpus_chorale_voice_as_a_melody_keeps_its_pickup():
+    row = (67, HOLD, HOLD, HOLD, 69, HOLD, HOLD, HOLD)
+    ch = Chorale(voices=(row, row, row, row), meter=(3, 4), tonic=7, offset=8, meta={"transposed": 2})
+    m = adapt.melody_from_chorale_voice(ch, 0)
+    assert m.notes == [Note(65, 24, 12), Note(67, 36, 12)]  # moved back to the source key, pickup as a rest
+    assert (m.meter, m.key) == ((3, 4), (5, "major"))
+    assert adapt.melody_from_chorale_voice(ch, 3, untranspose=False).notes[0] == Note(67, 24, 12)
+    with pytest.raises(SettingsError, match="voice"):
+        adapt.melody_from_chorale_voice(ch, 4)
 
 
 _JIG = """X:1
