@@ -109,10 +109,10 @@ class HarmonyDomain(Domain):
 
         card_sample(sampler.ckpt)
 
-    def eval_report(self, path: str, options: dict) -> dict | None:
+    def eval_report(self, checkpoint: Any, options: dict) -> dict | None:
         from genmodels.harmony.evaluate import eval_harmony
 
-        return eval_harmony(path, **options)
+        return eval_harmony(checkpoint, **options)
 
 
 HARMONY = HarmonyDomain()

@@ -83,7 +83,9 @@ def _model_of(checkpoint) -> tuple[HarmonyModel, object]:
     model = getattr(checkpoint, "model", None)
     if not isinstance(model, HarmonyModel):
         name = getattr(checkpoint, "name", checkpoint)
-        raise SettingsError(f"{name} is not a harmony model; choose a harmony checkpoint (e.g. checkpoints/harmony-lstm)")
+        raise SettingsError(
+            f"{name} is not a harmony model; choose a harmony checkpoint (e.g. checkpoints/harmony-lstm)"
+        )
     return model.eval(), checkpoint.tokenizer
 
 

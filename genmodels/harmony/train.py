@@ -11,7 +11,6 @@ HOLD or REST at every step) ÷ the number of lower-voice note onsets.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -72,14 +71,9 @@ class HarmonyData:
 
 
 def read_split(folder: Path, split: str) -> list[Chorale]:
-    """The chorales of one split: ``chorales.load_split`` of the data module, or (where that module is
-    absent) the split's .jsonl read directly, one ``Chorale.to_dict()`` per line."""
-    try:
-        from genmodels.harmony.chorales import load_split
-    except ImportError:
-        f = folder / f"{split}.jsonl"
-        lines = f.read_text(encoding="utf-8").splitlines() if f.exists() else []
-        return [Chorale.from_dict(json.loads(line)) for line in lines if line.strip()]
+    """The chorales of one split (``train`` with its transposed copies)."""
+    from genmodels.harmony.chorales import load_split
+
     return load_split(folder, split)
 
 
@@ -101,7 +95,11 @@ def harmony_data(domain, folder: str | Path, tokenizer=None, augment: bool = Tru
     info = {
         "data": recorded_path(folder),
         "split": {
-            s: {"chorales": len(items[s]), "steps": sum(i.steps for i in items[s]), "notes": sum(i.onsets for i in items[s])}
+            s: {
+                "chorales": len(items[s]),
+                "steps": sum(i.steps for i in items[s]),
+                "notes": sum(i.onsets for i in items[s]),
+            }
             for s in SPLITS
         },
         "augment": "the transposed copies in train.jsonl" if augment else "none (untransposed chorales only)",
@@ -143,7 +141,9 @@ def collate(items: list[Item]) -> tuple[dict[str, torch.Tensor], torch.Tensor, t
 def token_loss(model, feats, prev, target, lengths) -> tuple[torch.Tensor, int]:
     """Summed NLL of the target tokens (PAD skipped) and their number."""
     logits = model(feats, prev, lengths)
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1), ignore_index=PAD, reduction="sum")
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1), ignore_index=PAD, reduction="sum"
+    )
     return loss, int((target != PAD).sum())
 
 
