@@ -33,6 +33,7 @@ class Domain(ABC):
     sample_length: str  # what ``end_to_end`` generates, for the benchmark table
     metric_bits: bool = False  # True: the metric is in bits (nats ÷ ln 2), else in nats
     suggests_words: bool = False  # True: predictive typing (next-word suggestions) works on its models
+    language_model: bool = True  # False: its models are not one-stream language models (no step benchmark)
 
     def __repr__(self) -> str:
         return f"<domain {self.name}>"

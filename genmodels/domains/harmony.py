@@ -34,6 +34,7 @@ class HarmonyDomain(Domain):
     length_unit = "steps"
     tokenizer_file = "tokenizer.json"
     sample_length = "4 candidates under a 10-note melody"
+    language_model = False
 
     # model and training -------------------------------------------------------------------------
     def build_model(self, config: Any) -> torch.nn.Module:
