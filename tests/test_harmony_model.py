@@ -22,6 +22,7 @@ from genmodels.harmony.tokens import (
     HarmonyTokenizer,
     lower_onsets,
     lower_tokens,
+    own_pitches,
     rows_from_tokens,
     soprano_features,
 )
@@ -87,6 +88,12 @@ def test_features_read_position_strength_fermata_and_key():
     assert f["key"].tolist() == [7, 1]
 
 
+def test_own_pitches_are_what_each_voice_holds_before_its_token():
+    a, t, b = TOK.encode(64), TOK.encode(55), TOK.encode(48)
+    tokens = [a, t, b, HOLD_ID, REST_ID, HOLD_ID, TOK.encode(65), HOLD_ID, HOLD_ID]
+    assert own_pitches(tokens) == [REST_ID] * 3 + [a, t, b] + [a, REST_ID, b]
+
+
 def test_a_hold_after_a_rest_decodes_as_a_rest():
     p = TOK.encode(60)
     rows = rows_from_tokens([REST_ID, HOLD_ID, p, HOLD_ID, REST_ID, HOLD_ID], TOK)
@@ -99,14 +106,14 @@ def test_shapes_and_padding(cell):
     torch.manual_seed(0)
     model = HarmonyModel(ModelConfig(**{**TINY.to_dict(), "cell": cell})).eval()
     items = [encode_item(toy_chorale(i, bars=2 + i), TOK) for i in range(3)]
-    feats, prev, target, lengths = collate(items)
+    feats, prev, own, target, lengths = collate(items)
     T = int(lengths.max())
-    assert prev.shape == target.shape == (3, 3 * T) and prev[0, 0] == BOS
+    assert prev.shape == own.shape == target.shape == (3, 3 * T) and prev[0, 0] == BOS
     assert (target[0, 3 * items[0].steps :] == PAD).all()
-    logits = model(feats, prev, lengths)
+    logits = model(feats, prev, own, lengths)
     assert logits.shape == (3, 3 * T, TOK.vocab_size)
     # a padded row scores as it does alone: the backward encoder starts at the row's own end
-    alone = model(*collate(items[:1])[:2])
+    alone = model(*collate(items[:1])[:3])
     n = 3 * items[0].steps
     assert torch.allclose(alone[0, :n], logits[0, :n], atol=1e-5)
 
@@ -115,11 +122,11 @@ def test_step_agrees_with_forward():
     torch.manual_seed(0)
     model = HarmonyModel(TINY).eval()
     c = toy_chorale(2)
-    feats, prev, target, lengths = collate([encode_item(c, TOK)])
-    full = model(feats, prev)
+    feats, prev, own, target, lengths = collate([encode_item(c, TOK)])
+    full = model(feats, prev, own)
     enc, state = model.encode(feats), None
     for i in range(9):
-        logits, state = model.step(prev[:, i], i % 3, enc[:, i // 3], state)
+        logits, state = model.step(prev[:, i], i % 3, own[:, i], enc[:, i // 3], state)
         assert torch.allclose(logits, full[:, i], atol=1e-5)
 
 
