@@ -1,4 +1,4 @@
-"""Command line: ``python -m genmodels prepare|train|generate|eval|pack|bench``."""
+"""Command line: ``python -m genmodels prepare|train|generate|harmonise|eval|pack|bench``."""
 
 from __future__ import annotations
 
@@ -70,6 +70,14 @@ def _suggest(sampler, text: str) -> None:
     print(f"ghost text: {ghost!r}")
 
 
+def _harmonise(a) -> None:
+    from genmodels.checkpoint import load_checkpoint
+    from genmodels.harmony.cli import harmonise_command
+    from genmodels.harmony.sample import HarmonySettings
+
+    harmonise_command(load_checkpoint(a.checkpoint), a, _given(HarmonySettings, a))
+
+
 def _eval(a) -> None:
     from genmodels import evaluate as ev
 
@@ -86,6 +94,7 @@ def _eval(a) -> None:
     temperatures = _temperatures(a.temperatures) if a.temperatures else None
     report = ev.eval_checkpoint(
         a.checkpoint,
+        folk=a.folk,
         source=a.text_file or a.midi_dir,
         data=a.data,
         music=a.music,
@@ -225,6 +234,26 @@ def _generate_parser(sub) -> None:
     g.set_defaults(fn=_generate)
 
 
+def _harmonise_parser(sub) -> None:
+    from genmodels.harmony.cli import CHORD_RATES
+    from genmodels.harmony.sample import HarmonySettings
+
+    h = sub.add_parser("harmonise", help="write alto, tenor and bass under a melody (a harmony checkpoint)")
+    h.add_argument("checkpoint", help="harmony checkpoint directory, e.g. checkpoints/harmony-lstm")
+    _option(h, "--prompt-midi", help="the melody: a MIDI file (its melody track; chords: the top line)", shown="none")
+    _option(h, "--track", type=int, help="which track of --prompt-midi is the melody", shown="as generate picks it")
+    _option(h, "--prompt-notes", help='the melody as note names, e.g. "E4 G4 A4/2 B4/2"', shown="none")
+    _option(h, "--meter", default="4/4", help="the meter of --prompt-notes")
+    _option(
+        h, "--corpus-tune", help="the melody: a test tune of the melody corpus whose name contains this", shown="none"
+    )
+    _option(h, "--chord-rate", choices=list(CHORD_RATES), default="beat", help="how often the chords may change")
+    add_options(h, HarmonySettings)
+    _option(h, "--out", default="harmonised.mid", help="the four-track MIDI file to write")
+    _option(h, "--musicxml", help="also write the four parts (with chord symbols) as MusicXML here", shown="none")
+    h.set_defaults(fn=_harmonise)
+
+
 def _eval_parser(sub) -> None:
     e = sub.add_parser("eval", help="test metric of a checkpoint, or an n-gram baseline")
     e.add_argument("checkpoint", nargs="?", help="checkpoint directory (optional with --baseline)")
@@ -274,6 +303,13 @@ def _measure_options(e) -> None:
         "and compare the chosen passage with a plain continuation",
     )
     _option(e, "--samples", action="store_true", help="add a sample to the report")
+    _option(
+        e,
+        "--folk",
+        type=int,
+        default=0,
+        help="harmony: also the voice-leading faults of the model's harmonies of this many held-out folk tunes",
+    )
     _option(e, "--update-card", action="store_true", help="write the results into the model card")
     _option(
         e,
@@ -292,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     _prepare_parser(sub)
     _train_parser(sub)
     _generate_parser(sub)
+    _harmonise_parser(sub)
     _eval_parser(sub)
     k = sub.add_parser("pack", help="half-precision weights, no training state: ready to commit")
     k.add_argument("checkpoints", nargs="+", help="checkpoint directories to rewrite in place")

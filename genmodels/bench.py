@@ -246,6 +246,14 @@ def suggestion_latency(paths: list[str], quick: bool = False) -> dict[str, dict]
     return rows
 
 
+def other_models(ckpts: list) -> None:
+    """Models that are not one-stream language models (harmony): the end-to-end request only."""
+    for c in ckpts:
+        g = Sampler(c)
+        e2e = _median_time(lambda g=g, c=c: c.domain.end_to_end(g), 3, warmup=1)
+        print(f"{c.name}: end to end ({c.domain.sample_length}) {e2e:.2f} s")
+
+
 def main(quick: bool = False, root: str | Path | None = None) -> list[dict]:
     """Measure every checkpoint under ``root`` (default: the repository's checkpoints/); print a table."""
     n = 100 if quick else 400
@@ -254,7 +262,9 @@ def main(quick: bool = False, root: str | Path | None = None) -> list[dict]:
     if not paths:
         print(f"No checkpoints in {root or 'checkpoints'}/")
         return []
-    ckpts = [load_checkpoint(p) for p in paths]
+    loaded = [load_checkpoint(p) for p in paths]
+    ckpts = [c for c in loaded if c.domain.language_model]
+    paths = [c.path for c in ckpts]
     samplers = [Sampler(c) for c in ckpts]
     for g in samplers:  # warm every model once so the memory figure includes the step caches
         g.model.step(torch.zeros(1, dtype=torch.long), g.model.init_state(1))
@@ -266,6 +276,7 @@ def main(quick: bool = False, root: str | Path | None = None) -> list[dict]:
     rows = [measure(c, g, n, quick) for c, g in zip(ckpts, samplers, strict=False)]
     print_table(rows)
     suggestion_latency([str(p) for p, c in zip(paths, ckpts, strict=True) if c.domain.suggests_words], quick)
+    other_models([c for c in loaded if not c.domain.language_model])
     print(f"Peak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return rows
 

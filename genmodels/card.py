@@ -20,7 +20,15 @@ from pathlib import Path
 from genmodels.checkpoint import CARD_JSON, CARD_MD
 from genmodels.util import atomic_write, atomic_write_json
 
-RESULTS = ("test", "baseline", "samples", "music_stats", "dynamic", "eval_command")  # measured by eval on some weights
+RESULTS = (
+    "test",
+    "baseline",
+    "samples",
+    "music_stats",
+    "dynamic",
+    "eval_command",
+    "harmony",
+)  # measured by eval on some weights
 
 
 def split_results(card: dict) -> tuple[dict, dict]:
@@ -61,7 +69,7 @@ def card_markdown(card: dict) -> str:
     """A readable model card from ``card.json``."""
     fresh, stale = split_results(card)
     lines = _head_lines(card) + _data_lines(card) + _training_lines(card) + _metric_lines(card, fresh)
-    lines += _music_lines(card, fresh)
+    lines += _music_lines(card, fresh) + _harmony_lines(card, fresh)
     if fresh.get("samples"):
         lines += ["", "## Sample", "", "```", fresh["samples"][0], "```"]
     return "\n".join(lines + _stale_lines(card, stale)) + "\n"
@@ -138,6 +146,33 @@ def _music_lines(card: dict, fresh: dict) -> list[str]:
         "|---|---|---|",
     ]
     return lines + [f"| {r['statistic']} | {r['generated']} | {r['held_out']} |" for r in fresh["music_stats"]["rows"]]
+
+
+def _harmony_lines(card: dict, fresh: dict) -> list[str]:
+    """Harmony models: their harmonies of the test chorales against Bach's, and of folk tunes."""
+    h = fresh.get("harmony") or {}
+    if not h.get("harmonies"):
+        return []
+    r = h["harmonies"]
+    mine, bach = r["faults_per_100_beats"], r["reference_faults_per_100_beats"]
+    lines = [
+        "",
+        "## Harmonies of the test chorales' melodies (greedy)",
+        "",
+        f"{r['pieces']} chorales, {r['beats']:.0f} beats. Bass agreement {r['bass_agreement']:.3f}, chord "
+        f"agreement {r['chord_agreement']:.3f} (root {r['root_agreement']:.3f}) with Bach's.",
+        "",
+        "| voice-leading faults per 100 beats | model | Bach |",
+        "|---|---|---|",
+        *[f"| {k.replace('_', ' ')} | {mine[k]} | {bach.get(k, '?')} |" for k in mine],
+    ]
+    if h.get("folk"):
+        f = h["folk"]
+        lines += [
+            "",
+            f"Folk tunes ({f['tunes']} held-out melodies): {f['faults_per_100_beats']['total']} faults per 100 beats.",
+        ]
+    return lines
 
 
 def _then_line(c: dict) -> str:

@@ -84,6 +84,7 @@ def eval_checkpoint(
     temperatures: tuple | None = None,
     regenerate: bool = False,
     dynamic: bool = False,
+    folk: int = 0,
 ) -> dict:
     """The report of ``python -m genmodels eval``; with ``update_card`` (and no ``source``) its
     results, a baseline and the eval command are written into the model card. Melody: ``temperatures``
@@ -91,6 +92,9 @@ def eval_checkpoint(
     likelihood of the bars after it."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
     c = ckpt.load_checkpoint(path)
+    own = c.domain.eval_report(c, {"data": data, "samples": samples, "update_card": update_card, "folk": folk})
+    if own is not None:  # a domain with a report of its own (harmony)
+        return own
     report = {"checkpoint": str(path), "domain": c.domain.name, "test": test_metric(c, source, data)}
     if c.card.get("test"):
         report["card_test"] = c.card["test"].get("value")

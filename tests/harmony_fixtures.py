@@ -31,7 +31,10 @@ def toy_corpus(out: Path, train: int = 12, valid: int = 3, test: int = 3) -> Pat
     sizes = {"train": train, "valid": valid, "test": test}
     start = 0
     for split, n in sizes.items():
-        lines = [json.dumps(toy_chorale(start + i, bars=2 + (start + i) % 3, tonic=(start + i) % 4).to_dict()) for i in range(n)]
+        lines = [
+            json.dumps(toy_chorale(start + i, bars=2 + (start + i) % 3, tonic=(start + i) % 4).to_dict())
+            for i in range(n)
+        ]
         (out / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
         start += n
     return out

@@ -3,7 +3,7 @@
 import pytest
 
 from genmodels.checkpoint import find_checkpoints, load_checkpoint
-from genmodels.domains import TEXT
+from genmodels.domains import HARMONY, TEXT
 from genmodels.sampling import Sampler, Settings
 
 SHIPPED = find_checkpoints()
@@ -48,6 +48,14 @@ def test_generates(path):
     if g.domain is TEXT:
         r = g.complete("ROMEO:\n", 40, Settings(temperature=0.8, seed=1))[0]
         assert len(r.continuation) > 20
+    elif g.domain is HARMONY:
+        from genmodels.harmony.grid import HOLD, REST, Chorale
+        from genmodels.harmony.sample import HarmonySettings, harmonise
+
+        melody = tuple(x for p in (64, 67, 69, 71, 69, 67, 64, 64) for x in (p, HOLD, HOLD, HOLD))
+        soprano = Chorale((melody, *[(REST,) * len(melody)] * 3), tonic=4, mode="minor")
+        r = harmonise(g.ckpt, soprano, HarmonySettings(seed=1))
+        assert r.chorale.voices[0] == melody and all(r.chorale.notes(v) for v in (1, 2, 3))
     else:
         from genmodels.melody import parse_note_prompt
 

@@ -33,6 +33,7 @@ class Domain(ABC):
     sample_length: str  # what ``end_to_end`` generates, for the benchmark table
     metric_bits: bool = False  # True: the metric is in bits (nats ÷ ln 2), else in nats
     suggests_words: bool = False  # True: predictive typing (next-word suggestions) works on its models
+    language_model: bool = True  # False: its models are not one-stream language models (no step benchmark)
 
     def __repr__(self) -> str:
         return f"<domain {self.name}>"
@@ -122,9 +123,9 @@ class Domain(ABC):
         """Statistics of generated samples against held-out data (``eval --music``); None: none defined."""
         return None
 
-    def eval_report(self, path: str, options: dict) -> dict | None:
-        """``python -m genmodels eval`` for a checkpoint of this domain when the domain has its own report
-        (``options``: eval's options by name); None: the shared report over token streams."""
+    def eval_report(self, checkpoint: Any, options: dict) -> dict | None:
+        """``python -m genmodels eval`` of a loaded checkpoint of this domain when the domain has a report
+        of its own (``options``: eval's options by name); None: the shared report over token streams."""
         return None
 
     def passage_report(self, sampler: Any, data: str | Path) -> dict | None:

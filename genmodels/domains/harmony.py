@@ -34,6 +34,7 @@ class HarmonyDomain(Domain):
     length_unit = "steps"
     tokenizer_file = "tokenizer.json"
     sample_length = "4 candidates under a 10-note melody"
+    language_model = False
 
     # model and training -------------------------------------------------------------------------
     def build_model(self, config: Any) -> torch.nn.Module:
@@ -109,10 +110,10 @@ class HarmonyDomain(Domain):
 
         card_sample(sampler.ckpt)
 
-    def eval_report(self, path: str, options: dict) -> dict | None:
+    def eval_report(self, checkpoint: Any, options: dict) -> dict | None:
         from genmodels.harmony.evaluate import eval_harmony
 
-        return eval_harmony(path, **options)
+        return eval_harmony(checkpoint, **options)
 
 
 HARMONY = HarmonyDomain()

@@ -27,7 +27,9 @@ def read_melody(args: argparse.Namespace) -> Any:
 
     given = [x for x in ("prompt_midi", "prompt_notes", "corpus_tune") if getattr(args, x, None)]
     if len(given) != 1:
-        raise SettingsError("give the melody once: --prompt-midi FILE, --prompt-notes 'C4 D4 E4' or --corpus-tune TITLE")
+        raise SettingsError(
+            "give the melody once: --prompt-midi FILE, --prompt-notes 'C4 D4 E4' or --corpus-tune TITLE"
+        )
     if given[0] == "prompt_midi":
         return read_midi(args.prompt_midi, track=getattr(args, "track", None))
     if given[0] == "prompt_notes":

@@ -30,6 +30,7 @@ class HarmonyModel(nn.Module):
         between = c.dropout if c.layers > 1 else 0.0
         # encoder: the soprano token and where it falls (bar position, beat strength, fermata, key)
         self.sop_embed = nn.Embedding(c.vocab_size, c.emb_dim)
+        self.sound_embed = nn.Embedding(c.vocab_size, c.emb_dim)  # the soprano pitch sounding (through holds)
         self.pos_embed = nn.Embedding(POSITIONS, c.emb_dim)
         self.strength_embed = nn.Embedding(4, c.emb_dim)
         self.fermata_embed = nn.Embedding(2, c.emb_dim)
@@ -39,6 +40,7 @@ class HarmonyModel(nn.Module):
         # decoder: previous token + next voice + the encoder at this step
         self.embed = nn.Embedding(c.vocab_size, c.emb_dim)
         self.voice_embed = nn.Embedding(3, c.emb_dim)
+        self.own_embed = nn.Embedding(c.vocab_size, c.emb_dim)  # the pitch the voice written next holds
         self.bridge = nn.Linear(c.hidden, c.emb_dim)
         self.rnn = rnn(c.emb_dim, c.hidden, c.layers, batch_first=True, dropout=between)
         self.drop = nn.Dropout(c.dropout)
@@ -62,6 +64,7 @@ class HarmonyModel(nn.Module):
         key = feats["key"]
         x = (
             self.sop_embed(feats["soprano"])
+            + self.sound_embed(feats["sounding"])
             + self.pos_embed(feats["position"])
             + self.strength_embed(feats["strength"])
             + self.fermata_embed(feats["fermata"])
@@ -74,28 +77,31 @@ class HarmonyModel(nn.Module):
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         return pad_packed_sequence(self.encoder(packed)[0], batch_first=True, total_length=T)[0]
 
-    def decoder_input(self, prev: torch.Tensor, voice: torch.Tensor, enc: torch.Tensor) -> torch.Tensor:
-        """prev tokens (B, L), voices (L,) or (B, L), encoder outputs at those steps (B, L, hidden)."""
-        return self.drop(self.embed(prev) + self.voice_embed(voice) + self.bridge(enc))
+    def decoder_input(
+        self, prev: torch.Tensor, voice: torch.Tensor, own: torch.Tensor, enc: torch.Tensor
+    ) -> torch.Tensor:
+        """prev tokens (B, L), voices (L,) or (B, L), the pitch each voice holds (B, L; ``own_pitches``),
+        encoder outputs at those steps (B, L, hidden)."""
+        return self.drop(self.embed(prev) + self.voice_embed(voice) + self.own_embed(own) + self.bridge(enc))
 
     def forward(
-        self, feats: dict[str, torch.Tensor], prev: torch.Tensor, lengths: torch.Tensor | None = None
+        self, feats: dict[str, torch.Tensor], prev: torch.Tensor, own: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Teacher-forced logits (B, 3T, V) for the flattened lower voices whose inputs are ``prev``
-        (BOS, then the targets shifted by one)."""
+        (BOS, then the targets shifted by one) and ``own`` (``tokens.own_pitches`` of the targets)."""
         enc = self.encode(feats, lengths)
         L = prev.size(1)
         voice = torch.arange(L, device=prev.device) % 3
-        x = self.decoder_input(prev, voice, enc.repeat_interleave(3, dim=1)[:, :L])
+        x = self.decoder_input(prev, voice, own, enc.repeat_interleave(3, dim=1)[:, :L])
         y, _ = self.rnn(x)
         return self.head(self.drop(y))
 
     @torch.no_grad()
-    def step(self, prev: torch.Tensor, voice: int, enc_t: torch.Tensor, state: State | None) -> tuple:
-        """One decoder step: prev tokens (B,), the voice written next (0 alto, 1 tenor, 2 bass), the
-        encoder outputs at this grid step (B, hidden) → logits (B, V) and the new state."""
+    def step(self, prev: torch.Tensor, voice: int, own: torch.Tensor, enc_t: torch.Tensor, state: State | None):
+        """One decoder step: prev tokens (B,), the voice written next (0 alto, 1 tenor, 2 bass), the pitch
+        it holds (B,), the encoder outputs at this grid step (B, hidden) → logits (B, V), the new state."""
         v = torch.full_like(prev, voice)
-        x = self.decoder_input(prev.unsqueeze(1), v.unsqueeze(1), enc_t.unsqueeze(1))
+        x = self.decoder_input(prev.unsqueeze(1), v.unsqueeze(1), own.unsqueeze(1), enc_t.unsqueeze(1))
         y, state = self.rnn(x, state)
         return self.head(y[:, 0]), state
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from genmodels.errors import NotationError, SettingsError
-from genmodels.harmony.grid import RANGES, VOICES, Chorale
+from genmodels.harmony.grid import HOLD, RANGES, VOICES, Chorale
 from genmodels.harmony.model import HarmonyModel
 from genmodels.harmony.tokens import (
     BOS,
@@ -27,6 +27,7 @@ from genmodels.harmony.tokens import (
     chorale_with_lower,
     lower_onsets,
     lower_tokens,
+    own_pitches,
     soprano_features,
 )
 from genmodels.options import option
@@ -83,7 +84,9 @@ def _model_of(checkpoint) -> tuple[HarmonyModel, object]:
     model = getattr(checkpoint, "model", None)
     if not isinstance(model, HarmonyModel):
         name = getattr(checkpoint, "name", checkpoint)
-        raise SettingsError(f"{name} is not a harmony model; choose a harmony checkpoint (e.g. checkpoints/harmony-lstm)")
+        raise SettingsError(
+            f"{name} is not a harmony model; choose a harmony checkpoint (e.g. checkpoints/harmony-lstm)"
+        )
     return model.eval(), checkpoint.tokenizer
 
 
@@ -99,8 +102,18 @@ def _check_soprano(chorale: Chorale) -> None:
         )
 
 
+def model_view(chorale: Chorale) -> Chorale:
+    """The chorale as the model reads it: with the simplified soprano row that ``adapt.soprano_from_melody``
+    leaves in ``meta["simplified"]`` (passing notes merged), where there is one; the result keeps the
+    melody's own soprano."""
+    row = chorale.meta.get("simplified")
+    if isinstance(row, (list, tuple)) and len(row) == chorale.steps and row and row[0] != HOLD:
+        return chorale.with_voice(0, tuple(int(x) for x in row))
+    return chorale
+
+
 def _features(chorale: Chorale, tok) -> dict[str, torch.Tensor]:
-    return {k: v.unsqueeze(0) for k, v in soprano_features(chorale, tok).items()}
+    return {k: v.unsqueeze(0) for k, v in soprano_features(model_view(chorale), tok).items()}
 
 
 def voice_masks(tok, vocab: int) -> torch.Tensor:
@@ -121,18 +134,18 @@ def sample_tokens(model: HarmonyModel, tok, soprano: Chorale, s: HarmonySettings
     rng, settings = CandidateRandom(s.seed, n), s.sampling()
     out = torch.empty(n, 3 * soprano.steps, dtype=torch.long)
     prev = torch.full((n,), BOS, dtype=torch.long)
-    sounding = torch.zeros(n, 3, dtype=torch.bool)
+    held = torch.full((n, 3), REST_ID, dtype=torch.long)  # the pitch each voice holds (REST_ID: none)
     state = None
     for i in range(3 * soprano.steps):
         k = i % 3
-        logits, state = model.step(prev, k, enc[:, i // 3], state)
+        logits, state = model.step(prev, k, held[:, k], enc[:, i // 3], state)
         if forced is not None and k != voice:
             token = forced[i].expand(n)
         else:
             z = logits.masked_fill(~allowed[k], -math.inf)
-            z[:, HOLD_ID] = torch.where(sounding[:, k], z[:, HOLD_ID], -math.inf)
+            z[:, HOLD_ID] = torch.where(held[:, k] != REST_ID, z[:, HOLD_ID], -math.inf)
             token = choose_with_uniform(z, settings, rng.uniforms())
-        sounding[:, k] = token != REST_ID
+        held[:, k] = torch.where(token == HOLD_ID, held[:, k], token)
         out[:, i] = token
         prev = token
     return out
@@ -144,7 +157,8 @@ def sequence_nats(model: HarmonyModel, tok, soprano: Chorale, tokens: torch.Tens
     n = tokens.size(0)
     feats = {k: v.expand(n, *v.shape[1:]) for k, v in _features(soprano, tok).items()}
     prev = torch.cat([torch.full((n, 1), BOS, dtype=torch.long), tokens[:, :-1]], dim=1)
-    logp = torch.log_softmax(model(feats, prev).float(), dim=-1)
+    own = torch.tensor([own_pitches(row.tolist()) for row in tokens], dtype=torch.long)
+    logp = torch.log_softmax(model(feats, prev, own).float(), dim=-1)
     return -logp.gather(2, tokens.unsqueeze(2)).squeeze(2).sum(1)
 
 

@@ -119,8 +119,10 @@ def soprano_features(chorale: Chorale, tok: HarmonyTokenizer) -> dict[str, torch
     """What the encoder reads, one (T,) long tensor per feature, and the key (tonic, mode) as (2,)."""
     steps = range(chorale.steps)
     mode = MODES.index(chorale.mode) if chorale.mode in MODES else len(MODES)
+    sounding = chorale.sounding(0)
     return {
         "soprano": torch.tensor([tok.encode(x) for x in chorale.voices[0]], dtype=torch.long),
+        "sounding": torch.tensor([REST_ID if p is None else tok.encode(p) for p in sounding], dtype=torch.long),
         "position": torch.tensor([min(chorale.position(t), POSITIONS - 1) for t in steps], dtype=torch.long),
         "strength": torch.tensor([strength(chorale, t) for t in steps], dtype=torch.long),
         "fermata": torch.tensor(fermata_flags(chorale), dtype=torch.long),
@@ -132,6 +134,20 @@ def lower_tokens(chorale: Chorale, tok: HarmonyTokenizer) -> torch.Tensor:
     """The alto, tenor and bass rows flattened step by step: (3T,) token ids."""
     rows = [chorale.voices[v] for v in LOWER]
     return torch.tensor([tok.encode(rows[k][t]) for t in range(chorale.steps) for k in range(3)], dtype=torch.long)
+
+
+def own_pitches(tokens: list[int]) -> list[int]:
+    """For each position of a flattened lower-voice sequence, the pitch token sounding in the voice
+    written there at the step before (REST where none): the decoder reads it beside the previous token,
+    so it need not carry every voice's pitch through long holds."""
+    current = [REST_ID, REST_ID, REST_ID]
+    out = []
+    for i, token in enumerate(tokens):
+        k = i % 3
+        out.append(current[k])
+        if token >= 4 or token == REST_ID:
+            current[k] = token
+    return out
 
 
 def lower_onsets(chorale: Chorale) -> int:

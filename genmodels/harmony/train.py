@@ -11,7 +11,6 @@ HOLD or REST at every step) ÷ the number of lower-voice note onsets.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -23,11 +22,20 @@ import torch.nn.functional as F
 from genmodels.data import recorded_path
 from genmodels.errors import DataError
 from genmodels.harmony.grid import Chorale
-from genmodels.harmony.tokens import BOS, PAD, HarmonyTokenizer, lower_onsets, lower_tokens, soprano_features
+from genmodels.harmony.tokens import (
+    BOS,
+    PAD,
+    REST_ID,
+    HarmonyTokenizer,
+    lower_onsets,
+    lower_tokens,
+    own_pitches,
+    soprano_features,
+)
 from genmodels.train import Trainer
 
 SPLITS = ("train", "valid", "test")
-FEATURES = ("soprano", "position", "strength", "fermata")
+FEATURES = ("soprano", "sounding", "position", "strength", "fermata")
 
 
 @dataclass
@@ -36,6 +44,7 @@ class Item:
 
     feats: dict[str, torch.Tensor]
     target: torch.Tensor  # (3T,)
+    own: torch.Tensor  # (3T,) the pitch each voice holds before its token (``own_pitches``)
     onsets: int
 
     @property
@@ -44,7 +53,9 @@ class Item:
 
 
 def encode_item(chorale: Chorale, tok: HarmonyTokenizer) -> Item:
-    return Item(soprano_features(chorale, tok), lower_tokens(chorale, tok), lower_onsets(chorale))
+    target = lower_tokens(chorale, tok)
+    own = torch.tensor(own_pitches(target.tolist()), dtype=torch.long)
+    return Item(soprano_features(chorale, tok), target, own, lower_onsets(chorale))
 
 
 @dataclass
@@ -72,14 +83,9 @@ class HarmonyData:
 
 
 def read_split(folder: Path, split: str) -> list[Chorale]:
-    """The chorales of one split: ``chorales.load_split`` of the data module, or (where that module is
-    absent) the split's .jsonl read directly, one ``Chorale.to_dict()`` per line."""
-    try:
-        from genmodels.harmony.chorales import load_split
-    except ImportError:
-        f = folder / f"{split}.jsonl"
-        lines = f.read_text(encoding="utf-8").splitlines() if f.exists() else []
-        return [Chorale.from_dict(json.loads(line)) for line in lines if line.strip()]
+    """The chorales of one split (``train`` with its transposed copies)."""
+    from genmodels.harmony.chorales import load_split
+
     return load_split(folder, split)
 
 
@@ -101,7 +107,11 @@ def harmony_data(domain, folder: str | Path, tokenizer=None, augment: bool = Tru
     info = {
         "data": recorded_path(folder),
         "split": {
-            s: {"chorales": len(items[s]), "steps": sum(i.steps for i in items[s]), "notes": sum(i.onsets for i in items[s])}
+            s: {
+                "chorales": len(items[s]),
+                "steps": sum(i.steps for i in items[s]),
+                "notes": sum(i.onsets for i in items[s]),
+            }
             for s in SPLITS
         },
         "augment": "the transposed copies in train.jsonl" if augment else "none (untransposed chorales only)",
@@ -124,26 +134,32 @@ def epoch_batches(items: list[Item], batch: int, seed: int, epoch: int) -> list[
     return out
 
 
-def collate(items: list[Item]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(features padded (B, T) + key (B, 2), decoder inputs (B, 3T), targets (B, 3T; PAD past the end),
-    lengths (B,))."""
+def collate(
+    items: list[Item],
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(features padded (B, T) + key (B, 2), decoder inputs (B, 3T), the pitches the voices hold (B, 3T),
+    targets (B, 3T; PAD past the end), lengths (B,))."""
     lengths = torch.tensor([i.steps for i in items])
     T = int(lengths.max())
     feats = {k: torch.zeros(len(items), T, dtype=torch.long) for k in FEATURES}
     target = torch.full((len(items), 3 * T), PAD, dtype=torch.long)
+    own = torch.full((len(items), 3 * T), REST_ID, dtype=torch.long)
     for b, it in enumerate(items):
         for k in FEATURES:
             feats[k][b, : it.steps] = it.feats[k]
         target[b, : 3 * it.steps] = it.target
+        own[b, : 3 * it.steps] = it.own
     feats["key"] = torch.stack([i.feats["key"] for i in items])
     prev = torch.cat([torch.full((len(items), 1), BOS, dtype=torch.long), target[:, :-1]], dim=1)
-    return feats, prev, target, lengths
+    return feats, prev, own, target, lengths
 
 
-def token_loss(model, feats, prev, target, lengths) -> tuple[torch.Tensor, int]:
+def token_loss(model, feats, prev, own, target, lengths) -> tuple[torch.Tensor, int]:
     """Summed NLL of the target tokens (PAD skipped) and their number."""
-    logits = model(feats, prev, lengths)
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1), ignore_index=PAD, reduction="sum")
+    logits = model(feats, prev, own, lengths)
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1), ignore_index=PAD, reduction="sum"
+    )
     return loss, int((target != PAD).sum())
 
 
@@ -175,9 +191,9 @@ class HarmonyTrainer(Trainer):
         return collate([self.data.train[i] for i in data[self.pos]])
 
     def _batch_tokens(self, batch: tuple) -> int:
-        return int((batch[2] != PAD).sum())
+        return int((batch[3] != PAD).sum())
 
-    def _train_on(self, feats, prev, target, lengths) -> float | None:
+    def _train_on(self, feats, prev, own, target, lengths) -> float | None:
         """One optimiser step on a batch of chorales; None when the loss was not finite."""
         from genmodels.train import lr_at
 
@@ -186,7 +202,7 @@ class HarmonyTrainer(Trainer):
         self.net.train()
         t_cpu = time.process_time()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            loss_sum, n = token_loss(self.net, feats, prev, target, lengths)
+            loss_sum, n = token_loss(self.net, feats, prev, own, target, lengths)
         loss = loss_sum / max(n, 1)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
