@@ -23,7 +23,7 @@ from genmodels.harmony.baselines import (
     token_events,
 )
 from genmodels.harmony.chorales import load_split, small_corpus
-from genmodels.harmony.grid import HOLD, RANGES, VOICES
+from genmodels.harmony.grid import HOLD, RANGES, REST, VOICES, Chorale
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def baselines(corpus):
-    return fit_baselines(load_split(corpus, "train"))
+    return fit_baselines(load_split(corpus, "train"), load_split(corpus, "valid"))
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,7 @@ def test_backoff_table_is_a_distribution():
 
 def test_every_token_distribution_sums_to_one(baselines, held_out):
     lower = baselines["hmm"].lower
+    assert not np.allclose(lower.weights, 1.0)  # the experts' weights were set on the valid split
     events = token_events(held_out, segments(held_out))
     for e in events[:40] + events[100:160:7]:
         dist = lower.token_distribution(e, held_out.tonic)
@@ -119,3 +120,14 @@ def test_harmonise_is_deterministic_and_handles_other_meters(baselines):
 def test_fitting_on_nothing_is_refused():
     with pytest.raises(DataError):
         fit_baselines([])
+
+
+def test_empty_and_silent_sopranos(baselines):
+    empty = Chorale(voices=((), (), (), ()))
+    silent = soprano_only(chords((72, 64, 55, 48), (72, 64, 55, 48)))
+    silent = replace(silent, voices=((REST,) * 8, *silent.voices[1:]))
+    for b in baselines.values():
+        assert b.harmonise(empty) == empty and b.nll(empty) == (0.0, 0)
+        assert b.harmonise(silent) == silent  # nothing to harmonise: the lower voices rest
+        total, notes = b.nll(silent)
+        assert notes == 0 and total >= 0

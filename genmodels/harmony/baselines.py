@@ -27,15 +27,17 @@ tokenizer does), HOLD or REST, at every step) given the whole soprano: :class:`L
 a proper distribution over those tokens at each step, given the segment's chord label and all that
 came before (steps in order, alto then tenor then bass within a step):
 
-    P(token) = P(type | voice, metrical position, the voice's state, soprano onset, held note fits chord)
+    P(token) = P(type | voice, metrical position, the voice's state, onsets in the soprano and the
+                      voice above, whether a held note fits the chord)
                × [type is a note] P(pitch | chord, previous pitch, voice above, register)
 
 where type is note/HOLD/REST, the voice's state is "rest" or the age of the sounding note, and the
 pitch distribution is a product of four count tables (pitch class relative to the chord root by
 quality and voice; interval from the voice's previous pitch; distance below the voice above; the
-voice's register) renormalised over the 46 pitches. The chord labels are summed out: for the lookup
-each segment independently, ``log P(lower | S) = Σ_seg log Σ_c P(c | seg) P(seg's tokens | c, past)``;
-for the HMM ``P(lower | S) = P(S, lower) / P(S)``, both by the forward algorithm. Divide by the number
+voice's register), each raised to a weight set on the valid split, renormalised over the 46
+pitches. The chord labels are summed out: for the lookup each segment independently,
+``log P(lower | S) = Σ_seg log Σ_c P(c | seg) P(seg's tokens | c, past)``; for the HMM
+``P(lower | S) = P(S, lower) / P(S)``, both by the forward algorithm. Divide by the number
 of lower-voice note onsets for **nats per lower-voice note**, the measure the models report.
 """
 
@@ -101,7 +103,7 @@ def segments(chorale: Chorale) -> list[Segment]:
     sop, row = chorale.sounding(0), chorale.voices[0]
     fermatas = set(chorale.fermatas)
     out = []
-    for start, end in zip(cuts, [*cuts[1:], chorale.steps], strict=True):
+    for start, end in zip(cuts, [*cuts[1:], chorale.steps], strict=False):
         pcs = [sop[start]] if sop[start] is not None else []
         pcs += [row[t] for t in range(start + 1, end) if row[t] >= 0]
         events = tuple((p - chorale.tonic) % 12 for p in pcs)
@@ -177,7 +179,7 @@ class TokenEvent:
     voice: int  # 1 alto, 2 tenor, 3 bass
     kind: int  # NOTE, HELD, RESTING
     pitch: int  # folded into LOW..HIGH, -1 unless a note
-    type_key: tuple  # (voice, metrical position, state, soprano onset)
+    type_key: tuple  # (voice, metrical position, state, soprano onset, onset in the voice above)
     held: int | None
     prev: int | None
     upper: int | None
@@ -200,7 +202,7 @@ def token_events(chorale: Chorale, segs: list[Segment]) -> list[TokenEvent]:
     events = []
     for t in range(chorale.steps):
         mc, s_on, seg = _metric_class(chorale, t), chorale.voices[0][t] >= 0, int(seg_of[t])
-        upper = sop[t]
+        upper, above_on = sop[t], s_on
         for v in (1, 2, 3):
             x = chorale.voices[v][t]
             state = -1 if t == 0 else (0 if cur[v] is None else min(t - onset[v], 8))
@@ -208,8 +210,11 @@ def token_events(chorale: Chorale, segs: list[Segment]) -> list[TokenEvent]:
             kind = NOTE if x >= 0 else (HELD if x == HOLD else RESTING)
             pitch = fold(x) if x >= 0 else -1
             events.append(
-                TokenEvent(seg, v, kind, pitch, (v, mc, state, s_on), held, last[v], upper, segs[seg].start == t)
+                TokenEvent(
+                    seg, v, kind, pitch, (v, mc, state, s_on, above_on), held, last[v], upper, segs[seg].start == t
+                )
             )
+            above_on = x >= 0
             if x >= 0:
                 onset[v], cur[v], last[v] = t, pitch, pitch
             elif x == REST:
@@ -229,8 +234,8 @@ def _fit_class(held: int | None, label: int) -> int:
 
 
 def _type_keys(key: tuple, fit: int) -> tuple:
-    v, mc, state, s_on = key
-    return ((v, mc, state, s_on, fit), (v, mc, state), (v, state))
+    v, mc, state, s_on, above_on = key
+    return ((v, mc, state, s_on, above_on, fit), (v, mc, state, above_on), (v, state))
 
 
 class LowerVoiceModel:
@@ -242,6 +247,7 @@ class LowerVoiceModel:
         self.itv = np.zeros((3, 2 * ITV_SPAN + 1))
         self.up = np.zeros((3, UP_HIGH - UP_LOW + 1))
         self.reg = np.zeros((3, len(PITCHES)))
+        self.weights = np.ones(4)  # exponents of the pitch experts: chord, interval, voice above, register
         self._exp_chord: dict = {}
 
     def fit(self, chorales: list[Chorale]) -> LowerVoiceModel:
@@ -267,28 +273,65 @@ class LowerVoiceModel:
             self.up[v, np.clip(e.upper - e.pitch, UP_LOW, UP_HIGH) - UP_LOW] += 1
         self.reg[v, e.pitch - LOW] += 1
 
+    def _context_part(self, e: TokenEvent) -> np.ndarray:
+        """The chord-free experts (interval, distance below the voice above, register) for every pitch."""
+        v = e.voice - 1
+        w = self.weights
+        part = w[3] * self.log_reg[v]
+        if e.prev is not None:
+            part = part + w[1] * self.log_itv[v, np.clip(PITCHES - e.prev, -ITV_SPAN, ITV_SPAN) + ITV_SPAN]
+        if e.upper is not None:
+            part = part + w[2] * self.log_up[v, np.clip(e.upper - PITCHES, UP_LOW, UP_HIGH) - UP_LOW]
+        return part
+
     def _chord_part(self, v: int, seg_start: bool, tonic: int) -> tuple[np.ndarray, np.ndarray]:
-        """log P(pitch class | chord) for every label × pitch (and its exp), cached per voice, position, key."""
+        """Weighted log P(pitch class | chord) for every label × pitch (and its exp), cached."""
         key = (v, seg_start, tonic)
         if key not in self._exp_chord:
             idx = (PITCHES[None, :] - tonic - ROOT_OF[:, None]) % 12
-            logs = self.log_pc[v, QUAL_OF[:, None], int(seg_start), idx]
+            logs = self.weights[0] * self.log_pc[v, QUAL_OF[:, None], int(seg_start), idx]
             self._exp_chord[key] = (logs, np.exp(logs))
         return self._exp_chord[key]
 
     def _pitch_logprob(self, e: TokenEvent, tonic: int) -> np.ndarray:
-        """log P(e.pitch | note, label, context) for every label: a product of experts renormalised."""
-        v = e.voice - 1
-        rest = self.log_reg[v].copy()
-        if e.prev is not None:
-            rest += self.log_itv[v, np.clip(PITCHES - e.prev, -ITV_SPAN, ITV_SPAN) + ITV_SPAN]
-        if e.upper is not None:
-            rest += self.log_up[v, np.clip(e.upper - PITCHES, UP_LOW, UP_HIGH) - UP_LOW]
-        logs, exps = self._chord_part(v, e.seg_start, tonic)
+        """log P(e.pitch | note, label, context) for every label: weighted experts, renormalised."""
+        rest = self._context_part(e)
+        logs, exps = self._chord_part(e.voice - 1, e.seg_start, tonic)
         shift = rest.max()
         log_z = np.log(exps @ np.exp(rest - shift)) + shift
         j = e.pitch - LOW
         return logs[:, j] + rest[j] - log_z
+
+    def tune(self, chorales: list[Chorale]) -> LowerVoiceModel:
+        """Set the four experts' weights to maximise the pitch likelihood of ``chorales`` (held out from
+        the counts: the valid split) under Bach's chord labels. Four numbers, L-BFGS."""
+        from scipy.optimize import minimize
+
+        self.weights = np.ones(4)
+        feats, target = [], []
+        for ch in chorales:
+            segs = segments(ch)
+            labels = segment_labels(ch, segs)
+            for e in token_events(ch, segs):
+                if e.kind == NOTE:
+                    feats.append(self._expert_logs(e, labels[e.seg], ch.tonic))
+                    target.append(e.pitch - LOW)
+        if feats:
+            x, y = np.stack(feats), np.array(target)
+            self.weights = minimize(_weighted_nll, np.ones(4), args=(x, y), method="L-BFGS-B").x
+        self._exp_chord = {}
+        return self
+
+    def _expert_logs(self, e: TokenEvent, label: int, tonic: int) -> np.ndarray:
+        """(4 experts × pitches): the unweighted log tables at one note under one label."""
+        v, out = e.voice - 1, np.zeros((4, len(PITCHES)))
+        out[0] = self.log_pc[v, QUAL_OF[label], int(e.seg_start), (PITCHES - tonic - ROOT_OF[label]) % 12]
+        if e.prev is not None:
+            out[1] = self.log_itv[v, np.clip(PITCHES - e.prev, -ITV_SPAN, ITV_SPAN) + ITV_SPAN]
+        if e.upper is not None:
+            out[2] = self.log_up[v, np.clip(e.upper - PITCHES, UP_LOW, UP_HIGH) - UP_LOW]
+        out[3] = self.log_reg[v]
+        return out
 
     def _type_logprob(self, e: TokenEvent) -> np.ndarray:
         """log P(e.kind | context, label) for every label."""
@@ -317,6 +360,13 @@ class LowerVoiceModel:
         for j, p in enumerate(PITCHES):
             out[:, 2 + j] = note * np.exp(self._pitch_logprob(_with(e, kind=NOTE, pitch=int(p)), tonic))
         return out
+
+
+def _weighted_nll(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+    """Mean NLL of targets ``y`` under softmax(w · x) (x: notes × experts × pitches)."""
+    logits = np.einsum("k,nkp->np", w, x)
+    logits -= logits.max(axis=1, keepdims=True)
+    return float(-(logits[np.arange(len(y)), y] - np.log(np.exp(logits).sum(axis=1))).mean())
 
 
 def _with(e: TokenEvent, **changes) -> TokenEvent:
@@ -464,11 +514,15 @@ class Baseline:
     def harmonise(self, soprano: Chorale) -> Chorale:
         """Alto, tenor and bass under the soprano of ``soprano`` (its lower voices are ignored)."""
         segs = segments(soprano)
+        if not segs:
+            return soprano
         return self.voicer.realise(soprano, segs, self.chord_labels(soprano, segs))
 
     def nll(self, chorale: Chorale) -> tuple[float, int]:
         """(total NLL in nats of every alto/tenor/bass token given the soprano, lower-voice note onsets)."""
         segs = segments(chorale)
+        if not segs:
+            return 0.0, 0
         return -self.log_likelihood(chorale, segs, self.lower.segment_logliks(chorale, segs)), lower_onsets(chorale)
 
 
@@ -561,11 +615,12 @@ class ChordHMM(Baseline):
         return path[::-1]
 
 
-def fit_baselines(train: list[Chorale]) -> dict[str, Baseline]:
-    """Both baselines fitted on ``train`` (the lower-voice model and the voicings shared)."""
+def fit_baselines(train: list[Chorale], valid: list[Chorale] = ()) -> dict[str, Baseline]:
+    """Both baselines fitted on ``train`` (the lower-voice model and the voicings shared); the four
+    weights of the pitch experts set on ``valid`` (all 1 without it)."""
     if not train:
         raise DataError("no training chorales to fit the harmony baselines on")
-    lower, voicer = LowerVoiceModel().fit(train), Voicer().fit(train)
+    lower, voicer = LowerVoiceModel().fit(train).tune(list(valid)), Voicer().fit(train)
     return {cls.name: cls(lower, voicer).fit(train) for cls in (BeatLookup, ChordHMM)}
 
 
@@ -585,11 +640,12 @@ def baseline_report(data_folder: str | os.PathLike = "data/harmony", split: str 
     bass and chord agreement with Bach, faults per 100 beats (and Bach's own, beside them)."""
     from genmodels.harmony.chorales import load_split
 
-    train, held_out = load_split(data_folder, "train"), load_split(data_folder, split)
+    train, valid, held_out = (load_split(data_folder, s) for s in ("train", "valid", split))
+    valid = [] if split == "valid" else valid  # the weights are never set on the chorales measured
     if not held_out:
         raise DataError(f"the {split} split of {data_folder} holds no chorales")
     out: dict = {"split": split, "chorales": len(held_out), "lower_notes": sum(map(lower_onsets, held_out))}
-    for name, baseline in fit_baselines(train).items():
+    for name, baseline in fit_baselines(train, valid).items():
         out[name] = _evaluate(baseline, held_out)
     out["bach_faults_per_100_beats"] = out["lookup"]["reference_faults_per_100_beats"]
     return out
