@@ -16,6 +16,7 @@ from genmodels.harmony.baselines import (
     LOW,
     N_LABELS,
     BackoffTable,
+    baseline_report,
     fit_baselines,
     lower_onsets,
     segments,
@@ -131,3 +132,16 @@ def test_empty_and_silent_sopranos(baselines):
         assert b.harmonise(silent) == silent  # nothing to harmonise: the lower voices rest
         total, notes = b.nll(silent)
         assert notes == 0 and total >= 0
+
+
+def test_baseline_report_on_a_small_corpus(corpus):
+    r = baseline_report(corpus)
+    assert r["split"] == "test" and r["chorales"] >= 1 and r["lower_notes"] > 0
+    for name in ("lookup", "hmm"):
+        b = r[name]
+        assert 0 < b["nats_per_lower_note"] < 10
+        assert 0 <= b["bass_agreement"] <= 1 and 0 <= b["chord_agreement"] <= 1
+        assert b["reference_faults_per_100_beats"] == r["bach_faults_per_100_beats"]
+    best = min(r[name]["nats_per_lower_note"] for name in ("lookup", "hmm"))
+    assert r["test_nats_per_note"] == best and r["value"] == round(best, 4)
+    assert r["units"] == "nats per lower-voice note"
