@@ -357,6 +357,7 @@ def _build(records: list[dict], out: Path, source_files: int) -> dict:
     stats = _new_stats(source_files)
     chorales = _collect(records, stats)
     splits = assign_splits(chorales)
+    stats["duplicates"] = len(chorales) - len({_content_key(c) for c in chorales})
     lines: dict[str, list[str]] = {s: [] for s in SPLITS}
     manifest = []
     for ch in chorales:
@@ -461,6 +462,38 @@ def load_split(folder: str | os.PathLike, split: str) -> list[Chorale]:
 # ----------------------------------------------------------------------------------------------
 
 
+def _counts(d: dict) -> str:
+    return ", ".join(f"{k} {n}" for k, n in d.items())
+
+
+def _processing_paragraph(stats: dict) -> str:
+    return (
+        "Processing (`genmodels/harmony/chorales.py`): the parts named Soprano, Alto, Tenor and Bass "
+        "(instrumental parts left out) on a sixteenth-note grid (each step: a MIDI pitch where a note "
+        f"starts, hold, or rest); ties merged, grace notes dropped ({stats['grace_notes_dropped']}), "
+        "notes shorter than a sixteenth merged into the note before "
+        f"({stats['notes_shorter_than_a_sixteenth_merged']}); the pickup kept as the offset of step 0 in "
+        "its bar; fermatas = steps where a soprano note with a fermata starts. Key: music21's "
+        "Krumhansl-Schmuckler analysis (`analyze('key')`) of the four voices, kept where it agrees "
+        "with the written key signature within one accidental (modal chorales are written with one "
+        "flat fewer), else the written signature's key in the analysed mode. Where the key came from: "
+        f"{_counts(stats['key_sources'])}. Modes: {_counts(stats['modes'])}. Meters: {_counts(stats['meters'])}."
+    )
+
+
+def _split_paragraph(stats: dict) -> str:
+    ranges = ", ".join(f"{v} {lo}..{hi}" for v, (lo, hi) in stats["ranges"].items())
+    lo, hi = stats["transpositions"]
+    return (
+        "Split by chorale: sha1 of the BWV number (`bwv248.9-s` and `bwv248.9-1` share one), ~80/10/10; "
+        "a harmonisation found again under another number (in any key) goes with its first copy "
+        f"({stats.get('duplicates', 0)} such copies). Train also holds every transposition in "
+        f"{lo:+d}..{hi:+d} semitones in which all four voices stay in their ranges (MIDI, `grid.RANGES`: "
+        f"{ranges}); Bach's own key is always kept. Valid and test: each chorale once, as written. "
+        f"Bach's own chorales with a voice outside its range: {_counts(stats['out_of_range'])}."
+    )
+
+
 def write_data_readme_section(stats: dict) -> str:
     """Markdown section for data/README.md describing the chorale corpus built with ``stats``."""
     ver = stats.get("music21_version", "")
@@ -472,9 +505,7 @@ def write_data_readme_section(stats: dict) -> str:
         for s in SPLITS
     ]
     ids = stats["skipped_ids"]
-    skipped = ", ".join(f"{k}: {v} ({', '.join(ids.get(k, []))})" for k, v in sorted(stats["skipped"].items()))
-    ranges = ", ".join(f"{v} {lo}..{hi}" for v, (lo, hi) in stats["ranges"].items())
-    out_of_range = ", ".join(f"{v} {n}" for v, n in stats["out_of_range"].items())
+    skipped = "; ".join(f"{k}: {v} ({', '.join(ids.get(k, []))})" for k, v in sorted(stats["skipped"].items()))
     return "\n".join(
         [
             "## Harmony corpus: Bach chorales (`data/harmony/`)",
@@ -484,28 +515,9 @@ def write_data_readme_section(stats: dict) -> str:
             "Roman-numeral analyses in the same folder are not read). Licence: as for the melody corpus "
             "(music21's `corpus/license.txt`, quoted above); J. S. Bach's chorales are public domain as compositions.",
             "",
-            "Processing (`genmodels/harmony/chorales.py`): the parts named Soprano, Alto, Tenor and Bass "
-            "(instrumental parts left out) on a sixteenth-note grid (each step: a MIDI pitch where a note "
-            "starts, hold, or rest); ties merged, grace notes dropped "
-            f"({stats['grace_notes_dropped']}), notes shorter than a sixteenth merged into the note before "
-            f"({stats['notes_shorter_than_a_sixteenth_merged']}); the pickup kept as the offset of step 0 in "
-            "its bar; fermatas = steps where a soprano note with a fermata starts. Key: music21's "
-            "Krumhansl-Schmuckler analysis (`analyze('key')`) of the four voices, kept where it agrees "
-            "with the written key signature within one accidental (modal chorales are written with one "
-            "flat fewer), else the written signature's key in the analysed mode. Where the key came from: "
-            + ", ".join(f"{k} {n}" for k, n in stats["key_sources"].items())
-            + ". Modes: "
-            + ", ".join(f"{k} {n}" for k, n in stats["modes"].items())
-            + ". Meters: "
-            + ", ".join(f"{k} {n}" for k, n in stats["meters"].items())
-            + ".",
+            _processing_paragraph(stats),
             "",
-            "Split by chorale: sha1 of the BWV number (`bwv248.9-s` and `bwv248.9-1` share one), ~80/10/10; "
-            "a harmonisation found again under another number (in any key) goes with its first copy. "
-            f"Train also holds every transposition in {stats['transpositions'][0]:+d}..{stats['transpositions'][1]:+d} "
-            f"semitones in which all four voices stay in their ranges (MIDI, `grid.RANGES`: {ranges}); "
-            "Bach's own key is always kept. Valid and test: each chorale once, as written. Bach's own "
-            f"chorales with a voice outside its range: {out_of_range}.",
+            _split_paragraph(stats),
             "",
             f"Chorales: {stats['chorales']}; transposed copies (train): {stats['transposed_copies']:,}.",
             "",
@@ -513,7 +525,8 @@ def write_data_readme_section(stats: dict) -> str:
             "|---|---:|---:|---:|---:|---:|---:|---:|",
             *rows,
             "",
-            f"Skipped (could not be aligned): {skipped or 'none'}.",
+            f'Skipped (could not be aligned): {skipped or "none"}. "Bar lines off the meter grid": a bar '
+            "of irregular length mid-piece moves every later bar line off the meter's grid.",
             "",
             "Files: `{train,valid,test}.jsonl` (one chorale per line: id, meter, tonic, mode, offset, "
             "fermatas, voices, meta with `source` and `transposed`), `manifest.json`, `stats.json` "
