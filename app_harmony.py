@@ -162,16 +162,16 @@ def harmonise_melody(h: dict, model, msg) -> bool:
     try:
         s = settings()
         adapted = soprano_from_melody(h["full"], chord_rate=rate)
-        reads = adapted.chorale.with_voice(0, adapted.simplified)  # the model reads the simplified line
         with st.spinner(f"{model.label} is writing alto, tenor and bass…"):
-            result = harmonise(harmoniser(model.path), reads, s)
+            # The model reads the simplified line adapt leaves in the chorale's meta; the result keeps the melody.
+            result = harmonise(harmoniser(model.path), adapted.chorale, s)
     except GenmodelsError as e:
         msg.error(str(e))
         return False
     messages = list(adapted.messages) + list(getattr(result, "messages", []))
     add_harmony(
-        h, result.chorale.with_voice(0, adapted.chorale.voices[0]), "harmonised", model, s, result.nll,
-        messages=messages, transposed=adapted.transposed, simplified=adapted.simplified, rate=rate,
+        h, result.chorale, "harmonised", model, s, result.nll,
+        messages=messages, transposed=adapted.transposed, rate=rate,
     )  # fmt: skip
     return True
 
@@ -185,15 +185,13 @@ def regenerate(h: dict, entry: dict, voice: int, model, msg) -> bool:
         base = settings()
         s = dataclasses.replace(base, seed=(base.seed + len(h["harmonies"])) % MAX_SEED)
         with st.spinner(f"{model.label} is writing a new {VOICE_LABELS[voice]}…"):
-            reads = entry["chorale"].with_voice(0, entry["simplified"])  # as the first harmony read it
-            result = regenerate_voice(harmoniser(model.path), reads, voice, s)
+            result = regenerate_voice(harmoniser(model.path), entry["chorale"], voice, s)
     except GenmodelsError as e:
         msg.error(str(e))
         return False
-    chorale = result.chorale.with_voice(0, entry["chorale"].voices[0])
     action = f"new {VOICE_LABELS[voice]} (from #{entry['k']})"
-    keep = {k: entry[k] for k in ("messages", "transposed", "simplified", "rate")}
-    add_harmony(h, chorale, action, model, s, result.nll, **keep)
+    keep = {k: entry[k] for k in ("messages", "transposed", "rate")}
+    add_harmony(h, result.chorale, action, model, s, result.nll, **keep)
     return True
 
 
