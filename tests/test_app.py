@@ -1170,3 +1170,27 @@ def test_harmonising_does_not_import_training_code():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1:] == ["[]"], out.stderr[-2000:]
+
+
+@needs_harmony
+@pytest.mark.parametrize(
+    "notes, meter, said",
+    [
+        ("D5/2 B4/2 G4/2 A4/2 B4/2 C5/2 | D5*3/2 D5*3/2", "6/8", "6/8 was never seen in training"),
+        ("C2 D2 E2 F2 | G2*4", "4/4", "Moved up 2 octaves"),
+        ("C3 C6 | C3 C6", "2/4", "more than the soprano range"),
+        ("A4/4 B4/4 C5/4 D5/4 E5*3", "4/4", "passing notes shorter than an eighth"),
+    ],
+)
+def test_harmony_of_melodies_unlike_chorales_says_what_it_changed(notes, meter, said):
+    """Issue 14.4 and its bad input: other meters, a melody out of range, a very wide one, fast notes: a
+    harmony under the whole melody, and the change in plain words."""
+    at = page("melody.py")
+    at.selectbox(key="m_meter").set_value(meter)
+    at.text_input(key="m_notes").set_value(notes)
+    at.button(key="m_keep").click().run()
+    at = harmonise(at)
+    no_errors(at)
+    e = last_harmony(at)
+    assert any(said in i.value for i in at.info), [i.value for i in at.info]
+    check_four_parts_under(harmony_midi(e), last_melody(at)["full"], e["transposed"])
