@@ -816,7 +816,9 @@ def test_melody_page_says_prompt_for_notes_and_seed_only_for_the_random_seed():
 def test_models_page_lists_checkpoints_and_training():
     at = page("models.py")
     no_errors(at)
-    found = available_models("text") + available_models("melody")
+    from genmodels.domains import DOMAINS
+
+    found = [m for domain in DOMAINS for m in available_models(domain)]  # harmony models too
     assert len(at.tabs) == len(found)
     assert any("python -m genmodels train" in m.value for m in at.markdown)
 
@@ -832,7 +834,9 @@ def test_models_page_reads_cards_without_loading_weights(monkeypatch):
     monkeypatch.setattr(Sampler, "__init__", no_loading)
     at = page("models.py")
     no_errors(at)
-    found = available_models("text") + available_models("melody")
+    from genmodels.domains import DOMAINS
+
+    found = [m for domain in DOMAINS for m in available_models(domain)]  # harmony models too
     assert len(at.tabs) == len(found)
     if found:
         assert any(m.label == "Parameters" for m in at.metric)
