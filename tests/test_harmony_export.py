@@ -83,7 +83,7 @@ def test_instrument_sets_are_four_general_midi_programs(name):
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"programs": (40, 41, 42)}, "4 General MIDI programs"), ({"programs": (0, 0, 0, 128)}, "between 0 and 127"),
-     ({"tempo": 5}, "tempo must be")],
+     ({"tempo": 0}, "tempo must be"), ({"tempo": 2000}, "tempo must be"), ({"tempo": "fast"}, "tempo must be")],
 )  # fmt: skip
 def test_midi_settings_out_of_range_are_typed_errors(kwargs, message):
     with pytest.raises(SettingsError, match=message):

@@ -32,7 +32,7 @@ INSTRUMENT_SETS: dict[str, tuple[int, int, int, int]] = {
     "brass": (56, 60, 57, 58),  # trumpet, French horn, trombone, tuba
 }
 DEFAULT_TEMPO = 80.0  # quarter notes per minute: a chorale's walking pace
-TEMPO_RANGE = (20.0, 400.0)
+TEMPO_RANGE = (1.0, 1000.0)  # as a Melody allows
 VELOCITIES = (96, 80, 80, 88)  # the tune a little above the inner voices, the bass in between
 MIDI_RESOLUTION = 480
 END_TEXT = "end"  # a text event where the music ends, when it ends in silence
@@ -48,6 +48,18 @@ def _check_programs(programs) -> tuple[int, ...]:
     return progs
 
 
+def _check_tempo(tempo) -> float:
+    try:
+        bpm = float(tempo)
+    except (TypeError, ValueError):
+        bpm = float("nan")
+    if not TEMPO_RANGE[0] <= bpm <= TEMPO_RANGE[1]:  # also refuses NaN
+        raise SettingsError(
+            f"tempo must be {TEMPO_RANGE[0]:g} to {TEMPO_RANGE[1]:g} quarter notes a minute, not {tempo!r}"
+        )
+    return bpm
+
+
 def _midi_key_number(tonic: int, mode: str) -> int:
     """pretty_midi's key number: the key itself for major and minor, else the major key of its signature."""
     if mode in ("major", "minor"):
@@ -61,19 +73,15 @@ def to_pretty_midi(
     """One instrument per voice (named Soprano, Alto, Tenor, Bass) with meter, key and tempo events.
 
     ``programs``: four General MIDI programs (``INSTRUMENT_SETS`` has named sets). SettingsError for a
-    program outside 0..127 or a tempo outside 20..400."""
-    progs = _check_programs(programs)
-    if not TEMPO_RANGE[0] <= float(tempo) <= TEMPO_RANGE[1]:
-        raise SettingsError(
-            f"tempo must be {TEMPO_RANGE[0]:g} to {TEMPO_RANGE[1]:g} quarter notes a minute, not {tempo}"
-        )
-    pm = pretty_midi.PrettyMIDI(resolution=MIDI_RESOLUTION, initial_tempo=float(tempo))
+    program outside 0..127 or a tempo outside 1..1000."""
+    progs, tempo = _check_programs(programs), _check_tempo(tempo)
+    pm = pretty_midi.PrettyMIDI(resolution=MIDI_RESOLUTION, initial_tempo=tempo)
     pm.time_signature_changes.append(pretty_midi.TimeSignature(chorale.meter[0], chorale.meter[1], 0.0))
     try:
         pm.key_signature_changes.append(pretty_midi.KeySignature(_midi_key_number(chorale.tonic, chorale.mode), 0.0))
     except NotationError:
         pass  # a mode the key signature cannot name: the notes are still right
-    step = 60.0 / float(tempo) / 4
+    step = 60.0 / tempo / 4
     lead = chorale.offset % chorale.bar_steps
     for v, name in enumerate(VOICE_NAMES):
         inst = pretty_midi.Instrument(program=progs[v], name=name)
