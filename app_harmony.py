@@ -264,7 +264,8 @@ def show_score(e: dict) -> None:
     if "svg" not in e:
         try:
             every = SYMBOLS_EVERY.get(e["rate"], "beat")
-            e["svg"], e["svg_error"] = export.score_svg(e["chorale"], every=every), None
+            with st.spinner("Engraving the score…"):
+                e["svg"], e["svg_error"] = export.score_svg(e["chorale"], every=every), None
         except GenmodelsError as err:
             e["svg"], e["svg_error"] = None, str(err)
     if e["svg"]:
@@ -280,14 +281,19 @@ def show_audio_and_downloads(h: dict, e: dict) -> None:
         if name not in e["midi"]:  # the bytes offered for download, kept (tests read them here)
             e["midi"][name] = export.midi_bytes(e["chorale"], programs, tempo=h["full"].tempo)
         midi = e["midi"][name]
-        st.audio(_wav(midi), format="audio/wav")
     except GenmodelsError as err:
-        st.error(f"Audio could not be rendered: {err}")
+        st.error(f"No MIDI: {err}")
         return
+    try:
+        st.audio(_wav(midi), format="audio/wav")
+    except GenmodelsError as err:  # too long to render: the downloads are still there
+        st.error(f"Audio could not be rendered: {err}")
     if "xml" not in e:
         try:
             title = f"genmodels #{h['n']} harmony #{e['k']}"
-            e["xml"], e["xml_error"] = export.to_musicxml(e["chorale"], title=title, tempo=h["full"].tempo), None
+            with st.spinner("Writing the MusicXML…"):
+                xml = export.to_musicxml(e["chorale"], title=title, tempo=h["full"].tempo)
+            e["xml"], e["xml_error"] = xml, None
         except GenmodelsError as err:
             e["xml"], e["xml_error"] = None, str(err)
     base = f"{h['name']}-harmony{e['k']}"
