@@ -1198,3 +1198,13 @@ def test_harmony_of_melodies_unlike_chorales_says_what_it_changed(notes, meter, 
     e = last_harmony(at)
     assert any(said in i.value for i in at.info), [i.value for i in at.info]
     check_four_parts_under(harmony_midi(e), last_melody(at)["full"], e["transposed"])
+
+
+@needs_harmony
+def test_harmony_too_long_for_audio_keeps_its_downloads(monkeypatch):
+    import genmodels.audio
+
+    monkeypatch.setattr(genmodels.audio, "MAX_SECONDS", 0.5)
+    at = harmonise(melody_generate(page("melody.py")), hz_instruments="woodwinds")
+    assert errors(at).count("Audio could not be rendered") == 2  # the melody's and the harmony's
+    assert {"hz_dl_mid_1_1", "hz_dl_xml_1_1"} <= {d.key for d in at.get("download_button")}
