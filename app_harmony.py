@@ -18,6 +18,8 @@ import dataclasses
 import importlib.util
 import time
 
+import altair as alt
+import pandas as pd
 import pretty_midi
 import streamlit as st
 
@@ -268,10 +270,55 @@ def show_score(e: dict) -> None:
                 e["svg"], e["svg_error"] = export.score_svg(e["chorale"], every=every), None
         except GenmodelsError as err:
             e["svg"], e["svg_error"] = None, str(err)
-    if e["svg"]:
-        st.html(score_html(e["svg"], alt="harmony score"))
-    else:
-        st.warning(f"The score could not be engraved: {e['svg_error']}")
+    score, roll = st.tabs(["Score", "Piano roll"])
+    with score:
+        if e["svg"]:
+            st.html(score_html(e["svg"], alt="harmony score"))
+        else:
+            st.warning(f"The score could not be engraved: {e['svg_error']}")
+    with roll:
+        st.altair_chart(voices_roll(e["chorale"]), width="stretch")
+
+
+VOICE_COLOURS = ("#b3135b", "#2a7ab0", "#3a9a5b", "#8a5a2b")
+
+
+def voices_roll(chorale) -> alt.Chart:
+    """The four voices as a piano roll, one colour per voice, with dashed bar lines."""
+    from genmodels.melody import note_name
+
+    lead = chorale.offset % chorale.bar_steps
+    rows = [
+        {"voice": export.VOICE_NAMES[v], "start": (lead + n.start) / 4, "end": (lead + n.end) / 4,
+         "pitch": n.pitch - 0.42, "top": n.pitch + 0.42, "note": note_name(n.pitch)}
+        for v in range(4) for n in chorale.notes(v)
+    ]  # fmt: skip
+    df = pd.DataFrame(rows, columns=["voice", "start", "end", "pitch", "top", "note"])
+    end = (lead + chorale.steps) / 4
+    bars = pd.DataFrame({"beat": [b * chorale.bar_steps / 4 for b in range(int(end * 4 // chorale.bar_steps) + 1)]})
+    notes = (
+        alt.Chart(df)
+        .mark_rect(cornerRadius=2, stroke="white", strokeWidth=0.5)
+        .encode(
+            x=alt.X("start:Q", title="beats (quarter notes)", scale=alt.Scale(domain=[0, end], nice=False)),
+            x2="end:Q",
+            y=alt.Y(
+                "pitch:Q",
+                title=None,
+                scale=alt.Scale(zero=False),
+                axis=alt.Axis(values=list(range(24, 109, 12)), labelExpr="'C' + (floor(datum.value / 12) - 1)"),
+            ),
+            y2="top:Q",
+            color=alt.Color(
+                "voice:N",
+                scale=alt.Scale(domain=list(export.VOICE_NAMES), range=list(VOICE_COLOURS)),
+                legend=alt.Legend(orient="top", title=None),
+            ),
+            tooltip=["voice", "note", alt.Tooltip("start:Q", title="beat")],
+        )
+    )
+    lines = alt.Chart(bars).mark_rule(color="#999", strokeDash=[3, 3]).encode(x="beat:Q")
+    return (lines + notes).properties(height=320)
 
 
 def show_audio_and_downloads(h: dict, e: dict) -> None:

@@ -1208,3 +1208,17 @@ def test_harmony_too_long_for_audio_keeps_its_downloads(monkeypatch):
     at = harmonise(melody_generate(page("melody.py")), hz_instruments="woodwinds")
     assert errors(at).count("Audio could not be rendered") == 2  # the melody's and the harmony's
     assert {"hz_dl_mid_1_1", "hz_dl_xml_1_1"} <= {d.key for d in at.get("download_button")}
+
+
+@needs_harmony
+def test_harmony_piano_roll_shows_the_four_voices():
+    at = harmonise(melody_generate(page("melody.py")))
+    no_errors(at)
+    assert [t.label for t in at.tabs][-2:] == ["Score", "Piano roll"]
+    from app_harmony import voices_roll
+
+    e = last_harmony(at)
+    data = voices_roll(e["chorale"]).to_dict()["datasets"]
+    rows = [r for d in data.values() for r in d if "voice" in r]
+    assert sorted({r["voice"] for r in rows}) == ["Alto", "Bass", "Soprano", "Tenor"]
+    assert len(rows) == sum(len(e["chorale"].notes(v)) for v in range(4))
