@@ -29,9 +29,8 @@ from genmodels.harmony import export
 from genmodels.melody.scales import key_name
 
 KEEP = "session"
-# Where chords may change (adapt's chord_rate) -> its words, and how often chord symbols are named.
+# adapt's chord_rate (also chords.chord_symbols' ``every``) -> its words.
 RATES = {"beat": "every beat", "half-bar": "every half bar"}
-SYMBOLS_EVERY = {"beat": "beat", "half-bar": "half"}
 VOICE_LABELS = {1: "alto", 2: "tenor", 3: "bass"}
 MAX_CANDIDATES = 8
 MAX_HARMONIES = 12  # per melody version
@@ -101,13 +100,14 @@ def controls(models: dict) -> None:
         help="General MIDI instruments for soprano, alto, tenor and bass: the audio and the MIDI download.",
     )
     c3.radio(
-        "Chords change",
+        "Chord rate",
         list(RATES),
         key="hz_rate",
         format_func=RATES.get,
         persist_state=KEEP,
-        help="How often the harmony may move to a new chord under the melody, and how often the chord symbols "
-        "over the score are named. Every half bar suits fast tunes (reels, jigs).",
+        help="How often chord symbols are named over the score, and where chords are taken to change when the "
+        "melody is simplified for the harmoniser: short notes between those points count as passing notes. "
+        "Every half bar suits fast tunes (reels, jigs).",
     )
     t1, t2, t3, t4 = st.columns([3, 3, 3, 1], vertical_alignment="bottom")
     t1.slider(
@@ -265,9 +265,8 @@ def show_harmony(h: dict, e: dict, model) -> None:
 def show_score(e: dict) -> None:
     if "svg" not in e:
         try:
-            every = SYMBOLS_EVERY.get(e["rate"], "beat")
             with st.spinner("Engraving the score…"):
-                e["svg"], e["svg_error"] = export.score_svg(e["chorale"], every=every), None
+                e["svg"], e["svg_error"] = export.score_svg(e["chorale"], every=e["rate"]), None
         except GenmodelsError as err:
             e["svg"], e["svg_error"] = None, str(err)
     score, roll = st.tabs(["Score", "Piano roll"])

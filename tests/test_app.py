@@ -1205,6 +1205,9 @@ def test_harmony_too_long_for_audio_keeps_its_downloads(monkeypatch):
     import genmodels.audio
 
     monkeypatch.setattr(genmodels.audio, "MAX_SECONDS", 0.5)
+    import streamlit
+
+    streamlit.cache_data.clear()  # audio rendered by earlier tests would be served from the cache
     at = harmonise(melody_generate(page("melody.py")), hz_instruments="woodwinds")
     assert errors(at).count("Audio could not be rendered") == 2  # the melody's and the harmony's
     assert {"hz_dl_mid_1_1", "hz_dl_xml_1_1"} <= {d.key for d in at.get("download_button")}

@@ -182,7 +182,7 @@ def _m21_event(e: BarEvent, sharps: int, fermata: bool) -> Any:
 
 
 def chord_labels(chorale: Chorale, every: str = "beat") -> list[tuple[int, str]]:
-    """(step, symbol) where the chord changes, looked at ``every`` beat, half bar or bar, from
+    """(step, symbol) where the chord changes, looked at every ``every`` ("beat", "half-bar" or "bar"), from
     genmodels.harmony.chords (empty where that module is missing or no chord can be named)."""
     try:
         from genmodels.harmony.chords import chord_symbols
@@ -333,7 +333,7 @@ def score_svg(
     chorale: Chorale, chords: bool = True, title: str | None = None, page_width: int = 2100, every: str = "beat"
 ) -> str:
     """The score engraved by Verovio on two staves (S+A treble, T+B bass) with chord symbols (looked at
-    ``every`` beat, half bar or bar): SVG markup, pages one under the other."""
+    ``every`` beat, half bar or bar ("beat", "half-bar", "bar")): SVG markup, pages one under the other."""
     from genmodels.melody.engrave import render_musicxml_pages
 
     data = to_musicxml(chorale, chords=chords, two_staves=True, title=title, every=every).decode("utf-8")
