@@ -13,7 +13,7 @@ alto, tenor and bass REST) and says in plain sentences what it changed on the wa
 - **Range**: a melody outside the soprano range (``grid.RANGES``) moves by octaves into it; only when no
   octave fits does it move by the fewest semitones. A melody wider than the range (many fiddle tunes
   span two octaves) moves where the fewest notes stay outside; those stay as written in the soprano and
-  the simplified line (what the model reads) has them an octave inside. Over ``MAX_SPAN`` it is refused.
+  the simplified line (what the model reads) has them moved by octaves inside. Over ``MAX_SPAN`` it is refused.
 - **Key**: dorian reads as minor and mixolydian as major (same tonic, same third): the model knows only
   major and minor.
 - **Meter**: meters the chorales never had are harmonised by their beats (6/8 as two dotted quarters).
@@ -186,8 +186,8 @@ def _range_messages(pitches: list[int], shift: int, tonic: int, mode: str) -> li
         return [
             f"The melody spans {high - low} semitones ({note_name(low)} to {note_name(high)}), more than {where}"
             + (f": {moved}" if shift else "")
-            + f"; {out} note{'s stay' if out > 1 else ' stays'} outside the range, and the harmoniser reads "
-            f"{'them' if out > 1 else 'it'} an octave inside it."
+            + f"; {out} note{'s stay' if out > 1 else ' stays'} outside the range (the harmoniser reads "
+            f"{'them' if out > 1 else 'it'} moved by octaves into it)."
         ]
     if not shift:
         return []

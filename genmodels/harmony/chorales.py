@@ -307,6 +307,7 @@ def _collect(records: list[dict], stats: dict) -> list[Chorale]:
             stats[k.replace(" ", "_")] = stats.get(k.replace(" ", "_"), 0) + v
         for d, k in ((stats["key_sources"], rec["key_source"]), (stats["modes"], ch.mode)):
             d[k] = d.get(k, 0) + 1
+        stats["chorales_without_fermatas"] += not ch.fermatas
         m = f"{ch.meter[0]}/{ch.meter[1]}"
         stats["meters"][m] = stats["meters"].get(m, 0) + 1
         for name, ext in zip(VOICES, voice_extremes(ch), strict=True):
@@ -334,6 +335,7 @@ def _new_stats(source_files: int) -> dict:
         "out_of_range": dict.fromkeys(VOICES, 0),
         "notes_shorter_than_a_sixteenth_merged": 0,
         "grace_notes_dropped": 0,
+        "chorales_without_fermatas": 0,
         "ranges": {v: list(RANGES[v]) for v in VOICES},
         "transpositions": [TRANSPOSITIONS.start, TRANSPOSITIONS.stop - 1],
     }
@@ -484,7 +486,8 @@ def _processing_paragraph(stats: dict) -> str:
         f"starts, hold, or rest); ties merged, grace notes dropped ({stats['grace_notes_dropped']}), "
         "notes shorter than a sixteenth merged into the note before "
         f"({stats['notes_shorter_than_a_sixteenth_merged']}); the pickup kept as the offset of step 0 in "
-        "its bar; fermatas = steps where a soprano note with a fermata starts. Key: music21's "
+        "its bar; fermatas = steps where a soprano note with a fermata starts "
+        f"({stats.get('chorales_without_fermatas', 0)} chorales have none in the source). Key: music21's "
         "Krumhansl-Schmuckler analysis (`analyze('key')`) of the four voices, kept where it agrees "
         "with the written key signature within one accidental (modal chorales are written with one "
         "flat fewer), else the written signature's key in the analysed mode. Where the key came from: "
@@ -501,7 +504,8 @@ def _split_paragraph(stats: dict) -> str:
         f"({stats.get('duplicates', 0)} such copies). Train also holds every transposition in "
         f"{lo:+d}..{hi:+d} semitones in which all four voices stay in their ranges (MIDI, `grid.RANGES`: "
         f"{ranges}); Bach's own key is always kept. Valid and test: each chorale once, as written. "
-        f"Bach's own chorales with a voice outside its range: {_counts(stats['out_of_range'])}."
+        f"Bach's own chorales with a voice outside its range: {_counts(stats['out_of_range'])} (too few to "
+        "widen the ranges; they are kept in their own key only)."
     )
 
 
