@@ -118,9 +118,10 @@ def test_shapes_and_padding(cell):
     assert torch.allclose(alone[0, :n], logits[0, :n], atol=1e-5)
 
 
-def test_step_agrees_with_forward():
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_step_agrees_with_forward(cell):
     torch.manual_seed(0)
-    model = HarmonyModel(TINY).eval()
+    model = HarmonyModel(ModelConfig(**{**TINY.to_dict(), "cell": cell, "layers": 2})).eval()
     c = toy_chorale(2)
     feats, prev, own, target, lengths = collate([encode_item(c, TOK)])
     full = model(feats, prev, own)
