@@ -75,7 +75,7 @@ def test_chord_symbols_only_where_the_chord_changes():
     c = chords((72, 64, 55, 48), (76, 67, 60, 48), (77, 65, 57, 53), (79, 65, 59, 55), tonic=0)
     assert chord_symbols(c) == [(0, "C"), (8, "F"), (12, "G7")]
     assert chord_symbols(c, every="bar") == [(0, "C")]
-    assert chord_symbols(c, every="half") == [(0, "C"), (8, "F")]
+    assert chord_symbols(c, every="half-bar") == chord_symbols(c, every="half") == [(0, "C"), (8, "F")]
     with pytest.raises(SettingsError):
         chord_symbols(c, every="quaver")
 
@@ -92,3 +92,8 @@ def test_chord_agreement():
     assert chord_agreement(other, bach) == 0.5  # Am for F, G for G7
     with pytest.raises(NotationError):
         chord_agreement(other, chords((72, 64, 55, 48)))
+
+
+def test_half_bars_of_three_beats_fall_back_to_bars():
+    waltz = chords((72, 64, 55, 48), (72, 65, 57, 53), (71, 62, 55, 43), (72, 65, 57, 53), meter=(3, 4))
+    assert chord_symbols(waltz, every="half-bar") == chord_symbols(waltz, every="bar") == [(0, "C"), (12, "F")]

@@ -40,7 +40,7 @@ _FLAT_MAJOR = {5, 10, 3, 8, 1}
 _FLAT_MINOR = {2, 7, 0, 5, 10}
 # Root names without a key: the spelling most lead sheets use.
 _PLAIN_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-RATES = {"beat", "half", "bar"}  # how often chord_symbols looks: every beat, every half bar, every bar
+RATES = ("beat", "half-bar", "bar")  # how often chord_symbols looks (adapt.CHORD_RATES names the first two)
 
 
 @dataclass(frozen=True)
@@ -107,18 +107,20 @@ def chords_at_beats(chorale: Chorale) -> list[Chord | None]:
 
 
 def _symbol_steps(chorale: Chorale, every: str) -> list[int]:
+    every = "half-bar" if every == "half" else every
     if every not in RATES:
-        raise SettingsError(f"chords can be shown every {', '.join(sorted(RATES))}; not {every!r}")
+        raise SettingsError(f"chords can be shown every {', '.join(RATES)}; not {every!r}")
     if every == "beat":
         return beat_starts(chorale)
-    span = chorale.bar_steps // 2 if every == "half" else chorale.bar_steps
-    if every == "half" and chorale.bar_steps % (2 * chorale.beat_steps):
+    span = chorale.bar_steps // 2 if every == "half-bar" else chorale.bar_steps
+    if every == "half-bar" and chorale.bar_steps % (2 * chorale.beat_steps):
         span = chorale.bar_steps  # an odd number of beats (3/4) has no half bar: once a bar
     return [t for t in range(chorale.steps) if chorale.position(t) % span == 0]
 
 
 def chord_symbols(chorale: Chorale, every: str = "beat") -> list[tuple[int, str]]:
-    """(step, name) where the chord changes, looked at every beat, half bar or bar; nameless steps skipped.
+    """(step, name) where the chord changes, looked at every ``"beat"``, ``"half-bar"`` (or ``"half"``) or
+    ``"bar"``; steps without a nameable chord are skipped.
 
     The root is spelled for the chorale's key ("Bb" in F major, "A#" in B major).
     """
