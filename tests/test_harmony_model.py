@@ -299,3 +299,18 @@ def test_bad_input_is_a_typed_error(trained):
 def test_stream_methods_refuse_clearly():
     with pytest.raises(SettingsError, match="chorales"):
         get_domain("harmony").stream_from("x.txt", TOK)
+
+
+def test_the_model_reads_adapts_simplified_soprano_and_keeps_the_melody(trained):
+    from dataclasses import replace
+
+    from genmodels.harmony.sample import model_view
+
+    ck, _ = trained
+    melody = _soprano_only(toy_chorale(11))
+    row = list(melody.voices[0])
+    simplified = [row[0]] + [HOLD if x >= 0 else x for x in row[1:8]] + row[8:]  # two notes merged into one
+    adapted = replace(melody, meta={"simplified": simplified})
+    assert model_view(adapted).voices[0] == tuple(simplified) and model_view(melody) is melody
+    r = harmonise(ck, adapted, HarmonySettings(seed=1, candidates=2))
+    assert r.chorale.voices[0] == melody.voices[0]
