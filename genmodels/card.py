@@ -149,29 +149,43 @@ def _music_lines(card: dict, fresh: dict) -> list[str]:
 
 
 def _harmony_lines(card: dict, fresh: dict) -> list[str]:
-    """Harmony models: their harmonies of the test chorales against Bach's, and of folk tunes."""
+    """Harmony models: their harmonies of the test chorales' melodies beside the baselines' and Bach's."""
     h = fresh.get("harmony") or {}
     if not h.get("harmonies"):
         return []
-    r = h["harmonies"]
-    mine, bach = r["faults_per_100_beats"], r["reference_faults_per_100_beats"]
+    r, b, folk = h["harmonies"], fresh.get("baseline") or {}, h.get("folk") or {}
+    rows = [("this model", (fresh.get("test") or {}).get("value", "?"), r, folk.get("faults_per_100_beats", {}))]
+    for name in ("lookup", "hmm"):
+        if name in b:
+            x = b[name]
+            rows.append((f"baseline: {name}", x["nats_per_note"], x, {"total": x.get("folk_faults_per_100_beats", "")}))
     lines = [
         "",
-        "## Harmonies of the test chorales' melodies (greedy)",
+        f"## Harmonies of the {r['pieces']} test chorales' melodies (greedy), against Bach's",
         "",
-        f"{r['pieces']} chorales, {r['beats']:.0f} beats. Bass agreement {r['bass_agreement']:.3f}, chord "
-        f"agreement {r['chord_agreement']:.3f} (root {r['root_agreement']:.3f}) with Bach's.",
-        "",
-        "| voice-leading faults per 100 beats | model | Bach |",
-        "|---|---|---|",
-        *[f"| {k.replace('_', ' ')} | {mine[k]} | {bach.get(k, '?')} |" for k in mine],
+        "| harmoniser | nats per lower-voice note | bass agreement | chord agreement | faults per 100 beats "
+        "| folk tunes: faults per 100 beats |",
+        "|---|---|---|---|---|---|",
     ]
-    if h.get("folk"):
-        f = h["folk"]
-        lines += [
-            "",
-            f"Folk tunes ({f['tunes']} held-out melodies): {f['faults_per_100_beats']['total']} faults per 100 beats.",
-        ]
+    for name, nats, x, f in rows:
+        faults = x["faults_per_100_beats"]
+        total = faults["total"] if isinstance(faults, dict) else faults
+        agree = f"{x['bass_agreement']:.3f} | {x['chord_agreement']:.3f}"
+        lines.append(f"| {name} | {nats} | {agree} | {total} | {f.get('total', '')} |")
+    bach = r["reference_faults_per_100_beats"]
+    lines.append(f"| Bach | | 1 | 1 | {bach['total']} | |")
+    lines += [
+        "",
+        "Faults per 100 beats by rule (model / Bach): "
+        + ", ".join(
+            f"{k.replace('_', ' ')} {v} / {bach.get(k, '?')}"
+            for k, v in r["faults_per_100_beats"].items()
+            if k != "total"
+        )
+        + ".",
+    ]
+    if folk:
+        lines.append(f"Folk tunes: {folk['tunes']} held-out melodies of the melody corpus ({folk['refused']} refused).")
     return lines
 
 

@@ -11,19 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from genmodels.domains import DOMAINS, MELODY, TEXT, get_domain
+from genmodels.domains import DOMAINS, HARMONY, MELODY, TEXT, get_domain
 from genmodels.errors import SettingsError
 from genmodels.options import flatten
 from genmodels.train import TrainConfig, command_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
-NAME_COMPARISON = re.compile(r"""== ?['"](text|melody)['"]|['"](text|melody)['"] ?(==|in)|domain ?== """)
+NAME_COMPARISON = re.compile(
+    r"""== ?['"](text|melody|harmony)['"]|['"](text|melody|harmony)['"] ?(==|in)|domain ?== """
+)
 
 
 def test_registry_and_unknown_names():
-    assert DOMAINS == {"text": TEXT, "melody": MELODY} and get_domain("melody") is MELODY
-    for bad in ("harmony", None, 3):
-        with pytest.raises(SettingsError, match="domain must be one of 'text', 'melody'"):
+    assert DOMAINS == {"text": TEXT, "melody": MELODY, "harmony": HARMONY} and get_domain("melody") is MELODY
+    for bad in ("chorales", None, 3):
+        with pytest.raises(SettingsError, match="domain must be one of 'text', 'melody', 'harmony'"):
             get_domain(bad)
     with pytest.raises(SettingsError):
         TrainConfig(domain="chords")
@@ -52,7 +54,7 @@ def test_every_option_of_every_verb_shows_help_and_default():
     from genmodels.__main__ import build_parser
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(sub.choices) == {"prepare", "train", "generate", "eval", "pack", "bench"}
+    assert set(sub.choices) == {"prepare", "train", "generate", "harmonise", "eval", "pack", "bench"}
     for verb, parser in sub.choices.items():
         for act in parser._actions:
             if isinstance(act, argparse._HelpAction) or act.help == argparse.SUPPRESS:

@@ -18,6 +18,7 @@ from genmodels.harmony.baselines import (
     BackoffTable,
     baseline_report,
     fit_baselines,
+    folk_faults,
     lower_onsets,
     segments,
     soprano_only,
@@ -25,6 +26,7 @@ from genmodels.harmony.baselines import (
 )
 from genmodels.harmony.chorales import load_split, small_corpus
 from genmodels.harmony.grid import HOLD, RANGES, REST, VOICES, Chorale
+from genmodels.melody.types import Melody, Note
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +147,13 @@ def test_baseline_report_on_a_small_corpus(corpus):
     best = min(r[name]["nats_per_lower_note"] for name in ("lookup", "hmm"))
     assert r["test_nats_per_note"] == best and r["value"] == round(best, 4)
     assert r["units"] == "nats per lower-voice note"
+
+
+def test_folk_tunes_are_harmonised_with_their_own_soprano(baselines):
+    # a 6/8 tune in running eighths, and an empty melody the adapter refuses
+    jig = [Note(67, 0, 6)] + [Note(p, 6 + 6 * i, 6) for i, p in enumerate([72, 74, 76, 74, 72, 71, 72, 67, 64, 60, 62])]
+    tunes = [Melody(notes=jig, meter=(6, 8), key=(0, "major")), Melody(notes=[])]
+    for b in baselines.values():
+        r = folk_faults(b, tunes)
+        assert (r["tunes"], r["refused"]) == (1, 1)
+        assert r["beats"] > 0 and r["faults_per_100_beats"]["total"] >= 0

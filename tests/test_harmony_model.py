@@ -20,9 +20,9 @@ from genmodels.harmony.tokens import (
     PAD,
     REST_ID,
     HarmonyTokenizer,
+    held_pitches,
     lower_onsets,
     lower_tokens,
-    own_pitches,
     rows_from_tokens,
     soprano_features,
 )
@@ -88,10 +88,21 @@ def test_features_read_position_strength_fermata_and_key():
     assert f["key"].tolist() == [7, 1]
 
 
-def test_own_pitches_are_what_each_voice_holds_before_its_token():
-    a, t, b = TOK.encode(64), TOK.encode(55), TOK.encode(48)
-    tokens = [a, t, b, HOLD_ID, REST_ID, HOLD_ID, TOK.encode(65), HOLD_ID, HOLD_ID]
-    assert own_pitches(tokens) == [REST_ID] * 3 + [a, t, b] + [a, REST_ID, b]
+def test_held_pitches_are_what_the_voices_hold_before_each_token():
+    a, t, b, a2 = TOK.encode(64), TOK.encode(55), TOK.encode(48), TOK.encode(65)
+    tokens = [a, t, b, HOLD_ID, REST_ID, HOLD_ID, a2, HOLD_ID, HOLD_ID]
+    r = REST_ID
+    assert held_pitches(tokens) == [
+        [r, r, r],
+        [a, r, r],
+        [a, t, r],  # step 0: the voices written so far
+        [a, t, b],
+        [a, t, b],
+        [a, r, b],  # step 1: the tenor rests
+        [a, r, b],
+        [a2, r, b],
+        [a2, r, b],
+    ]
 
 
 def test_a_hold_after_a_rest_decodes_as_a_rest():
@@ -106,11 +117,11 @@ def test_shapes_and_padding(cell):
     torch.manual_seed(0)
     model = HarmonyModel(ModelConfig(**{**TINY.to_dict(), "cell": cell})).eval()
     items = [encode_item(toy_chorale(i, bars=2 + i), TOK) for i in range(3)]
-    feats, prev, own, target, lengths = collate(items)
+    feats, prev, held, target, lengths = collate(items)
     T = int(lengths.max())
-    assert prev.shape == own.shape == target.shape == (3, 3 * T) and prev[0, 0] == BOS
+    assert prev.shape == target.shape == (3, 3 * T) and held.shape == (3, 3 * T, 3) and prev[0, 0] == BOS
     assert (target[0, 3 * items[0].steps :] == PAD).all()
-    logits = model(feats, prev, own, lengths)
+    logits = model(feats, prev, held, lengths)
     assert logits.shape == (3, 3 * T, TOK.vocab_size)
     # a padded row scores as it does alone: the backward encoder starts at the row's own end
     alone = model(*collate(items[:1])[:3])
@@ -118,15 +129,16 @@ def test_shapes_and_padding(cell):
     assert torch.allclose(alone[0, :n], logits[0, :n], atol=1e-5)
 
 
-def test_step_agrees_with_forward():
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_step_agrees_with_forward(cell):
     torch.manual_seed(0)
-    model = HarmonyModel(TINY).eval()
+    model = HarmonyModel(ModelConfig(**{**TINY.to_dict(), "cell": cell, "layers": 2})).eval()
     c = toy_chorale(2)
-    feats, prev, own, target, lengths = collate([encode_item(c, TOK)])
-    full = model(feats, prev, own)
+    feats, prev, held, target, lengths = collate([encode_item(c, TOK)])
+    full = model(feats, prev, held)
     enc, state = model.encode(feats), None
     for i in range(9):
-        logits, state = model.step(prev[:, i], i % 3, own[:, i], enc[:, i // 3], state)
+        logits, state = model.step(prev[:, i], i % 3, held[:, i], enc[:, i // 3], feats["key"][:, 0], state)
         assert torch.allclose(logits, full[:, i], atol=1e-5)
 
 
@@ -287,3 +299,18 @@ def test_bad_input_is_a_typed_error(trained):
 def test_stream_methods_refuse_clearly():
     with pytest.raises(SettingsError, match="chorales"):
         get_domain("harmony").stream_from("x.txt", TOK)
+
+
+def test_the_model_reads_adapts_simplified_soprano_and_keeps_the_melody(trained):
+    from dataclasses import replace
+
+    from genmodels.harmony.sample import model_view
+
+    ck, _ = trained
+    melody = _soprano_only(toy_chorale(11))
+    row = list(melody.voices[0])
+    simplified = [row[0]] + [HOLD if x >= 0 else x for x in row[1:8]] + row[8:]  # two notes merged into one
+    adapted = replace(melody, meta={"simplified": simplified})
+    assert model_view(adapted).voices[0] == tuple(simplified) and model_view(melody) is melody
+    r = harmonise(ck, adapted, HarmonySettings(seed=1, candidates=2))
+    assert r.chorale.voices[0] == melody.voices[0]

@@ -98,3 +98,11 @@ def test_report_rates_per_100_beats():
 def test_report_in_6_8_counts_dotted_quarter_beats():
     c = chords((72, 64, 55, 48), (72, 65, 57, 53), steps=6, meter=(6, 8))
     assert fault_report(c)["beats"] == 2
+
+
+def test_an_empty_or_silent_chorale_has_no_faults_and_no_rate():
+    empty = Chorale(voices=((), (), (), ()))
+    assert fault_report(empty)["total"] == {"count": 0, "per_100_beats": 0.0}
+    assert fault_report_many([])["beats"] == 0
+    lone = Chorale(voices=(row((72, 8)), row((None, 8)), row((None, 8)), row((None, 8))))
+    assert all_faults(lone) == []

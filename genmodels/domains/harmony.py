@@ -97,8 +97,12 @@ class HarmonyDomain(Domain):
 
     def run_generate(self, sampler: Any, args: argparse.Namespace, length: int, settings: Any) -> None:
         from genmodels.harmony.cli import harmonise_command
+        from genmodels.harmony.sample import HarmonySettings
 
-        harmonise_command(sampler.ckpt, args, settings)
+        if settings.top_p < 1:
+            raise SettingsError("--top-p: harmony models sample with --temperature and --top-k only")
+        n = settings.n if settings.n > 1 else HarmonySettings.candidates  # the best of n is kept
+        harmonise_command(sampler.ckpt, args, HarmonySettings(settings.temperature, settings.top_k, settings.seed, n))
 
     def card_sample(self, sampler: Any, data: str | Path) -> str:
         from genmodels.harmony.cli import card_sample

@@ -45,16 +45,16 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from genmodels.errors import DataError
+from genmodels.errors import DataError, GenmodelsError
 from genmodels.harmony.chords import QUALITIES, chord_of
 from genmodels.harmony.grid import HOLD, RANGES, REST, VOICES, Chorale
+from genmodels.util import repo_path
 
 LOW = min(lo for lo, _ in RANGES.values())
 HIGH = max(hi for _, hi in RANGES.values())
@@ -428,8 +428,12 @@ class Voicer:
             self.log_counts[q] = np.log(np.array(list(c.values()), dtype=float))
         return self
 
-    def candidates(self, label: int, tonic: int, soprano: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """Voicings of the label in range, under the soprano, upper spacing within an octave."""
+    def candidates(
+        self, label: int, tonic: int, soprano: int | None, lowest: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Voicings of the label in range, upper spacing within an octave; where any can, the alto within an
+        octave under ``soprano`` and not above ``lowest`` (the soprano's lowest note in the segment), else
+        under ``soprano`` only, else anywhere."""
         q = QUAL_OF[label]
         if q not in self.offsets:
             return np.zeros((0, 3), dtype=int), np.zeros(0)
@@ -440,14 +444,19 @@ class Voicer:
         for v, name in enumerate(VOICES[1:]):
             ok &= (cand[:, v] >= RANGES[name][0]) & (cand[:, v] <= RANGES[name][1])
         if soprano is not None:
-            strict = ok & (cand[:, 0] <= soprano) & (soprano - cand[:, 0] <= 12)
-            ok = strict if strict.any() else ok
+            under = ok & (cand[:, 0] <= soprano) & (soprano - cand[:, 0] <= 12)
+            lowest = soprano if lowest is None else lowest
+            strict = under & (cand[:, 0] <= lowest)
+            ok = strict if strict.any() else (under if under.any() else ok)
         return cand[ok], logc[ok]
 
-    def choose(self, label: int, tonic: int, soprano: int | None, prev: np.ndarray | None) -> np.ndarray | None:
-        """The voicing after ``prev`` (S, A, T, B): the most frequent one first, then the smallest cost
-        (semitones moved + ``PARALLEL_COST`` per parallel fifth or octave - ``FREQ_WEIGHT`` × log count)."""
-        cand, logc = self.candidates(label, tonic, soprano)
+    def choose(
+        self, label: int, tonic: int, soprano: int | None, prev: np.ndarray | None, lowest: int | None = None
+    ) -> np.ndarray | None:
+        """The voicing under ``soprano`` after ``prev`` (S, A, T, B): the most frequent one first, then the
+        smallest cost (semitones moved + ``PARALLEL_COST`` per parallel fifth or octave - ``FREQ_WEIGHT`` ×
+        log count). The alto stays under ``lowest`` too (the soprano's lowest note in the segment)."""
+        cand, logc = self.candidates(label, tonic, soprano, lowest)
         if not len(cand):
             return None
         if prev is None or soprano is None:
@@ -463,7 +472,7 @@ class Voicer:
         prev: np.ndarray | None = None
         for s, label in zip(segs, labels, strict=True):
             heard = [p for p in sop[s.start : s.end] if p is not None]
-            voicing = self.choose(label, soprano.tonic, heard[0], prev) if heard and label else None
+            voicing = self.choose(label, soprano.tonic, heard[0], prev, min(heard)) if heard and label else None
             if voicing is None and heard and prev is not None:
                 voicing = prev[1:]  # no voicing fits: hold the last chord
             if voicing is None:
@@ -625,6 +634,7 @@ def fit_baselines(train: list[Chorale], valid: list[Chorale] = ()) -> dict[str, 
     return {cls.name: cls(lower, voicer).fit(train) for cls in (BeatLookup, ChordHMM)}
 
 
+MELODY_DATA = "data/melody"
 DESCRIPTIONS = {"lookup": "per-beat chord lookup", "hmm": "chord HMM (forward algorithm)"}
 UNITS = "nats per lower-voice note"
 
@@ -640,10 +650,34 @@ def _evaluate(baseline: Baseline, chorales: list[Chorale]) -> dict:
     return {"nats_per_lower_note": nll / notes if notes else math.nan, "nll_nats": nll, **report}
 
 
-def baseline_report(data_folder: str | os.PathLike = "data/harmony", split: str = "test") -> dict:
+def folk_faults(baseline: Baseline, melodies: list) -> dict:
+    """Voice-leading faults per 100 beats of the baseline's harmonies of folk tunes (melody Melody
+    objects), each adapted by ``adapt.soprano_from_melody`` (the baseline reads the simplified soprano;
+    the faults are counted with the tune's own soprano). Tunes the adapter refuses are counted."""
+    from genmodels.harmony.adapt import soprano_from_melody
+    from genmodels.harmony.voice_leading import fault_report_many
+
+    harmonies, refused = [], 0
+    for melody in melodies:
+        try:
+            adapted = soprano_from_melody(melody)
+        except GenmodelsError:
+            refused += 1
+            continue
+        read = adapted.chorale.with_voice(0, adapted.simplified)
+        harmonies.append(baseline.harmonise(read).with_voice(0, adapted.chorale.voices[0]))
+    report = fault_report_many(harmonies)
+    rates = {name: v["per_100_beats"] for name, v in report.items() if name != "beats"}
+    return {"tunes": len(harmonies), "refused": refused, "beats": report["beats"], "faults_per_100_beats": rates}
+
+
+def baseline_report(
+    data_folder: str | os.PathLike = "data/harmony", split: str = "test", folk: int = 0, melody_data: str = MELODY_DATA
+) -> dict:
     """Both baselines fitted on the train split and measured on ``split``: nats per lower-voice note,
     bass and chord agreement with Bach, faults per 100 beats (and Bach's own, beside them). ``model``,
-    ``value``, ``units`` and ``<split>_nats_per_note`` name the better baseline by likelihood."""
+    ``value``, ``units`` and ``<split>_nats_per_note`` name the better baseline by likelihood. With
+    ``folk``: also the faults of each baseline on that many held-out tunes of the melody corpus."""
     t0 = time.time()
     from genmodels.harmony.chorales import load_split
 
@@ -651,9 +685,12 @@ def baseline_report(data_folder: str | os.PathLike = "data/harmony", split: str 
     valid = [] if split == "valid" else valid  # the weights are never set on the chorales measured
     if not held_out:
         raise DataError(f"the {split} split of {data_folder} holds no chorales")
+    tunes = _folk_tunes(melody_data, folk)
     out: dict = {"split": split, "chorales": len(held_out), "lower_notes": sum(map(lower_onsets, held_out))}
     for name, baseline in fit_baselines(train, valid).items():
         out[name] = _evaluate(baseline, held_out)
+        if tunes:
+            out[name]["folk"] = folk_faults(baseline, tunes)
     out["bach_faults_per_100_beats"] = out["lookup"]["reference_faults_per_100_beats"]
     best = min(DESCRIPTIONS, key=lambda name: out[name]["nats_per_lower_note"])
     out.update(model=DESCRIPTIONS[best], value=round(out[best]["nats_per_lower_note"], 4), units=UNITS)
@@ -662,12 +699,27 @@ def baseline_report(data_folder: str | os.PathLike = "data/harmony", split: str 
     return out
 
 
+def _folk_tunes(melody_data: str | os.PathLike, n: int) -> list:
+    """The first ``n`` test tunes of the melody corpus (none for n = 0)."""
+    if n <= 0:
+        return []
+    from genmodels.domains.melody import held_out_tunes
+
+    return held_out_tunes(repo_path(melody_data))[:n]
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``python -m genmodels.harmony.baselines [DATA_FOLDER] [SPLIT]``: print baseline_report as JSON."""
+    """``python -m genmodels.harmony.baselines [DATA_FOLDER] [--split test] [--folk N]``: baseline_report as JSON."""
+    import argparse
     import json
 
-    args = sys.argv[1:] if argv is None else argv
-    print(json.dumps(baseline_report(*args[:2]), indent=1))
+    p = argparse.ArgumentParser(description="The harmony baselines (per-beat lookup, chord HMM) on a split.")
+    p.add_argument("data", nargs="?", default="data/harmony", help="prepared chorale corpus folder")
+    p.add_argument("--split", default="test", choices=("valid", "test"), help="the split to measure on")
+    p.add_argument("--folk", type=int, default=0, help="also count faults on this many held-out folk tunes")
+    p.add_argument("--melody-data", default=MELODY_DATA, help="the melody corpus the folk tunes come from")
+    a = p.parse_args(argv)
+    print(json.dumps(baseline_report(a.data, a.split, a.folk, a.melody_data), indent=1))
 
 
 if __name__ == "__main__":

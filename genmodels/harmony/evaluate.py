@@ -90,12 +90,27 @@ def _rounded(x):
     return x
 
 
-def baseline_figures(c, folder: Path) -> dict | None:
-    """The baselines' report on the same test split (None where the baselines module is missing)."""
-    try:
-        return _rounded(c.domain.baseline(folder))
-    except (ImportError, GenmodelsError) as e:
-        return {"error": str(e)}
+def baseline_figures(folder: Path, folk: int = 0) -> dict:
+    """The per-beat lookup and the chord HMM on the same test split (``baselines.baseline_report``),
+    in short: what the card shows beside the model."""
+    from genmodels.harmony.baselines import baseline_report
+
+    b = baseline_report(folder, folk=folk)
+    out = {"model": b["model"], "value": round(b["value"], 4), "units": b["units"]}
+    for name in ("lookup", "hmm"):
+        r = b[name]
+        out[name] = _rounded(
+            {
+                "nats_per_note": r["nats_per_lower_note"],
+                "bass_agreement": r["bass_agreement"],
+                "chord_agreement": r["chord_agreement"],
+                "faults_per_100_beats": r["faults_per_100_beats"]["total"],
+                **({"folk_faults_per_100_beats": r["folk"]["faults_per_100_beats"]["total"]} if "folk" in r else {}),
+            }
+        )
+    flags = f" --folk {folk}" if folk else ""
+    out["command"] = f"python -m genmodels.harmony.baselines {folder}{flags}"
+    return out
 
 
 def eval_harmony(c, data: str | None = None, samples: bool = False, update_card: bool = False, folk: int = 0) -> dict:
@@ -111,7 +126,7 @@ def eval_harmony(c, data: str | None = None, samples: bool = False, update_card:
 
         report["sample"] = card_sample(c)
     if update_card:
-        report["baseline"] = baseline_figures(c, folder)
+        report["baseline"] = baseline_figures(folder, folk)
         _update_card(c, report, data, folk)
     return report
 

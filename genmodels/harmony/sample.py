@@ -25,9 +25,9 @@ from genmodels.harmony.tokens import (
     LOWER,
     REST_ID,
     chorale_with_lower,
+    held_pitches,
     lower_onsets,
     lower_tokens,
-    own_pitches,
     soprano_features,
 )
 from genmodels.options import option
@@ -129,7 +129,9 @@ def voice_masks(tok, vocab: int) -> torch.Tensor:
 def sample_tokens(model: HarmonyModel, tok, soprano: Chorale, s: HarmonySettings, n: int, forced=None, voice=None):
     """(n, 3T) lower-voice tokens sampled under the grammar mask. ``forced`` (3T,): teacher-force every
     voice but ``voice`` (0 alto, 1 tenor, 2 bass), whose tokens alone are sampled."""
-    enc = model.encode(_features(soprano, tok)).expand(n, -1, -1)
+    feats = _features(soprano, tok)
+    enc = model.encode(feats).expand(n, -1, -1)
+    tonic = feats["key"][:, 0].expand(n)
     allowed = voice_masks(tok, model.config.vocab_size)
     rng, settings = CandidateRandom(s.seed, n), s.sampling()
     out = torch.empty(n, 3 * soprano.steps, dtype=torch.long)
@@ -138,13 +140,14 @@ def sample_tokens(model: HarmonyModel, tok, soprano: Chorale, s: HarmonySettings
     state = None
     for i in range(3 * soprano.steps):
         k = i % 3
-        logits, state = model.step(prev, k, held[:, k], enc[:, i // 3], state)
+        logits, state = model.step(prev, k, held, enc[:, i // 3], tonic, state)
         if forced is not None and k != voice:
             token = forced[i].expand(n)
         else:
             z = logits.masked_fill(~allowed[k], -math.inf)
             z[:, HOLD_ID] = torch.where(held[:, k] != REST_ID, z[:, HOLD_ID], -math.inf)
             token = choose_with_uniform(z, settings, rng.uniforms())
+        held = held.clone()
         held[:, k] = torch.where(token == HOLD_ID, held[:, k], token)
         out[:, i] = token
         prev = token
@@ -157,8 +160,8 @@ def sequence_nats(model: HarmonyModel, tok, soprano: Chorale, tokens: torch.Tens
     n = tokens.size(0)
     feats = {k: v.expand(n, *v.shape[1:]) for k, v in _features(soprano, tok).items()}
     prev = torch.cat([torch.full((n, 1), BOS, dtype=torch.long), tokens[:, :-1]], dim=1)
-    own = torch.tensor([own_pitches(row.tolist()) for row in tokens], dtype=torch.long)
-    logp = torch.log_softmax(model(feats, prev, own).float(), dim=-1)
+    held = torch.tensor([held_pitches(row.tolist()) for row in tokens], dtype=torch.long)
+    logp = torch.log_softmax(model(feats, prev, held).float(), dim=-1)
     return -logp.gather(2, tokens.unsqueeze(2)).squeeze(2).sum(1)
 
 

@@ -136,17 +136,17 @@ def lower_tokens(chorale: Chorale, tok: HarmonyTokenizer) -> torch.Tensor:
     return torch.tensor([tok.encode(rows[k][t]) for t in range(chorale.steps) for k in range(3)], dtype=torch.long)
 
 
-def own_pitches(tokens: list[int]) -> list[int]:
-    """For each position of a flattened lower-voice sequence, the pitch token sounding in the voice
-    written there at the step before (REST where none): the decoder reads it beside the previous token,
-    so it need not carry every voice's pitch through long holds."""
+def held_pitches(tokens: list[int]) -> list[list[int]]:
+    """For each position of a flattened lower-voice sequence, the pitch token each lower voice (alto,
+    tenor, bass) holds just before it (REST where none): the voices already written at this step, the
+    others at the step before. The decoder reads them beside the previous token, so it need not carry
+    every voice's pitch through long holds."""
     current = [REST_ID, REST_ID, REST_ID]
     out = []
     for i, token in enumerate(tokens):
-        k = i % 3
-        out.append(current[k])
+        out.append(list(current))
         if token >= 4 or token == REST_ID:
-            current[k] = token
+            current[i % 3] = token
     return out
 
 

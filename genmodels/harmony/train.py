@@ -27,9 +27,9 @@ from genmodels.harmony.tokens import (
     PAD,
     REST_ID,
     HarmonyTokenizer,
+    held_pitches,
     lower_onsets,
     lower_tokens,
-    own_pitches,
     soprano_features,
 )
 from genmodels.train import Trainer
@@ -44,7 +44,7 @@ class Item:
 
     feats: dict[str, torch.Tensor]
     target: torch.Tensor  # (3T,)
-    own: torch.Tensor  # (3T,) the pitch each voice holds before its token (``own_pitches``)
+    held: torch.Tensor  # (3T, 3) the pitches the voices hold before each token (``held_pitches``)
     onsets: int
 
     @property
@@ -54,8 +54,8 @@ class Item:
 
 def encode_item(chorale: Chorale, tok: HarmonyTokenizer) -> Item:
     target = lower_tokens(chorale, tok)
-    own = torch.tensor(own_pitches(target.tolist()), dtype=torch.long)
-    return Item(soprano_features(chorale, tok), target, own, lower_onsets(chorale))
+    held = torch.tensor(held_pitches(target.tolist()), dtype=torch.long).view(-1, 3)
+    return Item(soprano_features(chorale, tok), target, held, lower_onsets(chorale))
 
 
 @dataclass
@@ -137,26 +137,26 @@ def epoch_batches(items: list[Item], batch: int, seed: int, epoch: int) -> list[
 def collate(
     items: list[Item],
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(features padded (B, T) + key (B, 2), decoder inputs (B, 3T), the pitches the voices hold (B, 3T),
+    """(features padded (B, T) + key (B, 2), decoder inputs (B, 3T), the pitches the voices hold (B, 3T, 3),
     targets (B, 3T; PAD past the end), lengths (B,))."""
     lengths = torch.tensor([i.steps for i in items])
     T = int(lengths.max())
     feats = {k: torch.zeros(len(items), T, dtype=torch.long) for k in FEATURES}
     target = torch.full((len(items), 3 * T), PAD, dtype=torch.long)
-    own = torch.full((len(items), 3 * T), REST_ID, dtype=torch.long)
+    held = torch.full((len(items), 3 * T, 3), REST_ID, dtype=torch.long)
     for b, it in enumerate(items):
         for k in FEATURES:
             feats[k][b, : it.steps] = it.feats[k]
         target[b, : 3 * it.steps] = it.target
-        own[b, : 3 * it.steps] = it.own
+        held[b, : 3 * it.steps] = it.held
     feats["key"] = torch.stack([i.feats["key"] for i in items])
     prev = torch.cat([torch.full((len(items), 1), BOS, dtype=torch.long), target[:, :-1]], dim=1)
-    return feats, prev, own, target, lengths
+    return feats, prev, held, target, lengths
 
 
-def token_loss(model, feats, prev, own, target, lengths) -> tuple[torch.Tensor, int]:
+def token_loss(model, feats, prev, held, target, lengths) -> tuple[torch.Tensor, int]:
     """Summed NLL of the target tokens (PAD skipped) and their number."""
-    logits = model(feats, prev, own, lengths)
+    logits = model(feats, prev, held, lengths)
     loss = F.cross_entropy(
         logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1), ignore_index=PAD, reduction="sum"
     )
@@ -193,7 +193,7 @@ class HarmonyTrainer(Trainer):
     def _batch_tokens(self, batch: tuple) -> int:
         return int((batch[3] != PAD).sum())
 
-    def _train_on(self, feats, prev, own, target, lengths) -> float | None:
+    def _train_on(self, feats, prev, held, target, lengths) -> float | None:
         """One optimiser step on a batch of chorales; None when the loss was not finite."""
         from genmodels.train import lr_at
 
@@ -202,7 +202,7 @@ class HarmonyTrainer(Trainer):
         self.net.train()
         t_cpu = time.process_time()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            loss_sum, n = token_loss(self.net, feats, prev, own, target, lengths)
+            loss_sum, n = token_loss(self.net, feats, prev, held, target, lengths)
         loss = loss_sum / max(n, 1)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
