@@ -193,3 +193,24 @@ def test_ties_across_a_system_break_count_once():
     svg = export.score_svg(c, chords=False, page_width=900)
     assert "spanning" in svg and svg.count('class="system"') > 2
     assert svg_note_count(svg) - svg_tie_count(svg) == 4 * len(notes)
+
+
+def test_voice_bars_split_and_tie_notes_at_bar_lines():
+    """A one-beat pickup in 3/4; a note over two bar lines is written in three tied pieces; rests are not tied."""
+    row = voice((60, 0, 4), (62, 4, 28), (64, 40, 4))[:44]
+    c = Chorale((row, row, row, row), meter=(3, 4), offset=8)
+    assert bar_starts_and_events(c) == [
+        (0, [(60, 0, 4, False, False)]),
+        (4, [(62, 0, 12, False, True)]),
+        (16, [(62, 0, 12, True, True)]),
+        (28, [(62, 0, 4, True, False), (None, 4, 8, False, False)]),
+        (40, [(64, 0, 4, False, False)]),
+    ]
+
+
+def bar_starts_and_events(c: Chorale) -> list:
+    bars = export.voice_bars(c, 0)
+    return [
+        (s, [(e.pitch, e.start, e.steps, e.tied_from, e.tied_on) for e in b])
+        for s, b in zip(export.bar_starts(c), bars, strict=True)
+    ]

@@ -8,6 +8,7 @@ staff) with chord symbols over the soprano; the MusicXML download has one part p
 
 from __future__ import annotations
 
+import bisect
 import html
 import re
 from dataclasses import dataclass
@@ -154,12 +155,13 @@ def voice_bars(chorale: Chorale, voice: int) -> list[list[BarEvent]]:
     starts = bar_starts(chorale)
     ends = starts[1:] + [chorale.steps]
     bars: list[list[BarEvent]] = [[] for _ in starts]
-    for b, (lo, hi) in enumerate(zip(starts, ends, strict=True)):
-        for pitch, s, e in _runs(chorale.voices[voice]):
-            a, z = max(s, lo), min(e, hi)
-            if z > a:
-                tied = pitch is not None
-                bars[b].append(BarEvent(pitch, a - lo, z - a, tied and a > s, tied and z < e))
+    for pitch, s, e in _runs(chorale.voices[voice]):
+        a, b = s, bisect.bisect_right(starts, s) - 1
+        while a < e:  # one piece per bar the note or rest reaches into
+            z = min(e, ends[b])
+            tied = pitch is not None
+            bars[b].append(BarEvent(pitch, a - starts[b], z - a, tied and a > s, tied and z < e))
+            a, b = z, b + 1
     return bars
 
 
