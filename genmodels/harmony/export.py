@@ -30,11 +30,11 @@ INSTRUMENT_SETS: dict[str, tuple[int, int, int, int]] = {
     "choir": (52, 52, 52, 52),  # choir aahs
     "piano": (0, 0, 0, 0),
     "woodwinds": (73, 68, 71, 70),  # flute, oboe, clarinet, bassoon
-    "brass": (56, 60, 57, 58),  # trumpet, French horn, trombone, tuba
+    "brass": (56, 56, 57, 58),  # two trumpets, trombone, tuba (a horn would sound over the tune)
 }
 DEFAULT_TEMPO = 80.0  # quarter notes per minute: a chorale's walking pace
 TEMPO_RANGE = (1.0, 1000.0)  # as a Melody allows
-VELOCITIES = (96, 80, 80, 88)  # the tune a little above the inner voices, the bass in between
+VELOCITIES = (104, 76, 76, 84)  # the tune a little above the inner voices, the bass in between
 MIDI_RESOLUTION = 480
 END_TEXT = "end"  # a text event where the music ends, when it ends in silence
 
