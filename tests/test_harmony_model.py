@@ -314,3 +314,34 @@ def test_the_model_reads_adapts_simplified_soprano_and_keeps_the_melody(trained)
     assert model_view(adapted).voices[0] == tuple(simplified) and model_view(melody) is melody
     r = harmonise(ck, adapted, HarmonySettings(seed=1, candidates=2))
     assert r.chorale.voices[0] == melody.voices[0]
+
+
+def test_the_guard_masks_parallel_fifths_and_octaves_only():
+    import math
+
+    from genmodels.harmony.guard import ParallelGuard
+
+    soprano = Chorale(((72, 74),) + ((REST, REST),) * 3)
+    # a fifth, an octave below the soprano; then the same interval again, moving up (also above the soprano)
+    for alto0, parallels in ((65, {67, 81}), (60, {62, 74})):
+        guard = ParallelGuard(soprano, TOK, 1, TOK.vocab_size)
+        guard.start_step(0)
+        guard.written(1, torch.tensor([TOK.encode(alto0)]))
+        for v in (2, 3):
+            guard.written(v, torch.tensor([REST_ID]))
+        guard.end_step()
+        guard.start_step(1)
+        z = guard.mask(1, torch.zeros(1, TOK.vocab_size))
+        masked = {TOK.decode(i) for i in range(TOK.vocab_size) if z[0, i] == -math.inf}
+        assert masked == parallels
+        assert alto0 not in masked and alto0 - 2 not in masked and HOLD not in masked  # oblique, contrary
+
+
+def test_guarded_harmonies_have_no_parallels(trained):
+    from genmodels.harmony.voice_leading import parallel_fifths, parallel_octaves
+
+    ck, _ = trained
+    for seed in range(3):
+        soprano = _soprano_only(toy_chorale(20 + seed, bars=4))
+        for c in harmonise(ck, soprano, HarmonySettings(temperature=2.0, seed=seed)).candidates:
+            assert not parallel_fifths(c) and not parallel_octaves(c)

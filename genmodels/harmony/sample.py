@@ -18,6 +18,7 @@ import torch
 
 from genmodels.errors import NotationError, SettingsError
 from genmodels.harmony.grid import HOLD, RANGES, VOICES, Chorale
+from genmodels.harmony.guard import ParallelGuard
 from genmodels.harmony.model import HarmonyModel
 from genmodels.harmony.tokens import (
     BOS,
@@ -42,6 +43,10 @@ class HarmonySettings:
     top_k: int = option(0, "harmony: sample from the k most likely tokens only", shown="0: off")
     seed: int = option(0, "harmony: random seed (candidate i depends only on it and i)")
     candidates: int = option(4, f"harmony: harmonisations sampled, from 1 to {MAX_CANDIDATES}; the most likely is kept")
+    allow_parallels: bool = option(
+        False,
+        "harmony: let sampling write parallel fifths and octaves (by default they are masked, as Bach avoids them)",
+    )
 
     def __post_init__(self) -> None:
         t, k = self.temperature, self.top_k
@@ -52,6 +57,8 @@ class HarmonySettings:
         n = self.candidates
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
             raise SettingsError(f"Candidates must be a whole number from 1 to {MAX_CANDIDATES}; got {n!r}")
+        if not isinstance(self.allow_parallels, bool):
+            raise SettingsError(f"allow_parallels must be True or False; got {self.allow_parallels!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
             raise SettingsError(f"The random seed must be a whole number from 0 to 2^63-1; got {self.seed!r}")
 
@@ -127,12 +134,14 @@ def voice_masks(tok, vocab: int) -> torch.Tensor:
 
 @torch.no_grad()
 def sample_tokens(model: HarmonyModel, tok, soprano: Chorale, s: HarmonySettings, n: int, forced=None, voice=None):
-    """(n, 3T) lower-voice tokens sampled under the grammar mask. ``forced`` (3T,): teacher-force every
-    voice but ``voice`` (0 alto, 1 tenor, 2 bass), whose tokens alone are sampled."""
+    """(n, 3T) lower-voice tokens sampled under the grammar mask (and, unless ``s.allow_parallels``, the
+    ``ParallelGuard``). ``forced`` (3T,): teacher-force every voice but ``voice`` (0 alto, 1 tenor,
+    2 bass), whose tokens alone are sampled."""
     feats = _features(soprano, tok)
     enc = model.encode(feats).expand(n, -1, -1)
     tonic = feats["key"][:, 0].expand(n)
     allowed = voice_masks(tok, model.config.vocab_size)
+    guard = None if s.allow_parallels else ParallelGuard(soprano, tok, n, model.config.vocab_size)
     rng, settings = CandidateRandom(s.seed, n), s.sampling()
     out = torch.empty(n, 3 * soprano.steps, dtype=torch.long)
     prev = torch.full((n,), BOS, dtype=torch.long)
@@ -140,13 +149,19 @@ def sample_tokens(model: HarmonyModel, tok, soprano: Chorale, s: HarmonySettings
     state = None
     for i in range(3 * soprano.steps):
         k = i % 3
+        if guard is not None and k == 0:
+            guard.start_step(i // 3)
         logits, state = model.step(prev, k, held, enc[:, i // 3], tonic, state)
         if forced is not None and k != voice:
             token = forced[i].expand(n)
         else:
             z = logits.masked_fill(~allowed[k], -math.inf)
             z[:, HOLD_ID] = torch.where(held[:, k] != REST_ID, z[:, HOLD_ID], -math.inf)
-            token = choose_with_uniform(z, settings, rng.uniforms())
+            token = choose_with_uniform(z if guard is None else guard.mask(k + 1, z), settings, rng.uniforms())
+        if guard is not None:
+            guard.written(k + 1, token)
+            if k == 2:
+                guard.end_step()
         held = held.clone()
         held[:, k] = torch.where(token == HOLD_ID, held[:, k], token)
         out[:, i] = token
