@@ -85,6 +85,7 @@ def settings():
         top_k=0,
         seed=int(ss.hz_seed),
         candidates=int(ss.get("hz_candidates", 4)),
+        allow_parallels=bool(ss.get("hz_parallels", False)),
     )
 
 
@@ -133,6 +134,13 @@ def controls(models: dict) -> None:
         "Random seed", 0, MAX_SEED, step=1, key="hz_seed", persist_state=KEEP, help="The same seed, same harmony."
     )
     t4.button(":material/casino:", key="hz_roll", on_click=roll_seed, help="Draw a new random seed")
+    st.toggle(
+        "Allow parallel fifths and octaves",
+        key="hz_parallels",
+        persist_state=KEEP,
+        help="Off: the harmoniser never writes two voices moving in parallel fifths or octaves (Bach avoids them). "
+        "On: the model's own choice.",
+    )
 
 
 def add_harmony(h: dict, chorale, action: str, model, s, nll: float, **more) -> None:
@@ -251,11 +259,12 @@ def show_harmony(h: dict, e: dict, model) -> None:
     s = e["settings"]
     for line in e["messages"]:
         st.info(line, icon=":material/info:")
+    parallels = "parallel fifths and octaves allowed · " if getattr(s, "allow_parallels", False) else ""
     st.caption(
         f"#{e['k']} {e['action']} · {e['model']} · key {key_text(e['chorale'])} · "
-        f"chords {RATES.get(e['rate'], e['rate'])} · temperature "
-        f"{s.temperature:g} · {s.candidates} candidates · random seed {s.seed} · "
-        f"{e['nll']:.2f} nats per lower-voice note (the model's surprise: lower = more Bach-like to it)"
+        f"chords {RATES.get(e['rate'], e['rate'])} · temperature {s.temperature:g} · {s.candidates} candidates · "
+        f"random seed {s.seed} · {parallels}{e['nll']:.2f} nats per lower-voice note (the model's surprise: "
+        "lower = more Bach-like to it)"
     )
     show_score(e)
     show_audio_and_downloads(h, e)

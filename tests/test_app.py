@@ -1064,6 +1064,16 @@ def test_harmony_of_a_generated_melody_is_four_parts_with_score_audio_and_downlo
 
 
 @needs_harmony
+def test_harmony_parallels_toggle_reaches_the_harmoniser():
+    at = harmonise(melody_generate(page("melody.py")))
+    assert last_harmony(at)["settings"].allow_parallels is False  # masked by default
+    at = harmonise(at, hz_parallels=True)
+    no_errors(at)
+    assert last_harmony(at)["settings"].allow_parallels is True
+    assert any("parallel fifths and octaves allowed" in c.value for c in at.caption)
+
+
+@needs_harmony
 def test_harmony_same_seed_same_harmony_and_instruments_change_the_midi():
     at = harmonise(melody_generate(page("melody.py")))
     first = last_harmony(at)["chorale"]
