@@ -335,14 +335,16 @@ def test_the_guard_masks_parallels_crossing_and_wide_spacing_only():
         masked = {TOK.decode(i) for i in range(TOK.vocab_size) if z[0, i] == -math.inf}
         assert {p for p in masked if 62 <= p <= 74} == parallels  # within an octave under the soprano
         assert set(range(75, 82)) <= masked and set(range(36, 62)) <= masked  # crossing, spacing
-        assert HOLD not in masked and REST not in masked
+        assert REST not in masked
+        assert (HOLD in masked) == (alto0 == 60)  # holding 60 under 74 would be over an octave apart
 
 
 def test_guarded_harmonies_keep_the_rules(trained):
-    from genmodels.harmony.voice_leading import parallel_fifths, parallel_octaves
+    from genmodels.harmony.voice_leading import parallel_fifths, parallel_octaves, voice_crossings, wide_spacing
 
     ck, _ = trained
     for seed in range(3):
         soprano = _soprano_only(toy_chorale(20 + seed, bars=4))
         for c in harmonise(ck, soprano, HarmonySettings(temperature=2.0, seed=seed)).candidates:
             assert not parallel_fifths(c) and not parallel_octaves(c)
+            assert not voice_crossings(c) and not wide_spacing(c)

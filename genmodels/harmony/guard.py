@@ -8,8 +8,8 @@ it):
 - a crossing: the pitch above the voice written above it;
 - spacing over an octave under the voice above it (soprano–alto, alto–tenor).
 Bach avoids them; a model learns that slowly, and melodies unlike chorales (folk tunes: fast notes,
-leaps) lead it astray. Held notes are not masked, so a crossing can still arise when the voice above
-moves down past a held note.
+leaps) lead it astray. Holding a note on is masked where the voice above has moved past it or more
+than an octave away.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import math
 import torch
 
 from genmodels.harmony.grid import Chorale
-from genmodels.harmony.tokens import REST_ID
+from genmodels.harmony.tokens import HOLD_ID, REST_ID
 
 INTERVALS = (0, 7)  # unison/octave, fifth/twelfth (semitones modulo 12)
 SPACED = (1, 2)  # alto and tenor stay within an octave of the voice above (the bass may not)
@@ -51,10 +51,16 @@ class VoiceLeadingGuard:
             for iv in INTERVALS:
                 bad |= same_way & ((a1 - b1).abs() % 12 == iv) & ((a0 - b0).abs() % 12 == iv)
         above = self.sound[:, voice - 1 : voice]  # nan while the voice above rests: no bound
-        bad |= a1 > above
-        if voice in SPACED:
-            bad |= above - a1 > 12
+        bad |= self._misplaced(a1, above, voice)
+        # holding on is a fault too where the voice above has moved past (or away from) the held note
+        bad[:, HOLD_ID] = self._misplaced(self.sound[:, voice], above[:, 0], voice)
         return z.masked_fill(bad, -math.inf)
+
+    @staticmethod
+    def _misplaced(pitch: torch.Tensor, above: torch.Tensor, voice: int) -> torch.Tensor:
+        """Above the voice above (crossing) or, for alto and tenor, over an octave under it (spacing)."""
+        bad = pitch > above
+        return bad | (above - pitch > 12) if voice in SPACED else bad
 
     def written(self, voice: int, token: torch.Tensor) -> None:
         """Voice ``voice`` took ``token`` (n,) at this step."""
