@@ -154,7 +154,11 @@ def _harmony_lines(card: dict, fresh: dict) -> list[str]:
     if not h.get("harmonies"):
         return []
     r, b, folk = h["harmonies"], fresh.get("baseline") or {}, h.get("folk") or {}
-    rows = [("this model", (fresh.get("test") or {}).get("value", "?"), r, folk.get("faults_per_100_beats", {}))]
+    nats = (fresh.get("test") or {}).get("value", "?")
+    rows = [("this model", nats, r, folk.get("faults_per_100_beats", {}))]
+    if h.get("harmonies_unmasked"):
+        free = (h.get("folk_unmasked") or {}).get("faults_per_100_beats", {})
+        rows.append(("this model without the voice-leading mask", nats, h["harmonies_unmasked"], free))
     for name in ("lookup", "hmm"):
         if name in b:
             x = b[name]

@@ -316,15 +316,15 @@ def test_the_model_reads_adapts_simplified_soprano_and_keeps_the_melody(trained)
     assert r.chorale.voices[0] == melody.voices[0]
 
 
-def test_the_guard_masks_parallel_fifths_and_octaves_only():
+def test_the_guard_masks_parallels_crossing_and_wide_spacing_only():
     import math
 
-    from genmodels.harmony.guard import ParallelGuard
+    from genmodels.harmony.guard import VoiceLeadingGuard
 
     soprano = Chorale(((72, 74),) + ((REST, REST),) * 3)
-    # a fifth, an octave below the soprano; then the same interval again, moving up (also above the soprano)
-    for alto0, parallels in ((65, {67, 81}), (60, {62, 74})):
-        guard = ParallelGuard(soprano, TOK, 1, TOK.vocab_size)
+    # a fifth, an octave below the soprano, then the same interval again, moving up with it
+    for alto0, parallels in ((65, {67}), (60, {62, 74})):
+        guard = VoiceLeadingGuard(soprano, TOK, 1, TOK.vocab_size)
         guard.start_step(0)
         guard.written(1, torch.tensor([TOK.encode(alto0)]))
         for v in (2, 3):
@@ -333,15 +333,18 @@ def test_the_guard_masks_parallel_fifths_and_octaves_only():
         guard.start_step(1)
         z = guard.mask(1, torch.zeros(1, TOK.vocab_size))
         masked = {TOK.decode(i) for i in range(TOK.vocab_size) if z[0, i] == -math.inf}
-        assert masked == parallels
-        assert alto0 not in masked and alto0 - 2 not in masked and HOLD not in masked  # oblique, contrary
+        assert {p for p in masked if 62 <= p <= 74} == parallels  # within an octave under the soprano
+        assert set(range(75, 82)) <= masked and set(range(36, 62)) <= masked  # crossing, spacing
+        assert REST not in masked
+        assert (HOLD in masked) == (alto0 == 60)  # holding 60 under 74 would be over an octave apart
 
 
-def test_guarded_harmonies_have_no_parallels(trained):
-    from genmodels.harmony.voice_leading import parallel_fifths, parallel_octaves
+def test_guarded_harmonies_keep_the_rules(trained):
+    from genmodels.harmony.voice_leading import parallel_fifths, parallel_octaves, voice_crossings, wide_spacing
 
     ck, _ = trained
     for seed in range(3):
         soprano = _soprano_only(toy_chorale(20 + seed, bars=4))
         for c in harmonise(ck, soprano, HarmonySettings(temperature=2.0, seed=seed)).candidates:
             assert not parallel_fifths(c) and not parallel_octaves(c)
+            assert not voice_crossings(c) and not wide_spacing(c)

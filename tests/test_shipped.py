@@ -11,7 +11,7 @@ NAMES = {p.name for p in SHIPPED}
 
 
 def test_the_four_default_models_ship():
-    assert {"text-lstm", "text-gru", "melody-lstm", "melody-gru"} <= NAMES
+    assert {"text-lstm", "text-gru", "melody-lstm", "melody-gru", "harmony-lstm", "harmony-gru"} <= NAMES
     total = sum(f.stat().st_size for p in SHIPPED for f in p.iterdir())
     assert total < 60e6, f"shipped checkpoints take {total / 1e6:.1f} MB"
     assert not any((p / "train_state.pt").exists() for p in SHIPPED)

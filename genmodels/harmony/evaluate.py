@@ -3,7 +3,9 @@
 - Likelihood: nats per lower-voice note on the valid and test chorales (the training metric).
 - Harmonies: the model harmonises the soprano of every test chorale (greedy, so the figures are
   reproducible); ``metrics.harmony_report`` compares them with Bach's: bass and chord agreement at the
-  beats, voice-leading faults per 100 beats beside Bach's own.
+  beats, voice-leading faults per 100 beats beside Bach's own. Twice: as shipped (sampling with the
+  voice-leading mask, ``guard.py``: its faults are those the mask cannot prevent) and without the mask
+  (the model alone).
 - ``folk``: the fault rate of its harmonies of that many held-out folk tunes of the melody corpus
   (through ``adapt.soprano_from_melody``, as the app harmonises any melody).
 - With ``update_card``: all of it, the baselines' figures and the eval command go into the card.
@@ -21,6 +23,7 @@ from genmodels.harmony.train import harmony_nll, read_split
 from genmodels.util import repo_path
 
 GREEDY = HarmonySettings(temperature=0.0, seed=0, candidates=1)
+UNMASKED = HarmonySettings(temperature=0.0, seed=0, candidates=1, voice_leading=False)  # the model alone
 FOLK_DATA = "data/melody"
 
 
@@ -119,8 +122,10 @@ def eval_harmony(c, data: str | None = None, samples: bool = False, update_card:
     lik = likelihood(c, folder)
     report = {"checkpoint": str(c.path), "domain": c.domain.name, "valid": lik["valid"], "test": lik["test"]}
     report["harmonies"] = test_harmonies(c, folder)
+    report["harmonies_unmasked"] = test_harmonies(c, folder, UNMASKED)
     if folk:
         report["folk"] = folk_faults(c, folk)
+        report["folk_unmasked"] = folk_faults(c, folk, settings=UNMASKED)
     if samples or update_card:
         from genmodels.harmony.cli import card_sample
 
@@ -134,7 +139,9 @@ def eval_harmony(c, data: str | None = None, samples: bool = False, update_card:
 def _update_card(c, report: dict, data: str | None, folk: int) -> None:
     card = dict(c.card)
     card["test"] = report["test"]
-    card["harmony"] = {k: report[k] for k in ("harmonies", "folk") if k in report}
+    card["harmony"] = {
+        k: report[k] for k in ("harmonies", "harmonies_unmasked", "folk", "folk_unmasked") if k in report
+    }
     card["samples"] = [report["sample"]]
     card["baseline"] = report["baseline"]
     flags = (f" --data {data}" if data else "") + (f" --folk {folk}" if folk else "")

@@ -1,10 +1,15 @@
-"""A sampling guard against parallel fifths and octaves, counted as ``voice_leading`` counts them.
+"""A sampling guard for the voice-leading rules, as ``voice_leading`` counts them.
 
-While the lower voices are written, a pitch that would make a perfect fifth (or twelfth) or a unison
-(or octave) with a voice already known at this step (the soprano, the lower voices written before it),
-after the same interval at the previous onset step with both voices moving the same way, is masked,
-as pitches outside a voice's range are. Bach avoids them; a model learns that slowly, and one such
-fault is plain to any ear. Oblique and contrary motion stay free.
+While the lower voices are written, a new pitch is masked (as pitches outside a voice's range are) when
+it would make, with a voice already known at this step (the soprano, the lower voices written before
+it):
+- a perfect fifth (or twelfth) or a unison (or octave) after the same interval at the previous onset
+  step, both voices moving the same way (oblique and contrary motion stay free);
+- a crossing: the pitch above the voice written above it;
+- spacing over an octave under the voice above it (soprano–alto, alto–tenor).
+Bach avoids them; a model learns that slowly, and melodies unlike chorales (folk tunes: fast notes,
+leaps) lead it astray. Holding a note on is masked where the voice above has moved past it or more
+than an octave away.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ import math
 import torch
 
 from genmodels.harmony.grid import Chorale
-from genmodels.harmony.tokens import REST_ID
+from genmodels.harmony.tokens import HOLD_ID, REST_ID
 
 INTERVALS = (0, 7)  # unison/octave, fifth/twelfth (semitones modulo 12)
+SPACED = (1, 2)  # alto and tenor stay within an octave of the voice above (the bass may not)
 
 
-class ParallelGuard:
+class VoiceLeadingGuard:
     """Per candidate row: the pitch each voice (S, A, T, B) sounds now and at the previous onset step."""
 
     def __init__(self, soprano: Chorale, tok, n: int, vocab: int):
@@ -36,7 +42,7 @@ class ParallelGuard:
         self.onset[:] = self.sop_onset[t]
 
     def mask(self, voice: int, z: torch.Tensor) -> torch.Tensor:
-        """``z`` (n, V) with the pitches of ``voice`` (1 alto .. 3 bass) that make parallels set to -inf."""
+        """``z`` (n, V) with the pitches of ``voice`` (1 alto .. 3 bass) that break a rule set to -inf."""
         a1, a0 = self.pitch.unsqueeze(0), self.before[:, voice : voice + 1]
         bad = torch.zeros_like(z, dtype=torch.bool)
         for j in range(voice):  # the soprano and the lower voices already written at this step
@@ -44,7 +50,17 @@ class ParallelGuard:
             same_way = (a1 - a0) * (b1 - b0) > 0
             for iv in INTERVALS:
                 bad |= same_way & ((a1 - b1).abs() % 12 == iv) & ((a0 - b0).abs() % 12 == iv)
+        above = self.sound[:, voice - 1 : voice]  # nan while the voice above rests: no bound
+        bad |= self._misplaced(a1, above, voice)
+        # holding on is a fault too where the voice above has moved past (or away from) the held note
+        bad[:, HOLD_ID] = self._misplaced(self.sound[:, voice], above[:, 0], voice)
         return z.masked_fill(bad, -math.inf)
+
+    @staticmethod
+    def _misplaced(pitch: torch.Tensor, above: torch.Tensor, voice: int) -> torch.Tensor:
+        """Above the voice above (crossing) or, for alto and tenor, over an octave under it (spacing)."""
+        bad = pitch > above
+        return bad | (above - pitch > 12) if voice in SPACED else bad
 
     def written(self, voice: int, token: torch.Tensor) -> None:
         """Voice ``voice`` took ``token`` (n,) at this step."""

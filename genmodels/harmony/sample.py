@@ -18,7 +18,7 @@ import torch
 
 from genmodels.errors import NotationError, SettingsError
 from genmodels.harmony.grid import HOLD, RANGES, VOICES, Chorale
-from genmodels.harmony.guard import ParallelGuard
+from genmodels.harmony.guard import VoiceLeadingGuard
 from genmodels.harmony.model import HarmonyModel
 from genmodels.harmony.tokens import (
     BOS,
@@ -43,9 +43,11 @@ class HarmonySettings:
     top_k: int = option(0, "harmony: sample from the k most likely tokens only", shown="0: off")
     seed: int = option(0, "harmony: random seed (candidate i depends only on it and i)")
     candidates: int = option(4, f"harmony: harmonisations sampled, from 1 to {MAX_CANDIDATES}; the most likely is kept")
-    allow_parallels: bool = option(
-        False,
-        "harmony: let sampling write parallel fifths and octaves (by default they are masked, as Bach avoids them)",
+    voice_leading: bool = option(
+        True,
+        "harmony: mask parallel fifths and octaves, crossed voices and upper voices over an octave apart "
+        "while sampling (as Bach avoids them)",
+        flag="--no-voice-leading",
     )
 
     def __post_init__(self) -> None:
@@ -57,8 +59,8 @@ class HarmonySettings:
         n = self.candidates
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
             raise SettingsError(f"Candidates must be a whole number from 1 to {MAX_CANDIDATES}; got {n!r}")
-        if not isinstance(self.allow_parallels, bool):
-            raise SettingsError(f"allow_parallels must be True or False; got {self.allow_parallels!r}")
+        if not isinstance(self.voice_leading, bool):
+            raise SettingsError(f"voice_leading must be True or False; got {self.voice_leading!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
             raise SettingsError(f"The random seed must be a whole number from 0 to 2^63-1; got {self.seed!r}")
 
@@ -134,14 +136,14 @@ def voice_masks(tok, vocab: int) -> torch.Tensor:
 
 @torch.no_grad()
 def sample_tokens(model: HarmonyModel, tok, soprano: Chorale, s: HarmonySettings, n: int, forced=None, voice=None):
-    """(n, 3T) lower-voice tokens sampled under the grammar mask (and, unless ``s.allow_parallels``, the
-    ``ParallelGuard``). ``forced`` (3T,): teacher-force every voice but ``voice`` (0 alto, 1 tenor,
+    """(n, 3T) lower-voice tokens sampled under the grammar mask (and, with ``s.voice_leading``, the
+    ``VoiceLeadingGuard``). ``forced`` (3T,): teacher-force every voice but ``voice`` (0 alto, 1 tenor,
     2 bass), whose tokens alone are sampled."""
     feats = _features(soprano, tok)
     enc = model.encode(feats).expand(n, -1, -1)
     tonic = feats["key"][:, 0].expand(n)
     allowed = voice_masks(tok, model.config.vocab_size)
-    guard = None if s.allow_parallels else ParallelGuard(soprano, tok, n, model.config.vocab_size)
+    guard = VoiceLeadingGuard(soprano, tok, n, model.config.vocab_size) if s.voice_leading else None
     rng, settings = CandidateRandom(s.seed, n), s.sampling()
     out = torch.empty(n, 3 * soprano.steps, dtype=torch.long)
     prev = torch.full((n,), BOS, dtype=torch.long)
