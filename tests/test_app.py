@@ -1064,13 +1064,13 @@ def test_harmony_of_a_generated_melody_is_four_parts_with_score_audio_and_downlo
 
 
 @needs_harmony
-def test_harmony_parallels_toggle_reaches_the_harmoniser():
+def test_harmony_voice_leading_toggle_reaches_the_harmoniser():
     at = harmonise(melody_generate(page("melody.py")))
-    assert last_harmony(at)["settings"].allow_parallels is False  # masked by default
-    at = harmonise(at, hz_parallels=True)
+    assert last_harmony(at)["settings"].voice_leading is True  # the rules are kept by default
+    at = harmonise(at, hz_voice_leading=False)
     no_errors(at)
-    assert last_harmony(at)["settings"].allow_parallels is True
-    assert any("parallel fifths and octaves allowed" in c.value for c in at.caption)
+    assert last_harmony(at)["settings"].voice_leading is False
+    assert any("voice-leading rules off" in c.value for c in at.caption)
 
 
 @needs_harmony
