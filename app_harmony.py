@@ -85,7 +85,7 @@ def settings():
         top_k=0,
         seed=int(ss.hz_seed),
         candidates=int(ss.get("hz_candidates", 4)),
-        allow_parallels=bool(ss.get("hz_parallels", False)),
+        voice_leading=bool(ss.get("hz_voice_leading", True)),
     )
 
 
@@ -135,11 +135,11 @@ def controls(models: dict) -> None:
     )
     t4.button(":material/casino:", key="hz_roll", on_click=roll_seed, help="Draw a new random seed")
     st.toggle(
-        "Allow parallel fifths and octaves",
-        key="hz_parallels",
+        "Keep the voice-leading rules",
+        key="hz_voice_leading",
         persist_state=KEEP,
-        help="Off: the harmoniser never writes two voices moving in parallel fifths or octaves (Bach avoids them). "
-        "On: the model's own choice.",
+        help="On: the harmoniser never writes parallel fifths or octaves, crossed voices, or upper voices more than "
+        "an octave apart (Bach avoids them). Off: the model's own choices.",
     )
 
 
@@ -208,6 +208,7 @@ def regenerate(h: dict, entry: dict, voice: int, model, msg) -> bool:
 def harmony_section(h: dict) -> None:
     """The Harmonise section under the melody version ``h``."""
     st.session_state.setdefault("hz_seed", new_seed())
+    st.session_state.setdefault("hz_voice_leading", True)  # set here, not by value=: tests and links may set it
     st.divider()
     st.subheader("Harmonise")
     st.caption(
@@ -259,11 +260,11 @@ def show_harmony(h: dict, e: dict, model) -> None:
     s = e["settings"]
     for line in e["messages"]:
         st.info(line, icon=":material/info:")
-    parallels = "parallel fifths and octaves allowed · " if getattr(s, "allow_parallels", False) else ""
+    rules = "" if getattr(s, "voice_leading", True) else "voice-leading rules off · "
     st.caption(
         f"#{e['k']} {e['action']} · {e['model']} · key {key_text(e['chorale'])} · "
         f"chords {RATES.get(e['rate'], e['rate'])} · temperature {s.temperature:g} · {s.candidates} candidates · "
-        f"random seed {s.seed} · {parallels}{e['nll']:.2f} nats per lower-voice note (the model's surprise: "
+        f"random seed {s.seed} · {rules}{e['nll']:.2f} nats per lower-voice note (the model's surprise: "
         "lower = more Bach-like to it)"
     )
     show_score(e)

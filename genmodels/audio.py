@@ -26,8 +26,11 @@ def soundfont_bytes() -> bytes:
     return (Path(pretty_midi.__file__).parent / "TimGM6mb.sf2").read_bytes()
 
 
-def render(pm: pretty_midi.PrettyMIDI, sample_rate: int = SAMPLE_RATE, tail: float = 1.0) -> np.ndarray:
-    """Render every instrument of ``pm`` to a (samples, 2) float32 array in [-1, 1]."""
+def render(
+    pm: pretty_midi.PrettyMIDI, sample_rate: int = SAMPLE_RATE, tail: float = 1.0, normalise: bool = True
+) -> np.ndarray:
+    """Render every instrument of ``pm`` to a (samples, 2) float32 array in [-1, 1]; ``normalise=False`` keeps
+    the synthesizer's own level (to compare the loudness of parts rendered apart)."""
     import tinysoundfont
 
     end = pm.get_end_time()
@@ -61,7 +64,7 @@ def render(pm: pretty_midi.PrettyMIDI, sample_rate: int = SAMPLE_RATE, tail: flo
     advance(t_now + tail)
     audio = np.concatenate(chunks) if chunks else np.zeros(2, np.float32)
     peak = float(np.abs(audio).max()) if audio.size else 0.0
-    if peak > 0:  # the soundfont's instruments are quiet (peaks near -20 dBFS): normalise to -1 dBFS
+    if peak > 0 and normalise:  # the soundfont's instruments are quiet (peaks near -20 dBFS): normalise to -1 dBFS
         audio *= min(0.89 / peak, 30.0)
     return np.clip(audio.reshape(-1, 2), -1.0, 1.0)
 

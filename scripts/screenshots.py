@@ -1,5 +1,5 @@
-"""Screenshots of the app's pages at 1280x800 into docs/screenshots/ (typing.png, text.png, melody.png, models.png,
-harmony.png).
+"""Screenshots of the app's pages at 1280x800 into docs/screenshots/ (typing.png, text.png, melody.png, models.png;
+harmony.png at 1280x1300).
 
 Usage (from the repository root): python -m scripts.screenshots   (needs /usr/bin/chromium; reuses the end-to-end
 test's helpers; set GENMODELS_CHECKPOINTS to use checkpoints other than checkpoints/).
@@ -64,7 +64,7 @@ def main() -> None:
 
 def harmony(page, url: str) -> None:
     """A generated melody (fixed random seed) harmonised with the default settings (fixed seed): the Harmonise
-    section from its heading, with the score under it."""
+    section from its heading, with the score under it (1280x1300)."""
     page.goto(url)
     wait_idle(page)
     open_melody_page(page)
@@ -78,9 +78,11 @@ def harmony(page, url: str) -> None:
     page.get_by_role("button", name="Harmonise", exact=True).click()
     page.locator('img[alt="harmony score"]').wait_for()
     wait_idle(page)
+    page.set_viewport_size({"width": 1280, "height": 1300})  # taller: the controls and the score under them
     page.wait_for_timeout(1000)
     top(page, heading)
     page.screenshot(path=str(OUT / "harmony.png"))
+    page.set_viewport_size({"width": 1280, "height": 800})
 
 
 def main_harmony() -> None:

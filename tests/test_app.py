@@ -1064,13 +1064,13 @@ def test_harmony_of_a_generated_melody_is_four_parts_with_score_audio_and_downlo
 
 
 @needs_harmony
-def test_harmony_parallels_toggle_reaches_the_harmoniser():
+def test_harmony_voice_leading_toggle_reaches_the_harmoniser():
     at = harmonise(melody_generate(page("melody.py")))
-    assert last_harmony(at)["settings"].allow_parallels is False  # masked by default
-    at = harmonise(at, hz_parallels=True)
+    assert last_harmony(at)["settings"].voice_leading is True  # the rules are kept by default
+    at = harmonise(at, hz_voice_leading=False)
     no_errors(at)
-    assert last_harmony(at)["settings"].allow_parallels is True
-    assert any("parallel fifths and octaves allowed" in c.value for c in at.caption)
+    assert last_harmony(at)["settings"].voice_leading is False
+    assert any("voice-leading rules off" in c.value for c in at.caption)
 
 
 @needs_harmony
@@ -1107,7 +1107,7 @@ def test_harmony_regenerate_one_voice_keeps_the_others(voice):
 @needs_harmony
 def test_harmony_settings_melody_and_harmonies_survive_navigation_and_undo():
     at = melody_generate(page("melody.py"))
-    at = harmonise(at, hz_instruments="choir", hz_rate="half-bar", hz_temp=1.1)
+    at = harmonise(at, hz_instruments="choir", hz_rate="half-bar", hz_temp=1.1, hz_voice_leading=False)
     no_errors(at)
     melody, harmony = last_melody(at)["full"], last_harmony(at)["chorale"]
     at.number_input(key="m_transpose").set_value(2)
@@ -1119,6 +1119,7 @@ def test_harmony_settings_melody_and_harmonies_survive_navigation_and_undo():
     assert at.selectbox(key="hz_instruments").value == "choir"
     assert at.radio(key="hz_rate").value == "half-bar"
     assert at.slider(key="hz_temp").value == 1.1
+    assert at.toggle(key="hz_voice_leading").value is False
     at.selectbox(key="m_pick").set_value(1).run()  # back to the first melody: its harmony is still there
     no_errors(at)
     h = at.session_state["m_history"][0]

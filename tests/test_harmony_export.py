@@ -214,3 +214,11 @@ def bar_starts_and_events(c: Chorale) -> list:
         (s, [(e.pitch, e.start, e.steps, e.tied_from, e.tied_on) for e in b])
         for s, b in zip(export.bar_starts(c), bars, strict=True)
     ]
+
+
+def test_audio_at_the_synthesizers_level_is_quieter_than_normalised():
+    from genmodels.audio import render
+
+    pm = export.to_pretty_midi(pickup_chorale(), tempo=120)
+    raw, played = render(pm, 22050, normalise=False), render(pm, 22050)
+    assert 0 < np.abs(raw).max() < np.abs(played).max() == pytest.approx(0.89, abs=0.01)
