@@ -50,7 +50,7 @@ def test_harmonise_note_names_writes_four_tracks(tiny, tmp_path, capsys):
     ends = [max(n.end for n in i.notes) for i in pm.instruments if i.notes]
     assert max(ends) - min(ends) < 1.0  # all voices run to the melody's end (within a beat)
     printed = capsys.readouterr().out
-    assert "candidate 1" in printed and "wrote" in printed
+    assert "the most likely first" in printed and "wrote" in printed
 
 
 def test_harmonise_a_midi_melody(tiny, tmp_path):

@@ -348,3 +348,15 @@ def test_guarded_harmonies_keep_the_rules(trained):
         for c in harmonise(ck, soprano, HarmonySettings(temperature=2.0, seed=seed)).candidates:
             assert not parallel_fifths(c) and not parallel_octaves(c)
             assert not voice_crossings(c) and not wide_spacing(c)
+
+
+def test_a_regenerated_voice_keeps_the_rules_with_the_voices_kept(trained):
+    from genmodels.harmony.voice_leading import parallel_fifths, parallel_octaves, voice_crossings
+
+    ck, _ = trained
+    soprano = _soprano_only(toy_chorale(30, bars=4))
+    free = HarmonySettings(temperature=2.0, seed=4, candidates=1, voice_leading=False)
+    start = harmonise(ck, soprano, free).chorale
+    for c in regenerate_voice(ck, start, 2, HarmonySettings(temperature=2.0, seed=5)).candidates:
+        faults = parallel_fifths(c) + parallel_octaves(c) + voice_crossings(c)
+        assert not [f for f in faults if 2 in f.voices and c.voices[2][f.step] >= 0]  # none the new tenor starts

@@ -100,7 +100,8 @@ def _pretty_midi(chorale: Chorale, tempo: float):
 
 def describe(result: HarmonyResult) -> list[str]:
     """Lines for the terminal: the model's score of each candidate and the chord symbols."""
-    lines = [f"candidate {i + 1}: {nll:.3f} nats per lower-voice note" for i, nll in enumerate(result.nlls)]
+    lines = ["candidates, the most likely first (by the model's likelihood of all their tokens; kept: the first):"]
+    lines += [f"  {i + 1}: {nll:.3f} nats per lower-voice note" for i, nll in enumerate(result.nlls)]
     try:
         from genmodels.harmony.chords import chord_symbols
 

@@ -41,17 +41,24 @@ class VoiceLeadingGuard:
         self.sound[:, 0] = self.sop[t]
         self.onset[:] = self.sop_onset[t]
 
-    def mask(self, voice: int, z: torch.Tensor) -> torch.Tensor:
-        """``z`` (n, V) with the pitches of ``voice`` (1 alto .. 3 bass) that break a rule set to -inf."""
+    def mask(self, voice: int, z: torch.Tensor, later: torch.Tensor | None = None) -> torch.Tensor:
+        """``z`` (n, V) with the pitches of ``voice`` (1 alto .. 3 bass) that break a rule set to -inf.
+        ``later`` (4,): the pitches the voices below sound at this step where they are already known
+        (``regenerate_voice`` keeps them; nan where not known)."""
         a1, a0 = self.pitch.unsqueeze(0), self.before[:, voice : voice + 1]
         bad = torch.zeros_like(z, dtype=torch.bool)
-        for j in range(voice):  # the soprano and the lower voices already written at this step
-            b1, b0 = self.sound[:, j : j + 1], self.before[:, j : j + 1]
+        known = [(j, self.sound[:, j : j + 1]) for j in range(voice)]  # the soprano, the voices written
+        if later is not None:
+            known += [(j, later[j].expand(z.size(0), 1)) for j in range(voice + 1, 4)]
+        for j, b1 in known:
+            b0 = self.before[:, j : j + 1]
             same_way = (a1 - a0) * (b1 - b0) > 0
             for iv in INTERVALS:
                 bad |= same_way & ((a1 - b1).abs() % 12 == iv) & ((a0 - b0).abs() % 12 == iv)
         above = self.sound[:, voice - 1 : voice]  # nan while the voice above rests: no bound
         bad |= self._misplaced(a1, above, voice)
+        if later is not None and voice < 3:  # the voice below, as the voice above of its own rule
+            bad |= self._misplaced(later[voice + 1].expand(z.size(0), 1), a1, voice + 1)
         # holding on is a fault too where the voice above has moved past (or away from) the held note
         bad[:, HOLD_ID] = self._misplaced(self.sound[:, voice], above[:, 0], voice)
         return z.masked_fill(bad, -math.inf)

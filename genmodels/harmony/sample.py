@@ -134,6 +134,12 @@ def voice_masks(tok, vocab: int) -> torch.Tensor:
     return allowed
 
 
+def sounding_rows(chorale: Chorale) -> torch.Tensor:
+    """(T, 4) the pitch each voice sounds at each step (nan in rests)."""
+    rows = [[math.nan if p is None else float(p) for p in chorale.sounding(v)] for v in range(4)]
+    return torch.tensor(rows).t()
+
+
 @torch.no_grad()
 def sample_tokens(model: HarmonyModel, tok, soprano: Chorale, s: HarmonySettings, n: int, forced=None, voice=None):
     """(n, 3T) lower-voice tokens sampled under the grammar mask (and, with ``s.voice_leading``, the
@@ -144,6 +150,7 @@ def sample_tokens(model: HarmonyModel, tok, soprano: Chorale, s: HarmonySettings
     tonic = feats["key"][:, 0].expand(n)
     allowed = voice_masks(tok, model.config.vocab_size)
     guard = VoiceLeadingGuard(soprano, tok, n, model.config.vocab_size) if s.voice_leading else None
+    kept = None if forced is None else sounding_rows(soprano)
     rng, settings = CandidateRandom(s.seed, n), s.sampling()
     out = torch.empty(n, 3 * soprano.steps, dtype=torch.long)
     prev = torch.full((n,), BOS, dtype=torch.long)
@@ -159,7 +166,9 @@ def sample_tokens(model: HarmonyModel, tok, soprano: Chorale, s: HarmonySettings
         else:
             z = logits.masked_fill(~allowed[k], -math.inf)
             z[:, HOLD_ID] = torch.where(held[:, k] != REST_ID, z[:, HOLD_ID], -math.inf)
-            token = choose_with_uniform(z if guard is None else guard.mask(k + 1, z), settings, rng.uniforms())
+            if guard is not None:
+                z = guard.mask(k + 1, z, None if forced is None else kept[i // 3])
+            token = choose_with_uniform(z, settings, rng.uniforms())
         if guard is not None:
             guard.written(k + 1, token)
             if k == 2:
