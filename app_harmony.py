@@ -134,6 +134,10 @@ def controls(models: dict) -> None:
         "Random seed", 0, MAX_SEED, step=1, key="hz_seed", persist_state=KEEP, help="The same seed, same harmony."
     )
     t4.button(":material/casino:", key="hz_roll", on_click=roll_seed, help="Draw a new random seed")
+    rules_toggle()
+
+
+def rules_toggle() -> None:
     st.toggle(
         "Keep the voice-leading rules",
         key="hz_voice_leading",
