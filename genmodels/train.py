@@ -779,4 +779,8 @@ def train(cfg: TrainConfig, resume: bool = False, command: str | None = None, pr
     if resume and not (Path(cfg.out) / ckpt.TRAIN_STATE).exists():
         raise CheckpointError(f"Nothing to resume in {cfg.out}: no {ckpt.TRAIN_STATE}")
     trainer = get_domain(cfg.domain).trainer_class()  # Trainer, or a domain's own (harmony: whole chorales)
-    return trainer(cfg, resume=resume, command=command, progress=progress).run()
+    try:
+        return trainer(cfg, resume=resume, command=command, progress=progress).run()
+    finally:
+        if _is_dist():  # tear the process group down before exit: left to the interpreter, gloo can abort a rank
+            torch.distributed.destroy_process_group()
