@@ -100,8 +100,13 @@ def _pretty_midi(chorale: Chorale, tempo: float):
 
 def describe(result: HarmonyResult) -> list[str]:
     """Lines for the terminal: the model's score of each candidate and the chord symbols."""
+    from genmodels.harmony.sample import lower_onsets
+
     lines = ["candidates, the most likely first (by the model's likelihood of all their tokens; kept: the first):"]
-    lines += [f"  {i + 1}: {nll:.3f} nats per lower-voice note" for i, nll in enumerate(result.nlls)]
+    lines += [
+        f"  {i + 1}: {nll * lower_onsets(c):.1f} nats in all ({nll:.3f} per lower-voice note)"
+        for i, (nll, c) in enumerate(zip(result.nlls, result.candidates, strict=True))
+    ]
     try:
         from genmodels.harmony.chords import chord_symbols
 
