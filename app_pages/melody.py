@@ -247,7 +247,7 @@ def pick_track(data: bytes, origin: str):
     key = f"m_track_{origin}"
     if st.session_state.get(key) not in by_index:  # a new file: the library's default (the melody, not chords)
         st.session_state[key] = midi_io.default_track(tracks)
-    return st.selectbox(
+    chosen = st.selectbox(
         "Melody track",
         list(by_index),
         key=key,
@@ -255,6 +255,12 @@ def pick_track(data: bytes, origin: str):
         help="The track the prompt is taken from. By default the one that plays the fewest notes at once "
         "(a melody), not the one with the most notes (often the chords).",
     )
+    if chosen in by_index and by_index[chosen].max_polyphony > 1:
+        st.info(
+            f"This track plays up to {by_index[chosen].max_polyphony} notes at once: the melody is its top line "
+            "(the highest note at each moment), for generating and for harmonising alike."
+        )
+    return chosen
 
 
 def prompt_from_upload():

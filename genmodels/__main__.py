@@ -247,7 +247,13 @@ def _harmonise_parser(sub) -> None:
     _option(
         h, "--corpus-tune", help="the melody: a test tune of the melody corpus whose name contains this", shown="none"
     )
-    _option(h, "--chord-rate", choices=list(CHORD_RATES), default="beat", help="how often the chords may change")
+    _option(
+        h,
+        "--chord-rate",
+        choices=list(CHORD_RATES),
+        default="beat",
+        help="where chords are taken to change when the melody is simplified for the harmoniser (shorter notes between those points are read as passing notes) and how often chord symbols are named; half-bar suits fast tunes",
+    )
     add_options(h, HarmonySettings)
     _option(h, "--out", default="harmonised.mid", help="the four-track MIDI file to write")
     _option(h, "--musicxml", help="also write the four parts (with chord symbols) as MusicXML here", shown="none")

@@ -595,9 +595,12 @@ def test_melody_upload_lists_tracks_and_defaults_to_the_melody():
     assert len(labels) == 2 and "Flute" in labels[1] and "32 notes" in labels[1] and "96 notes" in labels[0]
     assert "Flute" in track.format_func(track.value)
     assert any(c.value.startswith("C5 D5 E5 F5") for c in at.code), [c.value for c in at.code]
+    assert not any("top line" in i.value for i in at.info)  # the flute plays one note at a time
     track.set_value(0).run()  # the chords, track 1
     no_errors(at)
     assert not any(c.value.startswith("C5 D5 E5 F5") for c in at.code)
+    # Issue 14 (bad input): a track of chords is read as its top line, and the page says so.
+    assert any("up to 3 notes at once: the melody is its top line" in i.value for i in at.info), at.info
 
 
 @needs("melody")
