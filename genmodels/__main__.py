@@ -252,7 +252,9 @@ def _harmonise_parser(sub) -> None:
         "--chord-rate",
         choices=list(CHORD_RATES),
         default="beat",
-        help="where chords are taken to change when the melody is simplified for the harmoniser (shorter notes between those points are read as passing notes) and how often chord symbols are named; half-bar suits fast tunes",
+        help="where chords are taken to change when the melody is simplified for the harmoniser (shorter notes "
+        "between those points are read as passing notes) and how often chord symbols are named; half-bar suits "
+        "fast tunes",
     )
     add_options(h, HarmonySettings)
     _option(h, "--out", default="harmonised.mid", help="the four-track MIDI file to write")

@@ -782,5 +782,5 @@ def train(cfg: TrainConfig, resume: bool = False, command: str | None = None, pr
     try:
         return trainer(cfg, resume=resume, command=command, progress=progress).run()
     finally:
-        if torch.distributed.is_initialized():  # tear the process group down before exit: left to the interpreter, gloo can abort a rank
+        if torch.distributed.is_initialized():  # tear it down here: left to exit, gloo can abort a rank
             torch.distributed.destroy_process_group()
