@@ -169,7 +169,7 @@ def add_harmony(h: dict, chorale, action: str, model, s, nll: float, **more) -> 
 
 def harmonise_melody(h: dict, model, msg) -> bool:
     """The melody as a soprano, harmonised; a new harmony of ``h``. False after a message."""
-    from genmodels.harmony.adapt import soprano_from_melody
+    from genmodels.harmony.adapt import in_melody_key, key_shift_back, soprano_from_melody
     from genmodels.harmony.sample import harmonise
 
     rate = st.session_state.get("hz_rate", "beat")
@@ -182,10 +182,13 @@ def harmonise_melody(h: dict, model, msg) -> bool:
     except GenmodelsError as e:
         msg.error(str(e))
         return False
-    messages = list(adapted.messages) + list(getattr(result, "messages", []))
+    # Moved by semitones to fit the soprano range: the harmony goes back into the melody's key.
+    chorale, moved = in_melody_key(result.chorale, adapted.transposed)
+    messages = list(adapted.messages) + list(getattr(result, "messages", [])) + ([moved] if moved else [])
+    back = key_shift_back(adapted.transposed)
     add_harmony(
-        h, result.chorale, "harmonised", model, s, result.nll,
-        messages=messages, transposed=adapted.transposed, rate=rate,
+        h, chorale, "harmonised", model, s, result.nll,
+        messages=messages, transposed=adapted.transposed + back, model_shift=-back, rate=rate,
     )  # fmt: skip
     return True
 
@@ -199,13 +202,15 @@ def regenerate(h: dict, entry: dict, voice: int, model, msg) -> bool:
         base = settings()
         s = dataclasses.replace(base, seed=(base.seed + len(h["harmonies"])) % MAX_SEED)
         with st.spinner(f"{model.label} is writing a new {VOICE_LABELS[voice]}…"):
-            result = regenerate_voice(harmoniser(model.path), entry["chorale"], voice, s)
+            # In the key the model wrote it in (model_shift: semitones from the shown harmony), then back.
+            shift = entry.get("model_shift", 0)
+            result = regenerate_voice(harmoniser(model.path), entry["chorale"].transpose(shift), voice, s)
     except GenmodelsError as e:
         msg.error(str(e))
         return False
     action = f"new {VOICE_LABELS[voice]} (from #{entry['k']})"
-    keep = {k: entry[k] for k in ("messages", "transposed", "rate")}
-    add_harmony(h, result.chorale, action, model, s, result.nll, **keep)
+    keep = {k: entry.get(k, 0) for k in ("messages", "transposed", "rate", "model_shift")}
+    add_harmony(h, result.chorale.transpose(-shift), action, model, s, result.nll, **keep)
     return True
 
 

@@ -1198,6 +1198,9 @@ def test_harmonising_does_not_import_training_code():
         ("C2 D2 E2 F2 | G2*4", "4/4", "Moved up 2 octaves"),
         ("C3 C6 | C3 C6", "2/4", "more than the soprano range"),
         ("A4/4 B4/4 C5/4 D5/4 E5*3", "4/4", "passing notes shorter than an eighth"),
+        # below the range and too wide for an octave: harmonised 3 semitones up, then moved back (a new user
+        # found the harmony of a G major tune in B flat)
+        ("E4 G4 A4/2 B4/2 | A4 G4 E4 | D4 A3 G4", "3/4", "the harmony is in G major, like the melody"),
     ],
 )
 def test_harmony_of_melodies_unlike_chorales_says_what_it_changed(notes, meter, said):
@@ -1212,6 +1215,7 @@ def test_harmony_of_melodies_unlike_chorales_says_what_it_changed(notes, meter, 
     e = last_harmony(at)
     assert any(said in i.value for i in at.info), [i.value for i in at.info]
     check_four_parts_under(harmony_midi(e), last_melody(at)["full"], e["transposed"])
+    assert e["transposed"] % 12 == 0  # in the melody's key: moved by whole octaves at most
 
 
 @needs_harmony

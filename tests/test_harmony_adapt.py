@@ -232,3 +232,21 @@ def test_a_folk_tune_through_the_corpus_path():
     assert [n.pitch for n in back.notes] == [n.pitch for n in m.notes]
     assert all(abs(b.start - n.start) <= 1 for b, n in zip(back.notes, m.notes, strict=True))
     assert Chorale.from_dict(ch.to_dict()) == ch
+
+
+def test_a_harmony_moved_by_semitones_goes_back_to_the_melodys_key():
+    """A new user's G major tune (A3 to D5) fits the soprano range only 3 semitones up: the harmony was
+    written and delivered in B flat. It is written there and moved back; octave moves stay."""
+    from genmodels.harmony.adapt import in_melody_key, key_shift_back
+    from genmodels.melody.notation import parse_note_prompt
+
+    assert [key_shift_back(t) for t in (0, 3, -3, 9, 12, 15, -14)] == [0, -3, 3, 3, 0, -3, 2]
+    melody = parse_note_prompt("E4 G4 A4/2 B4/2 A4 G4 E4 D4 A3 G4*2", meter=(3, 4), key=(7, "major"))
+    adapted = adapt.soprano_from_melody(melody)
+    assert adapted.transposed == 3
+    lower = tuple(x - 12 if x >= 0 else x for x in adapted.chorale.voices[0])
+    harmony = adapted.chorale.with_voice(1, lower).with_voice(2, lower).with_voice(3, lower)
+    back, said = in_melody_key(harmony, adapted.transposed)
+    assert [n.pitch for n in back.notes(0)] == melody.pitches and back.tonic == 7
+    assert said and "G major, like the melody" in said
+    assert in_melody_key(harmony, 12) == (harmony, None)

@@ -321,6 +321,30 @@ def soprano_from_melody(melody: Melody, *, chord_rate: str = "beat") -> Adapted:
     return Adapted(chorale=chorale, simplified=simplified, transposed=shift, messages=messages)
 
 
+def key_shift_back(transposed: int) -> int:
+    """Semitones that bring a harmony written ``transposed`` semitones away from its melody back to the
+    melody's key: the part of the shift that is not whole octaves, undone (an octave move keeps the key,
+    so it stays; +3 → −3, +9 → +3, +15 → −3, ±12 → 0)."""
+    return -(transposed - 12 * round(transposed / 12))
+
+
+def in_melody_key(harmony: Chorale, transposed: int) -> tuple[Chorale, str | None]:
+    """``harmony`` (written ``transposed`` semitones from the melody) moved back into the melody's key, and
+    a sentence saying so (None when nothing moved)."""
+    from genmodels.melody.scales import key_name
+
+    back = key_shift_back(transposed)
+    if not back:
+        return harmony, None
+    moved = harmony.transpose(back)
+    name = key_name(moved.tonic, str(harmony.meta.get("melody_key", [0, moved.mode])[1]))
+    way = "down" if back < 0 else "up"
+    return moved, (
+        f"Harmonised there, then all four voices moved back {way} {abs(back)} semitone{'s' if abs(back) > 1 else ''}: "
+        f"the harmony is in {name}, like the melody."
+    )
+
+
 def melody_from_chorale_voice(chorale: Chorale, voice: int = 0, *, untranspose: bool = True) -> Melody:
     """One voice of ``chorale`` as a Melody: the silence cut before the first note put back (the pickup
     as a leading rest, the Melody convention), tempo and length from ``meta`` where the chorale came

@@ -60,14 +60,15 @@ def corpus_tune(title: str, data: str | Path) -> Any:
     return tunes[0][1]
 
 
-def soprano_of(melody: Any, chord_rate: str = "beat") -> tuple[Chorale, list[str]]:
-    """The melody as a soprano ready to harmonise, and what was done to it (for the user)."""
+def soprano_of(melody: Any, chord_rate: str = "beat") -> tuple[Chorale, list[str], int]:
+    """The melody as a soprano ready to harmonise, what was done to it (for the user) and the semitones it
+    was moved by."""
     from genmodels.harmony.adapt import soprano_from_melody
 
     if chord_rate not in CHORD_RATES:
         raise SettingsError(f"--chord-rate {chord_rate!r}: choose {' or '.join(CHORD_RATES)}")
     adapted = soprano_from_melody(melody, chord_rate=chord_rate)
-    return adapted.chorale, list(adapted.messages)
+    return adapted.chorale, list(adapted.messages), adapted.transposed
 
 
 def to_midi_bytes(chorale: Chorale, tempo: float = 80.0) -> bytes:
@@ -119,15 +120,18 @@ def describe(result: HarmonyResult) -> list[str]:
 def harmonise_command(checkpoint: Any, args: argparse.Namespace, settings: HarmonySettings) -> HarmonyResult:
     """Read the melody, harmonise it, print what happened, write --out (and --musicxml)."""
     melody = read_melody(args)
-    soprano, messages = soprano_of(melody, getattr(args, "chord_rate", None) or "beat")
+    from genmodels.harmony.adapt import in_melody_key
+
+    soprano, messages, transposed = soprano_of(melody, getattr(args, "chord_rate", None) or "beat")
     result = harmonise(checkpoint, soprano, settings)
-    for m in messages + describe(result):
+    harmony, moved = in_melody_key(result.chorale, transposed)
+    for m in messages + ([moved] if moved else []) + describe(result):
         print(m)
     out = Path(getattr(args, "out", None) or "harmonised.mid")
-    out.write_bytes(to_midi_bytes(result.chorale, tempo=melody.tempo))
-    print(f"wrote {out} (four tracks: soprano, alto, tenor, bass; {result.chorale.steps * STEP_TICKS // 12} quarters)")
+    out.write_bytes(to_midi_bytes(harmony, tempo=melody.tempo))
+    print(f"wrote {out} (four tracks: soprano, alto, tenor, bass; {harmony.steps * STEP_TICKS // 12} quarters)")
     if getattr(args, "musicxml", None):
-        _write_musicxml(result.chorale, Path(args.musicxml))
+        _write_musicxml(harmony, Path(args.musicxml))
     return result
 
 
@@ -145,7 +149,7 @@ def card_sample(checkpoint: Any) -> str:
     from genmodels.melody import parse_note_prompt
     from genmodels.melody.notation import note_name
 
-    soprano, _ = soprano_of(parse_note_prompt(CARD_NOTES, meter=(4, 4), key=(4, "minor")))
+    soprano, _, _ = soprano_of(parse_note_prompt(CARD_NOTES, meter=(4, 4), key=(4, "minor")))
     result = harmonise(checkpoint, soprano, HarmonySettings(temperature=0.8, seed=1, candidates=4))
     rows = []
     for v, name in enumerate(VOICES):
