@@ -208,9 +208,18 @@ def regenerate(h: dict, entry: dict, voice: int, model, msg) -> bool:
     except GenmodelsError as e:
         msg.error(str(e))
         return False
+    new = result.chorale.transpose(-shift)
+    if new.voices == entry["chorale"].voices:  # nothing new: say why rather than add a copy to the list
+        why = (
+            "at temperature 0 the harmoniser always writes its most likely voice; raise the temperature for another"
+            if s.temperature == 0
+            else "press again for another random seed, or raise the temperature"
+        )
+        msg.info(f"The same {VOICE_LABELS[voice]} came out again: {why}.")
+        return False
     action = f"new {VOICE_LABELS[voice]} (from #{entry['k']})"
     keep = {k: entry.get(k, 0) for k in ("messages", "transposed", "rate", "model_shift")}
-    add_harmony(h, result.chorale.transpose(-shift), action, model, s, result.nll, **keep)
+    add_harmony(h, new, action, model, s, result.nll, **keep)
     return True
 
 

@@ -1108,6 +1108,17 @@ def test_harmony_regenerate_one_voice_keeps_the_others(voice):
 
 
 @needs_harmony
+def test_harmony_new_voice_at_temperature_zero_says_it_is_the_same():
+    """A new user pressed "New bass" at temperature 0: the same bass came back as a new entry each time."""
+    at = harmonise(melody_generate(page("melody.py")), hz_temp=0.0)
+    no_errors(at)
+    at.button(key="hz_regen_3").click().run()
+    no_errors(at)
+    assert len(last_melody(at)["harmonies"]) == 1
+    assert any("same bass came out again: at temperature 0" in i.value for i in at.info), [i.value for i in at.info]
+
+
+@needs_harmony
 def test_harmony_settings_melody_and_harmonies_survive_navigation_and_undo():
     at = melody_generate(page("melody.py"))
     at = harmonise(at, hz_instruments="choir", hz_rate="half-bar", hz_temp=1.1, hz_voice_leading=False)
