@@ -350,6 +350,21 @@ def _start_processes(cfg: TrainConfig) -> int:
     return world
 
 
+def _distributed(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` under DistributedDataParallel, on a process group of its own. torch (2.13) never frees the
+    group a DDP module was built on (C++ keeps it past the module and ``destroy_process_group``), nor with it
+    that group's gloo worker threads. Were that the default group, the one this module's own collectives use
+    (the stop flag, the gathered hidden state, the final barrier), a worker thread could still hold the last
+    of them when the process exits: dropping the barrier's work frees the stop flag's tensor, whose Python
+    object needs the GIL, and a thread taking the GIL while the interpreter finalizes is ended by
+    ``pthread_exit``, which C++ turns into an abort ("terminate called without an active exception", a
+    flaky SIGABRT after the run's last line). The default group, which no DDP module holds, is torn down,
+    its threads joined, by ``destroy_process_group`` at the end of ``train``; DDP's group only carries
+    gradient buckets, which are C++'s own tensors."""
+    group = torch.distributed.new_group(backend=torch.distributed.get_backend())
+    return torch.nn.parallel.DistributedDataParallel(model, process_group=group)
+
+
 def _adopt_identity(cfg: TrainConfig, saved: dict) -> None:
     """Give ``cfg`` the saved run's data and shape (RUN_IDENTITY), whatever the command line said."""
     saved = flatten(saved)
@@ -407,7 +422,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = self.domain.build_model(mcfg)
         parent = self._init_from(mcfg) if cfg.init_from and self.state_prev is None else None
-        self.net = torch.nn.parallel.DistributedDataParallel(self.model) if _is_dist() else self.model
+        self.net = _distributed(self.model) if _is_dist() else self.model
         self.opt = make_optimizer(cfg, self.model.named_parameters())
         self.lr_scale = 1.0  # the plateau schedule's divisions so far
         self.cpu = 0.0  # process CPU seconds spent training, over every invocation (the --time-budget clock)
@@ -779,8 +794,15 @@ def train(cfg: TrainConfig, resume: bool = False, command: str | None = None, pr
     if resume and not (Path(cfg.out) / ckpt.TRAIN_STATE).exists():
         raise CheckpointError(f"Nothing to resume in {cfg.out}: no {ckpt.TRAIN_STATE}")
     trainer = get_domain(cfg.domain).trainer_class()  # Trainer, or a domain's own (harmony: whole chorales)
+    t = None
     try:
-        return trainer(cfg, resume=resume, command=command, progress=progress).run()
+        t = trainer(cfg, resume=resume, command=command, progress=progress)
+        return t.run()
     finally:
-        if torch.distributed.is_initialized():  # tear it down here: left to exit, gloo can abort a rank
+        # Under torchrun: tear the default group down before exit, its worker threads joined (see _distributed).
+        # The DDP module goes first: while its group lives, so does the default one (a traceback may hold ``t``).
+        if t is not None:
+            t.net = t.model
+        del t
+        if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
