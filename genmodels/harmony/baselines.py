@@ -53,11 +53,9 @@ import numpy as np
 
 from genmodels.errors import DataError, GenmodelsError
 from genmodels.harmony.chords import QUALITIES, chord_of
-from genmodels.harmony.grid import HOLD, RANGES, REST, VOICES, Chorale
+from genmodels.harmony.grid import HIGH, HOLD, LOW, RANGES, REST, VOICES, Chorale, fold
 from genmodels.util import repo_path
 
-LOW = min(lo for lo, _ in RANGES.values())
-HIGH = max(hi for _, hi in RANGES.values())
 PITCHES = np.arange(LOW, HIGH + 1)
 LABELS: list[tuple[int, str] | None] = [None] + [(r, q) for q in QUALITIES for r in range(12)]
 LABEL_INDEX = {lab: i for i, lab in enumerate(LABELS)}
@@ -70,15 +68,6 @@ for _i, _lab in enumerate(LABELS[1:], 1):
     for _iv in QUALITIES[_lab[1]][1]:
         MEMBER[_i, (_lab[0] + _iv) % 12] = True
 NOTE, HELD, RESTING = 0, 1, 2  # token types
-
-
-def fold(pitch: int) -> int:
-    """A pitch moved by octaves into ``LOW..HIGH`` (the span of the models' vocabulary)."""
-    while pitch < LOW:
-        pitch += 12
-    while pitch > HIGH:
-        pitch -= 12
-    return pitch
 
 
 def mode_index(chorale: Chorale) -> int:

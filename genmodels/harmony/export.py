@@ -19,7 +19,8 @@ import pretty_midi
 
 from genmodels.errors import NotationError, SettingsError
 from genmodels.harmony.grid import HOLD, REST, Chorale
-from genmodels.melody.scales import LETTER_PC, key_signature, parse_mode, spell_pitch_class, tonic_name
+from genmodels.melody.musicxml import m21_pitch
+from genmodels.melody.scales import key_signature, parse_mode, tonic_name
 
 VOICE_NAMES = ("Soprano", "Alto", "Tenor", "Bass")
 # General MIDI programs (0-based) for soprano, alto, tenor, bass.
@@ -166,16 +167,12 @@ def voice_bars(chorale: Chorale, voice: int) -> list[list[BarEvent]]:
 
 
 def _m21_event(e: BarEvent, sharps: int, fermata: bool) -> Any:
-    from music21 import expressions, note, pitch, tie
+    from music21 import expressions, note, tie
 
     ql = Fraction(e.steps, 4)
     if e.pitch is None:
         return note.Rest(quarterLength=ql)
-    letter, alter = spell_pitch_class(e.pitch % 12, sharps)
-    p = pitch.Pitch(step=letter, octave=(e.pitch - alter - LETTER_PC[letter]) // 12 - 1)
-    if alter:
-        p.accidental = "sharp" if alter > 0 else "flat"
-    n = note.Note(p, quarterLength=ql)
+    n = note.Note(m21_pitch(e.pitch, sharps), quarterLength=ql)
     if e.tied_from or e.tied_on:
         n.tie = tie.Tie("continue" if e.tied_from and e.tied_on else "stop" if e.tied_from else "start")
     if fermata and not e.tied_from:

@@ -30,6 +30,18 @@ RANGES: dict[str, tuple[int, int]] = {
     "bass": (36, 62),  # C2..D4
 }
 
+LOW = min(lo for lo, _ in RANGES.values())  # the span of every voice together: the harmonisers' pitch vocabulary
+HIGH = max(hi for _, hi in RANGES.values())
+
+
+def fold(pitch: int) -> int:
+    """A pitch moved by octaves into ``LOW..HIGH`` (the span of the models' vocabulary)."""
+    while pitch < LOW:
+        pitch += 12
+    while pitch > HIGH:
+        pitch -= 12
+    return pitch
+
 
 @dataclass(frozen=True)
 class VoiceNote:

@@ -15,24 +15,13 @@ from pathlib import Path
 import torch
 
 from genmodels.errors import CheckpointError
-from genmodels.harmony.grid import HOLD, RANGES, REST, Chorale
+from genmodels.harmony.grid import HIGH, HOLD, LOW, REST, Chorale, fold
 from genmodels.util import atomic_write_json
 
 PAD, BOS, HOLD_ID, REST_ID = 0, 1, 2, 3
-LOW = min(lo for lo, _ in RANGES.values())
-HIGH = max(hi for _, hi in RANGES.values())
 POSITIONS = 48  # positions in a bar the encoder tells apart (longer bars share the last)
 MODES = ("major", "minor")  # any other mode is a third class
 LOWER = (1, 2, 3)  # alto, tenor, bass: the voices the model writes, in this order at every step
-
-
-def fold(pitch: int) -> int:
-    """A pitch moved by octaves into the vocabulary's span."""
-    while pitch < LOW:
-        pitch += 12
-    while pitch > HIGH:
-        pitch -= 12
-    return pitch
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,24 @@ from genmodels.melody.scales import LETTER_PC, key_signature, parse_mode, spell_
 CONTINUATION_COLOR = "#C0392B"
 
 
+def m21_pitch(midi_pitch: int, sharps: int) -> Any:
+    """A music21 Pitch for ``midi_pitch``, spelled for a key signature of ``sharps`` (negative: flats)."""
+    from music21 import pitch
+
+    letter, alter = spell_pitch_class(midi_pitch % 12, sharps)
+    p = pitch.Pitch(step=letter, octave=(midi_pitch - alter - LETTER_PC[letter]) // 12 - 1)
+    if alter:
+        p.accidental = "sharp" if alter > 0 else "flat"
+    return p
+
+
 def _m21_note(e: Event, sharps: int, color: str | None) -> Any:
-    from music21 import note, pitch, tie
+    from music21 import note, tie
 
     ql = Fraction(e.ticks, TICKS_PER_QUARTER)
     if e.pitch is None:
         return note.Rest(quarterLength=ql)
-    letter, alter = spell_pitch_class(e.pitch % 12, sharps)
-    p = pitch.Pitch(step=letter, octave=(e.pitch - alter - LETTER_PC[letter]) // 12 - 1)
-    if alter:
-        p.accidental = "sharp" if alter > 0 else "flat"
-    n = note.Note(p, quarterLength=ql)
+    n = note.Note(m21_pitch(e.pitch, sharps), quarterLength=ql)
     if e.tie or e.tied:
         n.tie = tie.Tie("continue" if e.tie and e.tied else "start" if e.tie else "stop")
     if color:
