@@ -235,7 +235,7 @@ def _generate_parser(sub) -> None:
 
 
 def _harmonise_parser(sub) -> None:
-    from genmodels.harmony.cli import CHORD_RATES
+    from genmodels.harmony.adapt import CHORD_RATES
     from genmodels.harmony.sample import HarmonySettings
 
     h = sub.add_parser("harmonise", help="write alto, tenor and bass under a melody (a harmony checkpoint)")

@@ -11,13 +11,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from genmodels.errors import GenmodelsError, SettingsError
+from genmodels.errors import SettingsError
+from genmodels.harmony.adapt import in_melody_key, soprano_from_melody
+from genmodels.harmony.chords import chord_symbols
+from genmodels.harmony.export import INSTRUMENT_SETS, midi_bytes, to_musicxml
 from genmodels.harmony.grid import STEP_TICKS, VOICES, Chorale
-from genmodels.harmony.sample import HarmonyResult, HarmonySettings, harmonise
+from genmodels.harmony.sample import HarmonyResult, HarmonySettings, harmonise, lower_onsets
 
 CARD_NOTES = "E4 G4 A4/2 B4/2 A4 G4 E4/2 D4/2 E4*2"  # the card's and the benchmark's melody
-CHORD_RATES = ("beat", "half-bar")
-PROGRAMS = (52, 52, 52, 52)  # General MIDI choir aahs, one track per voice
 
 
 def read_melody(args: argparse.Namespace) -> Any:
@@ -63,72 +64,32 @@ def corpus_tune(title: str, data: str | Path) -> Any:
 def soprano_of(melody: Any, chord_rate: str = "beat") -> tuple[Chorale, list[str], int]:
     """The melody as a soprano ready to harmonise, what was done to it (for the user) and the semitones it
     was moved by."""
-    from genmodels.harmony.adapt import soprano_from_melody
-
-    if chord_rate not in CHORD_RATES:
-        raise SettingsError(f"--chord-rate {chord_rate!r}: choose {' or '.join(CHORD_RATES)}")
     adapted = soprano_from_melody(melody, chord_rate=chord_rate)
     return adapted.chorale, list(adapted.messages), adapted.transposed
 
 
-def to_midi_bytes(chorale: Chorale, tempo: float = 80.0) -> bytes:
-    """Four tracks (Soprano, Alto, Tenor, Bass) of a chorale as a standard MIDI file."""
-    import io
-
-    try:
-        from genmodels.harmony.export import to_pretty_midi
-
-        pm = to_pretty_midi(chorale, programs=PROGRAMS, tempo=tempo)
-    except ImportError:
-        pm = _pretty_midi(chorale, tempo)
-    buf = io.BytesIO()
-    pm.write(buf)
-    return buf.getvalue()
-
-
-def _pretty_midi(chorale: Chorale, tempo: float):
-    import pretty_midi
-
-    pm = pretty_midi.PrettyMIDI(initial_tempo=tempo)
-    step_s = 60.0 / tempo / 4
-    for v, name in enumerate(VOICES):
-        inst = pretty_midi.Instrument(program=PROGRAMS[v], name=name.capitalize())
-        for n in chorale.notes(v):
-            inst.notes.append(pretty_midi.Note(80, n.pitch, n.start * step_s, n.end * step_s))
-        pm.instruments.append(inst)
-    return pm
-
-
-def describe(result: HarmonyResult) -> list[str]:
-    """Lines for the terminal: the model's score of each candidate and the chord symbols."""
-    from genmodels.harmony.sample import lower_onsets
-
+def describe(result: HarmonyResult, harmony: Chorale) -> list[str]:
+    """Lines for the terminal: the model's score of each candidate and the chord symbols of ``harmony`` (the
+    kept candidate as delivered, in the melody's key)."""
     lines = ["candidates, the most likely first (by the model's likelihood of all their tokens; kept: the first):"]
     lines += [
         f"  {i + 1}: {nll * lower_onsets(c):.1f} nats in all ({nll:.3f} per lower-voice note)"
         for i, (nll, c) in enumerate(zip(result.nlls, result.candidates, strict=True))
     ]
-    try:
-        from genmodels.harmony.chords import chord_symbols
-
-        lines.append("chords: " + " ".join(sym for _, sym in chord_symbols(result.chorale)))
-    except ImportError:
-        pass
+    lines.append("chords: " + " ".join(sym for _, sym in chord_symbols(harmony)))
     return lines
 
 
 def harmonise_command(checkpoint: Any, args: argparse.Namespace, settings: HarmonySettings) -> HarmonyResult:
     """Read the melody, harmonise it, print what happened, write --out (and --musicxml)."""
     melody = read_melody(args)
-    from genmodels.harmony.adapt import in_melody_key
-
     soprano, messages, transposed = soprano_of(melody, getattr(args, "chord_rate", None) or "beat")
     result = harmonise(checkpoint, soprano, settings)
     harmony, moved = in_melody_key(result.chorale, transposed)
-    for m in messages + ([moved] if moved else []) + describe(result):
+    for m in messages + ([moved] if moved else []) + describe(result, harmony):
         print(m)
     out = Path(getattr(args, "out", None) or "harmonised.mid")
-    out.write_bytes(to_midi_bytes(harmony, tempo=melody.tempo))
+    out.write_bytes(midi_bytes(harmony, programs=INSTRUMENT_SETS["choir"], tempo=melody.tempo))
     print(f"wrote {out} (four tracks: soprano, alto, tenor, bass; {harmony.steps * STEP_TICKS // 12} quarters)")
     if getattr(args, "musicxml", None):
         _write_musicxml(harmony, Path(args.musicxml))
@@ -136,10 +97,6 @@ def harmonise_command(checkpoint: Any, args: argparse.Namespace, settings: Harmo
 
 
 def _write_musicxml(chorale: Chorale, path: Path) -> None:
-    try:
-        from genmodels.harmony.export import to_musicxml
-    except ImportError:
-        raise GenmodelsError("--musicxml needs genmodels.harmony.export, which this version lacks") from None
     path.write_bytes(to_musicxml(chorale, chords=True))
     print(f"wrote {path} (four parts, chord symbols)")
 
