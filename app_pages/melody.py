@@ -636,7 +636,7 @@ st.title("Write a melody")
 st.caption(
     "Give the start of a tune; an LSTM or a GRU trained on folk tunes and chorale melodies writes the next bars "
     "in your meter, key and mode. Read the score, listen, regenerate bars you do not like, keep a rhythm with new "
-    "pitches, transpose; download MIDI, ABC or MusicXML."
+    "pitches, transpose, harmonise it in four parts; download MIDI, ABC or MusicXML."
 )
 
 by_label = require_models("melody")
