@@ -346,11 +346,12 @@ def _one_of(options):
     return parse
 
 
-def melody_link_params(source: dict[str, str], state) -> dict[str, str]:
+def melody_link_params(source: dict[str, str], state, table: dict[str, str] | None = None) -> dict[str, str]:
     """The query parameters that make a melody again: its prompt's ``source`` (note names and meter, or a
-    corpus tune id and how many of its bars) and the page's settings read from ``state``."""
+    corpus tune id and how many of its bars) and the page's settings read from ``state``. With
+    ``table=HARMONY_LINK_SETTINGS``: the Harmonise section's settings, which make its harmony again."""
     out = dict(source)
-    for name, key in LINK_SETTINGS.items():
+    for name, key in (LINK_SETTINGS if table is None else table).items():
         if key in state:
             v = state[key]
             out[name] = str(int(v)) if isinstance(v, bool) else str(v)
@@ -371,10 +372,27 @@ LINK_SETTINGS = {
     "stay": "m_stay",
     "end": "m_end",
 }
+# A harmony of the melody: the marker that one was made, then the settings it was made with (app_harmony).
+HARMONY_MARK = "harm"
+HARMONY_LINK_SETTINGS = {
+    "hm": "hz_model",
+    "hi": "hz_instruments",
+    "hr": "hz_rate",
+    "ht": "hz_temp",
+    "hc": "hz_candidates",
+    "hs": "hz_seed",
+    "hv": "hz_voice_leading",
+}
 
 
-def parse_melody_link(params: dict[str, str], models: list[str], modes, meters, as_prompt: str) -> dict:
-    """Session-state values from a link's query parameters; unknown or malformed values are left out."""
+def parse_melody_link(
+    params: dict[str, str], models: list[str], modes, meters, as_prompt: str, harmony: dict | None = None
+) -> dict:
+    """Session-state values from a link's query parameters; unknown or malformed values are left out.
+
+    ``harmony``: the Harmonise section's choices (``models``, ``instruments``, ``rates``: lists; ``candidates``:
+    the most). With them and the link's harmony marker, the harmony's settings are read too and
+    ``m_link_harmony`` is True (harmonise once the melody is made)."""
     parsers = {
         "tonic": lambda s: as_prompt if s == as_prompt else _int_in(0, 11)(s),
         "mode": _one_of([as_prompt, *modes]),
@@ -390,7 +408,20 @@ def parse_melody_link(params: dict[str, str], models: list[str], modes, meters, 
         "end": lambda s: {"1": True, "0": False}[s],
     }
     out: dict = {}
-    for name, key in LINK_SETTINGS.items():
+    table = LINK_SETTINGS
+    if harmony is not None and params.get(HARMONY_MARK) == "1":
+        parsers |= {
+            "hm": _one_of(harmony["models"]),
+            "hi": _one_of(harmony["instruments"]),
+            "hr": _one_of(harmony["rates"]),
+            "ht": _float_in(0.0, 2.0),
+            "hc": _int_in(1, harmony["candidates"]),
+            "hs": _int_in(0, 2**31 - 1),
+            "hv": parsers["end"],
+        }
+        table = LINK_SETTINGS | HARMONY_LINK_SETTINGS
+        out["m_link_harmony"] = True
+    for name, key in table.items():
         if name in params:
             try:
                 out[key] = parsers[name](params[name])
