@@ -23,7 +23,15 @@ import pandas as pd
 import pretty_midi
 import streamlit as st
 
-from app_support import available_models, checkpoint_stamp, new_seed, score_html
+from app_support import (
+    HARMONY_LINK_SETTINGS,
+    HARMONY_MARK,
+    available_models,
+    checkpoint_stamp,
+    melody_link_params,
+    new_seed,
+    score_html,
+)
 from genmodels.errors import GenmodelsError
 from genmodels.harmony import export
 from genmodels.melody.scales import key_name
@@ -74,6 +82,17 @@ def key_text(chorale) -> str:
 
 def roll_seed() -> None:
     st.session_state.hz_seed = new_seed()
+
+
+def link_choices() -> dict:
+    """What a link's harmony settings may hold (``app_support.parse_melody_link``'s ``harmony``)."""
+    models = [m.label for m in available_models("harmony")]
+    return {
+        "models": models,
+        "instruments": list(export.INSTRUMENT_SETS),
+        "rates": list(RATES),
+        "candidates": MAX_CANDIDATES,
+    }
 
 
 def settings():
@@ -186,9 +205,11 @@ def harmonise_melody(h: dict, model, msg) -> bool:
     chorale, moved = in_melody_key(result.chorale, adapted.transposed)
     messages = list(adapted.messages) + list(getattr(result, "messages", [])) + ([moved] if moved else [])
     back = key_shift_back(adapted.transposed)
+    # The settings that make this harmony again, for the melody's link.
+    link = melody_link_params({HARMONY_MARK: "1"}, st.session_state, HARMONY_LINK_SETTINGS) | {"hm": model.label}
     add_harmony(
         h, chorale, "harmonised", model, s, result.nll,
-        messages=messages, transposed=adapted.transposed + back, model_shift=-back, rate=rate,
+        messages=messages, transposed=adapted.transposed + back, model_shift=-back, rate=rate, link=link,
     )  # fmt: skip
     return True
 
@@ -219,12 +240,15 @@ def regenerate(h: dict, entry: dict, voice: int, model, msg) -> bool:
         return False
     action = f"new {VOICE_LABELS[voice]} (from #{entry['k']})"
     keep = {k: entry.get(k, 0) for k in ("messages", "transposed", "rate", "model_shift")}
-    add_harmony(h, new, action, model, s, result.nll, **keep)
+    # The link still makes the harmony as first made (the new voice is not in it).
+    add_harmony(h, new, action, model, s, result.nll, **keep, link=entry.get("link"), derived=True)
     return True
 
 
 def harmony_section(h: dict) -> None:
-    """The Harmonise section under the melody version ``h``."""
+    """The Harmonise section under the melody version ``h``. Harmonises at once when the melody was just made
+    from a link that holds a harmony (``hz_autogen``)."""
+    auto = st.session_state.pop("hz_autogen", False)
     st.session_state.setdefault("hz_seed", new_seed())
     st.session_state.setdefault("hz_voice_leading", True)  # set here, not by value=: tests and links may set it
     st.divider()
@@ -247,27 +271,36 @@ def harmony_section(h: dict) -> None:
     controls(models)
     msg = st.container()
     model = models.get(st.session_state.get("hz_model")) or next(iter(models.values()))
-    if st.button("Harmonise", type="primary", key="hz_go", icon=":material/queue_music:", width="stretch"):
-        if harmonise_melody(h, model, msg):
-            st.rerun()
+    go = st.button("Harmonise", type="primary", key="hz_go", icon=":material/queue_music:", width="stretch")
+    if (go or auto) and harmonise_melody(h, model, msg):
+        st.rerun()
     if h.get("harmonies"):
         show_harmony(h, pick_harmony(h), model)
 
 
-def pick_harmony(h: dict) -> dict:
-    hs = h["harmonies"]
+def shown_harmony(h: dict) -> dict | None:
+    """The harmony of ``h`` on show: the one picked (or just made), else the latest; None without one."""
+    hs = h.get("harmonies")
+    if not hs:
+        return None
     by_k = {e["k"]: e for e in hs}
     key = f"hz_pick_{h['n']}"
     if f"hz_pick_next_{h['n']}" in st.session_state:
         st.session_state[key] = st.session_state.pop(f"hz_pick_next_{h['n']}")
     if st.session_state.get(key) not in by_k:
         st.session_state[key] = hs[-1]["k"]
+    return by_k[st.session_state[key]]
+
+
+def pick_harmony(h: dict) -> dict:
+    shown, hs = shown_harmony(h), h["harmonies"]  # the pick is settled before its selectbox is drawn
     if len(hs) == 1:
-        return hs[0]
+        return shown
+    by_k = {e["k"]: e for e in hs}
     k = st.selectbox(
         f"Harmonies of this melody ({len(hs)}): pick an earlier one to go back to it",
         [e["k"] for e in reversed(hs)],
-        key=key,
+        key=f"hz_pick_{h['n']}",
         persist_state=KEEP,
         format_func=lambda k: f"#{k} · {by_k[k]['time']} · {by_k[k]['action']} · {by_k[k]['model']}",
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 import pretty_midi
 import streamlit as st
 
-from app_harmony import harmony_section
+from app_harmony import harmony_section, link_choices, shown_harmony
 from app_support import (
     MAX_URL_NOTES,
     ROOT,
@@ -162,12 +162,12 @@ def use_as_prompt(text: str, meter: str) -> None:
 # -- a link that reproduces a melody -------------------------------------------------------------
 def apply_link(models: list[str], corpus_ids: list[str]) -> None:
     """Once per session: the prompt and settings of the page's URL go into the controls, and the melody is
-    generated again (same random seed, same melody)."""
+    generated again (same random seed, same melody); then its harmony, when the link holds one."""
     if st.session_state.get("m_link_read"):
         return
     st.session_state.m_link_read = True
     params = {k: st.query_params[k] for k in st.query_params}
-    values = parse_melody_link(params, models, MODES, METERS, AS_PROMPT)
+    values = parse_melody_link(params, models, MODES, METERS, AS_PROMPT, harmony=link_choices())
     kind = values.pop("m_source_kind", None)
     if kind is None:
         return
@@ -185,18 +185,23 @@ def apply_link(models: list[str], corpus_ids: list[str]) -> None:
     st.session_state.m_autogen = True
 
 
-def show_link(h: dict) -> None:
-    """The picked version's link in the address bar, and a note of what a link cannot hold."""
+def show_link(h: dict, harmony: dict | None = None) -> None:
+    """The picked version's link in the address bar, with the settings of its ``harmony`` on show (as first made)
+    when it has one, and a note of what a link cannot hold."""
     if h.get("link") is None:
         st.query_params.clear()
         st.caption(h.get("link_note", "This version has no link."))
         return
-    st.query_params.from_dict(h["link"])
+    harmony_link = (harmony or {}).get("link") or {}
+    st.query_params.from_dict(h["link"] | harmony_link)
     note = " It makes the melody as first generated; later changes (regenerate, new pitches, transpose) are not in it."
     note = note if h.get("derived") else ""
+    if harmony_link and harmony.get("derived"):
+        note += " It makes the harmony as first harmonised; new alto, tenor or bass voices are not in it."
+    what = "melody and its harmony" if harmony_link else "melody"
     query = "&".join(f"{k}={v}" for k, v in st.query_params.to_dict().items())
     st.caption(
-        f"The address bar now holds a link to this melody: opening it makes the same melody again.{note} "
+        f"The address bar now holds a link to this melody: opening it makes the same {what} again.{note} "
         f"({len(query):,} characters)"
     )
 
@@ -653,8 +658,10 @@ with left:
     prompt, link, no_link = prompt_column(sources, corpus)
 with right:
     settings_column(prompt, link, no_link, by_label)
-if st.session_state.pop("m_autogen", False):  # opened from a link: make its melody
-    generate(prompt, link, no_link, by_label, st.container())
+link_harmony = st.session_state.pop("m_link_harmony", False)
+if st.session_state.pop("m_autogen", False):  # opened from a link: make its melody (and below, its harmony)
+    if generate(prompt, link, no_link, by_label, st.container()) and link_harmony:
+        st.session_state.hz_autogen = True
 
 
 # -- the current melody (below): score, piano roll, audio, downloads, and what can be done with it ----
@@ -688,7 +695,7 @@ def show_history(hist: list[dict]) -> None:
         + (f" · {steer}" if steer else "")
         + overruled
     )
-    show_link(h)
+    show_link(h, shown_harmony(h))
     show_music(h)
     show_audio_and_downloads(h)
     work_on_melody(h)

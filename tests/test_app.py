@@ -1142,6 +1142,58 @@ def test_harmony_settings_melody_and_harmonies_survive_navigation_and_undo():
     assert "hz_dl_mid_1_1" in {d.key for d in at.get("download_button")}
 
 
+def link_params(at: AppTest) -> dict:
+    return {k: at.query_params[k] for k in at.query_params}
+
+
+@needs_harmony
+def test_melody_link_reproduces_the_harmony():
+    """A user harmonised a melody and sent its link to a friend: the friend's page makes the melody, then the same
+    four parts with the same settings in the Harmonise controls."""
+    at = melody_generate(page("melody.py"))
+    model = model_labels("harmony")[-1]
+    at = harmonise(at, hz_model=model, hz_instruments="organ", hz_rate="half-bar", hz_voice_leading=False)
+    no_errors(at)
+    made, params = last_harmony(at), link_params(at)
+    assert params["harm"] == "1" and params["hm"] == model and params["hi"] == "organ" and params["hr"] == "half-bar"
+    assert (params["ht"], params["hc"], params["hs"], params["hv"]) == ("0.7", "2", "5", "0")
+    assert "makes the same melody and its harmony again" in captions(at)
+    assert sum(len(k) + len(str(v)) + 2 for k, v in params.items()) < 700
+    again = open_link(params)
+    no_errors(again)
+    assert again.session_state["m_history"][-1]["full"] == last_melody(at)["full"]
+    e = last_harmony(again)
+    assert e["chorale"].voices == made["chorale"].voices and e["midi"]["organ"] == made["midi"]["organ"]
+    assert again.radio(key="hz_model").value == model and again.selectbox(key="hz_instruments").value == "organ"
+    assert again.radio(key="hz_rate").value == "half-bar" and again.toggle(key="hz_voice_leading").value is False
+    assert again.slider(key="hz_temp").value == 0.7 and again.slider(key="hz_candidates").value == 2
+    assert again.number_input(key="hz_seed").value == 5
+    assert link_params(again) == params  # and the friend's page holds the same link
+    at.button(key="hz_regen_3").click().run()  # a new bass: the link still makes the harmony as first made
+    no_errors(at)
+    assert link_params(at) == params and "new alto, tenor or bass voices are not in it" in captions(at)
+
+
+@needs_harmony
+def test_melody_link_with_malformed_harmony_values_makes_the_melody_and_ignores_them():
+    good = {"src": "notes", "notes": "E4 G4 A4/2 A4/2 G4*2", "seed": "42", "bars": "2", "harm": "1", "hc": "1"}
+    bad = {"hm": "Bach", "hi": "kazoo", "hr": "every bar", "ht": "nan", "hs": "-1", "hv": "yes"}
+    at = open_link(good | bad)
+    no_errors(at)
+    assert len(at.session_state["m_history"]) == 1 and last_melody(at)["full"].n_bars >= 2
+    assert at.radio(key="hz_model").value == model_labels("harmony")[0]
+    assert at.selectbox(key="hz_instruments").value == "strings" and at.radio(key="hz_rate").value == "beat"
+    assert at.slider(key="hz_temp").value == 0.8 and at.toggle(key="hz_voice_leading").value is True
+    assert at.slider(key="hz_candidates").value == 1  # the one that parses is kept
+    s = last_harmony(at)["settings"]
+    assert s.candidates == 1 and s.temperature == 0.8 and 0 <= s.seed < 2**31
+    from app_support import parse_melody_link
+
+    choices = {"models": ["LSTM"], "instruments": ["organ"], "rates": ["beat"], "candidates": 8}
+    unmarked = parse_melody_link(good | {"harm": "0", "hm": "LSTM"}, [], [], [], "", harmony=choices)
+    assert "hz_model" not in unmarked and "m_link_harmony" not in unmarked  # no marker: no harmony
+
+
 @needs_harmony
 def test_harmony_of_the_prompt_as_it_is_with_a_pickup():
     at = page("melody.py")
