@@ -15,6 +15,7 @@ import os
 import re
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pretty_midi
 import streamlit as st
@@ -199,7 +200,7 @@ def show_link(h: dict, harmony: dict | None = None) -> None:
     if harmony_link and harmony.get("derived"):
         note += " It makes the harmony as first harmonised; new alto, tenor or bass voices are not in it."
     what = "melody and its harmony" if harmony_link else "melody"
-    query = "&".join(f"{k}={v}" for k, v in st.query_params.to_dict().items())
+    query = urlencode(st.query_params.to_dict())  # as the address bar holds it (spaces, "/" and "#" escaped)
     st.caption(
         f"The address bar now holds a link to this melody: opening it makes the same {what} again.{note} "
         f"({len(query):,} characters)"
