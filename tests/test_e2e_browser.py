@@ -475,6 +475,20 @@ def test_browser_harmonise_a_generated_melody(tmp_path):
         again = pretty_midi.PrettyMIDI(str(download(page, "Download the four voices (.mid)", tmp_path)))
         for v in (0, 1, 2):
             assert [n.pitch for n in again.instruments[v].notes] == [n.pitch for n in pm.instruments[v].notes]
+
+        # The address bar's link, opened in a new tab (a new session), makes the melody and its first harmony again.
+        link = page.url
+        assert "harm=1" in link
+        other = page.context.new_page()
+        other.goto(link)
+        other.locator('img[alt="harmony score"]').wait_for(timeout=TIMEOUT_MS)
+        wait_idle(other)
+        no_exception_on_page(other)
+        shared = pretty_midi.PrettyMIDI(str(download(other, "Download the four voices (.mid)", tmp_path)))
+        for v in range(4):
+            assert [(n.pitch, n.start) for n in shared.instruments[v].notes] == [
+                (n.pitch, n.start) for n in pm.instruments[v].notes
+            ]
         assert not outside, f"requests outside the app: {outside}"
 
 
