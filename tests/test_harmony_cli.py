@@ -101,3 +101,21 @@ def test_eval_reports_likelihood_and_harmonies(tiny, capsys):
     assert report["test"]["metric"] == "nats_per_note" and report["test"]["value"] > 0
     h = report["harmonies"]
     assert h["pieces"] == 3 and 0 <= h["bass_agreement"] <= 1 and "total" in h["faults_per_100_beats"]
+
+
+def test_corpus_tune_found_by_words_of_its_name(tmp_path):
+    """``--corpus-tune "wind that shakes"`` finds ryansMammoth-WindThatShakesTheBarleyReel-0000 (the ids run
+    the words together); a name no tune has is a clear error."""
+    from genmodels.errors import SettingsError
+    from genmodels.harmony.cli import corpus_tune
+
+    (tmp_path / "test").mkdir()
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(0)
+    inst.notes += [pretty_midi.Note(90, p, k * 0.5, (k + 1) * 0.5) for k, p in enumerate([67, 69, 71, 72] * 3)]
+    pm.instruments.append(inst)
+    pm.write(str(tmp_path / "test" / "ryansMammoth-WindThatShakesTheBarleyReel-0000.mid"))
+    assert [n.pitch for n in corpus_tune("wind that shakes", tmp_path).notes][:4] == [67, 69, 71, 72]
+    assert corpus_tune("Barley-Reel", tmp_path).notes
+    with pytest.raises(SettingsError, match="no tune"):
+        corpus_tune("the kesh jig", tmp_path)

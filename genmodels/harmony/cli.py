@@ -8,6 +8,7 @@ its messages are printed), then ``sample.harmonise``; the result is written as a
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,16 @@ def _meter(text: str) -> tuple[int, int]:
 
 
 def corpus_tune(title: str, data: str | Path) -> Any:
-    """The melody-corpus test tune whose file name contains ``title`` (case-insensitive)."""
+    """The first melody-corpus test tune whose file name contains ``title``, compared without case, spaces or
+    punctuation ("wind that shakes" finds ryansMammoth-WindThatShakesTheBarleyReel-0000)."""
     from genmodels.data import melody_files, read_melodies
     from genmodels.util import repo_path
 
+    def plain(s: str) -> str:
+        return re.sub(r"[^0-9a-z]", "", s.lower())
+
     folder = repo_path(data) / "test"
-    files = [f for f in melody_files(folder) if title.lower() in f.stem.lower()]
+    files = [f for f in melody_files(folder) if plain(title) and plain(title) in plain(f.stem)]
     if not files:
         raise SettingsError(f"no tune in {folder} has {title!r} in its name (run python -m genmodels prepare melody)")
     tunes = read_melodies(files[:1])
