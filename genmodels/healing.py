@@ -305,18 +305,25 @@ def load_test_works(data_dir: str | Path = "data/text") -> list[str]:
 
 
 if __name__ == "__main__":  # python -m genmodels.healing [CHECKPOINT ...] [--beam]: accuracy with/without healing
+    import argparse
     import json
-    import sys
 
     from genmodels.checkpoint import load_checkpoint
 
+    p = argparse.ArgumentParser(
+        prog="python -m genmodels.healing",
+        description="First word of the greedy continuation right at 2,000 mid-word cuts of the test works, "
+        "with and without token healing.",
+    )
+    p.add_argument("checkpoints", nargs="*", default=["checkpoints/text-lstm", "checkpoints/text-gru"])
+    p.add_argument("--beam", action="store_true", help="also the top next-word suggestion at the same cuts")
+    args = p.parse_args()
     torch.set_num_threads(1)
     works = load_test_works()
-    paths = [a for a in sys.argv[1:] if not a.startswith("--")]
-    for path in paths or ["checkpoints/text-lstm", "checkpoints/text-gru"]:
+    for path in args.checkpoints:
         ck = load_checkpoint(path)
         report = healing_accuracy(ck.model, ck.tokenizer, works)
-        if "--beam" in sys.argv:  # the same cut points, scored with the top next-word suggestion
+        if args.beam:  # the same cut points, scored with the top next-word suggestion
             from genmodels.suggest import beam_accuracy
 
             report["beam_top1"] = beam_accuracy(ck.model, ck.tokenizer, works)

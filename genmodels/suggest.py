@@ -464,16 +464,23 @@ def _pct(xs: list[float], q: float) -> float:
 
 
 if __name__ == "__main__":  # python -m genmodels.suggest [TEXT]: suggestions for TEXT, else the latency table
-    import sys
+    import argparse
 
+    p = argparse.ArgumentParser(
+        prog="python -m genmodels.suggest",
+        description="The shipped text models' three next words and ghost text for TEXT; without TEXT, the "
+        "suggestion latency table.",
+    )
+    p.add_argument("text", nargs="?", help="the text typed so far")
+    args = p.parse_args()
     torch.set_num_threads(1)
-    if len(sys.argv) > 1:
+    if args.text:
         from genmodels.checkpoint import load_checkpoint
 
         for path in ("checkpoints/text-lstm", "checkpoints/text-gru"):
             ck = load_checkpoint(path)
-            words = ", ".join(f"{x.word} ({x.prob:.3f})" for x in next_words(ck.model, ck.tokenizer, sys.argv[1]))
-            print(f"{ck.name}: {words} | ghost: {ghost_text(ck.model, ck.tokenizer, sys.argv[1])!r}")
+            words = ", ".join(f"{x.word} ({x.prob:.3f})" for x in next_words(ck.model, ck.tokenizer, args.text))
+            print(f"{ck.name}: {words} | ghost: {ghost_text(ck.model, ck.tokenizer, args.text)!r}")
     else:
         for name, r in suggest_latency().items():
             print(

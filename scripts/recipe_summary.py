@@ -7,7 +7,6 @@ of its best weights on the whole validation split (the runs validate on a bounde
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import torch
@@ -36,6 +35,10 @@ def summary(out: Path) -> dict:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m scripts.recipe_summary", description=__doc__.splitlines()[0])
+    p.add_argument("runs", nargs="+", help="run folders (runs/NAME)")
     torch.set_num_threads(1)
-    for arg in sys.argv[1:]:
-        print(json.dumps(summary(Path(arg))), flush=True)
+    for run in p.parse_args().runs:
+        print(json.dumps(summary(Path(run))), flush=True)

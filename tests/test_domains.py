@@ -97,3 +97,22 @@ def test_cli_train_help_lists_every_setting():
         [sys.executable, "-m", "genmodels", "train", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
     assert p.returncode == 0 and "--emb-dim" in p.stdout and "(default: 256)" in p.stdout
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "genmodels.keystrokes",
+        "genmodels.healing",
+        "genmodels.suggest",
+        "genmodels.harmony.baselines",
+        "scripts.recipe_summary",
+        "scripts.per_document",
+        "scripts.dynamic_tune",
+    ],
+)
+def test_measurement_commands_answer_help_without_running(module):
+    """The README's measurement commands print their usage for --help (they used to start a minutes-long
+    run, or read "--help" as the text to complete)."""
+    p = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 0 and p.stdout.startswith("usage:"), p.stdout[-500:] + p.stderr[-500:]
