@@ -89,7 +89,7 @@ def test_a_shipped_card_with_the_flat_layout_still_reads():
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg  # the nested layout reads back the same
     cmd = command_from_config(cfg)
     assert cmd.startswith("python -m genmodels train --domain text") and "--tie-weights" in cmd
-    assert "--hidden 384" in cmd and "--no-augment" not in cmd
+    assert f"--hidden {flat['hidden']}" in cmd and "--no-augment" not in cmd
 
 
 def test_cli_train_help_lists_every_setting():
