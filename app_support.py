@@ -133,6 +133,23 @@ def read_model_card(path: Path) -> ModelCard:
     return ModelCard(card, config, params)
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def model_summary(label: str, path: str) -> str:
+    """One line from a checkpoint's card, for a model choice's help: network, size, test figure."""
+    try:
+        mc = read_model_card(Path(path))
+    except GenmodelsError:
+        return label
+    m = mc.config.get("model") or {}
+    test = (mc.card.get("test") or {}).get("value")
+    units = {"bits_per_char": "bits/char", "nats_per_note": "nats/note"}.get(mc.card.get("metric", ""), "")
+    net = f"{m.get('layers', '?')}×{m.get('hidden', '?')} {str(m.get('cell', '')).upper()}"
+    vocab = (mc.config.get("tokenizer") or {}).get("vocab_size")
+    pieces = f", a {vocab:,}-token vocabulary" if isinstance(vocab, int) else ""
+    figure = f", test {test:.3f} {units} (lower is better)" if isinstance(test, (int, float)) else ""
+    return f"{label}: {net}{pieces}, {mc.parameters / 1e6:.2f} M parameters{figure}"
+
+
 def new_seed() -> int:
     return secrets.randbelow(1_000_000)
 

@@ -12,6 +12,7 @@ import streamlit as st
 from app_support import (
     PROB_LEGEND,
     get_generator,
+    model_summary,
     new_seed,
     next_token_chart,
     prompt_was_cut,
@@ -165,7 +166,8 @@ def model_radio(where, models: list):
         key="t_model",
         horizontal=True,
         persist_state=KEEP,
-        help="LSTM and GRU: two kinds of recurrent network, trained the same way.",
+        help="Two kinds of recurrent network, each with its own tokenizer (the Models page has their cards).  \n"
+        + "  \n".join(model_summary(m.label, str(m.path)) for m in models),
     )
 
 

@@ -1306,3 +1306,16 @@ def test_harmony_piano_roll_shows_the_four_voices():
     rows = [r for d in data.values() for r in d if "voice" in r]
     assert sorted({r["voice"] for r in rows}) == ["Alto", "Bass", "Soprano", "Tenor"]
     assert len(rows) == sum(len(e["chorale"].notes(v)) for v in range(4))
+
+
+def test_text_model_choice_says_what_each_model_is():
+    """The Model control's help describes each model from its card (network, vocabulary, test figure): the two
+    text models are no longer trained the same way, and the help must not say they are."""
+    import json
+
+    at = page("text.py")
+    help_text = at.radio(key="t_model").help
+    assert "trained the same way" not in help_text
+    for m in available_models("text"):
+        card = json.loads((m.path / "card.json").read_text())
+        assert f"{m.label}: " in help_text and f"test {card['test']['value']:.3f} bits/char" in help_text
