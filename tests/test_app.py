@@ -1319,3 +1319,17 @@ def test_text_model_choice_says_what_each_model_is():
     for m in available_models("text"):
         card = json.loads((m.path / "card.json").read_text())
         assert f"{m.label}: " in help_text and f"test {card['test']['value']:.3f} bits/char" in help_text
+
+
+def test_the_best_model_is_the_default():
+    """Each page starts on the shipped model with the best test figure (the GRU, in every domain)."""
+    import json
+
+    def best(domain: str) -> str:
+        models = available_models(domain)
+        return min(models, key=lambda m: json.loads((m.path / "card.json").read_text())["test"]["value"]).label
+
+    at = page("text.py", typing=True)
+    assert at.radio(key="t_model").value == best("text")
+    at = page("melody.py")
+    assert at.radio(key="m_model").value == best("melody")
