@@ -15,6 +15,17 @@ _RECONSTRUCTED = "(reconstructed from the saved configuration)"
 METRIC_WORDS = {"bits_per_char": "bits per character", "nats_per_note": "nats per note"}
 _UNIT_WORDS = {"bits_per_char": "characters", "nats_per_note": "notes"}
 
+
+def metric_short(m: str) -> str:
+    """A card's metric as a unit: "bits_per_char" → "bits/char"."""
+    return (m or "loss").replace("_per_", "/").replace("_", " ")
+
+
+def metric_name(m: str) -> str:
+    """A card's metric in words ("bits per character"), else its short form."""
+    return METRIC_WORDS.get(m, metric_short(m))
+
+
 # The card's statistic names, as the README's table words them, in its order; durations in ticks (12 a quarter).
 STAT_LABELS = {
     "notes_per_tune": "notes per tune",

@@ -18,6 +18,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app_cards import metric_short
 from genmodels.checkpoint import TRAIN_STATE, WEIGHTS, find_checkpoints, read_card, read_config, weights_parameter_count
 from genmodels.errors import GenmodelsError
 from genmodels.melody.notation import KEY_NAMES
@@ -143,7 +144,7 @@ def model_summary(label: str, path: str) -> str:
         return label
     m = mc.config.get("model") or {}
     test = (mc.card.get("test") or {}).get("value")
-    units = {"bits_per_char": "bits/char", "nats_per_note": "nats/note"}.get(mc.card.get("metric", ""), "")
+    units = metric_short(mc.card.get("metric", ""))
     net = f"{m.get('layers', '?')}×{m.get('hidden', '?')} {str(m.get('cell', '')).upper()}"
     vocab = (mc.config.get("tokenizer") or {}).get("vocab_size")
     pieces = f", a {vocab:,}-token vocabulary" if isinstance(vocab, int) else ""

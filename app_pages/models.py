@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app_cards import METRIC_WORDS, command_history, music_caption, music_table, split_rows, summary, total_steps
+from app_cards import command_history, metric_name, music_caption, music_table, split_rows, summary, total_steps
 from app_support import ModelCard, available_models, checkpoints_root, piano_roll, read_model_card
 from genmodels.card import RESULTS, split_results
 from genmodels.domains import DOMAINS, get_domain
@@ -39,10 +39,6 @@ Check a model on the test split with `python -m genmodels eval checkpoints/my-te
 command line with `python -m genmodels generate checkpoints/my-text-model --seed-text "To be"`.
 See `python -m genmodels train --help` for model size, learning rate and the rest.
 """
-
-
-def metric_name(m: str) -> str:
-    return METRIC_WORDS.get(m, (m or "loss").replace("_per_", "/").replace("_", " "))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -122,10 +122,10 @@ def _temperatures(text: str) -> tuple[float, ...]:
 def _keystrokes(a) -> None:
     """``eval CK... --keystrokes``: keystroke savings of each text model and of the n-gram baseline."""
     from genmodels.keystrokes import keystroke_report
+    from genmodels.util import SHIPPED_TEXT_MODELS
 
     checkpoints = a.extra_checkpoints if a.checkpoint is None else [a.checkpoint, *a.extra_checkpoints]
-    if not checkpoints:
-        checkpoints = ["checkpoints/text-lstm", "checkpoints/text-gru"]
+    checkpoints = checkpoints or list(SHIPPED_TEXT_MODELS)
     report = keystroke_report(checkpoints, data_dir=a.data or "data/text", ngram=not a.no_ngram)
     print("| predictor | keystroke savings | keystrokes | characters | suggestions accepted | seconds |")
     print("|---|---|---|---|---|---|")

@@ -305,17 +305,16 @@ def load_test_works(data_dir: str | Path = "data/text") -> list[str]:
 
 
 if __name__ == "__main__":  # python -m genmodels.healing [CHECKPOINT ...] [--beam]: accuracy with/without healing
-    import argparse
     import json
 
     from genmodels.checkpoint import load_checkpoint
+    from genmodels.options import text_measurement_parser
 
-    p = argparse.ArgumentParser(
-        prog="python -m genmodels.healing",
-        description="First word of the greedy continuation right at 2,000 mid-word cuts of the test works, "
+    p = text_measurement_parser(
+        "python -m genmodels.healing",
+        "First word of the greedy continuation right at 2,000 mid-word cuts of the test works, "
         "with and without token healing.",
     )
-    p.add_argument("checkpoints", nargs="*", default=["checkpoints/text-lstm", "checkpoints/text-gru"])
     p.add_argument("--beam", action="store_true", help="also the top next-word suggestion at the same cuts")
     args = p.parse_args()
     torch.set_num_threads(1)

@@ -183,15 +183,15 @@ def keystroke_report(
 
 
 if __name__ == "__main__":  # python -m genmodels.keystrokes [CHECKPOINT ...] [--no-ngram]
-    import argparse
     import json
 
-    p = argparse.ArgumentParser(
-        prog="python -m genmodels.keystrokes",
-        description="Keystroke savings of three word suggestions on a fixed sample of the test works "
+    from genmodels.options import text_measurement_parser
+
+    p = text_measurement_parser(
+        "python -m genmodels.keystrokes",
+        "Keystroke savings of three word suggestions on a fixed sample of the test works "
         "(about 21,000 characters; a few minutes per predictor).",
     )
-    p.add_argument("checkpoints", nargs="*", default=["checkpoints/text-lstm", "checkpoints/text-gru"])
     p.add_argument("--no-ngram", action="store_true", help="leave out the character Kneser-Ney 7-gram")
     args = p.parse_args()
     torch.set_num_threads(1)

@@ -13,6 +13,16 @@ import dataclasses
 from typing import Any
 
 
+def text_measurement_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The parser of a ``python -m genmodels.X`` measurement over text checkpoints (the shipped two unless
+    named); the command adds its own flags."""
+    from genmodels.util import SHIPPED_TEXT_MODELS
+
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("checkpoints", nargs="*", default=list(SHIPPED_TEXT_MODELS), help="text checkpoints to measure")
+    return p
+
+
 def option(
     default: Any = dataclasses.MISSING,
     help: str = "",

@@ -47,6 +47,7 @@ from genmodels.healing import (
 )
 from genmodels.model import RNNLanguageModel
 from genmodels.text import TextTokenizer, _escape, _unescape
+from genmodels.util import SHIPPED_TEXT_MODELS
 
 CONTEXT_TOKENS = 512
 WINDOW_STEP = 128
@@ -408,7 +409,7 @@ def typing_script(data_dir: str = "data/text", context_chars: int = 2000, typed_
 
 
 def suggest_latency(
-    checkpoints: tuple[str, ...] = ("checkpoints/text-lstm", "checkpoints/text-gru"),
+    checkpoints: tuple[str, ...] = SHIPPED_TEXT_MODELS,
     data_dir: str = "data/text",
     typed_chars: int = 400,
 ) -> dict[str, dict]:
@@ -477,7 +478,7 @@ if __name__ == "__main__":  # python -m genmodels.suggest [TEXT]: suggestions fo
     if args.text:
         from genmodels.checkpoint import load_checkpoint
 
-        for path in ("checkpoints/text-lstm", "checkpoints/text-gru"):
+        for path in SHIPPED_TEXT_MODELS:
             ck = load_checkpoint(path)
             words = ", ".join(f"{x.word} ({x.prob:.3f})" for x in next_words(ck.model, ck.tokenizer, args.text))
             print(f"{ck.name}: {words} | ghost: {ghost_text(ck.model, ck.tokenizer, args.text)!r}")

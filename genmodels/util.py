@@ -14,6 +14,8 @@ from typing import Any
 from genmodels.errors import CheckpointError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The shipped text models, the default subjects of the text measurements (keystrokes, healing, latency).
+SHIPPED_TEXT_MODELS = ("checkpoints/text-lstm", "checkpoints/text-gru")
 
 
 def repo_path(path: str | os.PathLike) -> Path:
