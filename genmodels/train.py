@@ -45,7 +45,7 @@ from genmodels.card import carry_results, write_card
 from genmodels.data import TokenData, batchify, window
 from genmodels.domains import DOMAINS, Domain, get_domain
 from genmodels.errors import CheckpointError, SettingsError
-from genmodels.model import ModelConfig, RNNLanguageModel, State, detach_state
+from genmodels.model import REGULARISERS, ModelConfig, RNNLanguageModel, State, detach_state
 from genmodels.options import command_args, flatten, from_flat, option
 
 # What a resumed run takes from its saved state whatever the command line says: its data and shape.
@@ -457,8 +457,8 @@ class Trainer:
 
     def _init_from(self, mcfg: ModelConfig):
         parent = ckpt.load_checkpoint(self.cfg.init_from)
-        theirs = {k: v for k, v in parent.model.config.to_dict().items() if k not in ("dropout", "vocab_size")}
-        ours = {k: v for k, v in mcfg.to_dict().items() if k not in ("dropout", "vocab_size")}
+        theirs = {k: v for k, v in parent.model.config.to_dict().items() if k not in REGULARISERS + ("vocab_size",)}
+        ours = {k: v for k, v in mcfg.to_dict().items() if k not in REGULARISERS + ("vocab_size",)}
         if parent.domain is not self.domain or theirs != ours:
             raise SettingsError(
                 f"--init-from {self.cfg.init_from}: its model ({parent.domain.name}, {theirs}) differs "

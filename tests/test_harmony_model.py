@@ -129,6 +129,18 @@ def test_shapes_and_padding(cell):
     assert torch.allclose(alone[0, :n], logits[0, :n], atol=1e-5)
 
 
+def test_weight_dropout_trains_the_decoder_and_embedding_dropout_is_refused():
+    torch.manual_seed(0)
+    model = HarmonyModel(ModelConfig(**{**TINY.to_dict(), "weight_dropout": 0.5}))
+    feats, prev, held, _, lengths = collate([encode_item(toy_chorale(0, bars=2), TOK)])
+    model.train()
+    assert not torch.allclose(model(feats, prev, held, lengths), model(feats, prev, held, lengths))
+    model.eval()
+    assert torch.equal(model(feats, prev, held, lengths), model(feats, prev, held, lengths))
+    with pytest.raises(SettingsError, match="embedding dropout"):
+        HarmonyModel(ModelConfig(**{**TINY.to_dict(), "embed_dropout": 0.1}))
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_step_agrees_with_forward(cell):
     torch.manual_seed(0)

@@ -75,3 +75,39 @@ def test_step_cache_follows_weight_changes(cell):
         for p in m.parameters():
             p.add_(0.1 * torch.randn_like(p))
     assert agrees()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_weight_and_embedding_dropout_act_only_while_training(cell):
+    """--weight-dropout drops recurrent connections (one mask per update) and --embed-dropout whole tokens,
+    while training only: the weights never change, gradients reach them, and the evaluated (and stepped)
+    model is the same function as one trained without them."""
+    torch.manual_seed(3)
+    base = ModelConfig(vocab_size=40, cell=cell, emb_dim=24, hidden=24, layers=2, dropout=0.0, tie_weights=True)
+    plain = RNNLanguageModel(base)
+    reg = RNNLanguageModel(ModelConfig(**{**base.to_dict(), "weight_dropout": 0.5, "embed_dropout": 0.3}))
+    reg.load_state_dict(plain.state_dict())
+    before = {k: v.clone() for k, v in reg.state_dict().items()}
+    seq = torch.randint(0, 40, (3, 25))
+
+    plain.train(), reg.train()
+    a, b = reg(seq)[0], reg(seq)[0]
+    assert not torch.allclose(a, plain(seq)[0]) and not torch.allclose(a, b)  # a new mask per call
+    a.sum().backward()
+    assert reg.rnn.weight_hh_l0.grad.abs().sum() > 0 and reg.embed.weight.grad.abs().sum() > 0
+    assert all(torch.equal(v, reg.state_dict()[k]) for k, v in before.items())
+
+    plain.eval(), reg.eval()
+    ref = plain(seq)[0]
+    assert torch.equal(reg(seq)[0], ref)
+    state = reg.init_state(3)
+    for t in range(seq.size(1)):
+        logits, state = reg.step(seq[:, t], state)
+        assert torch.allclose(logits, ref[:, t], atol=1e-5)
+
+
+def test_weight_dropout_rates_are_checked():
+    for name in ("weight_dropout", "embed_dropout"):
+        for bad in (-0.1, 1.0):
+            with pytest.raises(SettingsError, match=name.replace("_", " ")):
+                ModelConfig(vocab_size=10, **{name: bad})

@@ -197,10 +197,12 @@ def test_cli_bad_input_is_a_clear_error_not_a_traceback(tiny_text_ckpt, tmp_path
         ["train", "--domain", "text", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")],
         ["eval", str(tmp_path / "nope")],
     ]
+    cases.append(["train", "--domain", "text", "--weight-dropout", "1.5", "--out", str(tmp_path / "o")])
     for args in cases:
         p = subprocess.run([sys.executable, "-m", "genmodels", *args], capture_output=True, text=True, timeout=120)
         assert p.returncode == 2, (args, p.stderr)
         assert p.stderr.startswith("error: ") and "Traceback" not in p.stderr, p.stderr
+    assert "weight dropout must be in [0, 1)" in p.stderr
 
 
 def test_cli_resume_keeps_the_saved_options(small_text_dir, tmp_path):
@@ -275,6 +277,9 @@ def test_fine_tune_from_a_checkpoint(tiny_text_ckpt, small_text_dir, tmp_path):
     assert card["commands"][0]["model"] == tiny_text_ckpt.name and card["wall_time_s"] >= parent["wall_time_s"]
     with pytest.raises(SettingsError, match="differs"):
         train(train_config(out=str(tmp_path / "bad"), **{**kw, "hidden": 48}), progress=False)
+    # regularisers change only training: a fine-tune may add them
+    reg = {**kw, "steps": 10, "weight_dropout": 0.3, "embed_dropout": 0.1}
+    assert len(train(train_config(out=str(tmp_path / "reg"), **reg), progress=False)["history"]) == 1
 
 
 # optimiser, schedules, precision, CPU-time budget (issue 13) ------------------------------------------

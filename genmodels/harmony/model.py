@@ -15,7 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from genmodels.errors import SettingsError
 from genmodels.harmony.tokens import LOW, MODES, POSITIONS
-from genmodels.model import ModelConfig, State
+from genmodels.model import ModelConfig, State, run_recurrent
 
 
 class HarmonyModel(nn.Module):
@@ -26,6 +26,8 @@ class HarmonyModel(nn.Module):
             raise SettingsError("the harmoniser does not tie its weights: leave out --tie-weights")
         if c.hidden % 2:
             raise SettingsError(f"--hidden {c.hidden}: the harmoniser needs an even number (half each way)")
+        if c.embed_dropout:  # its inputs are sums of several embeddings; weight dropout does apply (decoder)
+            raise SettingsError("the harmoniser has no embedding dropout: leave out --embed-dropout")
         rnn = nn.LSTM if c.cell == "lstm" else nn.GRU
         between = c.dropout if c.layers > 1 else 0.0
         # encoder: the soprano token and where it falls (bar position, beat strength, fermata, key)
@@ -110,7 +112,7 @@ class HarmonyModel(nn.Module):
         voice = (torch.arange(L, device=prev.device) % 3).expand(prev.size(0), -1)
         tonic = feats["key"][:, 0]
         x = self.decoder_input(prev, voice, held, enc.repeat_interleave(3, dim=1)[:, :L], tonic)
-        y, _ = self.rnn(x)
+        y, _ = run_recurrent(self.rnn, x, None, self.config.weight_dropout)
         return self.logits(self.drop(y), tonic)
 
     @torch.no_grad()
