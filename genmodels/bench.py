@@ -19,7 +19,7 @@ import torch
 
 from genmodels.checkpoint import find_checkpoints, load_checkpoint
 from genmodels.errors import GenmodelsError
-from genmodels.model import RNNLanguageModel
+from genmodels.model import RNNLanguageModel, run_recurrent
 from genmodels.sampling import CandidateRandom, Sampler, Settings, choose
 from genmodels.train import bf16_supported
 
@@ -138,7 +138,7 @@ def train_throughput(
 
     def plain():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            out, _ = rnn(drop(emb(x)))
+            out, _ = run_recurrent(rnn, drop(emb(x)), None, c.weight_dropout)  # as the model's own training
             logits = head(drop(out)).reshape(-1, c.vocab_size)
         loss = torch.nn.functional.cross_entropy(logits.float(), y.reshape(-1))
         opt2.zero_grad()
