@@ -1,7 +1,9 @@
 """Bits per character of a text checkpoint on each work of the validation and test splits, each work read
-whole from its start (one row, the state carried through). Shows where the test figure comes from.
+whole from its start (one row, the state carried through). Shows where the test figure comes from;
+``--train-works K`` also reads the first K works of the training split, so the gap between training and
+held-out text (overfitting) shows beside them.
 
-    python -m scripts.per_document checkpoints/text-gru [checkpoints/text-lstm ...] [--data data/text]
+    python -m scripts.per_document checkpoints/text-gru [checkpoints/text-lstm ...] [--data data/text] [--train-works 3]
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from genmodels.domains.text import text_stream
 from genmodels.train import evaluate
 
 
-def per_document(checkpoint: str, data: str) -> list[tuple[str, str, int, float]]:
-    """(split, work, characters, bits/char) for every work of the valid and test splits, then each split's
-    character-weighted mean."""
+def per_document(checkpoint: str, data: str, train_works: int = 0) -> list[tuple[str, str, int, float]]:
+    """(split, work, characters, bits/char) for the first ``train_works`` works of the train split and every
+    work of the valid and test splits, then each split's character-weighted mean."""
     c = load_checkpoint(checkpoint)
     splits = load_text_folder(data)
     rows = []
-    for split, works in (("valid", splits.valid), ("test", splits.test)):
+    chosen = [("train", splits.train[:train_works])] if train_works > 0 else []
+    for split, works in (*chosen, ("valid", splits.valid), ("test", splits.test)):
         bits = chars = 0.0
         for name, text in works:
             stream, units = text_stream(c.tokenizer, [text])
@@ -38,11 +41,12 @@ def main() -> None:
     p.add_argument("checkpoints", nargs="+")
     p.add_argument("--data", default="data/text")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--train-works", type=int, default=0, help="also read the first K works of the train split")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     for ck in args.checkpoints:
         print(ck)
-        for split, name, units, v in per_document(ck, args.data):
+        for split, name, units, v in per_document(ck, args.data, args.train_works):
             print(f"  {split:5s} {name:16s} {units:9,d} chars  {v:.4f} bits/char")
 
 

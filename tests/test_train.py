@@ -692,3 +692,12 @@ def test_evaluation_scores_every_token_of_the_stream():
     stream[[0, 50, 120]] = 1  # document starts (<bos>): never a target
     r = evaluate(model, stream, 1000, TEXT, bos_id=1, rows=4, bptt=16)
     assert r["tokens"] == 202 - 2  # every token after the first, except the two <bos> targets
+
+
+def test_per_document_reads_training_works_beside_held_out_ones(tiny_text_ckpt, small_text_dir):
+    """The overfitting figures of docs/training-recipe.md: training works read as the held-out ones are."""
+    from scripts.per_document import per_document
+
+    rows = per_document(str(tiny_text_ckpt), str(small_text_dir), train_works=1)
+    assert [r[0] for r in rows] == ["train", "train", "valid", "valid", "valid", "test", "test", "test"]
+    assert rows[1][1] == "(all)" and rows[0][2] == rows[1][2] == 60_000 and all(r[3] > 0 for r in rows)
