@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from genmodels.checkpoint import find_checkpoints, load_checkpoint
 from genmodels.errors import GenmodelsError
-from genmodels.model import RNNLanguageModel, run_recurrent
+from genmodels.model import RNNLanguageModel, embed_dropout_weight, run_recurrent
 from genmodels.sampling import CandidateRandom, Sampler, Settings, choose
 from genmodels.train import bf16_supported
 
@@ -138,7 +139,8 @@ def train_throughput(
 
     def plain():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            out, _ = run_recurrent(rnn, drop(emb(x)), None, c.weight_dropout)  # as the model's own training
+            e = embed_dropout_weight(emb.weight, c.embed_dropout) if c.embed_dropout else emb.weight
+            out, _ = run_recurrent(rnn, drop(F.embedding(x, e)), None, c.weight_dropout)  # as the model's own training
             logits = head(drop(out)).reshape(-1, c.vocab_size)
         loss = torch.nn.functional.cross_entropy(logits.float(), y.reshape(-1))
         opt2.zero_grad()

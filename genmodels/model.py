@@ -52,11 +52,11 @@ class ModelConfig:
             raise SettingsError(f"cell must be one of {CELLS}, not {self.cell!r}")
         if self.tie_weights and self.emb_dim != self.hidden:
             raise SettingsError("tied weights need emb_dim == hidden")
-        if min(self.vocab_size, self.emb_dim, self.hidden, self.layers) < 1 or not 0 <= self.dropout < 1:
+        if min(self.vocab_size, self.emb_dim, self.hidden, self.layers) < 1:
             raise SettingsError(f"invalid model size: {self}")
-        for name in ("weight_dropout", "embed_dropout"):
-            if not 0 <= getattr(self, name) < 1:
-                raise SettingsError(f"{name.replace('_', ' ')} must be in [0, 1), not {getattr(self, name)}")
+        for name in REGULARISERS:
+            if not 0 <= getattr(self, name) < 1:  # also false for nan
+                raise SettingsError(f"--{name.replace('_', '-')} {getattr(self, name)}: a rate in [0, 1) is needed")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -107,7 +107,7 @@ def test_weight_and_embedding_dropout_act_only_while_training(cell):
 
 
 def test_weight_dropout_rates_are_checked():
-    for name in ("weight_dropout", "embed_dropout"):
-        for bad in (-0.1, 1.0):
-            with pytest.raises(SettingsError, match=name.replace("_", " ")):
+    for name in ("dropout", "weight_dropout", "embed_dropout"):
+        for bad in (-0.1, 1.0, float("nan")):
+            with pytest.raises(SettingsError, match=f"--{name.replace('_', '-')} "):
                 ModelConfig(vocab_size=10, **{name: bad})

@@ -202,7 +202,7 @@ def test_cli_bad_input_is_a_clear_error_not_a_traceback(tiny_text_ckpt, tmp_path
         p = subprocess.run([sys.executable, "-m", "genmodels", *args], capture_output=True, text=True, timeout=120)
         assert p.returncode == 2, (args, p.stderr)
         assert p.stderr.startswith("error: ") and "Traceback" not in p.stderr, p.stderr
-    assert "weight dropout must be in [0, 1)" in p.stderr
+    assert "--weight-dropout 1.5: a rate in [0, 1) is needed" in p.stderr
 
 
 def test_cli_resume_keeps_the_saved_options(small_text_dir, tmp_path):
