@@ -391,6 +391,12 @@ def grown_state(parent: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -
     return out
 
 
+def _network_shape(mcfg: ModelConfig) -> dict:
+    """What a fine-tune must share with its parent: the model settings other than the regularisers and the
+    vocabulary size (a newer tokenizer may add tokens)."""
+    return {k: v for k, v in mcfg.to_dict().items() if k not in (*REGULARISERS, "vocab_size")}
+
+
 def _changed(saved: dict, cfg: TrainConfig) -> dict:
     """{option: [saved value, value now]} for the options a resumed run changes. The saved configuration
     is read as ``TrainConfig`` reads it, so an option newer than the save (``--optimizer``, ``--schedule``,
@@ -457,8 +463,7 @@ class Trainer:
 
     def _init_from(self, mcfg: ModelConfig):
         parent = ckpt.load_checkpoint(self.cfg.init_from)
-        theirs = {k: v for k, v in parent.model.config.to_dict().items() if k not in REGULARISERS + ("vocab_size",)}
-        ours = {k: v for k, v in mcfg.to_dict().items() if k not in REGULARISERS + ("vocab_size",)}
+        theirs, ours = _network_shape(parent.model.config), _network_shape(mcfg)
         if parent.domain is not self.domain or theirs != ours:
             raise SettingsError(
                 f"--init-from {self.cfg.init_from}: its model ({parent.domain.name}, {theirs}) differs "
