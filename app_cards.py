@@ -10,6 +10,8 @@ import json
 import re
 from pathlib import Path
 
+from genmodels.card import mixture_line
+
 _NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 _RECONSTRUCTED = "(reconstructed from the saved configuration)"
 METRIC_WORDS = {"bits_per_char": "bits per character", "nats_per_note": "nats per note"}
@@ -146,7 +148,9 @@ def summary(card: dict, name: str = "") -> str:
     if isinstance(card.get("valid"), (int, float)):
         parts.append(f"On the validation split: {card['valid']:.4g} {unit}.")
     history = command_history(card)
-    if history:
+    if card.get("members"):  # a mixture: not trained itself
+        parts.append(f"{mixture_line(card)} Made with `{card.get('command', 'python -m genmodels mix')}`.")
+    elif history:
         n = len(history)
         t = f"Trained for {total_steps(history):,} steps in all"
         t += f", in {number_words(n)} commands" if n > 1 else ""

@@ -110,12 +110,17 @@ def _eval(a) -> None:
 
 
 def _temperatures(text: str) -> tuple[float, ...]:
+    return _numbers(text, "--temperatures", "0.8,1.0")
+
+
+def _numbers(text: str, flag: str, example: str) -> tuple[float, ...]:
+    """Numbers separated by commas, as a flag takes them; a GenmodelsError naming the flag otherwise."""
     try:
         values = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise GenmodelsError(f"--temperatures takes numbers separated by commas, e.g. 0.8,1.0; got {text!r}") from None
+        raise GenmodelsError(f"{flag} takes numbers separated by commas, e.g. {example}; got {text!r}") from None
     if not values:
-        raise GenmodelsError("--temperatures needs at least one temperature")
+        raise GenmodelsError(f"{flag} needs at least one number")
     return values
 
 
@@ -134,6 +139,15 @@ def _keystrokes(a) -> None:
             f"| {name} | {100 * r['savings_rate']:.1f}% | {r['keystrokes']:,} | {r['chars']:,} | "
             f"{r['accepted']:,} | {r['seconds']:.0f} |"
         )
+
+
+def _mix(a) -> None:
+    from genmodels.mixture import mix_checkpoints
+
+    weights = _numbers(a.weights, "--weights", "0.6,0.4") if a.weights else None
+    words = ["mix", *a.checkpoints, "--out", a.out, *(["--weights", a.weights] if a.weights else [])]
+    card = mix_checkpoints(a.checkpoints, a.out, weights, "python -m genmodels " + shlex.join(words))
+    print(json.dumps({"out": a.out, "valid": card["valid"], "members": card["members"]}, indent=1))
 
 
 def _pack(a) -> None:
@@ -338,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     _generate_parser(sub)
     _harmonise_parser(sub)
     _eval_parser(sub)
+    m = sub.add_parser("mix", help="join trained models into one that averages their predictions")
+    m.add_argument("checkpoints", nargs="+", help="two or more checkpoints with the same tokenizer, cell and width")
+    m.add_argument("--out", required=True, help="new checkpoint folder to write")
+    _option(m, "--weights", help="each model's share, e.g. 0.6,0.4", shown="equal shares")
+    m.set_defaults(fn=_mix)
     k = sub.add_parser("pack", help="half-precision weights, no training state: ready to commit")
     k.add_argument("checkpoints", nargs="+", help="checkpoint directories to rewrite in place")
     k.set_defaults(fn=_pack)

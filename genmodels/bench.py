@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from genmodels.checkpoint import find_checkpoints, load_checkpoint
 from genmodels.errors import GenmodelsError
+from genmodels.mixture import members_of
 from genmodels.model import RNNLanguageModel, embed_dropout_weight, run_recurrent
 from genmodels.sampling import CandidateRandom, Sampler, Settings, choose
 from genmodels.train import bf16_supported
@@ -53,15 +54,16 @@ def _rss_mb() -> float:
 
 
 def bound_time(model: RNNLanguageModel, batch: int = 1, n: int = 300) -> float:
-    """The matrix products one step must do: per layer x·W_ihᵀ and h·W_hhᵀ, then h·W_headᵀ."""
-    c = model.config
+    """The matrix products one step must do: per layer x·W_ihᵀ and h·W_hhᵀ, then h·W_headᵀ (for a
+    mixture, those of every member)."""
     mats = []
-    for k in range(c.layers):
-        w_ih = getattr(model.rnn, f"weight_ih_l{k}").detach().t().contiguous()
-        w_hh = getattr(model.rnn, f"weight_hh_l{k}").detach().t().contiguous()
-        mats += [(torch.randn(batch, w_ih.size(0)), w_ih), (torch.randn(batch, w_hh.size(0)), w_hh)]
-    head = model.head.weight.detach().t().contiguous()
-    mats.append((torch.randn(batch, head.size(0)), head))
+    for m in members_of(model):
+        for k in range(m.config.layers):
+            w_ih = getattr(m.rnn, f"weight_ih_l{k}").detach().t().contiguous()
+            w_hh = getattr(m.rnn, f"weight_hh_l{k}").detach().t().contiguous()
+            mats += [(torch.randn(batch, w_ih.size(0)), w_ih), (torch.randn(batch, w_hh.size(0)), w_hh)]
+        head = m.head.weight.detach().t().contiguous()
+        mats.append((torch.randn(batch, head.size(0)), head))
 
     def products():
         for x, w in mats:
@@ -87,16 +89,20 @@ def step_time(model: RNNLanguageModel, batch: int = 1, n: int = 300) -> float:
 
 
 def reference_time(model: RNNLanguageModel, n: int = 300) -> float:
-    """The common reference: the fused nn.LSTM/nn.GRU called for one token at a time, then the head."""
+    """The common reference: the fused nn.LSTM/nn.GRU called for one token at a time, then the head (for a
+    mixture, every member's, then their mixed probabilities)."""
     gen = torch.Generator().manual_seed(0)
     s = Settings(temperature=0.8)  # the app's defaults: top-k and top-p off
-    box = [torch.zeros(1, dtype=torch.long), None]
+    nets = members_of(model)
+    box = [torch.zeros(1, dtype=torch.long), [None] * len(nets)]
 
     @torch.no_grad()
     def one():
-        y, box[1] = model.rnn(model.embed(box[0])[:, None, :], box[1])
-        logits = model.head(y[:, -1])
-        box[0], _ = choose(logits, s, gen)
+        logits = []
+        for i, m in enumerate(nets):
+            y, box[1][i] = m.rnn(m.embed(box[0])[:, None, :], box[1][i])
+            logits.append(m.head(y[:, -1]))
+        box[0], _ = choose(model._mix(logits) if len(nets) > 1 else logits[0], s, gen)
 
     return _median_time(one, n)
 
@@ -163,8 +169,12 @@ def measure(c, g: Sampler, n: int, quick: bool) -> dict:
     b16 = bound_time(m, 16, n)
     ftt = first_token_time(g)
     e2e = _median_time(lambda: c.domain.end_to_end(g), 3, warmup=1)
-    ours_tps, plain_tps = train_throughput(m, steps=2 if quick else 3)
-    bf16_tps = train_throughput(m, steps=2 if quick else 3, precision="bf16")[0] if bf16_supported() else float("nan")
+    nan = float("nan")
+    trained = isinstance(m, RNNLanguageModel)  # a mixture is not trained as a whole: no training figures
+    ours_tps, plain_tps = train_throughput(m, steps=2 if quick else 3) if trained else (nan, nan)
+    bf16_tps = (
+        train_throughput(m, steps=2 if quick else 3, precision="bf16")[0] if trained and bf16_supported() else nan
+    )
     return {
         "model": c.name,
         "cell": m.config.cell,

@@ -78,6 +78,16 @@ def card_markdown(card: dict) -> str:
 def _head_lines(card: dict) -> list[str]:
     hp = card.get("hyperparameters", {})
     arch = hp.get("model", hp)  # the model's settings: a section of their own, or mixed in (older cards)
+    if card.get("members"):
+        return (
+            [f"# {card.get('name', 'model')}", "", mixture_line(card), ""]
+            + [
+                f"- `{m.get('path')}`: share {m.get('share')}, valid {m.get('valid')}, test {m.get('test')} "
+                f"(weights {str(m.get('weights'))[:12]})"
+                for m in card["members"]
+            ]
+            + [""]
+        )
     return [
         f"# {card.get('name', 'model')}",
         "",
@@ -85,6 +95,16 @@ def _head_lines(card: dict) -> list[str]:
         f"{card.get('domain', '')} model, {card.get('parameters', 0):,} parameters.",
         "",
     ]
+
+
+def mixture_line(card: dict) -> str:
+    arch = card.get("hyperparameters", {}).get("model", {})
+    shapes = ", ".join(f"{m.get('layers')}×{m.get('hidden')}" for m in arch.get("mixture", []))
+    return (
+        f"A mixture of {len(card['members'])} {card.get('cell', '').upper()} {card.get('domain', '')} models "
+        f"({shapes}), {card.get('parameters', 0):,} parameters in all: the next token's probabilities are the "
+        "weighted mean of the members'."
+    )
 
 
 def _data_lines(card: dict) -> list[str]:

@@ -30,6 +30,7 @@ from safetensors.torch import save as st_save
 
 from genmodels.domains import Domain, get_domain
 from genmodels.errors import CheckpointError, SettingsError
+from genmodels.mixture import MixtureConfig, MixtureLanguageModel, is_mixture_config
 from genmodels.model import ModelConfig, RNNLanguageModel
 from genmodels.util import atomic_write, atomic_write_json, repo_path
 
@@ -41,10 +42,22 @@ CARD_MD = "card.md"
 TRAIN_STATE = "train_state.pt"
 
 
+def tied_names(model: torch.nn.Module) -> dict[str, str]:
+    """Each state-dict name that holds the same tensor as an earlier one (tied weights: ``head.weight``
+    is ``embed.weight``), mapped to that earlier name. Files store a tied tensor once."""
+    first: dict[int, str] = {}
+    tied = {}
+    for k, v in model.state_dict(keep_vars=True).items():
+        if id(v) in first:
+            tied[k] = first[id(v)]
+        else:
+            first[id(v)] = k
+    return tied
+
+
 def weights_bytes(model: RNNLanguageModel, half: bool = False) -> bytes:
-    sd = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    if model.config.tie_weights:
-        sd.pop("head.weight", None)  # shared with embed.weight
+    tied = tied_names(model)
+    sd = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k not in tied}
     if half:
         sd = {k: v.half() for k, v in sd.items()}
     return st_save(sd, metadata={"format": str(FORMAT_VERSION)})
@@ -126,7 +139,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     cfg = _read_json(path / CONFIG, "every checkpoint needs its config")
     domain = domain_of(cfg, path)
     try:
-        mcfg = ModelConfig(**cfg["model"])
+        mcfg = model_config(cfg["model"], domain)
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path / CONFIG}: bad 'model' section ({e})") from e
     tokenizer = domain.load_tokenizer(path)
@@ -145,16 +158,30 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(path, domain, model, tokenizer, cfg, card, weights_id(raw))
 
 
-def _load_model(path: Path, mcfg: ModelConfig, raw: bytes, domain: Domain | None = None) -> RNNLanguageModel:
+def model_config(d: dict, domain: Domain) -> ModelConfig | MixtureConfig:
+    """The model settings of a config.json's "model" section: one network's, or a mixture's."""
+    if not is_mixture_config(d):
+        return ModelConfig(**d)
+    if not domain.language_model:
+        raise ValueError(f"{domain.name} models cannot be mixed")
+    return MixtureConfig.from_dict(d)
+
+
+def _load_model(
+    path: Path, mcfg: ModelConfig | MixtureConfig, raw: bytes, domain: Domain | None = None
+) -> RNNLanguageModel:
     """The weights ``raw`` (of ``path``) in a model of ``mcfg``, float32, in eval mode."""
     wfile = path / WEIGHTS
     try:
         sd = st_load(raw)  # parses a JSON header and raw tensors; a pickle is refused, never run
     except (SafetensorError, ValueError, OSError, RuntimeError) as e:
         raise CheckpointError(f"{wfile} is not a valid safetensors file (truncated, corrupt or a pickle?): {e}") from e
-    model = domain.build_model(mcfg) if domain is not None else RNNLanguageModel(mcfg)
-    if mcfg.tie_weights:
-        sd.setdefault("head.weight", sd.get("embed.weight"))
+    if isinstance(mcfg, MixtureConfig):
+        model = MixtureLanguageModel(mcfg)
+    else:
+        model = domain.build_model(mcfg) if domain is not None else RNNLanguageModel(mcfg)
+    for name, same in tied_names(model).items():
+        sd.setdefault(name, sd.get(same))
     try:
         model.load_state_dict({k: v.float() for k, v in sd.items() if v is not None}, strict=True)
     except RuntimeError as e:

@@ -45,6 +45,7 @@ from genmodels.healing import (
     trailing_word,
     trim_word,
 )
+from genmodels.mixture import MixtureLanguageModel
 from genmodels.model import RNNLanguageModel
 from genmodels.text import TextTokenizer, _escape, _unescape
 from genmodels.util import SHIPPED_TEXT_MODELS
@@ -227,7 +228,10 @@ class Suggester:
     def __init__(self, model: RNNLanguageModel, tokenizer: TextTokenizer, cache_size: int = 1024):
         if not isinstance(tokenizer, TextTokenizer):
             raise SettingsError("Suggestions need a text model (a sentencepiece tokenizer)")
-        if not isinstance(model, RNNLanguageModel) or model.config.vocab_size != tokenizer.vocab_size:
+        if (
+            not isinstance(model, RNNLanguageModel | MixtureLanguageModel)
+            or model.config.vocab_size != tokenizer.vocab_size
+        ):
             raise SettingsError("Suggestions need the recurrent text model that belongs to this tokenizer")
         self.model, self.tok = model.eval(), tokenizer
         self.table = table_for(tokenizer)

@@ -463,6 +463,11 @@ class Trainer:
 
     def _init_from(self, mcfg: ModelConfig):
         parent = ckpt.load_checkpoint(self.cfg.init_from)
+        if not isinstance(parent.model.config, ModelConfig):
+            raise SettingsError(
+                f"--init-from {self.cfg.init_from}: a mixture of models is not trained as a whole; "
+                "fine-tune one of its members (its card lists them)"
+            )
         theirs, ours = _network_shape(parent.model.config), _network_shape(mcfg)
         if parent.domain is not self.domain or theirs != ours:
             raise SettingsError(
