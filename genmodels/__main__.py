@@ -146,7 +146,9 @@ def _mix(a) -> None:
 
     weights = _numbers(a.weights, "--weights", "0.6,0.4") if a.weights else None
     words = ["mix", *a.checkpoints, "--out", a.out, *(["--weights", a.weights] if a.weights else [])]
-    card = mix_checkpoints(a.checkpoints, a.out, weights, "python -m genmodels " + shlex.join(words))
+    words += ["--fit-weights"] if a.fit_weights else []
+    command = "python -m genmodels " + shlex.join(words)
+    card = mix_checkpoints(a.checkpoints, a.out, weights, command, fit=a.fit_weights)
     print(json.dumps({"out": a.out, "valid": card["valid"], "members": card["members"]}, indent=1))
 
 
@@ -356,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("checkpoints", nargs="+", help="two or more checkpoints with the same tokenizer, cell and width")
     m.add_argument("--out", required=True, help="new checkpoint folder to write")
     _option(m, "--weights", help="each model's share, e.g. 0.6,0.4", shown="equal shares")
+    _option(m, "--fit-weights", action="store_true", help="the shares that best predict the validation split")
     m.set_defaults(fn=_mix)
     k = sub.add_parser("pack", help="half-precision weights, no training state: ready to commit")
     k.add_argument("checkpoints", nargs="+", help="checkpoint directories to rewrite in place")

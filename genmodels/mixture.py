@@ -145,9 +145,45 @@ def members_of(model: nn.Module) -> list[RNNLanguageModel]:
     return list(model.members) if isinstance(model, MixtureLanguageModel) else [model]
 
 
-def mix_checkpoints(paths: list[str], out: str, weights: list[float] | None = None, command: str = "") -> dict:
+@torch.no_grad()
+def token_logprobs(
+    model: nn.Module, stream: torch.Tensor, bos_id: int, rows: int = 16, bptt: int = 256
+) -> torch.Tensor:
+    """The log-probability the model gives each target of ``stream`` (every token but the first and the
+    ``<bos>`` marks), read as ``train.evaluate`` reads it."""
+    from genmodels.data import window
+    from genmodels.train import eval_rows
+
+    model.eval()
+    data = eval_rows(stream, max(1, min(rows, stream.numel() // 2)), bos_id)
+    state, out = None, []
+    for i in range(0, data.size(1) - 1, bptt):
+        x, y = window(data, i, bptt)
+        logits, state = model(x, state)
+        lp = torch.log_softmax(logits.float(), -1).gather(-1, y[..., None]).squeeze(-1)
+        out.append(lp[y != bos_id])
+    return torch.cat(out)
+
+
+def fit_shares(logprobs: list[torch.Tensor], iterations: int = 100) -> list[float]:
+    """The mixture shares that maximise the likelihood of the tokens the members scored (``logprobs``:
+    one tensor per member, the same tokens), by expectation-maximisation from equal shares."""
+    lp = torch.stack(logprobs).double()  # (members, tokens)
+    log_w = torch.full((lp.size(0), 1), -math.log(lp.size(0)), dtype=torch.double)
+    for _ in range(iterations):
+        joint = lp + log_w
+        resp = (joint - torch.logsumexp(joint, 0, keepdim=True)).exp()  # each member's share of each token
+        log_w = resp.mean(1, keepdim=True).clamp_min(1e-9).log()
+    return [max(round(float(w), 4), 1e-4) for w in log_w.exp().squeeze(1)]  # a share is never 0
+
+
+def mix_checkpoints(
+    paths: list[str], out: str, weights: list[float] | None = None, command: str = "", fit: bool = False
+) -> dict:
     """Join trained checkpoints into one mixture checkpoint at ``out`` (config, tokenizer, weights, card)
-    and score it on the validation split; returns the card. Typed errors for models that cannot mix."""
+    and score it on the validation split; returns the card. ``weights``: each model's share (default
+    equal); ``fit``: the shares that best predict the validation split instead. Typed errors for models
+    that cannot mix."""
     from pathlib import Path
 
     from genmodels.card import write_card
@@ -171,6 +207,11 @@ def mix_checkpoints(paths: list[str], out: str, weights: list[float] | None = No
         raise SettingsError(f"{first.domain.name} models cannot be mixed")
     if any(isinstance(c.model, MixtureLanguageModel) for c in cks):
         raise SettingsError("mix models that are single networks (one of these is already a mixture)")
+    if fit and weights:
+        raise SettingsError("give --weights or --fit-weights, not both")
+    d = first.domain.load_data(_data_path(first, None), tokenizer=first.tokenizer, augment=False)
+    if fit:
+        weights = fit_shares([token_logprobs(c.model, d.valid, first.tokenizer.bos_id) for c in cks])
     config = MixtureConfig([c.model.config for c in cks], list(weights) if weights else [1.0] * len(cks))
     model = MixtureLanguageModel(config)
     for m, c in zip(model.members, cks, strict=True):
@@ -180,7 +221,6 @@ def mix_checkpoints(paths: list[str], out: str, weights: list[float] | None = No
         raise SettingsError(f"--out {out} already holds files; choose a new folder")
     init_checkpoint_dir(target, first.domain, model, first.tokenizer)
     wid = save_weights(target, model)
-    d = first.domain.load_data(_data_path(first, None), tokenizer=first.tokenizer, augment=False)
     valid = evaluate(model, d.valid, d.valid_units, first.domain, first.tokenizer.bos_id)["value"]
     card = {
         "name": target.name,
@@ -204,6 +244,7 @@ def mix_checkpoints(paths: list[str], out: str, weights: list[float] | None = No
             f"A mixture of {len(cks)} trained models: each next token's probability is the weighted mean of "
             "theirs, so one step costs one step of every member. Not trained as a whole; each member's "
             "own card lists how it was trained."
+            + (" The shares were fitted to the validation split (expectation-maximisation)." if fit else "")
         ),
         "data": {"data": data_dir(first, None), "split": (first.card.get("data") or {}).get("split", {})},
         "tokenizer": first.tokenizer.to_config(),

@@ -1,6 +1,7 @@
 """Mixtures of trained models (``python -m genmodels mix``): the probabilities are the weighted mean of the
 members', every use of a model works on one, and models that cannot mix are refused with a clear error."""
 
+import math
 import shutil
 
 import pytest
@@ -11,7 +12,7 @@ from genmodels.checkpoint import init_checkpoint_dir, load_checkpoint, pack_for_
 from genmodels.domains import get_domain
 from genmodels.dynamic import DynamicSettings, adapted_copy
 from genmodels.errors import SettingsError
-from genmodels.mixture import MixtureConfig, MixtureLanguageModel
+from genmodels.mixture import MixtureConfig, MixtureLanguageModel, fit_shares
 from genmodels.model import ModelConfig, RNNLanguageModel
 from genmodels.sampling import Sampler, Settings
 from genmodels.suggest import suggest
@@ -140,3 +141,34 @@ def test_bench_measures_a_mixture_beside_its_members(two_models, tmp_path, capsy
     one, pair = rows["one"], rows["pair"]  # (no assertion on time: only that each figure is there)
     assert pair["step_ms"] > 0 and pair["bound_ms"] > 0 and one["train_tok_s"] > 0
     assert pair["train_tok_s"] != pair["train_tok_s"], "no training figures: a mixture is not trained"
+
+
+def test_fitted_shares_give_the_most_likely_mixture():
+    g = torch.Generator().manual_seed(0)
+    noise = 0.05 * torch.rand(500, generator=g)
+    first_knows = torch.arange(500) < 200  # each member is right where the other is not
+    lp = [torch.where(first_knows, 0.9, 0.05).add(noise).log(), torch.where(first_knows, 0.05, 0.9).add(noise).log()]
+
+    def loglik(w):
+        return float(torch.logsumexp(torch.stack([lp[0] + math.log(w), lp[1] + math.log(1 - w)]), 0).sum())
+
+    (w, rest) = fit_shares(lp)
+    assert abs(w + rest - 1) < 1e-3
+    assert all(loglik(w) >= loglik(v / 100) - 1e-6 for v in range(1, 100)), "no share on a grid does better"
+    assert fit_shares([lp[0], lp[0]]) == [0.5, 0.5]
+    assert fit_shares([lp[0], lp[0] - 5])[1] > 0, "a member that adds nothing keeps a share above zero"
+
+
+def test_mix_fits_the_shares_on_the_validation_split(two_models, tmp_path):
+    from genmodels.evaluate import _data_path
+    from genmodels.train import evaluate
+
+    out = tmp_path / "fitted"
+    assert main(["mix", *two_models, "--out", str(out), "--fit-weights"]) == 0
+    c = load_checkpoint(out)
+    shares = [m["share"] for m in c.card["members"]]
+    assert abs(sum(shares) - 1) < 1e-3 and "fitted to the validation split" in c.card["note"]
+    d = c.domain.load_data(_data_path(c, None), tokenizer=c.tokenizer, augment=False)
+    alone = [evaluate(m, d.valid, d.valid_units, c.domain, c.tokenizer.bos_id)["value"] for m in c.model.members]
+    assert c.card["valid"] <= min(alone) + 1e-3, "the best mixture is at least as good as its best member"
+    assert main(["mix", *two_models, "--out", str(tmp_path / "both"), "--fit-weights", "--weights", "1,1"]) == 2
