@@ -38,6 +38,9 @@ command plus `--resume`. Several processes or machines: start the same command u
 Check a model on the test split with `python -m genmodels eval checkpoints/my-text-model`, and try it from the
 command line with `python -m genmodels generate checkpoints/my-text-model --seed-text "To be"`.
 See `python -m genmodels train --help` for model size, learning rate and the rest.
+
+**Mixtures**: two or more models with the same tokenizer, cell and width predict better together
+(`python -m genmodels mix checkpoints/a checkpoints/b --out checkpoints/a-b-mix --fit-weights`).
 """
 
 
