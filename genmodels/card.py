@@ -79,15 +79,14 @@ def _head_lines(card: dict) -> list[str]:
     hp = card.get("hyperparameters", {})
     arch = hp.get("model", hp)  # the model's settings: a section of their own, or mixed in (older cards)
     if card.get("members"):
-        return (
-            [f"# {card.get('name', 'model')}", "", mixture_line(card), ""]
-            + [
+        lines = [f"# {card.get('name', 'model')}", "", mixture_line(card), ""]
+        for m in card["members"]:
+            lines.append(
                 f"- `{m.get('path')}`: share {m.get('share')}, valid {m.get('valid')}, test {m.get('test')} "
-                f"(weights {str(m.get('weights'))[:12]})"
-                for m in card["members"]
-            ]
-            + [""]
-        )
+                f"(weights {str(m.get('weights'))[:12]}); trained with "
+                + "; then ".join(f"`{c}`" for c in m.get("trained_with", []))
+            )
+        return lines + [""]
     return [
         f"# {card.get('name', 'model')}",
         "",

@@ -236,6 +236,8 @@ def mix_checkpoints(
                 "share": round(w / sum(config.weights), 4),
                 "valid": c.card.get("valid"),
                 "test": (c.card.get("test") or {}).get("value"),
+                "trained_with": [h["command"] for h in c.card.get("commands", [])] or [c.card.get("command", "?")],
+                "cpu_time_s": c.card.get("cpu_time_s"),
             }
             for p, c, w in zip(paths, cks, config.weights, strict=True)
         ],

@@ -37,7 +37,9 @@ def test_card_is_complete(path):
     ):
         assert key in card, f"{path.name}/card.json lacks {key!r}"
     assert card["parameters"] == c.model.n_params
-    assert card["command"].startswith("python -m genmodels train")
+    assert card["command"].startswith(("python -m genmodels train", "python -m genmodels mix"))
+    if card["command"].startswith("python -m genmodels mix"):  # a mixture: each member's provenance
+        assert len(card["members"]) >= 2 and all(m["trained_with"] and m["weights"] for m in card["members"])
     assert card["test"]["metric"] == c.domain.metric
     assert (path / "card.md").exists()
 
