@@ -1,4 +1,4 @@
-"""Command line: ``python -m genmodels prepare|train|generate|harmonise|eval|pack|bench``."""
+"""Command line: ``python -m genmodels prepare|train|generate|harmonise|eval|mix|pack|bench``."""
 
 from __future__ import annotations
 
@@ -356,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     _eval_parser(sub)
     m = sub.add_parser("mix", help="join trained models into one that averages their predictions")
     m.add_argument("checkpoints", nargs="+", help="two or more checkpoints with the same tokenizer, cell and width")
-    m.add_argument("--out", required=True, help="new checkpoint folder to write")
+    m.add_argument("--out", required=True, help="new checkpoint folder to write (required)")
     _option(m, "--weights", help="each model's share, e.g. 0.6,0.4", shown="equal shares")
     _option(m, "--fit-weights", action="store_true", help="the shares that best predict the validation split")
     m.set_defaults(fn=_mix)
