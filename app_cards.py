@@ -72,6 +72,8 @@ def command_history(card: dict) -> list[dict]:
     trained run from `start` to `end` of its own count (a resume goes on counting, a fine-tuning
     with --init-from starts again at 0). A command's end is where the next one resumed, else its
     --steps; the last one ends at the card's `steps`."""
+    if card.get("members"):  # a mixture is not trained: its members' cards hold their commands
+        return []
     raw = [c for c in card.get("commands") or [] if isinstance(c, dict) and isinstance(c.get("command"), str)]
     if not raw and isinstance(card.get("command"), str):
         raw = [{"command": card["command"], "step": 0}]
@@ -148,7 +150,7 @@ def summary(card: dict, name: str = "") -> str:
     if isinstance(card.get("valid"), (int, float)):
         parts.append(f"On the validation split: {card['valid']:.4g} {unit}.")
     history = command_history(card)
-    if card.get("members"):  # a mixture: not trained itself
+    if card.get("members"):  # a mixture: not trained itself (show_members has its members)
         parts.append(f"{mixture_line(card)} Made with `{card.get('command', 'python -m genmodels mix')}`.")
     elif history:
         n = len(history)

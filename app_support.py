@@ -149,7 +149,10 @@ def model_summary(label: str, path: str) -> str:
     units = metric_short(mc.card.get("metric", ""))
     net = f"{m.get('layers', '?')}×{m.get('hidden', '?')} {str(m.get('cell', '')).upper()}"
     if isinstance(m.get("mixture"), list):  # a mixture of trained models (python -m genmodels mix)
-        net = f"a mixture of {len(m['mixture'])} {net}s"
+        shapes = ", ".join(
+            f"{x.get('layers', '?')}×{x.get('hidden', '?')}" for x in m["mixture"] if isinstance(x, dict)
+        )
+        net = f"a mixture of {len(m['mixture'])} {str(m.get('cell', '')).upper()}s ({shapes})"
     vocab = (mc.config.get("tokenizer") or {}).get("vocab_size")
     pieces = f", a {vocab:,}-token vocabulary" if isinstance(vocab, int) else ""
     figure = f", test {test:.3f} {units} (lower is better)" if isinstance(test, (int, float)) else ""

@@ -97,7 +97,22 @@ def show_stale(stale: dict) -> None:
         st.json({k: v for k, v in stale.items() if k not in ("steps", "valid")}, expanded=False)
 
 
+def show_members(card: dict) -> None:
+    """A mixture's members: share, figures and the commands that trained each."""
+    st.markdown("**The models it mixes**, each trained on its own")
+    for i, m in enumerate(card["members"], start=1):
+        st.markdown(
+            f"{i}. `{m.get('path', '?')}`: share {m.get('share', '?')}, validation {m.get('valid', '?')}, "
+            f"test {m.get('test', '?')}; trained with:"
+        )
+        for command in m.get("trained_with") or []:
+            st.code(command, language="bash", wrap_lines=True)
+
+
 def show_history(card: dict) -> None:
+    if isinstance(card.get("members"), list):
+        show_members(card)
+        return
     history = command_history(card)
     if not history:
         return

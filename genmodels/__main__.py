@@ -144,8 +144,8 @@ def _keystrokes(a) -> None:
 def _mix(a) -> None:
     from genmodels.mixture import mix_checkpoints
 
-    weights = _numbers(a.weights, "--weights", "0.6,0.4") if a.weights else None
-    words = ["mix", *a.checkpoints, "--out", a.out, *(["--weights", a.weights] if a.weights else [])]
+    weights = _numbers(a.weights, "--weights", "0.6,0.4") if a.weights is not None else None
+    words = ["mix", *a.checkpoints, "--out", a.out, *(["--weights", a.weights] if a.weights is not None else [])]
     words += ["--fit-weights"] if a.fit_weights else []
     command = "python -m genmodels " + shlex.join(words)
     card = mix_checkpoints(a.checkpoints, a.out, weights, command, fit=a.fit_weights)

@@ -131,8 +131,13 @@ def _training_lines(card: dict) -> list[str]:
         f"- Hyper-parameters: `{json.dumps(hp, sort_keys=True)}`",
         *[_then_line(c) for c in card.get("commands", [])[1:]],
         *([f"- Note: {card['note']}"] if card.get("note") else []),
-        f"- Steps: {card.get('steps', '?')}, wall time {card.get('wall_time_s', 0) / 60:.1f} min "
-        f"on {card.get('hardware', '?')}",
+        (
+            f"- The members' training together: {card.get('members_steps', '?')} steps, "
+            f"{card.get('cpu_time_s', 0) / 60:.1f} CPU min on {card.get('hardware', '?')}"
+            if card.get("members")
+            else f"- Steps: {card.get('steps', '?')}, wall time {card.get('wall_time_s', 0) / 60:.1f} min "
+            f"on {card.get('hardware', '?')}"
+        ),
     ]
 
 

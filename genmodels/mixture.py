@@ -1,13 +1,13 @@
 """A mixture of trained language models: the next-token probabilities are the weighted mean of theirs.
 
 Independently trained networks make different mistakes, so averaging their predictions (an ensemble)
-scores better than any one of them; it costs one step of each member per token. A mixture behaves as
-one model everywhere a model is used (sampling, suggestions, evaluation, dynamic evaluation, the app):
-``forward`` and ``step`` return the log of the mixed probabilities as logits (a softmax of them gives
-the mixture back), and the state is the members' states stacked along the layer axis, so candidates
-are copied and chosen as for a single network. The members must share the domain, the tokenizer, the
-cell and the width; they are trained on their own (``train``) and joined with ``python -m genmodels mix``.
-A mixture is not trained further as a whole.
+usually scores better than any one of them; it costs one step of each member per token. A mixture
+behaves as one model everywhere a model is used (sampling, suggestions, evaluation, dynamic evaluation,
+the app): ``forward`` and ``step`` return logits whose softmax is the mixture (``_mix``), and the state
+is the members' states stacked along the layer axis, so candidates are copied and chosen as for a single
+network. The members must share the domain, the tokenizer, the cell and the width; they are trained on
+their own (``train``) and joined with ``python -m genmodels mix``. A mixture is not trained further as a
+whole.
 """
 
 from __future__ import annotations
@@ -62,13 +62,12 @@ class MixtureConfig:
 
     def to_dict(self) -> dict:
         first = self.members[0]
+        # the common shape beside the members, for readers of config.json that do not load the model
         return {
             "mixture": [c.to_dict() for c in self.members],
             "weights": list(self.weights),
-            # the common shape, for readers of config.json that do not load the model (the app's summaries)
             "cell": first.cell,
             "hidden": first.hidden,
-            "layers": first.layers if len({c.layers for c in self.members}) == 1 else None,
             "vocab_size": first.vocab_size,
         }
 
@@ -91,7 +90,7 @@ class MixtureLanguageModel(nn.Module):
         self.config = config
         self.members = nn.ModuleList(RNNLanguageModel(c) for c in config.members)
         total = sum(config.weights)
-        self._log_w = torch.tensor([math.log(w / total) for w in config.weights])
+        self.register_buffer("_log_w", torch.tensor([math.log(w / total) for w in config.weights]), persistent=False)
         self._layers = [c.layers for c in config.members]
 
     @property
@@ -117,9 +116,15 @@ class MixtureLanguageModel(nn.Module):
         return self._join([m.init_state(batch) for m in self.members])
 
     def _mix(self, logits: list[torch.Tensor]) -> torch.Tensor:
-        """log Σᵢ wᵢ softmax(logitsᵢ), over the last axis."""
+        """Logits of the mixture: log Σᵢ wᵢ softmax(logitsᵢ), plus the members' log-normalisers averaged
+        with the same weights. The offset changes no probability; it keeps the logits on a single model's
+        scale, so what acts on logits themselves (the repetition penalty divides positive ones and
+        multiplies negative ones) acts as on one network: a mixture of copies of a model returns exactly
+        that model's logits."""
+        x = torch.stack([v.float() for v in logits])
         w = self._log_w.view(-1, *([1] * logits[0].dim()))
-        return torch.logsumexp(torch.stack([torch.log_softmax(x.float(), -1) for x in logits]) + w, dim=0)
+        norm = torch.logsumexp(x, -1, keepdim=True)
+        return torch.logsumexp(x - norm + w, dim=0) + (w.exp() * norm).sum(0)
 
     # the model interface ---------------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -196,6 +201,10 @@ def mix_checkpoints(
     target = Path(out).resolve()
     if any(Path(p).resolve() == target for p in paths):
         raise SettingsError(f"--out {out} is one of the models being mixed; choose a new folder")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise SettingsError(f"--out {out} already exists and is not an empty folder; choose a new folder")
+    if len({Path(p).resolve() for p in paths}) < len(paths):
+        raise SettingsError("a checkpoint is listed twice; a mixture needs different models")
     cks = [load_checkpoint(p) for p in paths]
     first = cks[0]
     for c in cks[1:]:
@@ -217,11 +226,11 @@ def mix_checkpoints(
     for m, c in zip(model.members, cks, strict=True):
         m.load_state_dict(c.model.state_dict())
     model.eval()
-    if target.exists() and any(target.iterdir()):
-        raise SettingsError(f"--out {out} already holds files; choose a new folder")
-    init_checkpoint_dir(target, first.domain, model, first.tokenizer)
-    wid = save_weights(target, model)
     valid = evaluate(model, d.valid, d.valid_units, first.domain, first.tokenizer.bos_id)["value"]
+    ranges = [c.config["pitch_range"] for c in cks if c.config.get("pitch_range")]  # melody: what sampling allows
+    extra = {"pitch_range": [min(r[0] for r in ranges), max(r[1] for r in ranges)]} if ranges else None
+    init_checkpoint_dir(target, first.domain, model, first.tokenizer, extra)
+    wid = save_weights(target, model)
     card = {
         "name": target.name,
         "domain": first.domain.name,
@@ -246,11 +255,16 @@ def mix_checkpoints(
             f"A mixture of {len(cks)} trained models: each next token's probability is the weighted mean of "
             "theirs, so one step costs one step of every member. Not trained as a whole; each member's "
             "own card lists how it was trained."
-            + (" The shares were fitted to the validation split (expectation-maximisation)." if fit else "")
+            + (
+                " The shares were fitted to the validation split (expectation-maximisation), so the validation "
+                "figure flatters it slightly; the test split is held out."
+                if fit
+                else ""
+            )
         ),
         "data": {"data": data_dir(first, None), "split": (first.card.get("data") or {}).get("split", {})},
         "tokenizer": first.tokenizer.to_config(),
-        "steps": sum(int(c.card.get("steps") or 0) for c in cks),
+        "members_steps": sum(int(c.card.get("steps") or 0) for c in cks),
         "wall_time_s": sum(float(c.card.get("wall_time_s") or 0) for c in cks),
         "cpu_time_s": sum(float(c.card.get("cpu_time_s") or 0) for c in cks),
         "hardware": first.card.get("hardware", "?"),

@@ -33,17 +33,30 @@ def mixture(cell, weights=(3.0, 1.0)):
 def test_probabilities_are_the_weighted_mean_of_the_members(cell):
     m = mixture(cell)
     x = torch.randint(0, 30, (3, 7))
-    logp, state = m(x)
+    logits, state = m(x)
     a, b = (torch.softmax(net(x)[0], -1) for net in m.members)
-    assert torch.allclose(logp.exp(), 0.75 * a + 0.25 * b, atol=1e-6)
-    assert torch.allclose(torch.logsumexp(logp, -1), torch.zeros(3, 7), atol=1e-5), "a distribution"
+    assert torch.allclose(torch.softmax(logits, -1), 0.75 * a + 0.25 * b, atol=1e-6)
     # the step path (one token at a time, states stacked along the layer axis) agrees with forward
     s = m.init_state(3)
     for t in range(7):
-        step_logp, s = m.step(x[:, t], s)
-    assert torch.allclose(step_logp, logp[:, -1], atol=1e-5)
+        step_logits, s = m.step(x[:, t], s)
+    assert torch.allclose(step_logits, logits[:, -1], atol=1e-5)
     for got, want in zip(s if cell == "lstm" else (s,), state if cell == "lstm" else (state,), strict=True):
         assert got.shape == (3, 3, 16) and torch.allclose(got, want, atol=1e-5)
+
+
+def test_a_mixture_of_copies_is_the_model_itself_logits_and_all():
+    """The logits keep a single model's scale, so steering that acts on logits (the repetition penalty
+    divides positive ones) treats a mixture as it treats one network."""
+    torch.manual_seed(0)
+    net = RNNLanguageModel(ModelConfig(vocab_size=30, cell="gru", emb_dim=8, hidden=16, layers=2, dropout=0.0))
+    m = MixtureLanguageModel(MixtureConfig([net.config, net.config], [0.3, 0.7])).eval()
+    for member in m.members:
+        member.load_state_dict(net.state_dict())
+    x = torch.randint(0, 30, (2, 5))
+    assert torch.allclose(m(x)[0], net.eval()(x)[0], atol=1e-5)
+    s = m.init_state(2)
+    assert torch.allclose(m.step(x[:, 0], s)[0], net.step(x[:, 0], net.init_state(2))[0], atol=1e-5)
 
 
 def test_members_must_share_cell_width_and_vocabulary():
@@ -80,7 +93,7 @@ def test_mix_writes_a_checkpoint_that_every_part_of_the_product_uses(two_models,
     assert isinstance(c.model, MixtureLanguageModel) and c.model.n_params == a.n_params + b.n_params
     x = torch.tensor([[c.tokenizer.bos_id, *c.tokenizer.encode("To be, or not to be")]])
     want = 0.75 * torch.softmax(a(x)[0], -1) + 0.25 * torch.softmax(b(x)[0], -1)
-    assert torch.allclose(c.model(x)[0].exp(), want, atol=1e-5)
+    assert torch.allclose(torch.softmax(c.model(x)[0], -1), want, atol=1e-5)
     assert "A mixture of 2 LSTM text models" in (out / "card.md").read_text()
     assert c.card["valid"] > 0 and [m["share"] for m in c.card["members"]] == [0.75, 0.25]
     # sampling, suggestions, dynamic evaluation and packing work on it as on one network
@@ -118,6 +131,14 @@ def test_models_that_cannot_mix_get_a_clear_error(two_models, small_text_dir, tm
         assert message in err and "Traceback" not in err
     assert main(["mix", *two_models, "--out", first]) == 2
     assert "one of the models being mixed" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("x")
+    assert main(["mix", *two_models, "--out", str(tmp_path / "a-file")]) == 2
+    assert "not an empty folder" in capsys.readouterr().err
+    assert main(["mix", first, first + "/", "--out", str(tmp_path / "twice")]) == 2
+    assert "listed twice" in capsys.readouterr().err
+    assert main(["mix", *two_models, "--weights", "", "--out", str(tmp_path / "none")]) == 2
+    assert "at least one number" in capsys.readouterr().err
+    assert not any((tmp_path / n).exists() for n in ("twice", "none")), "nothing written for a refused mix"
 
 
 def test_a_mixture_is_not_fine_tuned_as_a_whole(two_models, small_text_dir, tmp_path):
@@ -172,3 +193,16 @@ def test_mix_fits_the_shares_on_the_validation_split(two_models, tmp_path):
     alone = [evaluate(m, d.valid, d.valid_units, c.domain, c.tokenizer.bos_id)["value"] for m in c.model.members]
     assert c.card["valid"] <= min(alone) + 1e-3, "the best mixture is at least as good as its best member"
     assert main(["mix", *two_models, "--out", str(tmp_path / "both"), "--fit-weights", "--weights", "1,1"]) == 2
+
+
+def test_a_melody_mixture_keeps_the_members_pitch_range(small_melody_dir, tmp_path):
+    from genmodels.train import train
+    from tests.conftest import TINY
+
+    out = tmp_path / "melody"
+    train(train_config(domain="melody", data=str(small_melody_dir), out=str(out), cell="gru", steps=20, **TINY))
+    other = tmp_path / "melody-2"
+    shutil.copytree(out, other)
+    assert main(["mix", str(out), str(other), "--out", str(tmp_path / "mix")]) == 0
+    single, mixed = Sampler(str(out)), Sampler(str(tmp_path / "mix"))
+    assert mixed._banned.sum() == single._banned.sum() > 0, "pitches never seen in training stay banned"
