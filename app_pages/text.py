@@ -166,7 +166,7 @@ def model_radio(where, models: list):
         key="t_model",
         horizontal=True,
         persist_state=KEEP,
-        help="Two kinds of recurrent network, each with its own tokenizer (the Models page has their cards).  \n"
+        help="The recurrent networks (a mixture averages several; the Models page has every card).  \n"
         + "  \n".join(model_summary(m.label, str(m.path)) for m in models),
     )
 
