@@ -1322,11 +1322,14 @@ def test_text_model_choice_says_what_each_model_is():
 
 
 def test_the_best_model_is_the_default():
-    """Each page starts on the shipped model with the best test figure (the GRU, in every domain)."""
+    """Each page starts on the shipped network with the best test figure (the GRU, in every domain). A mixture
+    reads better still but steps all its members per token: it is offered beside the default, not as it."""
     import json
 
     def best(domain: str) -> str:
-        models = available_models(domain)
+        config = lambda m: json.loads((m.path / "config.json").read_text())["model"]  # noqa: E731
+        models = [m for m in available_models(domain) if "mixture" not in config(m)]
+        assert models
         return min(models, key=lambda m: json.loads((m.path / "card.json").read_text())["test"]["value"]).label
 
     at = page("text.py", typing=True)
