@@ -97,6 +97,16 @@ def show_stale(stale: dict) -> None:
         st.json({k: v for k, v in stale.items() if k not in ("steps", "valid")}, expanded=False)
 
 
+def network_label(cfg: dict) -> str:
+    """The network in words: GRU 2×512; for a mixture 3 × GRU 2×512 (or 3 GRUs when the members differ)."""
+    cell = str(cfg.get("cell", "?")).upper()
+    members = cfg.get("mixture")
+    if not isinstance(members, list):
+        return f"{cell} {cfg.get('layers', '?')}×{cfg.get('hidden', '?')}"
+    shapes = {f"{m.get('layers', '?')}×{m.get('hidden', '?')}" for m in members if isinstance(m, dict)}
+    return f"{len(members)} × {cell} {shapes.pop()}" if len(shapes) == 1 else f"{len(members)} {cell}s"
+
+
 def show_members(card: dict) -> None:
     """A mixture's members: share, figures and the commands that trained each."""
     st.markdown("**The models it mixes**, each trained on its own")
@@ -144,7 +154,7 @@ def show_card(info: ModelCard, name: str = "") -> None:
         st.markdown(text)
     cols = st.columns(4)
     cols[0].metric("Parameters", f"{params / 1e6:.2f} M" if params >= 1e5 else f"{params:,}")
-    cols[1].metric("Network", f"{cfg.get('cell', '?').upper()} {cfg.get('layers', '?')}×{cfg.get('hidden', '?')}")
+    cols[1].metric("Network", network_label(cfg))
     for col, key, label in ((cols[2], "valid", "validation"), (cols[3], "test", "test")):
         v = card.get(key)
         if isinstance(v, (int, float)):

@@ -826,6 +826,14 @@ def test_models_page_lists_checkpoints_and_training():
     assert any("python -m genmodels train" in m.value for m in at.markdown)
 
 
+def test_models_page_describes_a_mixture_by_its_members():
+    at = page("models.py")
+    no_errors(at)
+    networks = [m.value for m in at.metric if m.label == "Network"]
+    assert "3 × GRU 2×512" in networks and not any("?" in n for n in networks), networks
+    assert any("The models it mixes" in m.value for m in at.markdown)
+
+
 def test_models_page_reads_cards_without_loading_weights(monkeypatch):
     """Issue 9.9: the Models page loaded all four models to show their cards."""
     import streamlit as st
