@@ -98,13 +98,12 @@ def show_stale(stale: dict) -> None:
 
 
 def network_label(cfg: dict) -> str:
-    """The network in words: GRU 2×512; for a mixture 3 × GRU 2×512 (or 3 GRUs when the members differ)."""
+    """The network in a few characters: GRU 2×512; for a mixture 3 × GRU (the summary above gives each shape)."""
     cell = str(cfg.get("cell", "?")).upper()
     members = cfg.get("mixture")
-    if not isinstance(members, list):
-        return f"{cell} {cfg.get('layers', '?')}×{cfg.get('hidden', '?')}"
-    shapes = {f"{m.get('layers', '?')}×{m.get('hidden', '?')}" for m in members if isinstance(m, dict)}
-    return f"{len(members)} × {cell} {shapes.pop()}" if len(shapes) == 1 else f"{len(members)} {cell}s"
+    if isinstance(members, list):
+        return f"{len(members)} × {cell}"
+    return f"{cell} {cfg.get('layers', '?')}×{cfg.get('hidden', '?')}"
 
 
 def show_members(card: dict) -> None:
