@@ -58,8 +58,6 @@ class MixtureConfig:
         """Layers of state: the members' together (their states are stacked)."""
         return sum(c.layers for c in self.members)
 
-    tie_weights = False  # the members tie their own
-
     def to_dict(self) -> dict:
         first = self.members[0]
         # the common shape beside the members, for readers of config.json that do not load the model
