@@ -398,30 +398,29 @@ def ghost_text(
 
 
 # -- latency benchmark ------------------------------------------------------------------------------
-def typing_script(data_dir: str = "data/text", context_chars: int = 2000, typed_chars: int = 400) -> tuple[str, str]:
+TYPING_SCRIPT = "data/typing/hamlet-to-be.txt"  # ships with the repository: latency needs no prepared corpus
+TYPING_CONTEXT_CHARS = 2000  # the script file holds this much text before the typed speech, then 400 typed
+
+
+def typing_script(context_chars: int = TYPING_CONTEXT_CHARS, typed_chars: int = 400) -> tuple[str, str]:
     """A fixed typing simulation: (text already there, text typed key by key): Hamlet's "To be, or not
-    to be" speech typed after the ``context_chars`` characters before it."""
-    from genmodels.healing import load_test_works
+    to be" speech typed after the ``context_chars`` characters before it (at most 2,000 and 400)."""
     from genmodels.util import repo_path
 
-    hamlet = (repo_path(data_dir) / "test" / "hamlet.txt").read_text(encoding="utf-8")
-    at = hamlet.find("To be, or not to be")
-    if at < 0:  # another corpus: the middle of the first test work
-        hamlet = load_test_works(data_dir)[0]
-        at = len(hamlet) // 2
-    return hamlet[max(0, at - context_chars) : at], hamlet[at : at + typed_chars]
+    script = (repo_path(TYPING_SCRIPT)).read_text(encoding="utf-8")
+    at = TYPING_CONTEXT_CHARS
+    return script[max(0, at - context_chars) : at], script[at : at + typed_chars]
 
 
 def suggest_latency(
     checkpoints: tuple[str, ...] = SHIPPED_TEXT_MODELS,
-    data_dir: str = "data/text",
     typed_chars: int = 400,
 ) -> dict[str, dict]:
     """Server-side time from a keystroke to both suggestions (three next words + the ghost text), over the
     fixed typing script, with a fresh prefix cache: {checkpoint name: median_ms, p95_ms, keystrokes}."""
     from genmodels.checkpoint import load_checkpoint
 
-    before, typed = typing_script(data_dir, typed_chars=typed_chars)
+    before, typed = typing_script(typed_chars=typed_chars)
     out = {}
     for path in checkpoints:
         ck = load_checkpoint(path)

@@ -12,3 +12,17 @@ def test_bench_prints_a_row_per_model(tiny_text_ckpt, tmp_path, capsys):
     assert len(rows) == 1 and "| tiny |" in out and "resident memory" in out
     r = rows[0]
     assert r["bound_ms"] > 0 and r["step_ms"] > 0 and r["train_tok_s"] > 0 and r["plain_tok_s"] > 0
+
+
+def test_the_typing_script_ships_so_latency_is_measured_on_a_fresh_clone():
+    """The latency script reads a file tracked in git, not the prepared corpus (absent on a fresh clone)."""
+    import subprocess
+
+    from genmodels.suggest import TYPING_SCRIPT, typing_script
+    from genmodels.util import REPO_ROOT
+
+    before, typed = typing_script()
+    assert typed.startswith("To be, or not to be") and len(typed) == 400
+    assert len(before) == 2000 and before.rstrip().endswith("Ham.")
+    ignored = subprocess.run(["git", "check-ignore", "-q", TYPING_SCRIPT], cwd=REPO_ROOT)
+    assert ignored.returncode == 1, f"{TYPING_SCRIPT} must be tracked, not ignored"
