@@ -30,6 +30,7 @@ from app_support import (
     checkpoint_stamp,
     melody_link_params,
     new_seed,
+    plain,
     score_html,
 )
 from genmodels.errors import GenmodelsError
@@ -199,7 +200,7 @@ def harmonise_melody(h: dict, model, msg) -> bool:
             # The model reads the simplified line adapt leaves in the chorale's meta; the result keeps the melody.
             result = harmonise(harmoniser(model.path), adapted.chorale, s)
     except GenmodelsError as e:
-        msg.error(str(e))
+        msg.error(plain(e))
         return False
     # Moved by semitones to fit the soprano range: the harmony goes back into the melody's key.
     chorale, moved = in_melody_key(result.chorale, adapted.transposed)
@@ -227,7 +228,7 @@ def regenerate(h: dict, entry: dict, voice: int, model, msg) -> bool:
             shift = entry.get("model_shift", 0)
             result = regenerate_voice(harmoniser(model.path), entry["chorale"].transpose(shift), voice, s)
     except GenmodelsError as e:
-        msg.error(str(e))
+        msg.error(plain(e))
         return False
     new = result.chorale.transpose(-shift)
     if new.voices == entry["chorale"].voices:  # nothing new: say why rather than add a copy to the list
@@ -335,7 +336,7 @@ def show_score(e: dict) -> None:
         if e["svg"]:
             st.html(score_html(e["svg"], alt="harmony score"))
         else:
-            st.warning(f"The score could not be engraved: {e['svg_error']}")
+            st.warning(plain(f"The score could not be engraved: {e['svg_error']}"))
     with roll:
         st.altair_chart(voices_roll(e["chorale"]), width="stretch")
 
@@ -389,12 +390,12 @@ def show_audio_and_downloads(h: dict, e: dict) -> None:
             e["midi"][name] = export.midi_bytes(e["chorale"], programs, tempo=h["full"].tempo)
         midi = e["midi"][name]
     except GenmodelsError as err:
-        st.error(f"No MIDI: {err}")
+        st.error(plain(f"No MIDI: {err}"))
         return
     try:
         st.audio(_wav(midi), format="audio/wav")
     except GenmodelsError as err:  # too long to render: the downloads are still there
-        st.error(f"Audio could not be rendered: {err}")
+        st.error(plain(f"Audio could not be rendered: {err}"))
     if "xml" not in e:
         try:
             title = f"genmodels #{h['n']} harmony #{e['k']}"
@@ -410,7 +411,7 @@ def show_audio_and_downloads(h: dict, e: dict) -> None:
         key=f"hz_dl_mid_{h['n']}_{e['k']}", icon=":material/download:", width="stretch",
     )  # fmt: skip
     if e["xml"] is None:
-        d2.warning(f"No MusicXML: {e['xml_error']}")
+        d2.warning(plain(f"No MusicXML: {e['xml_error']}"))
         return
     d2.download_button(
         "Download the score in four parts (.musicxml)", e["xml"], file_name=f"{base}.musicxml",

@@ -159,6 +159,14 @@ def model_summary(label: str, path: str) -> str:
     return f"{label}: {net}{pieces}, {mc.parameters / 1e6:.2f} M parameters{figure}"
 
 
+def plain(text: object) -> str:
+    """Markdown that shows ``text`` exactly as written: every ASCII punctuation mark is backslash-escaped
+    (CommonMark allows that for each one), so a link, an image, HTML, a colour directive, an emoji shortcode
+    or LaTeX from a link, a file or a track name is shown as characters, never rendered. Line breaks stay."""
+    s = re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", str(text))
+    return s.replace("  ", "\u00a0\u00a0").replace("\n", "  \n")
+
+
 def new_seed() -> int:
     return secrets.randbelow(1_000_000)
 
@@ -343,7 +351,7 @@ def tune_title(tune_id: str, collection: str = "") -> str:
 MAX_URL_NOTES = 1500  # characters of note-name prompt a link may carry (the URL stays well under 2 kB)
 
 
-def _int_in(lo: int, hi: int):
+def int_in(lo: int, hi: int):
     def parse(s: str) -> int:
         v = int(s)
         if not lo <= v <= hi:
@@ -353,7 +361,7 @@ def _int_in(lo: int, hi: int):
     return parse
 
 
-def _float_in(lo: float, hi: float):
+def float_in(lo: float, hi: float):
     def parse(s: str) -> float:
         v = float(s)
         if not lo <= v <= hi:
@@ -363,13 +371,46 @@ def _float_in(lo: float, hi: float):
     return parse
 
 
-def _one_of(options):
+def one_of(options):
     def parse(s: str):
         if s not in options:
             raise ValueError(s)
         return s
 
     return parse
+
+
+def flag(s: str) -> bool:
+    """A link's on/off value: "1" or "0"."""
+    if s not in ("0", "1"):
+        raise ValueError(s)
+    return s == "1"
+
+
+def text_up_to(limit: int):
+    """Any text, cut to ``limit`` characters (a link is not the place for more)."""
+    return lambda s: s[:limit]
+
+
+def read_link(params: dict[str, str], parsers: dict[str, tuple[str, object]]) -> tuple[dict, list[str]]:
+    """(session-state values, names of the parameters that did not parse or were out of range) from a link's
+    query parameters: ``parsers`` maps a parameter to (session key, parser). A bad value is left out, so its
+    control keeps its default; the page says which names were bad."""
+    values, bad = {}, []
+    for name, (key, parse) in parsers.items():
+        if name in params:
+            try:
+                values[key] = parse(params[name])
+            except (ValueError, KeyError, TypeError, OverflowError):
+                bad.append(name)
+    return values, bad
+
+
+def bad_link_message(bad: list[str]) -> str:
+    """What the page says about a link's unreadable values (their names shown as text, never rendered)."""
+    return plain(
+        f"The link has values this page cannot use ({', '.join(sorted(bad)[:12])}): those settings keep their defaults."
+    )
 
 
 def melody_link_params(source: dict[str, str], state, table: dict[str, str] | None = None) -> dict[str, str]:
@@ -420,46 +461,45 @@ def parse_melody_link(
     the most). With them and the link's harmony marker, the harmony's settings are read too and
     ``m_link_harmony`` is True (harmonise once the melody is made)."""
     parsers = {
-        "tonic": lambda s: as_prompt if s == as_prompt else _int_in(0, 11)(s),
-        "mode": _one_of([as_prompt, *modes]),
-        "tempo": _int_in(20, 400),
-        "model": _one_of(models),
-        "program": _int_in(0, 127),
-        "temp": _float_in(0.0, 2.0),
-        "bars": _int_in(1, 32),
-        "topp": _float_in(0.05, 1.0),
-        "topk": _int_in(0, 200),
-        "seed": _int_in(0, 2**31 - 1),
-        "stay": _one_of(["off", "gentle", "strict"]),
-        "end": lambda s: {"1": True, "0": False}[s],
+        "tonic": lambda s: as_prompt if s == as_prompt else int_in(0, 11)(s),
+        "mode": one_of([as_prompt, *modes]),
+        "tempo": int_in(20, 400),
+        "model": one_of(models),
+        "program": int_in(0, 127),
+        "temp": float_in(0.0, 2.0),
+        "bars": int_in(1, 32),
+        "topp": float_in(0.05, 1.0),
+        "topk": int_in(0, 200),
+        "seed": int_in(0, 2**31 - 1),
+        "stay": one_of(["off", "gentle", "strict"]),
+        "end": flag,
     }
     out: dict = {}
     table = LINK_SETTINGS
     if harmony is not None and params.get(HARMONY_MARK) == "1":
         parsers |= {
-            "hm": _one_of(harmony["models"]),
-            "hi": _one_of(harmony["instruments"]),
-            "hr": _one_of(harmony["rates"]),
-            "ht": _float_in(0.0, 2.0),
-            "hc": _int_in(1, harmony["candidates"]),
-            "hs": _int_in(0, 2**31 - 1),
+            "hm": one_of(harmony["models"]),
+            "hi": one_of(harmony["instruments"]),
+            "hr": one_of(harmony["rates"]),
+            "ht": float_in(0.0, 2.0),
+            "hc": int_in(1, harmony["candidates"]),
+            "hs": int_in(0, 2**31 - 1),
             "hv": parsers["end"],
         }
         table = LINK_SETTINGS | HARMONY_LINK_SETTINGS
         out["m_link_harmony"] = True
-    for name, key in table.items():
-        if name in params:
-            try:
-                out[key] = parsers[name](params[name])
-            except (ValueError, KeyError):
-                pass
+    values, bad = read_link(params, {name: (key, parsers[name]) for name, key in table.items()})
+    out |= values
+    if bad:
+        out["m_link_bad"] = bad
     if params.get("src") == "tune" and params.get("tune"):
         out["m_source_kind"] = "tune"
         out["m_tune_id"] = params["tune"][:200]
         try:
-            out["m_tune_bars"] = _int_in(1, 32)(params.get("pbars", "4"))
+            out["m_tune_bars"] = int_in(1, 32)(params.get("pbars", "4"))
         except ValueError:
             out["m_tune_bars"] = 4
+            out.setdefault("m_link_bad", []).append("pbars")
     elif params.get("notes"):
         out["m_source_kind"] = "notes"
         out["m_notes"] = params["notes"][:MAX_URL_NOTES]

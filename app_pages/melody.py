@@ -12,7 +12,6 @@ import dataclasses
 import inspect
 import io
 import os
-import re
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -24,12 +23,14 @@ from app_harmony import harmony_section, link_choices, shown_harmony
 from app_support import (
     MAX_URL_NOTES,
     ROOT,
+    bad_link_message,
     corpus_tunes,
     get_generator,
     melody_link_params,
     new_seed,
     parse_melody_link,
     piano_roll,
+    plain,
     require_models,
     sanitise_filename,
     score_html,
@@ -143,11 +144,6 @@ def forget(*keys: str) -> None:
         st.session_state.pop(k, None)
 
 
-def md_text(s: str) -> str:
-    """``s`` shown literally in markdown (a file name may hold * or _)."""
-    return re.sub(r"([\\`*_{}\[\]()<>#|~$!])", r"\\\1", s)
-
-
 def key_text(key) -> str:
     return key_name(key[0] % 12, key[1])
 
@@ -169,6 +165,8 @@ def apply_link(models: list[str], corpus_ids: list[str]) -> None:
     st.session_state.m_link_read = True
     params = {k: st.query_params[k] for k in st.query_params}
     values = parse_melody_link(params, models, MODES, METERS, AS_PROMPT, harmony=link_choices())
+    if bad := values.pop("m_link_bad", None):
+        st.session_state.m_link_bad = bad
     kind = values.pop("m_source_kind", None)
     if kind is None:
         return
@@ -228,7 +226,7 @@ def prompt_from_notes():
     try:
         prompt = parse_notes(notes_text, meter)
     except GenmodelsError as e:
-        notes_msg.error(str(e))
+        notes_msg.error(plain(e))
         return None, None
     link = {"src": "notes", "notes": notes_text, "meter": meter} if len(notes_text) <= MAX_URL_NOTES else None
     return prompt, link
@@ -285,7 +283,7 @@ def prompt_from_upload():
         st.caption("Upload a file to see the melody taken from it.")
         return None, ""
     c1, c2 = st.columns([4, 1], vertical_alignment="center")
-    c1.caption(f"Using uploaded file {md_text(stored['name'])} ({len(stored['data']):,} bytes)")
+    c1.caption(f"Using uploaded file {plain(stored['name'])} ({len(stored['data']):,} bytes)")
     c2.button(
         "Clear",
         key="m_clear_upload",
@@ -300,7 +298,7 @@ def prompt_from_upload():
         track = pick_track(data, origin)
         return parse_midi(data, track), origin + ("" if track is None else f":{track}")
     except GenmodelsError as e:
-        st.error(f"{stored['name']}: {e}")
+        st.error(plain(f"{stored['name']}: {e}"))
         return None, origin
 
 
@@ -326,7 +324,7 @@ def prompt_from_corpus(corpus: list[str]):
     try:
         return parse_midi((CORPUS_DIR / f"{pick}.mid").read_bytes()), pick
     except (OSError, GenmodelsError) as e:
-        st.error(f"{pick}: {e}")
+        st.error(plain(f"{pick}: {e}"))
         return None, pick
 
 
@@ -433,7 +431,7 @@ def prompt_column(sources: list[str], corpus: list[str]):
     try:
         used = in_key(prompt, tonic, mode, tempo)
     except GenmodelsError as e:
-        st.error(str(e))
+        st.error(plain(e))
         return None, None, no_link
     show_prompt(used, source, moved=used.notes != prompt.notes or used.key != prompt.key)
     return used, link, no_link
@@ -566,7 +564,7 @@ def generate(prompt, link, no_link: str, by_label: dict, msg) -> bool:
         with st.spinner(f"{model.label} is composing {bars} bars…"):
             result = gen.generate_melody(prompt, bars=bars, settings=settings, **extra)[0]
     except GenmodelsError as e:
-        msg.error(str(e))
+        msg.error(plain(e))
         return False
     add_version(
         result.full,
@@ -652,7 +650,9 @@ sources = [SRC_NOTES, SRC_FILE] + ([SRC_CORPUS] if corpus else [])
 if st.session_state.m_source not in sources:
     st.session_state.m_source = SRC_NOTES
 if "m_link_error" in st.session_state:
-    st.error(st.session_state.pop("m_link_error"))
+    st.error(plain(st.session_state.pop("m_link_error")))
+if bad := st.session_state.pop("m_link_bad", None):
+    st.warning(bad_link_message(bad))
 
 left, right = st.columns([5, 4], gap="large")
 with left:
@@ -724,7 +724,7 @@ def show_music(h: dict) -> None:
             if h["prompt_notes"]:
                 st.caption("Black: your prompt · red: the model's continuation.")
         else:
-            st.warning(f"The score could not be engraved: {h.get('svg_error')}")
+            st.warning(plain(f"The score could not be engraved: {h.get('svg_error')}"))
     with roll:
         split = prompt_split(h)
         labels = ("prompt", "continuation")
@@ -752,7 +752,7 @@ def show_audio_and_downloads(h: dict) -> None:
     try:
         st.audio(render_wav(full_mid), format="audio/wav")
     except GenmodelsError as e:
-        st.error(f"Audio could not be rendered: {e}")
+        st.error(plain(f"Audio could not be rendered: {e}"))
     export_texts(h)
     d1, d2, d3, d4 = st.columns(4)
     whole = "Download prompt + continuation" if h["prompt_notes"] and cont is not None else "Download the melody"
@@ -782,7 +782,7 @@ def show_audio_and_downloads(h: dict) -> None:
 def notation_download(col, h: dict, field: str, label: str, ext: str, mime: str) -> None:
     """A download button for an export of the version ``h``, or why that export could not be written."""
     if h[field] is None:
-        col.warning(f"No {label}: {h[field + '_error']}")
+        col.warning(plain(f"No {label}: {h[field + '_error']}"))
         return
     col.download_button(
         f"Download {label} (.{ext})",
@@ -848,7 +848,7 @@ def regenerate_box(h: dict) -> None:
                 full, int(first), int(last), settings, steering, candidates=CANDIDATE_PASSAGES
             )
     except GenmodelsError as e:
-        msg.error(str(e))
+        msg.error(plain(e))
         return
     add_version(
         result.full,
@@ -879,12 +879,12 @@ def rhythm_source(h: dict):
         )
         return None, ""
     c1, c2 = st.columns([3, 1], vertical_alignment="center")
-    c1.caption(f"Rhythm from {md_text(stored['name'])}")
+    c1.caption(f"Rhythm from {plain(stored['name'])}")
     c2.button("Clear", key="m_rhythm_clear", on_click=forget, args=("m_rhythm_file",))
     try:
         return parse_midi(check_upload(stored["data"])), stored["name"]
     except GenmodelsError as e:
-        st.error(f"{stored['name']}: {e}")
+        st.error(plain(f"{stored['name']}: {e}"))
         return None, stored["name"]
 
 
@@ -917,7 +917,7 @@ def repitch_box(h: dict) -> None:
         with st.spinner("Choosing new pitches…"):
             result = get_generator(model.path).repitch(rhythm, settings, steering)[0]
     except GenmodelsError as e:
-        msg.error(str(e))
+        msg.error(plain(e))
         return
     if origin == "this melody":
         add_version(result.full, "new pitches, same rhythm", model, settings, steering, 0, parent=h)
@@ -946,7 +946,7 @@ def transpose_box(h: dict) -> None:
     try:
         moved = transpose(h["full"], int(n))
     except GenmodelsError as e:
-        msg.error(str(e))
+        msg.error(plain(e))
         return
     entry_cont = h.get("cont")
     if entry_cont is not None:

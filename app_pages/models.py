@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app_cards import command_history, metric_name, music_caption, music_table, split_rows, summary, total_steps
-from app_support import ModelCard, available_models, checkpoints_root, piano_roll, read_model_card
+from app_support import ModelCard, available_models, checkpoints_root, piano_roll, plain, read_model_card
 from genmodels.card import RESULTS, split_results
 from genmodels.domains import DOMAINS, get_domain
 from genmodels.errors import GenmodelsError
@@ -230,7 +230,7 @@ else:
             try:
                 info = read_model_card(m.path)
             except GenmodelsError as e:
-                st.error(f"{m.name} could not be loaded: {e}")
+                st.error(plain(f"{m.name} could not be loaded: {e}"))
                 continue
             show_card(info, m.name)
             if info.card.get("music_stats"):

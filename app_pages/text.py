@@ -5,19 +5,25 @@ another page. The prompt box reruns the page; the controls below it live in a fr
 reruns only that part (the prompt is not tokenised again).
 """
 
-import re
-
 import streamlit as st
 
 from app_support import (
     PROB_LEGEND,
+    bad_link_message,
+    flag,
+    float_in,
     get_generator,
+    int_in,
     model_summary,
     new_seed,
     next_token_chart,
+    one_of,
+    plain,
     prompt_was_cut,
+    read_link,
     require_models,
     text_html,
+    text_up_to,
     tokens_html,
 )
 from app_typing import typing_view
@@ -33,32 +39,37 @@ MAX_SEED_VALUE = 2**31 - 1
 KEEP = "session"  # widget values survive a visit to another page
 TYPE_MODE, GENERATE_MODE = "Type with suggestions", "Generate a continuation"
 MAX_LINK_PROMPT = 2000  # characters of the prompt that go into a link (URLs get unwieldy beyond)
-# query parameter → (session key, type): the link that reproduces a Generate result
-LINK_PARAMS = {
-    "prompt": ("t_seed_text", str),
-    "model": ("t_model", str),
-    "temperature": ("t_temp", float),
-    "top_k": ("t_topk", int),
-    "top_p": ("t_topp", float),
-    "length": ("t_len", int),
-    "n": ("t_n", int),
-    "seed": ("t_seed", int),
-    "end_of_line": ("t_eol", bool),
-    "end_of_speech": ("t_eos", bool),
-    "sentences": ("t_sentences", int),
-    "repetition_penalty": ("t_rep", float),
-    "no_repeat_ngram": ("t_ngram", int),
-}
+# Each control's range: the widget's bounds and the link's check are the same numbers.
+TEMPERATURE = (0.0, 2.0)
+TOP_K = (0, 10_000)
+TOP_P = (0.05, 1.0)
+LENGTH = (10, 1000)
+PENALTY = (1.0, min(MAX_PENALTY, 3.0))
+
+
+def link_parsers(model_labels: list[str]) -> dict:
+    """Query parameter → (session key, parser): the link that reproduces a Generate result. A parser raises
+    ValueError on a malformed or out-of-range value (a link is input from strangers)."""
+    return {
+        "prompt": ("t_prompt_text", text_up_to(MAX_PROMPT_CHARS)),
+        "model": ("t_model", one_of(model_labels)),
+        "temperature": ("t_temp", float_in(*TEMPERATURE)),
+        "top_k": ("t_topk", int_in(*TOP_K)),
+        "top_p": ("t_topp", float_in(*TOP_P)),
+        "length": ("t_len", int_in(*LENGTH)),
+        "n": ("t_n", int_in(1, MAX_SHOWN_CANDIDATES)),
+        "seed": ("t_seed", int_in(0, MAX_SEED_VALUE)),
+        "end_of_line": ("t_eol", flag),
+        "end_of_speech": ("t_eos", flag),
+        "sentences": ("t_sentences", int_in(0, MAX_SENTENCES)),
+        "repetition_penalty": ("t_rep", float_in(*PENALTY)),
+        "no_repeat_ngram": ("t_ngram", int_in(0, MAX_NGRAM)),
+    }
+
 
 # Set by the callbacks below as well as by the user, so initialised here and not through ``value=``.
-st.session_state.setdefault("t_seed_text", DEFAULT_PROMPT)
+st.session_state.setdefault("t_prompt_text", DEFAULT_PROMPT)
 st.session_state.setdefault("t_seed", new_seed())
-
-
-def md_escape(s: str) -> str:
-    """Plain text → markdown that shows exactly that text (for st.write_stream, which renders markdown)."""
-    s = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$&=:])", r"\\\1", s)
-    return s.replace("  ", "\u00a0\u00a0").replace("\n", "  \n")
 
 
 def roll_seed() -> None:
@@ -67,46 +78,29 @@ def roll_seed() -> None:
 
 def cut_long_prompt() -> None:
     """A prompt over the limit keeps its first MAX_PROMPT_CHARS characters (the browser would drop it all)."""
-    prompt = st.session_state.t_seed_text
+    prompt = st.session_state.t_prompt_text
     if len(prompt) > MAX_PROMPT_CHARS:
-        st.session_state.t_seed_text = prompt[:MAX_PROMPT_CHARS]
+        st.session_state.t_prompt_text = prompt[:MAX_PROMPT_CHARS]
         st.session_state.t_prompt_cut = len(prompt)
 
 
 def keep_candidate(text: str) -> None:
-    st.session_state.t_seed_text = text[-MAX_PROMPT_CHARS:]
+    st.session_state.t_prompt_text = text[-MAX_PROMPT_CHARS:]
     st.session_state.t_results = None
     st.session_state.t_kept = True
     st.session_state.t_rerun_app = True  # the click reran only the fragment: redraw the prompt box too
 
 
-def parse_param(raw: str, kind: type):
-    """A query parameter as ``kind``; ValueError when it is not one."""
-    if kind is bool:
-        if raw not in ("0", "1"):
-            raise ValueError(raw)
-        return raw == "1"
-    return kind(raw)
-
-
-def apply_link() -> None:
+def apply_link(model_labels: list[str]) -> None:
     """Opening a link made by this page: its prompt and settings go into the controls, and Generate runs
-    once (same random seed, so the same continuation). Each distinct link is applied once per session."""
+    once (same random seed, so the same continuation). Each distinct link is applied once per session; a
+    value that is malformed or out of range is left out (its control keeps its default) and named."""
     params = st.query_params.to_dict()
     if "prompt" not in params or st.session_state.get("t_link_applied") == params:
         return
     st.session_state.t_link_applied = params
-    bad = []
-    for name, (key, kind) in LINK_PARAMS.items():
-        if name in params:
-            try:
-                st.session_state[key] = (
-                    parse_param(params[name], kind)[:MAX_PROMPT_CHARS]
-                    if kind is str
-                    else parse_param(params[name], kind)
-                )
-            except ValueError:
-                bad.append(name)
+    values, bad = read_link(params, link_parsers(model_labels))
+    st.session_state.update(values)
     if bad:
         st.session_state.t_link_bad = bad
     st.session_state.t_mode = GENERATE_MODE
@@ -144,9 +138,9 @@ st.caption(
 )
 
 by_label = require_models("text")
-apply_link()
+apply_link(list(by_label))
 if bad := st.session_state.pop("t_link_bad", None):
-    st.warning(f"The link has values this page cannot read ({', '.join(bad)}); those controls keep their values.")
+    st.warning(bad_link_message(bad))
 
 mode = st.segmented_control(
     "Mode",
@@ -192,7 +186,7 @@ if st.session_state.pop("t_kept", False):
 
 prompt = st.text_area(
     "Prompt",
-    key="t_seed_text",
+    key="t_prompt_text",
     height=140,
     on_change=cut_long_prompt,
     persist_state=KEEP,
@@ -236,8 +230,7 @@ def read_settings(models: list) -> dict:
     model = model_radio(c1, models)
     temperature = c2.slider(
         "Temperature",
-        0.0,
-        2.0,
+        *TEMPERATURE,
         0.8,
         0.05,
         key="t_temp",
@@ -246,8 +239,7 @@ def read_settings(models: list) -> dict:
     )
     top_k = c3.number_input(
         "Top-k",
-        0,
-        10_000,
+        *TOP_K,
         0,
         1,
         key="t_topk",
@@ -256,8 +248,7 @@ def read_settings(models: list) -> dict:
     )
     top_p = c4.slider(
         "Top-p",
-        0.05,
-        1.0,
+        *TOP_P,
         1.0,
         0.05,
         key="t_topp",
@@ -267,8 +258,7 @@ def read_settings(models: list) -> dict:
     d1, d2, d3, d4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
     length = d1.slider(
         "Length (tokens)",
-        10,
-        1000,
+        *LENGTH,
         200,
         10,
         key="t_len",
@@ -381,7 +371,7 @@ def note_long_prompt(prompt: str, model, prompt_msg) -> bool:
     try:
         cut = bool(prompt.strip()) and prompt_was_cut(model.path, prompt)
     except GenmodelsError as e:
-        prompt_msg.error(f"The model {model.name} could not be loaded: {e}")
+        prompt_msg.error(plain(f"The model {model.name} could not be loaded: {e}"))
         return False
     if cut:
         prompt_msg.info(
@@ -406,21 +396,21 @@ def generate(prompt: str, chosen: list, controls: dict, prompt_msg, settings_msg
             settings.checked(g.vocab_size)
         controls["steering"].checked()
     except SettingsError as e:
-        settings_msg.error(str(e))
+        settings_msg.error(plain(e))
         return None
     except GenmodelsError as e:
-        settings_msg.error(f"A model could not be loaded: {e}")
+        settings_msg.error(plain(f"A model could not be loaded: {e}"))
         return None
     try:
         stream_to = stream_box if len(gens) == 1 and settings.n == 1 else None
         runs = [run_model(m, g, prompt, controls["length"], settings, stream_to, controls["steering"]) for m, g in gens]
     except SettingsError as e:
         stream_box.empty()
-        settings_msg.error(str(e))
+        settings_msg.error(plain(e))
         return None
     except GenmodelsError as e:
         stream_box.empty()
-        prompt_msg.error(str(e))
+        prompt_msg.error(plain(e))
         return None
     return {"seed": prompt, "settings": settings, "length": controls["length"], "runs": runs}
 
@@ -431,7 +421,7 @@ def run_model(m, g, prompt: str, length: int, settings: Settings, stream_box, st
         with stream_box.container(border=True):
             st.caption(f"{m.label} is writing…")
             stream = g.stream_text(prompt, length, settings, steering)
-            st.write_stream(md_escape(d[0]) for d in stream)
+            st.write_stream(plain(d[0]) for d in stream)
         results = stream.results  # the streamed text, with each token's probability
         stream_box.empty()
     else:

@@ -81,7 +81,7 @@ def midi_file(pitches=(64, 62, 60, 62, 64, 64, 64), drums: bool = False) -> byte
 def text_generate(
     at: AppTest, seed_text: str = "To be, or not to be", seed: int = 7, length: int = 20, **widgets
 ) -> AppTest:
-    at.text_area(key="t_seed_text").set_value(seed_text)
+    at.text_area(key="t_prompt_text").set_value(seed_text)
     at.number_input(key="t_seed").set_value(seed)
     at.slider(key="t_len").set_value(length)
     for key, value in widgets.items():
@@ -146,7 +146,7 @@ def test_text_candidates_keep_one_and_continue():
     assert len(keep) == 3
     keep[1].click().run()
     no_errors(at)
-    assert at.text_area(key="t_seed_text").value == "To be, or not to be" + conts[1]
+    assert at.text_area(key="t_prompt_text").value == "To be, or not to be" + conts[1]
     assert at.session_state["t_results"] is None
 
 
@@ -169,7 +169,7 @@ def test_text_compare_two_models():
 @needs("text")
 def test_text_long_seed_says_it_is_cut():
     at = page("text.py")
-    at.text_area(key="t_seed_text").set_value("Now is the winter of our discontent. " * 400).run()
+    at.text_area(key="t_prompt_text").set_value("Now is the winter of our discontent. " * 400).run()
     assert any("reads only its last" in i.value for i in at.info)
 
 
@@ -178,9 +178,9 @@ def test_text_long_paste_is_kept_up_to_the_limit():
     """Issue 10.5: a paste over the limit was silently emptied; now it is cut to the limit, with a message."""
     at = page("text.py")
     pasted = "".join(f"{i:07d} " for i in range(MAX_PROMPT_CHARS // 8 + 2000))
-    at.text_area(key="t_seed_text").set_value(pasted).run()
+    at.text_area(key="t_prompt_text").set_value(pasted).run()
     assert not at.exception
-    assert at.text_area(key="t_seed_text").value == pasted[:MAX_PROMPT_CHARS]
+    assert at.text_area(key="t_prompt_text").value == pasted[:MAX_PROMPT_CHARS]
     assert any(f"{len(pasted):,} characters" in w.value and "cut" in w.value for w in at.warning)
     at.button(key="t_go").click().run()  # and it is usable: the prompt is not refused
     assert "Type a few words" not in errors(at)
@@ -231,7 +231,7 @@ def test_text_advanced_controls_reach_generate():
     at.number_input(key="t_ngram").set_value(3)
     at.slider(key="t_rep").set_value(1.3)
     at.slider(key="t_temp").set_value(0.0)
-    at.text_area(key="t_seed_text").input("ROMEO.\nBut soft, what li")
+    at.text_area(key="t_prompt_text").input("ROMEO.\nBut soft, what li")
     at.button(key="t_go").click().run()
     no_errors(at)
     res = at.session_state["t_results"]["runs"][0]["results"][0]
@@ -247,7 +247,7 @@ def test_text_adapt_to_my_text_generates_with_a_private_copy():
 
     at = page("text.py")
     at.checkbox(key="t_adapt").check()
-    at.text_area(key="t_seed_text").input("HORATIO. Marcellus and Barnardo saw it.\n" * 10)
+    at.text_area(key="t_prompt_text").input("HORATIO. Marcellus and Barnardo saw it.\n" * 10)
     at.button(key="t_go").click().run()
     no_errors(at)
     assert at.session_state["t_results"]["runs"][0]["results"][0].continuation
@@ -258,7 +258,7 @@ def test_text_adapt_to_my_text_generates_with_a_private_copy():
 @needs("text")
 def test_text_link_reproduces_the_result():
     at = page("text.py")
-    at.text_area(key="t_seed_text").input("To be, or not to be")
+    at.text_area(key="t_prompt_text").input("To be, or not to be")
     at.number_input(key="t_seed").set_value(4242)
     at.checkbox(key="t_eos").check()
     at.button(key="t_go").click().run()
@@ -272,13 +272,13 @@ def test_text_link_reproduces_the_result():
     fresh.run()
     no_errors(fresh)
     assert fresh.session_state["t_results"]["runs"][0]["results"][0].continuation == first
-    assert fresh.text_area(key="t_seed_text").value == "To be, or not to be"
+    assert fresh.text_area(key="t_prompt_text").value == "To be, or not to be"
 
 
 @needs("text")
 def test_text_link_with_a_long_prompt_says_it_is_cut():
     at = page("text.py")
-    at.text_area(key="t_seed_text").input("word " * 1000)
+    at.text_area(key="t_prompt_text").input("word " * 1000)
     at.slider(key="t_len").set_value(10)
     at.button(key="t_go").click().run()
     no_errors(at)
@@ -293,7 +293,7 @@ def test_text_settings_survive_navigation():
     at = page("text.py")
     label = list(model_labels("text"))[-1]
     at.radio(key="t_model").set_value(label)
-    at.text_area(key="t_seed_text").set_value(HAMLET)
+    at.text_area(key="t_prompt_text").set_value(HAMLET)
     at.slider(key="t_temp").set_value(TEXT_SETTINGS["t_temp"])
     at.number_input(key="t_topk").set_value(TEXT_SETTINGS["t_topk"])
     at.slider(key="t_topp").set_value(TEXT_SETTINGS["t_topp"])
@@ -306,7 +306,7 @@ def test_text_settings_survive_navigation():
     at = away_and_back(at, "text.py")
     no_errors(at)
     assert at.radio(key="t_model").value == label
-    assert at.text_area(key="t_seed_text").value == HAMLET
+    assert at.text_area(key="t_prompt_text").value == HAMLET
     for key, value in TEXT_SETTINGS.items():
         widget = at.slider(key=key) if key in ("t_temp", "t_topp", "t_len") else at.number_input(key=key)
         assert widget.value == value, key
