@@ -10,6 +10,8 @@ text, a click or Alt+1..3 a word; typing on hides them until the next answer.
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from app_support import get_generator
@@ -148,6 +150,18 @@ def typed_now() -> dict:
     return typed if isinstance(typed, dict) else {"text": "", "caret": 0, "seq": 0}
 
 
+def caret_from_browser(text: str, units: int) -> int:
+    """The browser counts a caret in UTF-16 code units (``selectionStart``; an emoji is two); Python indexes
+    code points. The code-point index of the caret, clamped to the text (half a surrogate pair rounds down)."""
+    units = min(max(int(units), 0), 2 * len(text))
+    return len(text.encode("utf-16-le")[: 2 * units].decode("utf-16-le", errors="ignore"))
+
+
+def caret_for_browser(text: str, index: int) -> int:
+    """The inverse of ``caret_from_browser``: a code-point index as UTF-16 code units."""
+    return len(text[: max(0, index)].encode("utf-16-le")) // 2
+
+
 def keep_typed() -> None:
     """Component callback: copy the browser's text into plain session state (clamped to the limit)."""
     state = st.session_state.get("t_typing")
@@ -156,7 +170,7 @@ def keep_typed() -> None:
         return
     text = typed["text"][:MAX_PROMPT_CHARS]
     caret = typed.get("caret")
-    caret = min(max(int(caret), 0), len(text)) if isinstance(caret, (int, float)) else len(text)
+    caret = caret_from_browser(text, caret) if isinstance(caret, (int, float)) else len(text)
     seq = typed.get("seq")
     seq = int(seq) if isinstance(seq, (int, float)) else 0
     st.session_state[TYPED_KEY] = {"text": text, "caret": caret, "seq": seq}
@@ -177,6 +191,10 @@ def typing_answer(path, typed: dict) -> dict:
     except GenmodelsError as e:
         answer["message"] = f"No suggestions here: {e}"
         return answer
+    except Exception:  # a fault of ours must not take the typing view (and the user's text) down with it
+        logging.getLogger(__name__).exception("typing suggestions failed")
+        answer["message"] = "No suggestions here: an internal error (logged on the server). Your text is kept."
+        return answer
     # Each chip shows its share of the three (the model's own probability of a word given the text before
     # the word being typed is tiny once a few letters are typed: "Juliet 0.009%" read as a bug).
     total = sum(w.prob for w in words) or 1.0
@@ -194,7 +212,12 @@ def typing_view(model_path) -> dict:
     st.session_state.t_answer = answer  # read by tests
     TYPING(
         key="t_typing",
-        data={**answer, "text": typed["text"], "caret": typed["caret"], "max_chars": MAX_PROMPT_CHARS},
+        data={
+            **answer,
+            "text": typed["text"],
+            "caret": caret_for_browser(typed["text"], typed["caret"]),
+            "max_chars": MAX_PROMPT_CHARS,
+        },
         default={"typed": None},
         on_typed_change=keep_typed,
         height="content",

@@ -25,6 +25,7 @@ import bisect
 import math
 import random
 import re
+import threading
 import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -77,6 +78,9 @@ def trim_word(word: str) -> str:
     return word
 
 
+MAX_CACHED_MASKS = 4096  # typing revisits a few prefixes; the bound keeps a long-running server's memory flat
+
+
 class PieceTable:
     """The bytes of every piece of a vocabulary and fast look-ups over them (shared by every request)."""
 
@@ -89,7 +93,9 @@ class PieceTable:
         self._by_bytes: dict[bytes, list[int]] = {}
         for p, i in self._sorted:
             self._by_bytes.setdefault(p, []).append(i)
+        # Shared by every request of every session in the process: a lookup both reads and reorders it.
         self._masks: OrderedDict[bytes, torch.Tensor] = OrderedDict()
+        self._masks_lock = threading.Lock()
 
     @classmethod
     def for_tokenizer(cls, tok: TextTokenizer) -> PieceTable:
@@ -118,17 +124,19 @@ class PieceTable:
 
     def allowed(self, remaining: bytes) -> torch.Tensor:
         """(V,) bool mask of ``compatible_ids(remaining)`` (cached: typing revisits the same few)."""
-        mask = self._masks.get(remaining)
-        if mask is None:
-            mask = torch.zeros(self.size, dtype=torch.bool)
-            ids = self.compatible_ids(remaining)
-            if ids:
-                mask[torch.tensor(ids)] = True
+        with self._masks_lock:
+            mask = self._masks.get(remaining)
+            if mask is not None:
+                self._masks.move_to_end(remaining)
+                return mask
+        mask = torch.zeros(self.size, dtype=torch.bool)  # built outside the lock: only the table is shared
+        ids = self.compatible_ids(remaining)
+        if ids:
+            mask[torch.tensor(ids)] = True
+        with self._masks_lock:
             self._masks[remaining] = mask
-            if len(self._masks) > 4096:
+            while len(self._masks) > MAX_CACHED_MASKS:
                 self._masks.popitem(last=False)
-        else:
-            self._masks.move_to_end(remaining)
         return mask
 
     def advance(self, remaining: bytes, token: int) -> bytes:
@@ -187,14 +195,16 @@ def heal(
 
 
 _TABLES: dict[bytes, PieceTable] = {}
+_TABLES_LOCK = threading.Lock()
 
 
 def table_for(tokenizer: TextTokenizer) -> PieceTable:
-    """The (cached) piece table of a tokenizer."""
+    """The (cached) piece table of a tokenizer: one per tokenizer in the process, whichever thread asks first."""
     key = tokenizer.model_proto
-    if key not in _TABLES:
-        _TABLES[key] = PieceTable.for_tokenizer(tokenizer)
-    return _TABLES[key]
+    with _TABLES_LOCK:
+        if key not in _TABLES:
+            _TABLES[key] = PieceTable.for_tokenizer(tokenizer)
+        return _TABLES[key]
 
 
 class HealingConstraint:

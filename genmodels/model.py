@@ -10,6 +10,7 @@ weight matrix plus a handful of element-wise ops. ``step`` and ``forward`` agree
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 
 import torch
@@ -23,6 +24,8 @@ from genmodels.options import option
 CELLS = ("lstm", "gru")
 # Settings that change only training, not what the weights mean: a run may start from weights trained with others.
 REGULARISERS = ("dropout", "weight_dropout", "embed_dropout")
+# Module level, not per model: a model is deep-copied (dynamic evaluation) and a lock cannot be copied.
+_STEP_CACHE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -151,7 +154,11 @@ class RNNLanguageModel(nn.Module):
         cache = self._step_cache
         if cache is not None and tuple(p._version for p in cache["params"]) == cache["versions"]:
             return cache
-        return self._build_step_cache()
+        with _STEP_CACHE_LOCK:  # one build when several sessions' first requests arrive together
+            cache = self._step_cache
+            if cache is not None and tuple(p._version for p in cache["params"]) == cache["versions"]:
+                return cache
+            return self._build_step_cache()
 
     @torch.no_grad()
     def _build_step_cache(self) -> dict:
