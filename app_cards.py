@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from genmodels.card import mixture_line
+from genmodels.io.card import mixture_line
 
 _NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 _RECONSTRUCTED = "(reconstructed from the saved configuration)"

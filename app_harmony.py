@@ -4,7 +4,7 @@ A harmony model (``harmony-lstm`` / ``harmony-gru``, trained on Bach's four-part
 the soprano and writes the three lower voices. The result is engraved on two staves with chord symbols, played
 with a chosen set of instruments, downloaded as MIDI (four tracks) or MusicXML (four parts), and one lower voice
 can be written again while the others stay. No model logic lives here: the calls go to
-``genmodels.harmony.adapt`` (the melody as a soprano), ``genmodels.harmony.sample`` (the harmoniser) and
+``genmodels.harmony.adapt`` (the melody as a soprano), ``genmodels.infer.harmonise`` (the harmoniser) and
 ``genmodels.harmony.export``.
 
 Every harmony belongs to the melody version it was made from (``h["harmonies"]`` in the melody's history entry),
@@ -33,9 +33,9 @@ from app_support import (
     plain,
     score_html,
 )
-from genmodels.errors import GenmodelsError
+from genmodels.core.errors import GenmodelsError
 from genmodels.harmony import export
-from genmodels.melody.scales import key_name
+from genmodels.music.scales import key_name
 
 KEEP = "session"
 # adapt's chord_rate (also chords.chord_symbols' ``every``) -> its words.
@@ -44,12 +44,12 @@ VOICE_LABELS = {1: "alto", 2: "tenor", 3: "bass"}
 MAX_CANDIDATES = 8
 MAX_HARMONIES = 12  # per melody version
 MAX_SEED = 2**31 - 1
-LIBRARY = ("genmodels.harmony.adapt", "genmodels.harmony.sample")  # what the section calls
+LIBRARY = ("genmodels.harmony.adapt", "genmodels.infer.harmonise")  # what the section calls
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the harmony model (once per server)…")
 def _load_harmoniser(path: str, stamp: tuple):
-    from genmodels.checkpoint import load_checkpoint
+    from genmodels.io.checkpoint import load_checkpoint
 
     return load_checkpoint(path)
 
@@ -63,7 +63,7 @@ def harmoniser(path):
 def _wav(midi: bytes) -> bytes:
     import io
 
-    from genmodels.audio import wav_bytes
+    from genmodels.music.audio import wav_bytes
 
     return wav_bytes(pretty_midi.PrettyMIDI(io.BytesIO(midi)))
 
@@ -97,7 +97,7 @@ def link_choices() -> dict:
 
 
 def settings():
-    from genmodels.harmony.sample import HarmonySettings
+    from genmodels.infer.harmonise import HarmonySettings
 
     ss = st.session_state
     return HarmonySettings(
@@ -190,7 +190,7 @@ def add_harmony(h: dict, chorale, action: str, model, s, nll: float, **more) -> 
 def harmonise_melody(h: dict, model, msg) -> bool:
     """The melody as a soprano, harmonised; a new harmony of ``h``. False after a message."""
     from genmodels.harmony.adapt import in_melody_key, key_shift_back, soprano_from_melody
-    from genmodels.harmony.sample import harmonise
+    from genmodels.infer.harmonise import harmonise
 
     rate = st.session_state.get("hz_rate", "beat")
     try:
@@ -216,7 +216,7 @@ def harmonise_melody(h: dict, model, msg) -> bool:
 
 
 def regenerate(h: dict, entry: dict, voice: int, model, msg) -> bool:
-    from genmodels.harmony.sample import regenerate_voice
+    from genmodels.infer.harmonise import regenerate_voice
 
     try:
         # A new seed for every press (the seed above plus the number of harmonies so far): pressing "New bass"
@@ -346,7 +346,7 @@ VOICE_COLOURS = ("#b3135b", "#2a7ab0", "#3a9a5b", "#8a5a2b")
 
 def voices_roll(chorale) -> alt.Chart:
     """The four voices as a piano roll, one colour per voice, with dashed bar lines."""
-    from genmodels.melody import note_name
+    from genmodels.music import note_name
 
     lead = chorale.offset % chorale.bar_steps
     rows = [

@@ -19,10 +19,17 @@ import pandas as pd
 import streamlit as st
 
 from app_cards import metric_short
-from genmodels.checkpoint import TRAIN_STATE, WEIGHTS, find_checkpoints, read_card, read_config, weights_parameter_count
-from genmodels.errors import GenmodelsError
-from genmodels.melody.notation import KEY_NAMES
-from genmodels.sampling import Sampler
+from genmodels.core.errors import GenmodelsError
+from genmodels.infer.sampling import Sampler
+from genmodels.io.checkpoint import (
+    TRAIN_STATE,
+    WEIGHTS,
+    find_checkpoints,
+    read_card,
+    read_config,
+    weights_parameter_count,
+)
+from genmodels.music.notation import KEY_NAMES
 
 ROOT = Path(__file__).resolve().parent
 # The GRU first (the default: fast, and the best single network on every test set), then the LSTM, then a
@@ -269,8 +276,8 @@ def piano_roll(
 
     Notes starting before tick ``split`` are drawn as ``labels[0]`` (grey), the rest as ``labels[1]``.
     """
-    from genmodels.melody import TICKS_PER_QUARTER as tpq
-    from genmodels.melody import note_name
+    from genmodels.music import TICKS_PER_QUARTER as tpq
+    from genmodels.music import note_name
 
     bt = melody.bar_ticks
     rows = [

@@ -15,9 +15,9 @@ import logging
 import streamlit as st
 
 from app_support import get_generator
-from genmodels.errors import GenmodelsError
-from genmodels.sampling import MAX_PROMPT_CHARS
-from genmodels.suggest import suggest
+from genmodels.core.errors import GenmodelsError
+from genmodels.infer.sampling import MAX_PROMPT_CHARS
+from genmodels.infer.suggest import suggest
 
 TYPED_KEY = "t_typed"  # plain session state: survives page switches (the component's own state does not)
 EMPTY_MESSAGE = "Start typing: the three most likely next words and the rest of the line appear as you type."

@@ -36,10 +36,10 @@ from app_support import (
     score_html,
     tune_title,
 )
-from genmodels.audio import wav_bytes
-from genmodels.constraints import KEY_STRENGTHS, MelodySteering
-from genmodels.errors import GenmodelsError, MidiError, NotationError, SeedError
-from genmodels.melody import (
+from genmodels.core.errors import GenmodelsError, MidiError, NotationError, SeedError
+from genmodels.infer.constraints import KEY_STRENGTHS, MelodySteering
+from genmodels.infer.sampling import CONTEXT_BARS, Sampler, Settings
+from genmodels.music import (
     MAX_MIDI_BYTES,
     MAX_PROMPT_TOKENS,
     MODES,
@@ -48,12 +48,12 @@ from genmodels.melody import (
     midi_bytes,
     parse_note_prompt,
 )
-from genmodels.melody import midi as midi_io
-from genmodels.melody.abc import to_abc
-from genmodels.melody.engrave import render_svg
-from genmodels.melody.musicxml import musicxml_bytes
-from genmodels.melody.scales import key_name, transpose
-from genmodels.sampling import CONTEXT_BARS, Sampler, Settings
+from genmodels.music import midi as midi_io
+from genmodels.music.abc import to_abc
+from genmodels.music.audio import wav_bytes
+from genmodels.music.engrave import render_svg
+from genmodels.music.musicxml import musicxml_bytes
+from genmodels.music.scales import key_name, to_key, transpose
 
 DEFAULT_NOTES = "E4 D4 C4 D4 E4 E4 E4*2"
 NOTE_HELP = (
@@ -385,7 +385,7 @@ def in_key(prompt, tonic, mode, tempo: int):
         t = prompt.key[0] if tonic == AS_PROMPT else int(tonic)
         m = prompt.key[1] if mode == AS_PROMPT else mode
         if (t, m) != tuple(prompt.key):
-            prompt = prompt.to_key(t, m)
+            prompt = to_key(prompt, t, m)
     return dataclasses.replace(prompt, tempo=float(tempo))
 
 

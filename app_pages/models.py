@@ -11,9 +11,9 @@ import streamlit as st
 
 from app_cards import command_history, metric_name, music_caption, music_table, split_rows, summary, total_steps
 from app_support import ModelCard, available_models, checkpoints_root, piano_roll, plain, read_model_card
-from genmodels.card import RESULTS, split_results
+from genmodels.core.errors import GenmodelsError
 from genmodels.domains import DOMAINS, get_domain
-from genmodels.errors import GenmodelsError
+from genmodels.io.card import RESULTS, split_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_HELP = """
@@ -47,8 +47,8 @@ See `python -m genmodels train --help` for model size, learning rate and the res
 @st.cache_data(show_spinner=False, max_entries=16)
 def sample_audio(text: str) -> bytes | None:
     """A melody sample (note names) played with the General MIDI soundfont, or None if it cannot be read."""
-    from genmodels.audio import wav_bytes
-    from genmodels.melody import melody_to_midi, parse_note_prompt
+    from genmodels.music import melody_to_midi, parse_note_prompt
+    from genmodels.music.audio import wav_bytes
 
     try:
         return wav_bytes(melody_to_midi(parse_note_prompt(text)))
@@ -60,7 +60,7 @@ def show_samples(samples: list) -> None:
     texts = [x for x in samples if isinstance(x, str) and x.strip()]
     if not texts:
         return
-    from genmodels.melody import parse_note_prompt
+    from genmodels.music import parse_note_prompt
 
     st.markdown("**Samples**")
     melodies = []

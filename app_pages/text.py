@@ -27,10 +27,10 @@ from app_support import (
     tokens_html,
 )
 from app_typing import typing_view
-from genmodels.errors import GenmodelsError, SettingsError
-from genmodels.repetition import MAX_NGRAM, MAX_PENALTY
-from genmodels.sampling import CONTEXT_TOKENS, MAX_PROMPT_CHARS, Settings, TextSteering
-from genmodels.stopping import MAX_SENTENCES
+from genmodels.core.errors import GenmodelsError, SettingsError
+from genmodels.infer.repetition import MAX_NGRAM, MAX_PENALTY
+from genmodels.infer.sampling import CONTEXT_TOKENS, MAX_PROMPT_CHARS, Settings, TextSteering
+from genmodels.infer.stopping import MAX_SENTENCES
 
 DEFAULT_PROMPT = "ROMEO.\nBut soft, what light through yonder window breaks?\n"
 EMPTY_PROMPT = "Type a few words to start from"

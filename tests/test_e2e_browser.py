@@ -312,7 +312,7 @@ def check_score(page, n_notes: int) -> None:
     """The score is an SVG image in the page (no iframe), drawn by the browser; its written notes, less the
     ties, are the melody's notes."""
     from app_support import score_svg
-    from genmodels.melody.engrave import svg_note_count, svg_tie_count
+    from genmodels.music.engrave import svg_note_count, svg_tie_count
 
     img = page.locator(".gm-score img").first
     img.wait_for()
@@ -333,7 +333,7 @@ def check_notation_downloads(page, folder: Path, n_notes: int) -> None:
 
 def melody_coediting(page, folder: Path) -> None:
     """Strict key, then regenerate bars 3-4 (where the library has them): a new version, still a score."""
-    from genmodels.sampling import Sampler
+    from genmodels.infer.sampling import Sampler
 
     if "steering" in __import__("inspect").signature(Sampler.generate_melody).parameters:
         page.get_by_role("radio", name="strict").click()
@@ -496,7 +496,7 @@ def check_harmony_score(page, img, n_notes: int) -> None:
     """The harmony's score: every note of the four voices written (less the ties), chord symbols over it."""
     from app_support import score_svg
     from genmodels.harmony.export import svg_chord_symbols
-    from genmodels.melody.engrave import svg_note_count, svg_tie_count
+    from genmodels.music.engrave import svg_note_count, svg_tie_count
 
     svg = score_svg(f'src="{img.get_attribute("src")}"')
     assert svg_note_count(svg) - svg_tie_count(svg) == n_notes

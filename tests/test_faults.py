@@ -9,15 +9,15 @@ import time
 import pytest
 import torch
 
-import genmodels.train as train_mod
-from genmodels.checkpoint import load_checkpoint, load_train_state
-from genmodels.errors import SettingsError
-from genmodels.train import Trainer
+import genmodels.learn.trainer as train_mod
+from genmodels.core.errors import SettingsError
+from genmodels.io.checkpoint import load_checkpoint, load_train_state
+from genmodels.learn.trainer import Trainer
 from tests.conftest import TINY, train_config
 
 WRITER = """
 import sys, torch
-from genmodels.checkpoint import load_checkpoint, save_weights
+from genmodels.io.checkpoint import load_checkpoint, save_weights
 c = load_checkpoint(sys.argv[1])
 print("ready", flush=True)
 i = 0

@@ -12,10 +12,10 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from genmodels.errors import NotationError, SettingsError
+from genmodels.core.errors import NotationError, SettingsError
 from genmodels.harmony import export
 from genmodels.harmony.grid import Chorale, VoiceNote, row_from_notes
-from genmodels.melody.engrave import svg_note_count, svg_tie_count
+from genmodels.music.engrave import svg_note_count, svg_tie_count
 
 STEPS = 44  # a one-beat pickup, two full bars of 4/4 and a bar of three beats
 
@@ -217,7 +217,7 @@ def bar_starts_and_events(c: Chorale) -> list:
 
 
 def test_audio_at_the_synthesizers_level_is_quieter_than_normalised():
-    from genmodels.audio import render
+    from genmodels.music.audio import render
 
     pm = export.to_pretty_midi(pickup_chorale(), tempo=120)
     raw, played = render(pm, 22050, normalise=False), render(pm, 22050)

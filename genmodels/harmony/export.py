@@ -17,10 +17,10 @@ from typing import Any
 
 import pretty_midi
 
-from genmodels.errors import NotationError, SettingsError
+from genmodels.core.errors import NotationError, SettingsError
 from genmodels.harmony.grid import HOLD, REST, Chorale
-from genmodels.melody.musicxml import m21_pitch
-from genmodels.melody.scales import key_signature, parse_mode, tonic_name
+from genmodels.music.musicxml import m21_pitch
+from genmodels.music.scales import key_signature, parse_mode, tonic_name
 
 VOICE_NAMES = ("Soprano", "Alto", "Tenor", "Bass")
 # General MIDI programs (0-based) for soprano, alto, tenor, bass.
@@ -107,8 +107,8 @@ def midi_bytes(chorale: Chorale, programs=INSTRUMENT_SETS["strings"], tempo: flo
 
 
 def wav_bytes(chorale: Chorale, programs=INSTRUMENT_SETS["strings"], tempo: float = DEFAULT_TEMPO) -> bytes:
-    """All four voices rendered with the General MIDI soundfont (genmodels.audio), as a WAV file."""
-    from genmodels.audio import wav_bytes as render
+    """All four voices rendered with the General MIDI soundfont (genmodels.music.audio), as a WAV file."""
+    from genmodels.music.audio import wav_bytes as render
 
     return render(to_pretty_midi(chorale, programs, tempo))
 
@@ -333,7 +333,7 @@ def score_svg(
 ) -> str:
     """The score engraved by Verovio on two staves (S+A treble, T+B bass) with chord symbols (looked at
     ``every`` beat, half bar or bar ("beat", "half-bar", "bar")): SVG markup, pages one under the other."""
-    from genmodels.melody.engrave import render_musicxml_pages
+    from genmodels.music.engrave import render_musicxml_pages
 
     data = to_musicxml(chorale, chords=chords, two_staves=True, title=title, every=every).decode("utf-8")
     return "\n".join(render_musicxml_pages(data, page_width))
