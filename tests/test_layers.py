@@ -135,3 +135,27 @@ def test_the_app_is_above_the_library_and_the_library_never_imports_streamlit():
             if isinstance(node, ast.Import | ast.ImportFrom):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 assert not any(n.split(".")[0] in ("streamlit", "app", "app_support") for n in names), path
+
+
+# The only imports a function may hold, and why each waits for its first use.
+LAZY_IMPORTS = {
+    "music21": "takes seconds to import; only the corpus builders, notation exports and read-back checks use it",
+    "verovio": "the score engraver, loaded by the pages and commands that draw a score",
+    "scipy": "one four-weight fit in the harmony baselines",
+    "tinysoundfont": "the synthesizer, loaded only when audio is rendered",
+}
+
+
+def test_imports_inside_functions_are_heavy_optional_dependencies_only():
+    inside = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    name = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                    if (name or "").split(".")[0] not in LAZY_IMPORTS:
+                        inside.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
+    assert not inside, "imports inside functions (move them to the top of the module):\n" + "\n".join(inside)

@@ -4,13 +4,18 @@ MIDI, ABC and MusicXML."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from genmodels.core.errors import GenmodelsError, SettingsError
-from genmodels.core.options import option
-from genmodels.music.scales import to_key
+from genmodels.core.options import from_flat, option
+from genmodels.infer.constraints import MelodySteering
+from genmodels.music import PITCH_RANGE, Melody, format_notes, parse_note_prompt, read_midi, write_midi
+from genmodels.music.abc import to_abc
+from genmodels.music.musicxml import musicxml_bytes
+from genmodels.music.scales import key_name, parse_abc_key, to_key, transpose
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,6 @@ def parse_bar_range(text: str) -> tuple[int, int]:
 
 
 def _prompt_from_args(args: argparse.Namespace, required: bool = True):
-    from genmodels.music import Melody, parse_note_prompt, read_midi
 
     meter = tuple(int(x) for x in args.meter.split("/"))
     if args.prompt_midi:
@@ -70,9 +74,6 @@ def _prompt_from_args(args: argparse.Namespace, required: bool = True):
 
 
 def _melody_options(args: argparse.Namespace) -> MelodyGenerateOptions:
-    import dataclasses
-
-    from genmodels.core.options import from_flat
 
     names = [f.name for f in dataclasses.fields(MelodyGenerateOptions)]
     return from_flat(MelodyGenerateOptions, {k: getattr(args, k) for k in names if getattr(args, k, None) is not None})
@@ -81,9 +82,6 @@ def _melody_options(args: argparse.Namespace) -> MelodyGenerateOptions:
 def run_melody_generate(sampler: Any, args: argparse.Namespace, length: int, settings: Any) -> list:
     """``generate`` for a melody model: continue, regenerate bars or keep a rhythm; transpose; write
     MIDI (and ABC / MusicXML when asked). Returns the results."""
-    from genmodels.infer.constraints import MelodySteering
-    from genmodels.music import PITCH_RANGE
-    from genmodels.music.scales import parse_abc_key, transpose
 
     o = _melody_options(args)
     steering = MelodySteering(o.stay_in_key, o.end_on_tonic)
@@ -99,7 +97,6 @@ def run_melody_generate(sampler: Any, args: argparse.Namespace, length: int, set
 
 def _keyed_prompt(prompt: Any, key: tuple[int, str] | None, tempo: float | None) -> Any:
     """The prompt moved to ``key`` (by scale degree) and at ``tempo``, where given."""
-    import dataclasses
 
     if key and prompt.notes:
         prompt = to_key(prompt, *key)
@@ -110,9 +107,6 @@ def _keyed_prompt(prompt: Any, key: tuple[int, str] | None, tempo: float | None)
 
 def _melody_results(sampler: Any, o: Any, prompt: Any, key: Any, length: int, settings: Any, steering: Any) -> list:
     """Keep a rhythm, regenerate bars, or continue the prompt, as the options ask."""
-    import dataclasses
-
-    from genmodels.music import read_midi
 
     if o.keep_rhythm:
         rhythm = read_midi(o.keep_rhythm)
@@ -129,10 +123,6 @@ def _melody_results(sampler: Any, o: Any, prompt: Any, key: Any, length: int, se
 
 def _write_melody_results(results: list, o: Any, args: argparse.Namespace, steering: Any) -> None:
     """Each result as MIDI (and ABC / MusicXML when asked), NAME-1, NAME-2 ... for several; one line each."""
-    from genmodels.music import format_notes, write_midi
-    from genmodels.music.abc import to_abc
-    from genmodels.music.musicxml import musicxml_bytes
-    from genmodels.music.scales import key_name
 
     many = len(results) > 1
 

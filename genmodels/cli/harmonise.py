@@ -13,17 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from genmodels.core.errors import SettingsError
+from genmodels.core.paths import repo_path
 from genmodels.harmony.adapt import in_melody_key, soprano_from_melody
 from genmodels.harmony.chords import chord_symbols
 from genmodels.harmony.export import INSTRUMENT_SETS, midi_bytes, to_musicxml
 from genmodels.harmony.grid import STEP_TICKS, Chorale
 from genmodels.infer.harmonise import HarmonyResult, HarmonySettings, harmonise, lower_onsets
+from genmodels.learn.data import melody_files, read_melodies
+from genmodels.music import parse_note_prompt, read_midi
 
 
 def read_melody(args: argparse.Namespace) -> Any:
     """The melody ``args`` name: --prompt-midi (with --track), --prompt-notes (with --meter), or
     --corpus-tune (a title in the melody corpus's test split)."""
-    from genmodels.music import parse_note_prompt, read_midi
 
     given = [x for x in ("prompt_midi", "prompt_notes", "corpus_tune") if getattr(args, x, None)]
     if len(given) != 1:
@@ -48,8 +50,6 @@ def _meter(text: str) -> tuple[int, int]:
 def corpus_tune(title: str, data: str | Path) -> Any:
     """The first melody-corpus test tune whose file name contains ``title``, compared without case, spaces or
     punctuation ("wind that shakes" finds ryansMammoth-WindThatShakesTheBarleyReel-0000)."""
-    from genmodels.core.paths import repo_path
-    from genmodels.learn.data import melody_files, read_melodies
 
     def plain(s: str) -> str:
         return re.sub(r"[^0-9a-z]", "", s.lower())

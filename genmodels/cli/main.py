@@ -12,9 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from genmodels.cli.generate import _given, generate_command
+from genmodels.cli.generate_melody import MelodyGenerateOptions
+from genmodels.cli.harmonise import harmonise_command
+from genmodels.cli.mix import mix_checkpoints
 from genmodels.core.errors import GenmodelsError
 from genmodels.core.options import add_options, leaf_fields
+from genmodels.core.paths import SHIPPED_TEXT_MODELS
 from genmodels.domains import DOMAINS, get_domain
+from genmodels.eval import evaluate as ev
+from genmodels.eval.bench import main as bench_main
+from genmodels.eval.keystrokes import keystroke_report
+from genmodels.eval.ngram import baseline_report
+from genmodels.harmony.adapt import CHORD_RATES
+from genmodels.infer.harmonise import HarmonySettings
+from genmodels.infer.sampling import Settings, TextSteering
+from genmodels.io.checkpoint import load_checkpoint, pack_for_shipping
+from genmodels.learn.trainer import TrainConfig, resume_config, train
 
 
 def _prepare(a) -> None:
@@ -23,7 +36,6 @@ def _prepare(a) -> None:
 
 
 def _train(a) -> None:
-    from genmodels.learn.trainer import TrainConfig, resume_config, train
 
     given = {f.name: getattr(a, f.name) for f in leaf_fields(TrainConfig) if getattr(a, f.name) is not None}
     if a.time_budget and a.steps is None and not a.resume:
@@ -40,22 +52,16 @@ def _train(a) -> None:
 
 
 def _harmonise(a) -> None:
-    from genmodels.cli.harmonise import harmonise_command
-    from genmodels.infer.harmonise import HarmonySettings
-    from genmodels.io.checkpoint import load_checkpoint
 
     harmonise_command(load_checkpoint(a.checkpoint), a, _given(HarmonySettings, a))
 
 
 def _eval(a) -> None:
-    from genmodels.eval import evaluate as ev
 
     if a.keystrokes:
         _keystrokes(a)
         return
     if a.baseline:
-        from genmodels.eval.ngram import baseline_report
-
         print(json.dumps(baseline_report(a.checkpoint or a.domain, order=a.order, data=a.data), indent=1))
         return
     if a.checkpoint is None:
@@ -95,8 +101,6 @@ def _numbers(text: str, flag: str, example: str) -> tuple[float, ...]:
 
 def _keystrokes(a) -> None:
     """``eval CK... --keystrokes``: keystroke savings of each text model and of the n-gram baseline."""
-    from genmodels.core.paths import SHIPPED_TEXT_MODELS
-    from genmodels.eval.keystrokes import keystroke_report
 
     checkpoints = a.extra_checkpoints if a.checkpoint is None else [a.checkpoint, *a.extra_checkpoints]
     checkpoints = checkpoints or list(SHIPPED_TEXT_MODELS)
@@ -111,7 +115,6 @@ def _keystrokes(a) -> None:
 
 
 def _mix(a) -> None:
-    from genmodels.cli.mix import mix_checkpoints
 
     weights = _numbers(a.weights, "--weights", "0.6,0.4") if a.weights is not None else None
     words = ["mix", *a.checkpoints, "--out", a.out, *(["--weights", a.weights] if a.weights is not None else [])]
@@ -122,14 +125,12 @@ def _mix(a) -> None:
 
 
 def _pack(a) -> None:
-    from genmodels.io.checkpoint import pack_for_shipping
 
     for path in a.checkpoints:
         print(f"{path}: {pack_for_shipping(path) / 1e6:.1f} MB of half-precision weights; training state removed")
 
 
 def _bench(a) -> None:
-    from genmodels.eval.bench import main as bench_main
 
     bench_main(quick=a.quick)
 
@@ -157,7 +158,6 @@ def _prepare_parser(sub) -> None:
 
 
 def _train_parser(sub) -> None:
-    from genmodels.learn.trainer import TrainConfig
 
     t = sub.add_parser("train", help="train an LSTM or GRU on text or melodies")
     add_options(t, TrainConfig)
@@ -172,8 +172,6 @@ def _train_parser(sub) -> None:
 
 
 def _generate_parser(sub) -> None:
-    from genmodels.cli.generate_melody import MelodyGenerateOptions
-    from genmodels.infer.sampling import Settings, TextSteering
 
     g = sub.add_parser("generate", help="continue a text or melody prompt")
     g.add_argument("checkpoint", help="checkpoint directory, e.g. checkpoints/text-lstm")
@@ -220,8 +218,6 @@ def _generate_parser(sub) -> None:
 
 
 def _harmonise_parser(sub) -> None:
-    from genmodels.harmony.adapt import CHORD_RATES
-    from genmodels.infer.harmonise import HarmonySettings
 
     h = sub.add_parser("harmonise", help="write alto, tenor and bass under a melody (a harmony checkpoint)")
     h.add_argument("checkpoint", help="harmony checkpoint directory, e.g. checkpoints/harmony-lstm")

@@ -12,11 +12,12 @@ import argparse
 import dataclasses
 from typing import Any
 
+from genmodels.core.paths import SHIPPED_TEXT_MODELS
+
 
 def text_measurement_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """The parser of a ``python -m genmodels.X`` measurement over text checkpoints (the shipped two unless
     named); the command adds its own flags."""
-    from genmodels.core.paths import SHIPPED_TEXT_MODELS
 
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("checkpoints", nargs="*", default=list(SHIPPED_TEXT_MODELS), help="text checkpoints to measure")

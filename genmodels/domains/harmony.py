@@ -13,8 +13,15 @@ from typing import Any
 
 import torch
 
-from genmodels.core.errors import DataError, SettingsError
+from genmodels.core.errors import SettingsError
 from genmodels.core.registry import Domain
+from genmodels.eval.harmony_baselines import baseline_report
+from genmodels.eval.harmony_report import eval_harmony
+from genmodels.infer.harmonise import card_sample
+from genmodels.learn.chorales import prepare_harmony
+from genmodels.learn.harmony_trainer import HarmonyTrainer, harmony_data
+from genmodels.nn.harmoniser import HarmonyModel
+from genmodels.tokenizers.harmony import BOS, PAD, HarmonyTokenizer
 
 BENCH_NOTES = "E4 G4 A4/2 B4/2 A4 G4 E4/2 D4/2 E4*2"  # the benchmark's and the card's melody
 
@@ -37,18 +44,15 @@ class HarmonyDomain(Domain):
 
     # model and training -------------------------------------------------------------------------
     def build_model(self, config: Any) -> torch.nn.Module:
-        from genmodels.nn.harmoniser import HarmonyModel
 
         return HarmonyModel(config)
 
     def trainer_class(self) -> type:
-        from genmodels.learn.harmony_trainer import HarmonyTrainer
 
         return HarmonyTrainer
 
     # files ----------------------------------------------------------------------------------------
     def load_tokenizer(self, folder: Path) -> Any:
-        from genmodels.tokenizers.harmony import HarmonyTokenizer
 
         return HarmonyTokenizer.load(Path(folder) / self.tokenizer_file)
 
@@ -59,7 +63,6 @@ class HarmonyDomain(Domain):
     def load_data(
         self, folder: str | Path, *, tokenizer: Any = None, vocab_size: int = 2048, augment: bool = True, seed: int = 0
     ):
-        from genmodels.learn.harmony_trainer import harmony_data
 
         return harmony_data(self, folder, tokenizer=tokenizer, augment=augment)
 
@@ -70,22 +73,16 @@ class HarmonyDomain(Domain):
         )
 
     def prepare(self, out: Path | None, workers: int) -> dict:
-        from genmodels.learn.chorales import prepare_harmony
 
         return prepare_harmony(out or self.default_data, workers)
 
     def baseline(self, data: str | Path | None = None, order: int | None = None) -> dict:
         """The per-beat lookup and the HMM over chords on the same test split (the data module's report);
         ``test_nats_per_note`` is the better of the two."""
-        try:
-            from genmodels.eval.harmony_baselines import baseline_report
-        except ImportError as e:
-            raise DataError(f"the harmony baselines are not available in this version ({e})") from e
         return baseline_report(data or self.default_data)
 
     # sampling -------------------------------------------------------------------------------------
     def banned_tokens(self, tokenizer: Any, config: dict) -> torch.Tensor:
-        from genmodels.tokenizers.harmony import BOS, PAD
 
         banned = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
         banned[[PAD, BOS]] = True
@@ -95,17 +92,14 @@ class HarmonyDomain(Domain):
         return tokenizer.label(token_id)
 
     def card_sample(self, sampler: Any, data: str | Path) -> str:
-        from genmodels.infer.harmonise import card_sample
 
         return card_sample(sampler.ckpt)
 
     def end_to_end(self, sampler: Any) -> None:
-        from genmodels.infer.harmonise import card_sample
 
         card_sample(sampler.ckpt)
 
     def eval_report(self, checkpoint: Any, options: dict) -> dict | None:
-        from genmodels.eval.harmony_report import eval_harmony
 
         return eval_harmony(checkpoint, **options)
 

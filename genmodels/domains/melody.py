@@ -16,9 +16,15 @@ from genmodels.core.errors import CheckpointError, DataError
 from genmodels.core.paths import atomic_write_json
 from genmodels.domains.base import LanguageModelDomain
 from genmodels.eval.melody_report import generate_like, music_report, regenerate_report
-from genmodels.infer.sampling import MELODY_BARS
+from genmodels.eval.ngram import melody_baseline
+from genmodels.infer.sampling import MELODY_BARS, Sampler, Settings
 from genmodels.learn.data import TokenData, melody_files, read_melodies
+from genmodels.learn.melody_corpus import prepare_melody, write_data_readme_section
 from genmodels.learn.melody_data import encode_tunes, held_out_tunes, melody_data
+from genmodels.learn.text_corpus import DATA_README, write_readme_section
+from genmodels.music import PITCH_RANGE, format_notes, melody_to_midi, midi_bytes, parse_note_prompt
+from genmodels.music.audio import wav_bytes
+from genmodels.tokenizers.melody import MelodyTokenizer
 
 BENCH_PROMPT = "E4 G4 A4/2 B4/2 A4 G4"  # the benchmark's request continues this
 END_TO_END_BARS = 64
@@ -36,7 +42,6 @@ class MelodyDomain(LanguageModelDomain):
     sample_length = f"{END_TO_END_BARS} bars + MIDI + audio"
 
     def load_tokenizer(self, folder: Path):
-        from genmodels.tokenizers.melody import MelodyTokenizer
 
         f = Path(folder) / self.tokenizer_file
         try:
@@ -45,7 +50,6 @@ class MelodyDomain(LanguageModelDomain):
             raise CheckpointError(f"{f}: not a readable melody tokenizer ({e})") from e
 
     def fine_tune_tokenizer(self, parent: Any) -> Any:
-        from genmodels.tokenizers.melody import MelodyTokenizer
 
         newest = MelodyTokenizer()
         return newest if newest.vocab[: parent.vocab_size] == parent.vocab else parent
@@ -66,21 +70,17 @@ class MelodyDomain(LanguageModelDomain):
         return encode_tunes(tokenizer, tunes)
 
     def prepare(self, out: Path | None, workers: int) -> dict:
-        from genmodels.learn.melody_corpus import prepare_melody, write_data_readme_section
-        from genmodels.learn.text_corpus import DATA_README, write_readme_section
 
         stats = prepare_melody(out or self.default_data, workers=workers)
         write_readme_section(DATA_README, self.name, write_data_readme_section(stats))
         return stats
 
     def baseline(self, data: str | Path | None = None, order: int | None = None) -> dict:
-        from genmodels.eval.ngram import melody_baseline
 
         return melody_baseline(data or self.default_data, orders=range(2, 9) if order is None else [int(order)])
 
     def banned_tokens(self, tokenizer: Any, config: dict) -> torch.Tensor:
         # Pitches outside the training data's range: the model has no evidence for them.
-        from genmodels.music import PITCH_RANGE
 
         banned = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
         if config.get("pitch_range"):
@@ -94,14 +94,10 @@ class MelodyDomain(LanguageModelDomain):
         return tokenizer.vocab[token_id]
 
     def card_sample(self, sampler: Any, data: str | Path) -> str:
-        from genmodels.music import format_notes
 
         return format_notes(generate_like(sampler, held_out_tunes(data), 1)[0])
 
     def end_to_end(self, sampler: Any) -> None:
-        from genmodels.infer.sampling import Settings
-        from genmodels.music import melody_to_midi, midi_bytes, parse_note_prompt
-        from genmodels.music.audio import wav_bytes
 
         prompt = parse_note_prompt(BENCH_PROMPT, meter=(4, 4))
         r = sampler.generate_melody(prompt, bars=END_TO_END_BARS, settings=Settings(temperature=1.0, seed=1))[0]
@@ -109,7 +105,6 @@ class MelodyDomain(LanguageModelDomain):
         wav_bytes(melody_to_midi(r.full))
 
     def sample_statistics(self, checkpoint: Any, data: str | Path, temperatures: tuple = (1.0,)) -> dict:
-        from genmodels.infer.sampling import Sampler
 
         return music_report(Sampler(checkpoint), data, temperatures=tuple(temperatures))
 

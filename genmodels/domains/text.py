@@ -10,9 +10,10 @@ import torch
 from genmodels.core.errors import CheckpointError, DataError
 from genmodels.core.paths import atomic_write
 from genmodels.domains.base import LanguageModelDomain
-from genmodels.infer.sampling import TEXT_LENGTH
+from genmodels.eval.ngram import text_baseline
+from genmodels.infer.sampling import TEXT_LENGTH, Settings
 from genmodels.learn.data import TokenData, recorded_path, token_stream
-from genmodels.learn.text_corpus import load_text_folder
+from genmodels.learn.text_corpus import load_text_folder, prepare_text
 from genmodels.tokenizers.text import TextTokenizer
 
 CARD_PROMPT = "ROMEO:\n"  # the model card's sample continues this
@@ -94,12 +95,10 @@ class TextDomain(LanguageModelDomain):
         return text_stream(tokenizer, [_read_text_file(source)])
 
     def prepare(self, out: Path | None, workers: int) -> dict:
-        from genmodels.learn.text_corpus import prepare_text
 
         return prepare_text(out or self.default_data)
 
     def baseline(self, data: str | Path | None = None, order: int | None = None) -> dict:
-        from genmodels.eval.ngram import text_baseline
 
         return text_baseline(data or self.default_data, order=7 if order is None else int(order))
 
@@ -115,13 +114,11 @@ class TextDomain(LanguageModelDomain):
         return tokenizer.piece(token_id)
 
     def card_sample(self, sampler: Any, data: str | Path) -> str:
-        from genmodels.infer.sampling import Settings
 
         r = sampler.complete(CARD_PROMPT, length=200, settings=Settings(temperature=0.8, seed=1))[0]
         return CARD_PROMPT + r.continuation
 
     def end_to_end(self, sampler: Any) -> None:
-        from genmodels.infer.sampling import Settings
 
         sampler.complete(CARD_PROMPT, END_TO_END_TOKENS, Settings(temperature=0.8, seed=1))
 

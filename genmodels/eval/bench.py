@@ -20,8 +20,9 @@ import torch.nn.functional as F
 
 from genmodels.core.errors import GenmodelsError
 from genmodels.infer.sampling import CandidateRandom, Sampler, Settings, choose
+from genmodels.infer.suggest import suggest_latency
 from genmodels.io.checkpoint import find_checkpoints, load_checkpoint
-from genmodels.learn.trainer import bf16_supported
+from genmodels.learn.trainer import bf16_supported, train_step
 from genmodels.nn.mixture import members_of
 from genmodels.nn.rnn import RNNLanguageModel, embed_dropout_weight, run_recurrent
 
@@ -123,7 +124,6 @@ def train_throughput(
 ) -> tuple[float, float]:
     """Tokens/s of genmodels' train_step vs a plain loop over the fused cell of the same size (both under
     bf16 autocast with ``precision="bf16"``)."""
-    from genmodels.learn.trainer import train_step
 
     c = model.config
     x = torch.randint(0, c.vocab_size, (batch, bptt))
@@ -241,7 +241,6 @@ def print_table(rows: list[dict]) -> None:
 def suggestion_latency(paths: list[str], quick: bool = False) -> dict[str, dict]:
     """Server-side time from a keystroke to the typing view's suggestions (three words + ghost text), typing
     Hamlet's "To be, or not to be" key by key after 2,000 characters of the play (fresh prefix cache)."""
-    from genmodels.infer.suggest import suggest_latency
 
     if not paths:
         return {}

@@ -10,6 +10,7 @@ import torch
 
 from genmodels.core.errors import SettingsError
 from genmodels.core.paths import repo_path
+from genmodels.infer.dynamic import DynamicSettings, dynamic_evaluate
 from genmodels.infer.sampling import Sampler
 from genmodels.io import checkpoint as ckpt
 from genmodels.io.card import write_card
@@ -46,7 +47,6 @@ def test_metric(c: ckpt.Checkpoint, source: str | None = None, data: str | None 
 def dynamic_metric(c: ckpt.Checkpoint, data: str | None = None) -> dict:
     """The test metric read in order, document by document, without and with dynamic evaluation (the
     same segments, so the two figures differ only by the adaptation)."""
-    from genmodels.infer.dynamic import DynamicSettings, dynamic_evaluate
 
     d = c.domain.load_data(_data_path(c, data), tokenizer=c.tokenizer, augment=False)
     settings = DynamicSettings()

@@ -43,6 +43,8 @@ of lower-voice note onsets for **nats per lower-voice note**, the measure the mo
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import os
 import time
@@ -53,8 +55,13 @@ import numpy as np
 
 from genmodels.core.errors import DataError, GenmodelsError
 from genmodels.core.paths import repo_path
+from genmodels.harmony.adapt import soprano_from_melody
 from genmodels.harmony.chords import QUALITIES, chord_of
 from genmodels.harmony.grid import HIGH, HOLD, LOW, RANGES, REST, VOICES, Chorale, fold
+from genmodels.harmony.metrics import harmony_report
+from genmodels.harmony.voice_leading import fault_report_many
+from genmodels.learn.chorales import load_split
+from genmodels.learn.melody_data import held_out_tunes
 
 PITCHES = np.arange(LOW, HIGH + 1)
 LABELS: list[tuple[int, str] | None] = [None] + [(r, q) for q in QUALITIES for r in range(12)]
@@ -629,7 +636,6 @@ UNITS = "nats per lower-voice note"
 
 
 def _evaluate(baseline: Baseline, chorales: list[Chorale]) -> dict:
-    from genmodels.harmony.metrics import harmony_report
 
     nll = notes = 0
     for ch in chorales:
@@ -643,8 +649,6 @@ def folk_faults(baseline: Baseline, melodies: list) -> dict:
     """Voice-leading faults per 100 beats of the baseline's harmonies of folk tunes (melody Melody
     objects), each adapted by ``adapt.soprano_from_melody`` (the baseline reads the simplified soprano;
     the faults are counted with the tune's own soprano). Tunes the adapter refuses are counted."""
-    from genmodels.harmony.adapt import soprano_from_melody
-    from genmodels.harmony.voice_leading import fault_report_many
 
     harmonies, refused = [], 0
     for melody in melodies:
@@ -668,7 +672,6 @@ def baseline_report(
     ``value``, ``units`` and ``<split>_nats_per_note`` name the better baseline by likelihood. With
     ``folk``: also the faults of each baseline on that many held-out tunes of the melody corpus."""
     t0 = time.time()
-    from genmodels.learn.chorales import load_split
 
     train, valid, held_out = (load_split(data_folder, s) for s in ("train", "valid", split))
     valid = [] if split == "valid" else valid  # the weights are never set on the chorales measured
@@ -692,15 +695,12 @@ def _folk_tunes(melody_data: str | os.PathLike, n: int) -> list:
     """The first ``n`` test tunes of the melody corpus (none for n = 0)."""
     if n <= 0:
         return []
-    from genmodels.learn.melody_data import held_out_tunes
 
     return held_out_tunes(repo_path(melody_data))[:n]
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m scripts.harmony_baselines [DATA_FOLDER] [--split test] [--folk N]``: the report as JSON."""
-    import argparse
-    import json
 
     p = argparse.ArgumentParser(description="The harmony baselines (per-beat lookup, chord HMM) on a split.")
     p.add_argument("data", nargs="?", default="data/harmony", help="prepared chorale corpus folder")

@@ -17,10 +17,15 @@ from pathlib import Path
 
 from genmodels.core.errors import GenmodelsError
 from genmodels.core.paths import repo_path
+from genmodels.eval.harmony_baselines import baseline_report
+from genmodels.harmony.adapt import soprano_from_melody
 from genmodels.harmony.grid import Chorale
-from genmodels.infer.harmonise import HarmonySettings, harmonise
+from genmodels.harmony.metrics import harmony_report
+from genmodels.harmony.voice_leading import fault_report_many
+from genmodels.infer.harmonise import HarmonySettings, card_sample, harmonise
 from genmodels.io.card import write_card
 from genmodels.learn.harmony_trainer import harmony_nll, read_split
+from genmodels.learn.melody_data import held_out_tunes
 
 GREEDY = HarmonySettings(temperature=0.0, seed=0, candidates=1)
 UNMASKED = HarmonySettings(temperature=0.0, seed=0, candidates=1, voice_leading=False)  # the model alone
@@ -54,7 +59,6 @@ def harmonise_all(c, sopranos: list[Chorale], settings: HarmonySettings = GREEDY
 
 def test_harmonies(c, folder: Path, settings: HarmonySettings = GREEDY) -> dict:
     """The model's harmonies of the test chorales' sopranos against Bach's (``metrics.harmony_report``)."""
-    from genmodels.harmony.metrics import harmony_report
 
     reference = read_split(folder, "test")
     return _rounded(harmony_report(harmonise_all(c, reference, settings), reference))
@@ -63,9 +67,6 @@ def test_harmonies(c, folder: Path, settings: HarmonySettings = GREEDY) -> dict:
 def folk_faults(c, n: int, data: str | Path = FOLK_DATA, settings: HarmonySettings = GREEDY) -> dict:
     """Voice-leading faults per 100 beats of the model's harmonies of the first ``n`` test tunes of the
     melody corpus (tunes the adapter refuses are counted, not harmonised)."""
-    from genmodels.harmony.adapt import soprano_from_melody
-    from genmodels.harmony.voice_leading import fault_report_many
-    from genmodels.learn.melody_data import held_out_tunes
 
     harmonies, refused = [], 0
     for melody in held_out_tunes(repo_path(data))[:n]:
@@ -96,7 +97,6 @@ def _rounded(x):
 def baseline_figures(folder: Path, folk: int = 0) -> dict:
     """The per-beat lookup and the chord HMM on the same test split (``baselines.baseline_report``),
     in short: what the card shows beside the model."""
-    from genmodels.eval.harmony_baselines import baseline_report
 
     b = baseline_report(folder, folk=folk)
     out = {"model": b["model"], "value": round(b["value"], 4), "units": b["units"]}
@@ -127,8 +127,6 @@ def eval_harmony(c, data: str | None = None, samples: bool = False, update_card:
         report["folk"] = folk_faults(c, folk)
         report["folk_unmasked"] = folk_faults(c, folk, settings=UNMASKED)
     if samples or update_card:
-        from genmodels.infer.harmonise import card_sample
-
         report["sample"] = card_sample(c)
     if update_card:
         report["baseline"] = baseline_figures(folder, folk)

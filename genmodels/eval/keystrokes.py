@@ -34,7 +34,8 @@ from genmodels.core.errors import DataError
 from genmodels.core.paths import repo_path
 from genmodels.eval.ngram import CharKneserNey, _read_split
 from genmodels.infer.healing import PieceTable, is_word_char, load_test_works, trailing_word
-from genmodels.infer.suggest import Suggestion, WordBeam, _Masks
+from genmodels.infer.suggest import Suggester, Suggestion, WordBeam, _Masks
+from genmodels.io.checkpoint import load_checkpoint
 
 PASSAGE_CHARS = 7000
 Predictor = Callable[[str], list[str]]
@@ -98,8 +99,6 @@ def savings(predict: Predictor, passages: list[str], label: str = "", verbose: b
 # -- predictors -------------------------------------------------------------------------------------
 def model_predictor(checkpoint: str | Path, k: int = 3) -> Predictor:
     """The app's next-word suggestions from a text checkpoint."""
-    from genmodels.infer.suggest import Suggester
-    from genmodels.io.checkpoint import load_checkpoint
 
     ck = load_checkpoint(repo_path(checkpoint))
     s = Suggester(ck.model, ck.tokenizer)

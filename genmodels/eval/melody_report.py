@@ -3,10 +3,15 @@ well regenerated passages fit what follows them (``eval --music``, ``eval --rege
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
+from genmodels.eval import music_stats
+from genmodels.infer.constraints import MelodySteering
+from genmodels.infer.sampling import MAX_CANDIDATES, Settings
 from genmodels.learn.melody_data import held_out_tunes
+from genmodels.music.scales import MODE_STEPS
 
 MUSIC_TUNES = 200
 
@@ -14,7 +19,6 @@ MUSIC_TUNES = 200
 def model_key(tok: Any, key: tuple[int, str]) -> tuple[int, str]:
     """``key`` if the model's tokenizer knows its mode, else the same tonic in major or minor (by the
     mode's third): older models know only those two."""
-    from genmodels.music.scales import MODE_STEPS
 
     if key[1] in tok.modes:
         return key
@@ -33,8 +37,6 @@ def generate_like(
     """One generated tune per held-out tune (cycled to ``n``): same meter, key and number of bars
     (at most 32), generated from the header alone at ``temperature`` with a fixed random seed, in
     batches of 16 tunes. With ``with_counts``: (tune, overruled, events) triples."""
-    from genmodels.infer.constraints import MelodySteering
-    from genmodels.infer.sampling import MAX_CANDIDATES, Settings
 
     steering = steering or MelodySteering()
     tok = sampler.tok
@@ -66,8 +68,6 @@ def steering_table(sampler: Any, tunes: list, n: int = MUSIC_TUNES, temperatures
     """For each temperature and steering setting: scale consistency, pitch-class entropy, overruled
     rate (overruled tokens per sampled pitch/rest event) and tonic-ending rate of ``n`` generated tunes;
     the held-out tunes' own figures first."""
-    from genmodels.eval import music_stats
-    from genmodels.infer.constraints import MelodySteering
 
     def stats(ms: list) -> dict:
         s = music_stats.summarize(ms)
@@ -140,7 +140,6 @@ def format_steering_table(rows: list[dict]) -> str:
 def music_report(sampler: Any, data: str | Path, n: int = MUSIC_TUNES, temperatures: tuple = (1.0,)) -> dict:
     """Musical statistics of ``n`` generated tunes against the held-out tunes of ``data`` (at the first
     temperature, no constraints), and the steering table at each temperature."""
-    from genmodels.eval import music_stats
 
     tunes = held_out_tunes(data)
     generated = generate_like(sampler, tunes, n, temperatures[0])
@@ -172,9 +171,6 @@ def regenerate_report(
     bars in the middle are regenerated from ``candidates`` passages; the log-likelihood (nats) of the
     following bars after the chosen passage against after the first candidate (a plain continuation),
     and the fraction of tunes where the choice is better."""
-    import dataclasses
-
-    from genmodels.infer.sampling import Settings
 
     usable = [dataclasses.replace(t, key=model_key(sampler.tok, t.key)) for t in tunes if t.n_bars >= 6]
     chosen, plain, better, following_tokens = [], [], 0, 0

@@ -32,6 +32,8 @@ import numpy as np
 from genmodels.core.errors import DataError, SettingsError
 from genmodels.core.paths import repo_path
 from genmodels.core.registry import all_domains, get_domain
+from genmodels.io.checkpoint import domain_of, read_card, read_config
+from genmodels.learn.melody_data import melody_data
 
 TEXT_DIR = repo_path("data/text")
 MELODY_DIR = repo_path("data/melody")
@@ -428,7 +430,6 @@ def melody_baseline(
     cache_dir: str | Path | None = None,
 ) -> dict:
     """Token KN n-gram on the melody tokens (no transposition augmentation), order chosen on valid."""
-    from genmodels.learn.melody_data import melody_data
 
     t0 = time.time()
     data = melody_data(data_dir, augment=False, cache_dir=cache_dir)
@@ -469,7 +470,6 @@ def baseline_report(what: str, order: int | None = None, data: str | None = None
     what = str(what)
     if what in DOMAINS:
         return get_domain(what).baseline(data, order)
-    from genmodels.io.checkpoint import domain_of, read_card, read_config
 
     if not (Path(what) / "config.json").is_file():
         raise SettingsError(

@@ -23,6 +23,7 @@ from genmodels.harmony.adapt import soprano_from_melody
 from genmodels.harmony.grid import HOLD, RANGES, VOICES, Chorale
 from genmodels.infer.sampling import MAX_CANDIDATES, MAX_TEMPERATURE, CandidateRandom, Settings, choose_with_uniform
 from genmodels.infer.voice_guard import VoiceLeadingGuard
+from genmodels.io.checkpoint import load_checkpoint
 from genmodels.music.notation import note_name, parse_note_prompt
 from genmodels.nn.harmoniser import HarmonyModel
 from genmodels.tokenizers.harmony import (
@@ -90,8 +91,6 @@ class HarmonyResult:
 
 def _model_of(checkpoint) -> tuple[HarmonyModel, object]:
     if isinstance(checkpoint, (str, Path)):
-        from genmodels.io.checkpoint import load_checkpoint
-
         checkpoint = load_checkpoint(checkpoint)
     model = getattr(checkpoint, "model", None)
     if not isinstance(model, HarmonyModel):

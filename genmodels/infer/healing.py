@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from genmodels.core.errors import SeedError, SettingsError
+from genmodels.core.paths import repo_path
 from genmodels.tokenizers.text import TextTokenizer, _escape, _unescape
 
 MAX_HEAL_PIECES = 8  # a "word" longer than this many pieces (a pasted URL, a run of digits) heals partly
@@ -308,7 +309,6 @@ def healing_accuracy(
 
 def load_test_works(data_dir: str | Path = "data/text") -> list[str]:
     """The test works (hamlet, tempest, sonnets in the default corpus), sorted by file name."""
-    from genmodels.core.paths import repo_path
 
     files = sorted((repo_path(data_dir) / "test").glob("*.txt"))
     return [f.read_text(encoding="utf-8") for f in files]

@@ -24,11 +24,13 @@ from genmodels.core.errors import SeedError, SettingsError
 from genmodels.core.options import option
 from genmodels.core.registry import Domain
 from genmodels.infer.constraints import MelodySteering, rhythm_template, total_bias
+from genmodels.infer.dynamic import adapted_copy
 from genmodels.infer.healing import HealingConstraint, prepare_prompt
 from genmodels.infer.repetition import MAX_NGRAM, MAX_PENALTY, no_repeat_ngram, repetition_penalty
 from genmodels.infer.stopping import StopRules, stop_index
 from genmodels.io.checkpoint import Checkpoint, load_checkpoint
-from genmodels.music import MAX_DURATION_TOKEN
+from genmodels.music import MAX_DURATION_TOKEN, Melody
+from genmodels.music.scales import scale_pitch_classes
 from genmodels.nn.rnn import expand_state
 from genmodels.tokenizers.text import StreamDecoder
 
@@ -318,7 +320,6 @@ class _MelodyRows:
     def __init__(
         self, tok, prefixes: list[list[int]], bars: list[int], steering: MelodySteering, keys: list[tuple[int, str]]
     ):
-        from genmodels.music.scales import scale_pitch_classes
 
         self.tok, self.steering = tok, steering
         self.states = [tok.grammar_state(p) for p in prefixes]
@@ -412,7 +413,6 @@ class Sampler:
         """A sampler over a private copy of the model adapted to ``text`` by dynamic evaluation (its last
         MAX_ADAPT_TOKENS tokens); this sampler and its model are unchanged, so nothing one user's text
         teaches the model reaches anyone else."""
-        from genmodels.infer.dynamic import adapted_copy
 
         twin = copy.copy(self)
         twin.model = adapted_copy(self.model, self._text_ids(text), self.tok.bos_id)
@@ -658,7 +658,6 @@ class Sampler:
     ) -> list[MelodyResult]:
         """New pitches on the rhythm of ``rhythm``: its durations, rests and bar lines stay exactly, only
         the pitches are sampled (in its key; with stay in key and end on the tonic when asked)."""
-        from genmodels.music import Melody
 
         self._require("melody")
         s = settings.checked(self.vocab_size)

@@ -34,7 +34,7 @@ from typing import Protocol
 import torch
 
 from genmodels.core.errors import SeedError, SettingsError
-from genmodels.core.paths import SHIPPED_TEXT_MODELS
+from genmodels.core.paths import SHIPPED_TEXT_MODELS, repo_path
 from genmodels.infer.healing import (
     Healed,
     PieceTable,
@@ -42,10 +42,13 @@ from genmodels.infer.healing import (
     heal_tail,
     is_word_byte,
     lead_word_bytes,
+    mid_word_cuts,
     table_for,
     trailing_word,
     trim_word,
+    word_at,
 )
+from genmodels.io.checkpoint import load_checkpoint
 from genmodels.nn.mixture import MixtureLanguageModel
 from genmodels.nn.rnn import RNNLanguageModel
 from genmodels.tokenizers.text import TextTokenizer, _escape, _unescape
@@ -405,7 +408,6 @@ TYPING_CONTEXT_CHARS = 2000  # the script file holds this much text before the t
 def typing_script(context_chars: int = TYPING_CONTEXT_CHARS, typed_chars: int = 400) -> tuple[str, str]:
     """A fixed typing simulation: (text already there, text typed key by key): Hamlet's "To be, or not
     to be" speech typed after the ``context_chars`` characters before it (at most 2,000 and 400)."""
-    from genmodels.core.paths import repo_path
 
     script = (repo_path(TYPING_SCRIPT)).read_text(encoding="utf-8")
     at = TYPING_CONTEXT_CHARS
@@ -418,7 +420,6 @@ def suggest_latency(
 ) -> dict[str, dict]:
     """Server-side time from a keystroke to both suggestions (three next words + the ghost text), over the
     fixed typing script, with a fresh prefix cache: {checkpoint name: median_ms, p95_ms, keystrokes}."""
-    from genmodels.io.checkpoint import load_checkpoint
 
     before, typed = typing_script(typed_chars=typed_chars)
     out = {}
@@ -451,7 +452,6 @@ def beam_accuracy(
     context_chars: int = 400,
 ) -> float:
     """``healing.healing_accuracy``'s cut points, scored with the top suggestion instead of greedy pieces."""
-    from genmodels.infer.healing import mid_word_cuts, word_at
 
     s = Suggester(model, tokenizer)
     cuts = mid_word_cuts(texts, n, seed)

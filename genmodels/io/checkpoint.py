@@ -16,6 +16,7 @@ read with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import struct
@@ -235,7 +236,6 @@ def pack_for_shipping(path: str | Path) -> int:
 
 # training state -------------------------------------------------------------------------------
 def save_train_state(path: str | Path, state: dict) -> None:
-    import io
 
     buf = io.BytesIO()
     torch.save(state, buf)

@@ -13,6 +13,7 @@ stay in their ranges. Output bytes are deterministic.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -27,6 +28,8 @@ from typing import Any
 from genmodels.core.errors import DataError
 from genmodels.core.paths import atomic_write, atomic_write_json, repo_path, stable_bucket
 from genmodels.harmony.grid import HOLD, RANGES, REST, VOICES, Chorale, VoiceNote, row_from_notes
+from genmodels.learn.text_corpus import write_readme_section
+from genmodels.music.scales import key_name
 
 SPLITS = ("train", "valid", "test")
 TRANSPOSITIONS = range(-6, 7)
@@ -382,7 +385,6 @@ def _build(records: list[dict], out: Path, source_files: int) -> dict:
 
 
 def _manifest_row(ch: Chorale, split: str, shifts: list[int]) -> dict:
-    from genmodels.music.scales import key_name
 
     return {
         "id": ch.id,
@@ -399,7 +401,6 @@ def _manifest_row(ch: Chorale, split: str, shifts: list[int]) -> dict:
 
 def tree_hash_of(folder: Path, names: list[str]) -> str:
     """SHA-256 over the named files of ``folder`` (names and bytes): equal hashes = identical corpora."""
-    import hashlib
 
     h = hashlib.sha256()
     for n in names:
@@ -426,8 +427,6 @@ def prepare_harmony(
         print(f"harmony corpus: parsing {len(paths)} chorale files ...", file=sys.stderr, flush=True)
     stats = _build(_parse_all(paths, max(1, int(workers))), Path(out), len(paths))
     if readme is not None:
-        from genmodels.learn.text_corpus import write_readme_section
-
         write_readme_section(readme, "harmony", write_data_readme_section(stats))
     stats["seconds"] = round(time.time() - t0, 1)
     return stats

@@ -20,6 +20,7 @@ import torch
 
 from genmodels.core.errors import SettingsError
 from genmodels.core.paths import REPO_ROOT, atomic_write, files_hash, repo_path
+from genmodels.music import Melody, MidiError, Note, read_midi
 
 CACHE_DIR = "data/cache"  # relative to the repository
 
@@ -77,7 +78,6 @@ def melody_files(folder: Path) -> list[Path]:
 def read_melodies(files: list[Path], cache_dir: str | Path = CACHE_DIR):
     """(name, Melody) for each of ``files`` that ``read_midi`` accepts (files it refuses are left out),
     cached as JSON under ``cache_dir`` (relative: to the repository) by the files' paths and contents."""
-    from genmodels.music import Melody, MidiError, Note, read_midi
 
     cache_dir = repo_path(cache_dir)
     cache = cache_dir / f"melodies-{files_hash(files)[:20]}.json"

@@ -21,8 +21,9 @@ import torch.nn.functional as F
 
 from genmodels.core.errors import DataError
 from genmodels.harmony.grid import Chorale
+from genmodels.learn.chorales import load_split
 from genmodels.learn.data import recorded_path
-from genmodels.learn.trainer import Trainer
+from genmodels.learn.trainer import Trainer, lr_at
 from genmodels.tokenizers.harmony import (
     BOS,
     PAD,
@@ -84,7 +85,6 @@ class HarmonyData:
 
 def read_split(folder: Path, split: str) -> list[Chorale]:
     """The chorales of one split (``train`` with its transposed copies)."""
-    from genmodels.learn.chorales import load_split
 
     return load_split(folder, split)
 
@@ -195,7 +195,6 @@ class HarmonyTrainer(Trainer):
 
     def _train_on(self, feats, prev, held, target, lengths) -> float | None:
         """One optimiser step on a batch of chorales; None when the loss was not finite."""
-        from genmodels.learn.trainer import lr_at
 
         for g in self.opt.param_groups:
             g["lr"] = lr_at(self.cfg, self.step, self._budget_fraction(), self.lr_scale)

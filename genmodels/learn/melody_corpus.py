@@ -26,6 +26,7 @@ from genmodels.core.paths import atomic_write, stable_bucket, tree_hash
 from genmodels.music.midi import read_midi, skyline, write_midi
 from genmodels.music.scales import estimate_key, key_scores, key_signature, nearest_folk_mode
 from genmodels.music.types import SUPPORTED_METERS, TICKS_PER_QUARTER, Melody, Note, bar_ticks_for
+from genmodels.tokenizers.melody import MelodyTokenizer
 
 COLLECTIONS = ("essenFolksong", "ryansMammoth", "oneills1850", "airdsAirs", "bach")
 SPLITS = ("train", "valid", "test")
@@ -360,7 +361,6 @@ def prepare_melody(
         raise DataError("No music21 corpus files found: is music21's corpus installed?")
     records = _load_records(jobs, out.parent / "cache" / "melody", max(1, int(workers)), progress)
     _empty_split_folders(out)
-    from genmodels.tokenizers.melody import MelodyTokenizer  # torch, needed for the round-trip check
 
     tokenizer = MelodyTokenizer()
     stats = CorpusStats(source_files=len(jobs))

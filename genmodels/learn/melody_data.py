@@ -13,6 +13,8 @@ from genmodels.core.errors import DataError
 from genmodels.core.paths import hash_split
 from genmodels.core.registry import get_domain
 from genmodels.learn.data import CACHE_DIR, TokenData, melody_files, read_melodies, recorded_path, token_stream
+from genmodels.music import MidiError
+from genmodels.tokenizers.melody import MelodyTokenizer
 
 SPLITS = ("train", "valid", "test")
 
@@ -41,7 +43,6 @@ def encode_tunes(tok, tunes: list) -> tuple[torch.Tensor, int]:
 
 def _transposed_stream(tok, tunes: list, seed: int, epoch: int) -> torch.Tensor:
     """The train split for ``epoch``: every tune moved by a random interval, in a shuffled order."""
-    from genmodels.music import MidiError
 
     rng = random.Random(seed * 100_003 + epoch)
     seqs = []
@@ -62,7 +63,6 @@ def melody_data(
 ) -> TokenData:
     """Melodies from ``folder`` (train/valid/test subfolders, or any .mid/.midi files split by name);
     ``cache_dir``: where parsed tunes are kept (default: the repository's data/cache)."""
-    from genmodels.tokenizers.melody import MelodyTokenizer
 
     folder = Path(folder)
     if not folder.is_dir():

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from genmodels.core.errors import CheckpointError, SettingsError
 from genmodels.core.options import command_args, flatten, from_flat, option
@@ -719,7 +720,6 @@ class Trainer:
     def _progress_bar(self):
         if not self.progress:
             return None
-        from tqdm import tqdm
 
         return tqdm(total=self.cfg.steps or None, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
 
@@ -787,8 +787,6 @@ class Trainer:
             self.lr_scale /= self.cfg.plateau_factor
             msg += f" (no improvement: lr ÷ {self.cfg.plateau_factor:g})"
         if self.progress:
-            from tqdm import tqdm
-
             tqdm.write(msg, file=sys.stderr)
         return v
 

@@ -29,10 +29,12 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import mido
 import pretty_midi
 
 from genmodels.core.errors import MidiError
 from genmodels.music.notation import estimate_key
+from genmodels.music.scales import key_signature
 from genmodels.music.types import (
     MAX_NOTES,
     MODES,
@@ -232,8 +234,6 @@ def _load_pretty_midi(source: str | os.PathLike | bytes) -> tuple[pretty_midi.Pr
     if not data.startswith(b"MThd"):
         raise MidiError("Not a MIDI file (it does not start with the 'MThd' header)")
     try:
-        import mido
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             mid = mido.MidiFile(file=io.BytesIO(data))
@@ -399,7 +399,6 @@ def _signature_key_number(tonic: int, mode: str) -> int:
     minor, else the major key with the same signature (A dorian is written with G major's one sharp)."""
     if mode in ("major", "minor"):
         return tonic + (12 if mode == "minor" else 0)
-    from genmodels.music.scales import key_signature
 
     return 7 * key_signature(tonic, mode) % 12
 
