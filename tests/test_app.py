@@ -15,7 +15,8 @@ import pretty_midi
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_support import available_models, score_svg
+from app.model_cache import available_models
+from app.render import score_svg
 from genmodels.infer.sampling import MAX_PROMPT_CHARS, Sampler, Settings
 from genmodels.music import MAX_MIDI_BYTES, parse_note_prompt
 
@@ -33,17 +34,17 @@ def page(name: str, typing: bool = False) -> AppTest:
         at.run()
         assert not at.exception, at.exception
     if name != "text.py":
-        at.switch_page(f"app_pages/{name}").run()
+        at.switch_page(f"app/pages/{name}").run()
         assert not at.exception, at.exception
     return at
 
 
 def away_and_back(at: AppTest, page_name: str) -> AppTest:
-    """Visit another page, then return to ``app_pages/page_name``."""
+    """Visit another page, then return to ``app/pages/page_name``."""
     other = "models.py" if page_name != "models.py" else "text.py"
-    at.switch_page(f"app_pages/{other}").run()
+    at.switch_page(f"app/pages/{other}").run()
     assert not at.exception, at.exception
-    at.switch_page(f"app_pages/{page_name}").run()
+    at.switch_page(f"app/pages/{page_name}").run()
     assert not at.exception, at.exception
     return at
 
@@ -248,7 +249,7 @@ def test_text_advanced_controls_reach_generate():
 
 @needs("text")
 def test_text_adapt_to_my_text_generates_with_a_private_copy():
-    from app_support import get_generator
+    from app.model_cache import shared_sampler
 
     at = page("text.py")
     at.checkbox(key="t_adapt").check()
@@ -256,7 +257,7 @@ def test_text_adapt_to_my_text_generates_with_a_private_copy():
     at.button(key="t_go").click().run()
     no_errors(at)
     assert at.session_state["t_results"]["runs"][0]["results"][0].continuation
-    shared = get_generator(available_models("text")[0].path)
+    shared = shared_sampler(available_models("text")[0].path)
     assert not shared.model.training, "the shared model is untouched (still in eval mode, never adapted)"
 
 
@@ -767,7 +768,7 @@ def open_link(params: dict) -> AppTest:
     """The app opened from a link on the Melody page."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.query_params.update(params)
-    at.switch_page("app_pages/melody.py").run()
+    at.switch_page("app/pages/melody.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -896,7 +897,7 @@ def test_models_page_is_readable_and_agrees_with_the_cards():
 
 
 def test_model_card_history_and_summary_in_plain_words():
-    from app_cards import command_history, music_table, summary, total_steps
+    from app.cards import command_history, music_table, summary, total_steps
 
     card = {
         "domain": "text",
@@ -925,7 +926,7 @@ def test_model_card_history_and_summary_in_plain_words():
 def test_app_navigation_runs_every_page():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception
-    for p in ("app_pages/melody.py", "app_pages/models.py", "app_pages/text.py"):
+    for p in ("app/pages/melody.py", "app/pages/models.py", "app/pages/text.py"):
         at.switch_page(p).run()
         assert not at.exception, p
 
@@ -960,7 +961,7 @@ def test_broken_checkpoint_is_a_message(tmp_path, monkeypatch):
     monkeypatch.setenv("GENMODELS_CHECKPOINTS", str(tmp_path))
     at = page("text.py")
     assert "could not be loaded" in errors(at)
-    at.switch_page("app_pages/models.py").run()
+    at.switch_page("app/pages/models.py").run()
     assert "could not be loaded" in errors(at)  # no card: the parameter count comes from the weights' header
 
 
@@ -969,17 +970,17 @@ def test_model_cache_sees_every_file_of_the_checkpoint(tiny_text_ckpt, tmp_path)
     import json
     import shutil
 
-    from app_support import get_generator
+    from app.model_cache import shared_sampler
 
     d = tmp_path / "cached"
     shutil.copytree(tiny_text_ckpt, d)
-    first = get_generator(d)
+    first = shared_sampler(d)
     card = json.loads((d / "card.json").read_text())
     card["test"] = {"metric": card["metric"], "value": 1.2345}
     (d / "card.json").write_text(json.dumps(card))
-    second = get_generator(d)
+    second = shared_sampler(d)
     assert second is not first and second.ckpt.card["test"]["value"] == 1.2345
-    assert get_generator(d) is second  # nothing changed: the same loaded model
+    assert shared_sampler(d) is second  # nothing changed: the same loaded model
 
 
 def test_models_page_marks_results_of_earlier_weights_stale(tiny_text_ckpt, tmp_path, monkeypatch):
@@ -1005,7 +1006,7 @@ def test_models_page_marks_results_of_earlier_weights_stale(tiny_text_ckpt, tmp_
 def harmony_ready() -> bool:
     import importlib.util
 
-    from app_harmony import LIBRARY
+    from app.components.harmony import LIBRARY
 
     return bool(available_models("harmony")) and all(importlib.util.find_spec(m) for m in LIBRARY)
 
@@ -1187,7 +1188,7 @@ def test_melody_link_with_malformed_harmony_values_makes_the_melody_and_ignores_
     assert at.slider(key="hz_candidates").value == 1  # the one that parses is kept
     s = last_harmony(at)["settings"]
     assert s.candidates == 1 and s.temperature == 0.8 and 0 <= s.seed < 2**31
-    from app_support import parse_melody_link
+    from app.links import parse_melody_link
 
     choices = {"models": ["LSTM"], "instruments": ["organ"], "rates": ["beat"], "candidates": 8}
     unmarked = parse_melody_link(good | {"harm": "0", "hm": "LSTM"}, [], [], [], "", harmony=choices)
@@ -1269,7 +1270,7 @@ def test_harmony_piano_roll_shows_the_four_voices():
     at = harmonise(melody_generate(page("melody.py")))
     no_errors(at)
     assert [t.label for t in at.tabs][-2:] == ["Score", "Piano roll"]
-    from app_harmony import voices_roll
+    from app.components.harmony import voices_roll
 
     e = last_harmony(at)
     data = voices_roll(e["chorale"]).to_dict()["datasets"]

@@ -206,7 +206,7 @@ def midi_bytes_of(pitches) -> bytes:
 
 def test_browser_text_and_melody(tmp_path):
     require_browser()
-    from app_support import available_models  # here: the helpers above stay light for scripts/
+    from app.model_cache import available_models
 
     if not available_models("text"):
         pytest.skip("no text checkpoint found")
@@ -223,7 +223,7 @@ def test_browser_text_and_melody(tmp_path):
         set_number(page, "Random seed", 99)
         continuation = generate_text(page, url, keep_settings=True)
         assert continuation.strip()
-        assert "To be, or not to be" in page.locator(".gm-seed").first.text_content()
+        assert "To be, or not to be" in page.locator(".gm-prompt").first.text_content()
         no_exception_on_page(page)
 
         # Settings and results survive a visit to another page (issue 10.2).
@@ -311,7 +311,7 @@ def download(page, button: str, folder: Path) -> Path:
 def check_score(page, n_notes: int) -> None:
     """The score is an SVG image in the page (no iframe), drawn by the browser; its written notes, less the
     ties, are the melody's notes."""
-    from app_support import score_svg
+    from app.render import score_svg
     from genmodels.music.engrave import svg_note_count, svg_tie_count
 
     img = page.locator(".gm-score img").first
@@ -358,7 +358,7 @@ def test_browser_typing_with_suggestions():
     """Type a sentence key by key: suggestions follow the text; a click takes a word, Tab the ghost text;
     keys faster than the answers never leave stale words; the text survives a visit to another page."""
     require_browser()
-    from app_support import available_models
+    from app.model_cache import available_models
 
     if not available_models("text"):
         pytest.skip("no text checkpoint found")
@@ -431,8 +431,8 @@ def test_browser_harmonise_a_generated_melody(tmp_path):
     require_browser()
     import importlib.util
 
-    from app_harmony import LIBRARY
-    from app_support import available_models
+    from app.components.harmony import LIBRARY
+    from app.model_cache import available_models
 
     if not (available_models("melody") and available_models("harmony")):
         pytest.skip("no melody or harmony checkpoint found")
@@ -494,7 +494,7 @@ def test_browser_harmonise_a_generated_melody(tmp_path):
 
 def check_harmony_score(page, img, n_notes: int) -> None:
     """The harmony's score: every note of the four voices written (less the ties), chord symbols over it."""
-    from app_support import score_svg
+    from app.render import score_svg
     from genmodels.harmony.export import svg_chord_symbols
     from genmodels.music.engrave import svg_note_count, svg_tie_count
 

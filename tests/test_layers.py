@@ -134,7 +134,7 @@ def test_the_app_is_above_the_library_and_the_library_never_imports_streamlit():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-                assert not any(n.split(".")[0] in ("streamlit", "app", "app_support") for n in names), path
+                assert not any(n.split(".")[0] in ("streamlit", "app") for n in names), path
 
 
 # The only imports a function may hold, and why each waits for its first use.

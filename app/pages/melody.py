@@ -9,7 +9,6 @@ slider reruns only that column.
 """
 
 import dataclasses
-import inspect
 import io
 import os
 import time
@@ -19,26 +18,15 @@ from urllib.parse import urlencode
 import pretty_midi
 import streamlit as st
 
-from app_harmony import harmony_section, link_choices, shown_harmony
-from app_support import (
-    MAX_URL_NOTES,
-    ROOT,
-    bad_link_message,
-    corpus_tunes,
-    get_generator,
-    melody_link_params,
-    new_seed,
-    parse_melody_link,
-    piano_roll,
-    plain,
-    require_models,
-    sanitise_filename,
-    score_html,
-    tune_title,
-)
+from app.charts import piano_roll
+from app.components.harmony import harmony_section, link_choices, shown_harmony
+from app.corpus import corpus_tunes, tune_title
+from app.links import MAX_URL_NOTES, bad_link_message, melody_link_params, new_seed, parse_melody_link
+from app.model_cache import ROOT, require_models, shared_sampler
+from app.render import plain, sanitise_filename, score_html
 from genmodels.core.errors import GenmodelsError, MidiError, NotationError, SeedError
 from genmodels.infer.constraints import KEY_STRENGTHS, MelodySteering
-from genmodels.infer.sampling import CONTEXT_BARS, Sampler, Settings
+from genmodels.infer.sampling import CONTEXT_BARS, Settings
 from genmodels.music import (
     MAX_MIDI_BYTES,
     MAX_PROMPT_TOKENS,
@@ -75,12 +63,6 @@ TEMPO_RANGE = (20, 400)
 CANDIDATE_PASSAGES = 8
 KEEP = "session"  # widget values survive a visit to another page
 
-# What the library offers today (melody-lib and midi-in add these; the page says what is missing).
-HAS_STEERING = "steering" in inspect.signature(Sampler.generate_melody).parameters
-HAS_REGENERATE = hasattr(Sampler, "regenerate_bars")
-HAS_REPITCH = hasattr(Sampler, "repitch")
-HAS_TRACKS = hasattr(midi_io, "list_tracks")
-NOT_YET = "Not available in this version of genmodels."
 
 # Set by the callbacks below as well as by the user, so initialised here and not through ``value=``.
 st.session_state.setdefault("m_seed", new_seed())
@@ -240,10 +222,8 @@ def track_label(t) -> str:
 
 
 def pick_track(data: bytes, origin: str):
-    """The user's choice among the file's tracks (index), defaulting to the most monophonic one; None when
-    the library cannot list tracks (it then takes its own choice)."""
-    if not HAS_TRACKS:
-        return None
+    """The user's choice among the file's tracks (index), defaulting to the most monophonic one; None when the
+    file has no melodic track (reading it then says what is wrong)."""
     tracks = [t for t in midi_tracks(data) if not t.is_drum]
     if not tracks:
         return None  # read_midi says what is wrong (drums only, no notes)
@@ -446,17 +426,15 @@ def steering_controls() -> None:
         key="m_stay",
         persist_state=KEEP,
         default="gentle",  # measured: scale consistency 0.996, pitch-class entropy within 0.03 bits of real tunes
-        disabled=not HAS_STEERING,
         help="Off: the model's own choice. Gentle: notes outside the scale are made much less likely. Strict: "
-        "notes outside the scale are never chosen." + ("" if HAS_STEERING else " " + NOT_YET),
+        "notes outside the scale are never chosen.",
     )
     s2.toggle(
         "End on the tonic",
         key="m_end",
         persist_state=KEEP,
-        disabled=not HAS_STEERING,
         help="The last bar is complete and its last note is the tonic, an ending the model chooses among "
-        "those that do this." + ("" if HAS_STEERING else " " + NOT_YET),
+        "those that do this.",
     )
 
 
@@ -555,14 +533,10 @@ def generate(prompt, link, no_link: str, by_label: dict, msg) -> bool:
         return False
     model = by_label.get(ss.get("m_model")) or next(iter(by_label.values()))
     settings, steering, bars = current_settings(), current_steering(), int(ss.get("m_bars", 8))
-    extra = {"steering": steering} if HAS_STEERING else {}
-    if steering.active and not HAS_STEERING:
-        msg.error(f"Stay in key and end on the tonic: {NOT_YET} Turn them off to generate.")
-        return False
     try:
-        gen = get_generator(model.path)
+        gen = shared_sampler(model.path)
         with st.spinner(f"{model.label} is composing {bars} bars…"):
-            result = gen.generate_melody(prompt, bars=bars, settings=settings, **extra)[0]
+            result = gen.generate_melody(prompt, bars=bars, settings=settings, steering=steering)[0]
     except GenmodelsError as e:
         msg.error(plain(e))
         return False
@@ -831,9 +805,8 @@ def regenerate_box(h: dict) -> None:
         "Regenerate these bars",
         key="m_regen",
         icon=":material/autorenew:",
-        disabled=not HAS_REGENERATE,
         help=f"The bars before and after stay. The model writes {CANDIDATE_PASSAGES} candidate passages and "
-        "keeps the one that makes the following bars most likely." + ("" if HAS_REGENERATE else " " + NOT_YET),
+        "keeps the one that makes the following bars most likely.",
     )
     if not go:
         return
@@ -844,7 +817,7 @@ def regenerate_box(h: dict) -> None:
     model, settings, steering = model_of(h), current_settings(), current_steering()
     try:
         with st.spinner(f"Regenerating bars {first}–{last}…"):
-            result = get_generator(model.path).regenerate_bars(
+            result = shared_sampler(model.path).regenerate_bars(
                 full, int(first), int(last), settings, steering, candidates=CANDIDATE_PASSAGES
             )
     except GenmodelsError as e:
@@ -896,9 +869,8 @@ def repitch_box(h: dict) -> None:
         "New pitches",
         key="m_repitch",
         icon=":material/shuffle:",
-        disabled=not HAS_REPITCH,
         help="Durations, rests and bar lines stay exactly; the model chooses every pitch, in the key above "
-        "(stay in key and end on the tonic apply)." + ("" if HAS_REPITCH else " " + NOT_YET),
+        "(stay in key and end on the tonic apply).",
     )
     if not go:
         return
@@ -915,7 +887,7 @@ def repitch_box(h: dict) -> None:
     model, settings, steering = model_of(h), current_settings(), current_steering()
     try:
         with st.spinner("Choosing new pitches…"):
-            result = get_generator(model.path).repitch(rhythm, settings, steering)[0]
+            result = shared_sampler(model.path).repitch(rhythm, settings, steering)[0]
     except GenmodelsError as e:
         msg.error(plain(e))
         return

@@ -7,26 +7,11 @@ reruns only that part (the prompt is not tokenised again).
 
 import streamlit as st
 
-from app_support import (
-    PROB_LEGEND,
-    bad_link_message,
-    flag,
-    float_in,
-    get_generator,
-    int_in,
-    model_summary,
-    new_seed,
-    next_token_chart,
-    one_of,
-    plain,
-    prompt_was_cut,
-    read_link,
-    require_models,
-    text_html,
-    text_up_to,
-    tokens_html,
-)
-from app_typing import typing_view
+from app.charts import next_token_chart
+from app.components.typing import typing_view
+from app.links import bad_link_message, flag, float_in, int_in, new_seed, one_of, read_link, text_up_to
+from app.model_cache import model_summary, prompt_was_cut, require_models, shared_sampler
+from app.render import PROB_LEGEND, plain, text_html, tokens_html
 from genmodels.core.errors import GenmodelsError, SettingsError
 from genmodels.infer.repetition import MAX_NGRAM, MAX_PENALTY
 from genmodels.infer.sampling import CONTEXT_TOKENS, MAX_PROMPT_CHARS, Settings, TextSteering
@@ -388,7 +373,7 @@ def generate(prompt: str, chosen: list, controls: dict, prompt_msg, settings_msg
         prompt_msg.error(EMPTY_PROMPT)
         return None
     try:
-        gens = [(m, get_generator(m.path)) for m in chosen]
+        gens = [(m, shared_sampler(m.path)) for m in chosen]
         if controls.get("adapt"):
             with st.spinner("Adapting to your text…"):
                 gens = [(m, g.adapted_to(prompt)) for m, g in gens]
@@ -412,7 +397,7 @@ def generate(prompt: str, chosen: list, controls: dict, prompt_msg, settings_msg
         stream_box.empty()
         prompt_msg.error(plain(e))
         return None
-    return {"seed": prompt, "settings": settings, "length": controls["length"], "runs": runs}
+    return {"prompt": prompt, "settings": settings, "length": controls["length"], "runs": runs}
 
 
 def run_model(m, g, prompt: str, length: int, settings: Settings, stream_box, steering: TextSteering) -> dict:

@@ -9,8 +9,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app_cards import command_history, metric_name, music_caption, music_table, split_rows, summary, total_steps
-from app_support import ModelCard, available_models, checkpoints_root, piano_roll, plain, read_model_card
+from app.cards import command_history, metric_name, music_caption, music_table, split_rows, summary, total_steps
+from app.charts import piano_roll
+from app.model_cache import ModelCard, available_models, checkpoints_root, read_model_card
+from app.render import plain
 from genmodels.core.errors import GenmodelsError
 from genmodels.domains import DOMAINS, get_domain
 from genmodels.io.card import RESULTS, split_results
@@ -36,7 +38,7 @@ python -m genmodels train --domain melody --data path/to/my/midi --out checkpoin
 Training shows a progress bar and validates as it goes; stop it with Ctrl-C and continue later with the same
 command plus `--resume`. Several processes or machines: start the same command under `torchrun`.
 Check a model on the test split with `python -m genmodels eval checkpoints/my-text-model`, and try it from the
-command line with `python -m genmodels generate checkpoints/my-text-model --seed-text "To be"`.
+command line with `python -m genmodels generate checkpoints/my-text-model --prompt "To be"`.
 See `python -m genmodels train --help` for model size, learning rate and the rest.
 
 **Mixtures**: two or more models with the same tokenizer, cell and width predict better together

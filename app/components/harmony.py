@@ -15,7 +15,6 @@ melody page's.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import time
 
 import altair as alt
@@ -23,16 +22,9 @@ import pandas as pd
 import pretty_midi
 import streamlit as st
 
-from app_support import (
-    HARMONY_LINK_SETTINGS,
-    HARMONY_MARK,
-    available_models,
-    checkpoint_stamp,
-    melody_link_params,
-    new_seed,
-    plain,
-    score_html,
-)
+from app.links import HARMONY_LINK_SETTINGS, HARMONY_MARK, melody_link_params, new_seed
+from app.model_cache import available_models, checkpoint_stamp
+from app.render import plain, score_html
 from genmodels.core.errors import GenmodelsError
 from genmodels.harmony import export
 from genmodels.music.scales import key_name
@@ -44,19 +36,18 @@ VOICE_LABELS = {1: "alto", 2: "tenor", 3: "bass"}
 MAX_CANDIDATES = 8
 MAX_HARMONIES = 12  # per melody version
 MAX_SEED = 2**31 - 1
-LIBRARY = ("genmodels.harmony.adapt", "genmodels.infer.harmonise")  # what the section calls
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the harmony model (once per server)…")
-def _load_harmoniser(path: str, stamp: tuple):
+def _load_harmony_checkpoint(path: str, stamp: tuple):
     from genmodels.io.checkpoint import load_checkpoint
 
     return load_checkpoint(path)
 
 
-def harmoniser(path):
+def harmony_checkpoint(path):
     """The process-wide loaded harmony checkpoint for ``path``; reloaded when a file of it changes."""
-    return _load_harmoniser(str(path), checkpoint_stamp(path))
+    return _load_harmony_checkpoint(str(path), checkpoint_stamp(path))
 
 
 @st.cache_data(max_entries=24, show_spinner="Rendering audio of the four voices…")
@@ -86,7 +77,7 @@ def roll_seed() -> None:
 
 
 def link_choices() -> dict:
-    """What a link's harmony settings may hold (``app_support.parse_melody_link``'s ``harmony``)."""
+    """What a link's harmony settings may hold (``app.links.parse_melody_link``'s ``harmony``)."""
     models = [m.label for m in available_models("harmony")]
     return {
         "models": models,
@@ -198,7 +189,7 @@ def harmonise_melody(h: dict, model, msg) -> bool:
         adapted = soprano_from_melody(h["full"], chord_rate=rate)
         with st.spinner(f"{model.label} is writing alto, tenor and bass…"):
             # The model reads the simplified line adapt leaves in the chorale's meta; the result keeps the melody.
-            result = harmonise(harmoniser(model.path), adapted.chorale, s)
+            result = harmonise(harmony_checkpoint(model.path), adapted.chorale, s)
     except GenmodelsError as e:
         msg.error(plain(e))
         return False
@@ -226,7 +217,7 @@ def regenerate(h: dict, entry: dict, voice: int, model, msg) -> bool:
         with st.spinner(f"{model.label} is writing a new {VOICE_LABELS[voice]}…"):
             # In the key the model wrote it in (model_shift: semitones from the shown harmony), then back.
             shift = entry.get("model_shift", 0)
-            result = regenerate_voice(harmoniser(model.path), entry["chorale"].transpose(shift), voice, s)
+            result = regenerate_voice(harmony_checkpoint(model.path), entry["chorale"].transpose(shift), voice, s)
     except GenmodelsError as e:
         msg.error(plain(e))
         return False
@@ -258,10 +249,6 @@ def harmony_section(h: dict) -> None:
         "Alto, tenor and bass under this melody, written by an LSTM or a GRU trained on the four-part chorales of "
         "J. S. Bach. The melody is the soprano; chord symbols are named over it."
     )
-    missing = [m for m in LIBRARY if importlib.util.find_spec(m) is None]
-    if missing:
-        st.info(f"Harmonising needs {', '.join(missing)}, which this version of genmodels does not have yet.")
-        return
     models = {m.label: m for m in available_models("harmony")}
     if not models:
         st.info(

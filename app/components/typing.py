@@ -14,7 +14,7 @@ import logging
 
 import streamlit as st
 
-from app_support import get_generator
+from app.model_cache import shared_sampler
 from genmodels.core.errors import GenmodelsError
 from genmodels.infer.sampling import MAX_PROMPT_CHARS
 from genmodels.infer.suggest import suggest
@@ -186,7 +186,7 @@ def typing_answer(path, typed: dict) -> dict:
         answer["message"] = EMPTY_MESSAGE
         return answer
     try:
-        g = get_generator(path)
+        g = shared_sampler(path)
         words, ghost = suggest(g.model, g.tok, before)
     except GenmodelsError as e:
         answer["message"] = f"No suggestions here: {e}"
