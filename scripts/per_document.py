@@ -14,8 +14,8 @@ import torch
 
 from genmodels.domains.text import text_stream
 from genmodels.io.checkpoint import load_checkpoint
+from genmodels.learn.steps import evaluate
 from genmodels.learn.text_corpus import load_text_folder
-from genmodels.learn.trainer import evaluate
 
 
 def per_document(checkpoint: str, data: str, train_works: int = 0) -> list[tuple[str, str, int, float]]:

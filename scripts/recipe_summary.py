@@ -13,7 +13,7 @@ import torch
 
 from genmodels.core.options import flatten
 from genmodels.io import checkpoint as ckpt
-from genmodels.learn.trainer import evaluate
+from genmodels.learn.steps import evaluate
 
 
 def summary(out: Path) -> dict:

@@ -34,7 +34,7 @@ def small_text_dir(text_corpus, tmp_path_factory) -> Path:
 
 def train_config(**settings):
     """A TrainConfig from flat keyword settings (model and training settings mixed, as on the command line)."""
-    from genmodels.learn.trainer import TrainConfig
+    from genmodels.learn.config import TrainConfig
 
     return TrainConfig.from_dict(settings)
 

@@ -14,7 +14,7 @@ import pytest
 from genmodels.core.errors import SettingsError
 from genmodels.core.options import flatten
 from genmodels.domains import DOMAINS, HARMONY, MELODY, TEXT, get_domain
-from genmodels.learn.trainer import TrainConfig, command_from_config
+from genmodels.learn.config import TrainConfig, command_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME_COMPARISON = re.compile(

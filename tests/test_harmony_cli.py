@@ -8,7 +8,8 @@ import pytest
 from harmony_fixtures import toy_corpus
 
 from genmodels.cli.main import main
-from genmodels.learn.trainer import TrainConfig, train
+from genmodels.learn.config import TrainConfig
+from genmodels.learn.trainer import train
 from genmodels.nn.rnn import ModelConfig
 
 NOTES = "E4 G4 A4/2 B4/2 A4 G4 E4/2 D4/2 E4*2"

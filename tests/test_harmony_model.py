@@ -13,6 +13,7 @@ from genmodels.domains import HARMONY, get_domain
 from genmodels.harmony.grid import HOLD, RANGES, REST, VOICES, Chorale
 from genmodels.infer.harmonise import HarmonySettings, harmonise, regenerate_voice, voice_masks
 from genmodels.io.checkpoint import load_checkpoint, load_train_state, pack_for_shipping
+from genmodels.learn.config import TrainConfig
 from genmodels.learn.harmony_trainer import (
     HarmonyTrainer,
     collate,
@@ -21,7 +22,7 @@ from genmodels.learn.harmony_trainer import (
     harmony_data,
     harmony_nll,
 )
-from genmodels.learn.trainer import TrainConfig, train
+from genmodels.learn.trainer import train
 from genmodels.nn.harmoniser import HarmonyModel
 from genmodels.nn.rnn import ModelConfig
 from genmodels.tokenizers.harmony import (

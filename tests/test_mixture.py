@@ -183,7 +183,7 @@ def test_fitted_shares_give_the_most_likely_mixture():
 
 def test_mix_fits_the_shares_on_the_validation_split(two_models, tmp_path):
     from genmodels.eval.evaluate import _data_path
-    from genmodels.learn.trainer import evaluate
+    from genmodels.learn.steps import evaluate
 
     out = tmp_path / "fitted"
     assert main(["mix", *two_models, "--out", str(out), "--fit-weights"]) == 0

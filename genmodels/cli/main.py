@@ -27,7 +27,8 @@ from genmodels.harmony.adapt import CHORD_RATES
 from genmodels.infer.harmonise import HarmonySettings
 from genmodels.infer.sampling import Settings, TextSteering
 from genmodels.io.checkpoint import load_checkpoint, pack_for_shipping
-from genmodels.learn.trainer import TrainConfig, resume_config, train
+from genmodels.learn.config import TrainConfig, resume_config
+from genmodels.learn.trainer import train
 
 
 def _prepare(a) -> None:

@@ -9,7 +9,7 @@ from genmodels.eval.evaluate import _data_path, data_dir
 from genmodels.eval.mixing import fit_shares, token_logprobs
 from genmodels.io.card import write_card
 from genmodels.io.checkpoint import init_checkpoint_dir, load_checkpoint, save_weights
-from genmodels.learn.trainer import evaluate
+from genmodels.learn.steps import evaluate
 from genmodels.nn.mixture import MixtureConfig, MixtureLanguageModel
 
 

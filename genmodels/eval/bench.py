@@ -22,7 +22,8 @@ from genmodels.core.errors import GenmodelsError
 from genmodels.infer.sampling import CandidateRandom, Sampler, Settings, choose
 from genmodels.infer.suggest import suggest_latency
 from genmodels.io.checkpoint import find_checkpoints, load_checkpoint
-from genmodels.learn.trainer import bf16_supported, train_step
+from genmodels.learn.optim import bf16_supported
+from genmodels.learn.steps import train_step
 from genmodels.nn.mixture import members_of
 from genmodels.nn.rnn import RNNLanguageModel, embed_dropout_weight, run_recurrent
 

@@ -14,7 +14,7 @@ from genmodels.infer.dynamic import DynamicSettings, dynamic_evaluate
 from genmodels.infer.sampling import Sampler
 from genmodels.io import checkpoint as ckpt
 from genmodels.io.card import write_card
-from genmodels.learn.trainer import evaluate
+from genmodels.learn.steps import evaluate
 
 
 def data_dir(c: ckpt.Checkpoint, data: str | None) -> str:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from genmodels.learn.data import window
-from genmodels.learn.trainer import eval_rows
+from genmodels.learn.steps import eval_rows
 
 
 @torch.no_grad()

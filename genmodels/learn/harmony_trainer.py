@@ -23,7 +23,8 @@ from genmodels.core.errors import DataError
 from genmodels.harmony.grid import Chorale
 from genmodels.learn.chorales import load_split
 from genmodels.learn.data import recorded_path
-from genmodels.learn.trainer import Trainer, lr_at
+from genmodels.learn.optim import lr_at
+from genmodels.learn.trainer import Trainer
 from genmodels.tokenizers.harmony import (
     BOS,
     PAD,
