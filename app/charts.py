@@ -6,6 +6,8 @@ import altair as alt
 import pandas as pd
 
 from app.render import CONTINUATION_COLOUR, PROMPT_COLOUR, show_piece
+from genmodels.music import TICKS_PER_QUARTER as tpq
+from genmodels.music import note_name
 from genmodels.music.notation import KEY_NAMES
 
 
@@ -39,8 +41,6 @@ def piano_roll(
 
     Notes starting before tick ``split`` are drawn as ``labels[0]`` (grey), the rest as ``labels[1]``.
     """
-    from genmodels.music import TICKS_PER_QUARTER as tpq
-    from genmodels.music import note_name
 
     bt = melody.bar_ticks
     rows = [

@@ -665,13 +665,13 @@ def test_melody_score_and_exports():
 
 @needs("melody")
 def test_melody_abc_failure_is_a_message(monkeypatch):
+    import app.melody.versions
     from genmodels.core.errors import NotationError
-    from genmodels.music import abc
 
     def cannot(*args, **kwargs):
         raise NotationError("ABC cannot write a note of 7/96 of a quarter")
 
-    monkeypatch.setattr(abc, "to_abc", cannot)
+    monkeypatch.setattr(app.melody.versions, "to_abc", cannot)
     at = melody_generate(page("melody.py"))
     assert not at.exception
     assert any("ABC cannot write a note of 7/96" in shown(w.value) for w in at.warning)
@@ -1204,15 +1204,15 @@ def test_harmony_of_the_prompt_as_it_is_with_a_pickup():
 
 @needs_harmony
 def test_harmony_error_is_a_message_and_the_melody_stays(monkeypatch):
+    import app.components.harmony
     from genmodels.core.errors import NotationError
-    from genmodels.harmony import adapt
 
     def refuse(*args, **kwargs):
         raise NotationError("The melody is 5,000 sixteenths long; the harmoniser takes at most 4,096")
 
     at = melody_generate(page("melody.py"))
     melody = last_melody(at)["full"]
-    monkeypatch.setattr(adapt, "soprano_from_melody", refuse)
+    monkeypatch.setattr(app.components.harmony, "soprano_from_melody", refuse)
     at = harmonise(at)
     assert "takes at most 4,096" in errors(at)
     assert last_melody(at)["full"] == melody and not last_melody(at).get("harmonies")
@@ -1229,6 +1229,18 @@ def test_harmony_without_a_model_says_how_to_get_one(tmp_path, monkeypatch):
 
 
 @needs_harmony
+@pytest.mark.parametrize(
+    "notes, meter, said",
+    [
+        ("D5/2 B4/2 G4/2 A4/2 B4/2 C5/2 | D5*3/2 D5*3/2", "6/8", "6/8 was never seen in training"),
+        ("C2 D2 E2 F2 | G2*4", "4/4", "Moved up 2 octaves"),
+        ("C3 C6 | C3 C6", "2/4", "more than the soprano range"),
+        ("A4/4 B4/4 C5/4 D5/4 E5*3", "4/4", "passing notes shorter than an eighth"),
+        # below the range and too wide for an octave: harmonised 3 semitones up, then moved back (a new user
+        # found the harmony of a G major tune in B flat)
+        ("E4 G4 A4/2 B4/2 | A4 G4 E4 | D4 A3 G4", "3/4", "the harmony is in G major, like the melody"),
+    ],
+)
 def test_harmony_of_melodies_unlike_chorales_says_what_it_changed(notes, meter, said):
     """Issue 14.4 and its bad input: other meters, a melody out of range, a very wide one, fast notes: a
     harmony under the whole melody, and the change in plain words."""

@@ -15,6 +15,7 @@ melody page's.
 from __future__ import annotations
 
 import dataclasses
+import io
 import time
 
 import altair as alt
@@ -27,6 +28,11 @@ from app.model_cache import available_models, checkpoint_stamp
 from app.render import plain, score_html
 from genmodels.core.errors import GenmodelsError
 from genmodels.harmony import export
+from genmodels.harmony.adapt import in_melody_key, key_shift_back, soprano_from_melody
+from genmodels.infer.harmonise import HarmonySettings, harmonise, regenerate_voice
+from genmodels.io.checkpoint import load_checkpoint
+from genmodels.music import note_name
+from genmodels.music.audio import wav_bytes
 from genmodels.music.scales import key_name
 
 KEEP = "session"
@@ -40,7 +46,6 @@ MAX_SEED = 2**31 - 1
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the harmony model (once per server)…")
 def _load_harmony_checkpoint(path: str, stamp: tuple):
-    from genmodels.io.checkpoint import load_checkpoint
 
     return load_checkpoint(path)
 
@@ -52,9 +57,6 @@ def harmony_checkpoint(path):
 
 @st.cache_data(max_entries=24, show_spinner="Rendering audio of the four voices…")
 def _wav(midi: bytes) -> bytes:
-    import io
-
-    from genmodels.music.audio import wav_bytes
 
     return wav_bytes(pretty_midi.PrettyMIDI(io.BytesIO(midi)))
 
@@ -88,7 +90,6 @@ def link_choices() -> dict:
 
 
 def settings():
-    from genmodels.infer.harmonise import HarmonySettings
 
     ss = st.session_state
     return HarmonySettings(
@@ -180,8 +181,6 @@ def add_harmony(h: dict, chorale, action: str, model, s, nll: float, **more) -> 
 
 def harmonise_melody(h: dict, model, msg) -> bool:
     """The melody as a soprano, harmonised; a new harmony of ``h``. False after a message."""
-    from genmodels.harmony.adapt import in_melody_key, key_shift_back, soprano_from_melody
-    from genmodels.infer.harmonise import harmonise
 
     rate = st.session_state.get("hz_rate", "beat")
     try:
@@ -207,7 +206,6 @@ def harmonise_melody(h: dict, model, msg) -> bool:
 
 
 def regenerate(h: dict, entry: dict, voice: int, model, msg) -> bool:
-    from genmodels.infer.harmonise import regenerate_voice
 
     try:
         # A new seed for every press (the seed above plus the number of harmonies so far): pressing "New bass"
@@ -333,7 +331,6 @@ VOICE_COLOURS = ("#b3135b", "#2a7ab0", "#3a9a5b", "#8a5a2b")
 
 def voices_roll(chorale) -> alt.Chart:
     """The four voices as a piano roll, one colour per voice, with dashed bar lines."""
-    from genmodels.music import note_name
 
     lead = chorale.offset % chorale.bar_steps
     rows = [

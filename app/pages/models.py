@@ -16,6 +16,8 @@ from app.render import plain
 from genmodels.core.errors import GenmodelsError
 from genmodels.domains import DOMAINS, get_domain
 from genmodels.io.card import RESULTS, split_results
+from genmodels.music import melody_to_midi, parse_note_prompt
+from genmodels.music.audio import wav_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_HELP = """
@@ -49,8 +51,6 @@ See `python -m genmodels train --help` for model size, learning rate and the res
 @st.cache_data(show_spinner=False, max_entries=16)
 def sample_audio(text: str) -> bytes | None:
     """A melody sample (note names) played with the General MIDI soundfont, or None if it cannot be read."""
-    from genmodels.music import melody_to_midi, parse_note_prompt
-    from genmodels.music.audio import wav_bytes
 
     try:
         return wav_bytes(melody_to_midi(parse_note_prompt(text)))
@@ -62,7 +62,6 @@ def show_samples(samples: list) -> None:
     texts = [x for x in samples if isinstance(x, str) and x.strip()]
     if not texts:
         return
-    from genmodels.music import parse_note_prompt
 
     st.markdown("**Samples**")
     melodies = []
