@@ -8,8 +8,8 @@ import streamlit as st
 st.set_page_config(page_title="genmodels", page_icon=str(Path(__file__).parent / "docs/icon.png"), layout="wide")
 
 pages = [
-    st.Page("app_pages/text.py", title="Text", icon=":material/edit_note:", default=True),
-    st.Page("app_pages/melody.py", title="Melody", icon=":material/music_note:"),
-    st.Page("app_pages/models.py", title="Models", icon=":material/info:"),
+    st.Page("app/pages/text.py", title="Text", icon=":material/edit_note:", default=True),
+    st.Page("app/pages/melody.py", title="Melody", icon=":material/music_note:"),
+    st.Page("app/pages/models.py", title="Models", icon=":material/info:"),
 ]
 st.navigation(pages).run()

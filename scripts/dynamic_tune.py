@@ -10,9 +10,9 @@ import time
 
 import torch
 
-from genmodels import checkpoint as ckpt
-from genmodels.dynamic import DynamicSettings, dynamic_evaluate
-from genmodels.util import repo_path
+from genmodels.core.paths import repo_path
+from genmodels.infer.dynamic import DynamicSettings, dynamic_evaluate
+from genmodels.io import checkpoint as ckpt
 
 GRID = [
     (0, 0),

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from genmodels.audio import render, wav_bytes
 from genmodels.harmony import export
 from genmodels.harmony.adapt import soprano_from_melody
-from genmodels.harmony.sample import HarmonySettings, harmonise
-from genmodels.melody import midi as midi_io
+from genmodels.infer.harmonise import HarmonySettings, harmonise
+from genmodels.music import midi as midi_io
+from genmodels.music.audio import render, wav_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 

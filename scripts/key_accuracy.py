@@ -4,7 +4,7 @@ Takes a fixed, seeded sample of tunes from music21's bundled ABC collections (tu
 field names a tonic; the file header is kept, each tune is parsed on its own), reads each tune's
 notes with music21 and compares, against the written key:
   old  the earlier estimator (music21's Krumhansl analysis, major/minor only; kept in this script)
-  new  genmodels.melody.scales.estimate_key (mode profiles + final-note preference; folk modes)
+  new  genmodels.music.scales.estimate_key (mode profiles + final-note preference; folk modes)
 Columns: tonic+mode exact; tonic only; tonic and "major/minor" (dorian, phrygian and locrian counted
 as minor, mixolydian and lydian as major, as the old estimator's labels are); signature (the
 estimate has the written key's key signature: the same notes, perhaps a relative mode).
@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from genmodels.errors import NotationError  # noqa: E402
-from genmodels.melody import scales  # noqa: E402
+from genmodels.core.errors import NotationError  # noqa: E402
+from genmodels.music import scales  # noqa: E402
 
 COLLECTIONS = ("ryansMammoth", "oneills1850", "airdsAirs", "essenFolksong")
 TONIC_ONLY = {"essenFolksong"}

@@ -15,8 +15,8 @@ import sys
 
 import torch
 
-from genmodels import model as model_module
-from genmodels.__main__ import main as genmodels_main
+from genmodels.cli.main import main as genmodels_main
+from genmodels.nn import rnn as model_module
 
 
 def _with_default_forget_bias(init):

@@ -3,7 +3,7 @@ must give the same notes, meter and key.
 
 Tunes: the MIDI files under FOLDER (default data/melody/test, the melody corpus's test split). When
 that folder does not exist, a small set is built straight from music21's corpus with the corpus
-builder's own reader (genmodels.melody.corpus.parse_source): the first --files source files of each
+builder's own reader (genmodels.learn.melody_corpus.parse_source): the first --files source files of each
 collection, every tune written to MIDI and read back as the corpus does, at most --max-tunes of them
 (a seeded sample).
 
@@ -22,14 +22,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from genmodels.errors import MidiError  # noqa: E402
-from genmodels.melody import Melody, Note, midi_bytes, read_midi  # noqa: E402
-from genmodels.melody.roundtrip import FORMATS, roundtrip_report  # noqa: E402
+from genmodels.core.errors import MidiError  # noqa: E402
+from genmodels.music import Melody, Note, midi_bytes, read_midi  # noqa: E402
+from genmodels.music.roundtrip import FORMATS, roundtrip_report  # noqa: E402
 
 
 def folder_tunes(folder: Path) -> list[tuple[str, Melody]]:
     """(file name, melody) for every MIDI file under `folder` that reads as a melody."""
-    from genmodels.data import melody_files
+    from genmodels.learn.data import melody_files
 
     out = []
     for f in melody_files(folder):
@@ -42,7 +42,7 @@ def folder_tunes(folder: Path) -> list[tuple[str, Melody]]:
 
 def corpus_tunes(files: int) -> list[tuple[str, Melody]]:
     """Tunes from the first `files` source files of each music21 collection, as the corpus builds them."""
-    from genmodels.melody.corpus import COLLECTIONS, corpus_files, parse_source
+    from genmodels.learn.melody_corpus import COLLECTIONS, corpus_files, parse_source
 
     out = []
     for job in corpus_files(COLLECTIONS, limit=files):

@@ -12,10 +12,10 @@ import argparse
 
 import torch
 
-from genmodels.checkpoint import load_checkpoint
-from genmodels.corpus import load_text_folder
 from genmodels.domains.text import text_stream
-from genmodels.train import evaluate
+from genmodels.io.checkpoint import load_checkpoint
+from genmodels.learn.steps import evaluate
+from genmodels.learn.text_corpus import load_text_folder
 
 
 def per_document(checkpoint: str, data: str, train_works: int = 0) -> list[tuple[str, str, int, float]]:

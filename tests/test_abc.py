@@ -6,13 +6,13 @@ import re
 
 import pytest
 
-from genmodels.errors import NotationError
-from genmodels.melody import Melody, Note
-from genmodels.melody.abc import abc_length, abc_pitch_name, to_abc
-from genmodels.melody.bars import bar_events, compare, read_back
-from genmodels.melody.musicxml import musicxml_bytes
-from genmodels.melody.roundtrip import check_abc, check_musicxml, roundtrip_report
-from genmodels.melody.scales import map_to_mode, with_key
+from genmodels.core.errors import NotationError
+from genmodels.music import Melody, Note
+from genmodels.music.abc import abc_length, abc_pitch_name, to_abc
+from genmodels.music.bars import bar_events, compare, read_back
+from genmodels.music.musicxml import musicxml_bytes
+from genmodels.music.roundtrip import check_abc, check_musicxml, roundtrip_report
+from genmodels.music.scales import map_to_mode, with_key
 
 
 def jig() -> Melody:

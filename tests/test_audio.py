@@ -6,9 +6,9 @@ import wave
 import numpy as np
 import pytest
 
-from genmodels.audio import render, wav_bytes
-from genmodels.errors import MidiError
-from genmodels.melody import melody_to_midi, parse_note_prompt
+from genmodels.core.errors import MidiError
+from genmodels.music import melody_to_midi, parse_note_prompt
+from genmodels.music.audio import render, wav_bytes
 
 
 def test_wav_of_a_melody():

@@ -4,7 +4,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from genmodels.baselines import (
+from genmodels.core.errors import DataError, SettingsError
+from genmodels.eval.ngram import (
     CharKneserNey,
     KneserNey,
     baseline_report,
@@ -12,7 +13,6 @@ from genmodels.baselines import (
     split_tunes,
     text_baseline,
 )
-from genmodels.errors import DataError, SettingsError
 from tests.kn_probe import distribution, logprob, prob
 
 CORPUS = ["the cat sat on the mat. ", "a cat and a hat; the bat sat.", "that mat is flat"]
@@ -147,8 +147,8 @@ def test_bad_input_raises_typed_errors(tmp_path):
 
 
 def test_melody_baseline_on_tiny_midi_folder(tmp_path):
-    from genmodels.baselines import melody_baseline
-    from genmodels.melody import Melody, Note, write_midi
+    from genmodels.eval.ngram import melody_baseline
+    from genmodels.music import Melody, Note, write_midi
 
     folder = tmp_path / "mel"
     rng = random.Random(0)

@@ -2,7 +2,7 @@
 
 import shutil
 
-from genmodels.bench import main
+from genmodels.eval.bench import main
 
 
 def test_bench_prints_a_row_per_model(tiny_text_ckpt, tmp_path, capsys):
@@ -18,8 +18,8 @@ def test_the_typing_script_ships_so_latency_is_measured_on_a_fresh_clone():
     """The latency script reads a file tracked in git, not the prepared corpus (absent on a fresh clone)."""
     import subprocess
 
-    from genmodels.suggest import TYPING_SCRIPT, typing_script
-    from genmodels.util import REPO_ROOT
+    from genmodels.core.paths import REPO_ROOT
+    from genmodels.infer.suggest import TYPING_SCRIPT, typing_script
 
     before, typed = typing_script()
     assert typed.startswith("To be, or not to be") and len(typed) == 400

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from genmodels.checkpoint import CheckpointError, atomic_write, load_checkpoint, load_train_state
 from genmodels.domains import TEXT
+from genmodels.io.checkpoint import CheckpointError, atomic_write, load_checkpoint, load_train_state
 
 
 class _Exploit:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from genmodels.healing import MAX_CACHED_MASKS, PieceTable, table_for
-from genmodels.sampling import Sampler, Settings
-from genmodels.suggest import suggest
+from genmodels.infer.healing import MAX_CACHED_MASKS, PieceTable, table_for
+from genmodels.infer.sampling import Sampler, Settings
+from genmodels.infer.suggest import suggest
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT, MELODY, HARMONY = (ROOT / "checkpoints" / n for n in ("text-gru", "melody-gru", "harmony-gru"))
@@ -92,8 +92,8 @@ needs_shipped = pytest.mark.skipif(
 def test_suggest_generate_and_harmonise_from_many_threads_match_one_thread():
     """What several users do at once on one server, each with the shared (cached) model objects."""
     from genmodels.harmony.adapt import soprano_from_melody
-    from genmodels.harmony.sample import HarmonySettings, harmonise
-    from genmodels.melody import parse_note_prompt
+    from genmodels.infer.harmonise import HarmonySettings, harmonise
+    from genmodels.music import parse_note_prompt
 
     text, melody = Sampler(TEXT), Sampler(MELODY)
     harmony = Sampler(HARMONY).ckpt

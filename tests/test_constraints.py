@@ -6,16 +6,10 @@ import random
 import pytest
 import torch
 
-from genmodels.constraints import (
-    EndOnTonic,
-    KeepRhythm,
-    MelodySteering,
-    StayInKey,
-    rhythm_template,
-    total_bias,
-)
-from genmodels.errors import SettingsError
-from genmodels.melody import Melody, MelodyTokenizer, Note
+from genmodels.core.errors import SettingsError
+from genmodels.infer.constraints import EndOnTonic, KeepRhythm, MelodySteering, StayInKey, rhythm_template, total_bias
+from genmodels.music import Melody, Note
+from genmodels.tokenizers.melody import MelodyTokenizer
 
 C_MAJOR = (0, 2, 4, 5, 7, 9, 11)
 

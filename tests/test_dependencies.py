@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ["genmodels", "app", "app_pages", "scripts", "tests"]
-OWN = {"genmodels", "app", "app_pages", "tests", "scripts", "conftest"}
+SOURCES = ["genmodels", "app", "scripts", "tests"]
+OWN = {"genmodels", "app", "tests", "scripts", "conftest"}
 
 
 def _source_files() -> list[Path]:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from genmodels.core.errors import SettingsError
+from genmodels.core.options import flatten
 from genmodels.domains import DOMAINS, HARMONY, MELODY, TEXT, get_domain
-from genmodels.errors import SettingsError
-from genmodels.options import flatten
-from genmodels.train import TrainConfig, command_from_config
+from genmodels.learn.config import TrainConfig, command_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME_COMPARISON = re.compile(
@@ -51,7 +51,7 @@ def test_no_domain_name_is_compared_outside_the_domain_modules():
 
 
 def test_every_option_of_every_verb_shows_help_and_default():
-    from genmodels.__main__ import build_parser
+    from genmodels.cli.main import build_parser
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert set(sub.choices) == {"prepare", "train", "generate", "harmonise", "eval", "mix", "pack", "bench"}
@@ -65,7 +65,7 @@ def test_every_option_of_every_verb_shows_help_and_default():
 
 
 def test_old_flags_still_parse():
-    from genmodels.__main__ import build_parser
+    from genmodels.cli.main import build_parser
 
     a = build_parser().parse_args(["generate", "ck", "--seed-text", "To be", "--seed", "3", "-n", "2"])
     assert (a.prompt, a.seed, a.n) == ("To be", 3, 2)
@@ -102,10 +102,10 @@ def test_cli_train_help_lists_every_setting():
 @pytest.mark.parametrize(
     "module",
     [
-        "genmodels.keystrokes",
-        "genmodels.healing",
-        "genmodels.suggest",
-        "genmodels.harmony.baselines",
+        "scripts.keystrokes",
+        "scripts.healing_accuracy",
+        "scripts.suggestions",
+        "scripts.harmony_baselines",
         "scripts.recipe_summary",
         "scripts.per_document",
         "scripts.dynamic_tune",

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from genmodels import dynamic
+from genmodels.core.errors import SettingsError
 from genmodels.domains import get_domain
-from genmodels.dynamic import DynamicSettings, adapted_copy, documents, dynamic_evaluate
-from genmodels.errors import SettingsError
-from genmodels.model import ModelConfig, RNNLanguageModel
+from genmodels.infer import dynamic
+from genmodels.infer.dynamic import DynamicSettings, adapted_copy, documents, dynamic_evaluate
+from genmodels.nn.rnn import ModelConfig, RNNLanguageModel
 
 BOS = 1
 
@@ -74,8 +74,8 @@ def test_bad_settings_are_refused():
 
 
 def test_a_sampler_adapted_to_a_prompt_leaves_the_shipped_one_alone():
-    from genmodels.checkpoint import find_checkpoints
-    from genmodels.sampling import Sampler, Settings
+    from genmodels.infer.sampling import Sampler, Settings
+    from genmodels.io.checkpoint import find_checkpoints
 
     paths = [p for p in find_checkpoints() if p.name == "text-gru"]
     if not paths:

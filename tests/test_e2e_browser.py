@@ -206,7 +206,7 @@ def midi_bytes_of(pitches) -> bytes:
 
 def test_browser_text_and_melody(tmp_path):
     require_browser()
-    from app_support import available_models  # here: the helpers above stay light for scripts/
+    from app.model_cache import available_models
 
     if not available_models("text"):
         pytest.skip("no text checkpoint found")
@@ -223,7 +223,7 @@ def test_browser_text_and_melody(tmp_path):
         set_number(page, "Random seed", 99)
         continuation = generate_text(page, url, keep_settings=True)
         assert continuation.strip()
-        assert "To be, or not to be" in page.locator(".gm-seed").first.text_content()
+        assert "To be, or not to be" in page.locator(".gm-prompt").first.text_content()
         no_exception_on_page(page)
 
         # Settings and results survive a visit to another page (issue 10.2).
@@ -311,8 +311,8 @@ def download(page, button: str, folder: Path) -> Path:
 def check_score(page, n_notes: int) -> None:
     """The score is an SVG image in the page (no iframe), drawn by the browser; its written notes, less the
     ties, are the melody's notes."""
-    from app_support import score_svg
-    from genmodels.melody.engrave import svg_note_count, svg_tie_count
+    from app.render import score_svg
+    from genmodels.music.engrave import svg_note_count, svg_tie_count
 
     img = page.locator(".gm-score img").first
     img.wait_for()
@@ -333,7 +333,7 @@ def check_notation_downloads(page, folder: Path, n_notes: int) -> None:
 
 def melody_coediting(page, folder: Path) -> None:
     """Strict key, then regenerate bars 3-4 (where the library has them): a new version, still a score."""
-    from genmodels.sampling import Sampler
+    from genmodels.infer.sampling import Sampler
 
     if "steering" in __import__("inspect").signature(Sampler.generate_melody).parameters:
         page.get_by_role("radio", name="strict").click()
@@ -358,7 +358,7 @@ def test_browser_typing_with_suggestions():
     """Type a sentence key by key: suggestions follow the text; a click takes a word, Tab the ghost text;
     keys faster than the answers never leave stale words; the text survives a visit to another page."""
     require_browser()
-    from app_support import available_models
+    from app.model_cache import available_models
 
     if not available_models("text"):
         pytest.skip("no text checkpoint found")
@@ -429,15 +429,10 @@ def test_browser_harmonise_a_generated_melody(tmp_path):
     """Generate a melody, press Harmonise: the two-stave score is drawn, the four-track MIDI and the four-part
     MusicXML download and read back, a new bass keeps the others; nothing is fetched from outside."""
     require_browser()
-    import importlib.util
-
-    from app_harmony import LIBRARY
-    from app_support import available_models
+    from app.model_cache import available_models
 
     if not (available_models("melody") and available_models("harmony")):
         pytest.skip("no melody or harmony checkpoint found")
-    if not all(importlib.util.find_spec(m) for m in LIBRARY):
-        pytest.skip("the harmony library is missing")
     import pretty_midi
     from music21 import converter
 
@@ -494,9 +489,9 @@ def test_browser_harmonise_a_generated_melody(tmp_path):
 
 def check_harmony_score(page, img, n_notes: int) -> None:
     """The harmony's score: every note of the four voices written (less the ties), chord symbols over it."""
-    from app_support import score_svg
+    from app.render import score_svg
     from genmodels.harmony.export import svg_chord_symbols
-    from genmodels.melody.engrave import svg_note_count, svg_tie_count
+    from genmodels.music.engrave import svg_note_count, svg_tie_count
 
     svg = score_svg(f'src="{img.get_attribute("src")}"')
     assert svg_note_count(svg) - svg_tie_count(svg) == n_notes

@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("verovio")
 
-from genmodels.melody import Melody, Note  # noqa: E402
-from genmodels.melody.engrave import render_svg, render_svg_pages, svg_note_count, svg_tie_count  # noqa: E402
-from genmodels.melody.musicxml import CONTINUATION_COLOR  # noqa: E402
+from genmodels.music import Melody, Note  # noqa: E402
+from genmodels.music.engrave import render_svg, render_svg_pages, svg_note_count, svg_tie_count  # noqa: E402
+from genmodels.music.musicxml import CONTINUATION_COLOR  # noqa: E402
 from tests.test_abc import dorian_reel, jig, minor_waltz  # noqa: E402
 
 

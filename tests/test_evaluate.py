@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import sys
 
-from genmodels.evaluate import eval_checkpoint
+from genmodels.eval.evaluate import eval_checkpoint
 
 
 def _eval(*args):
@@ -37,7 +37,7 @@ def test_update_card_reprints_the_same_metric(tiny_text_ckpt, small_text_dir, tm
 
 
 def test_eval_melody_on_a_midi_folder(small_melody_dir, tmp_path):
-    from genmodels.train import train
+    from genmodels.learn.trainer import train
     from tests.conftest import TINY, train_config
 
     out = tmp_path / "mel"

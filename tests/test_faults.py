@@ -9,15 +9,15 @@ import time
 import pytest
 import torch
 
-import genmodels.train as train_mod
-from genmodels.checkpoint import load_checkpoint, load_train_state
-from genmodels.errors import SettingsError
-from genmodels.train import Trainer
+import genmodels.learn.steps as steps_mod
+from genmodels.core.errors import SettingsError
+from genmodels.io.checkpoint import load_checkpoint, load_train_state
+from genmodels.learn.trainer import Trainer
 from tests.conftest import TINY, train_config
 
 WRITER = """
 import sys, torch
-from genmodels.checkpoint import load_checkpoint, save_weights
+from genmodels.io.checkpoint import load_checkpoint, save_weights
 c = load_checkpoint(sys.argv[1])
 print("ready", flush=True)
 i = 0
@@ -58,13 +58,13 @@ def test_nan_loss_never_overwrites_a_good_checkpoint(small_text_dir, tmp_path, m
     good = (tmp_path / "nan/model.safetensors").read_bytes()
     good_step = load_train_state(tmp_path / "nan")["step"]
 
-    real = train_mod.masked_loss
+    real = steps_mod.masked_loss
 
     def poisoned(logits, targets, ignore_id):
         loss, n = real(logits, targets, ignore_id)
         return loss * float("nan"), n
 
-    monkeypatch.setattr(train_mod, "masked_loss", poisoned)
+    monkeypatch.setattr(steps_mod, "masked_loss", poisoned)
     with pytest.raises(SettingsError, match="NaN"):
         Trainer(cfg, resume=True, progress=False).run()
     assert (tmp_path / "nan/model.safetensors").read_bytes() == good

@@ -6,11 +6,11 @@ import copy
 
 import pytest
 
-from genmodels.errors import NotationError, PitchRangeError, SettingsError
+from genmodels.core.errors import NotationError, PitchRangeError, SettingsError
 from genmodels.harmony import adapt
 from genmodels.harmony.grid import HOLD, RANGES, REST, Chorale
-from genmodels.melody import parse_note_prompt
-from genmodels.melody.types import Melody, Note
+from genmodels.music import parse_note_prompt
+from genmodels.music.types import Melody, Note
 
 
 def _prompt(text: str, meter=(4, 4), key=(0, "major")) -> Melody:
@@ -162,7 +162,7 @@ def test_chords_in_a_midi_track_give_the_top_line_and_say_so():
 
     import pretty_midi
 
-    from genmodels.melody.midi import midi_bytes
+    from genmodels.music.midi import midi_bytes
 
     pm = pretty_midi.PrettyMIDI(initial_tempo=120)
     inst = pretty_midi.Instrument(0, name="Piano")
@@ -213,7 +213,7 @@ def test_a_folk_tune_through_the_corpus_path():
     """A jig with a pickup, dorian mode, 6/8 and eighth triplets, read the way the melody corpus reads tunes."""
     from music21 import converter
 
-    from genmodels.melody.corpus import _tune_record, tune_key
+    from genmodels.learn.melody_corpus import _tune_record, tune_key
 
     rec = _tune_record(converter.parse(_JIG, format="abc"), "oneills1850")
     notes = [Note(*n) for n in rec["notes"]]
@@ -238,7 +238,7 @@ def test_a_harmony_moved_by_semitones_goes_back_to_the_melodys_key():
     """A new user's G major tune (A3 to D5) fits the soprano range only 3 semitones up: the harmony was
     written and delivered in B flat. It is written there and moved back; octave moves stay."""
     from genmodels.harmony.adapt import in_melody_key, key_shift_back
-    from genmodels.melody.notation import parse_note_prompt
+    from genmodels.music.notation import parse_note_prompt
 
     assert [key_shift_back(t) for t in (0, 3, -3, 9, 12, 15, -14)] == [0, -3, 3, 3, 0, -3, 2]
     melody = parse_note_prompt("E4 G4 A4/2 B4/2 A4 G4 E4 D4 A3 G4*2", meter=(3, 4), key=(7, "major"))

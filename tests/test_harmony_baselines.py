@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from harmony_build import chords
 
-from genmodels.errors import DataError
-from genmodels.harmony.baselines import (
+from genmodels.core.errors import DataError
+from genmodels.eval.harmony_baselines import (
     HIGH,
     LOW,
     N_LABELS,
@@ -24,9 +24,9 @@ from genmodels.harmony.baselines import (
     soprano_only,
     token_events,
 )
-from genmodels.harmony.chorales import load_split, small_corpus
 from genmodels.harmony.grid import HOLD, RANGES, REST, VOICES, Chorale
-from genmodels.melody.types import Melody, Note
+from genmodels.learn.chorales import load_split, small_corpus
+from genmodels.music.types import Melody, Note
 
 
 @pytest.fixture(scope="module")

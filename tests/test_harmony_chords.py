@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from harmony_build import chords, row
 
-from genmodels.errors import NotationError, SettingsError
+from genmodels.core.errors import NotationError, SettingsError
 from genmodels.harmony.chords import (
     Chord,
     beat_starts,

@@ -7,9 +7,10 @@ import pretty_midi
 import pytest
 from harmony_fixtures import toy_corpus
 
-from genmodels.__main__ import main
-from genmodels.model import ModelConfig
-from genmodels.train import TrainConfig, train
+from genmodels.cli.main import main
+from genmodels.learn.config import TrainConfig
+from genmodels.learn.trainer import train
+from genmodels.nn.rnn import ModelConfig
 
 NOTES = "E4 G4 A4/2 B4/2 A4 G4 E4/2 D4/2 E4*2"
 
@@ -106,8 +107,8 @@ def test_eval_reports_likelihood_and_harmonies(tiny, capsys):
 def test_corpus_tune_found_by_words_of_its_name(tmp_path):
     """``--corpus-tune "wind that shakes"`` finds ryansMammoth-WindThatShakesTheBarleyReel-0000 (the ids run
     the words together); a name no tune has is a clear error."""
-    from genmodels.errors import SettingsError
-    from genmodels.harmony.cli import corpus_tune
+    from genmodels.cli.harmonise import corpus_tune
+    from genmodels.core.errors import SettingsError
 
     (tmp_path / "test").mkdir()
     pm = pretty_midi.PrettyMIDI(initial_tempo=120)

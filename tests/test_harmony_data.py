@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from genmodels.errors import DataError
-from genmodels.harmony import chorales as hc
+from genmodels.core.errors import DataError
 from genmodels.harmony.grid import HOLD, RANGES, REST, VOICES, Chorale, row_from_notes, voice_notes
+from genmodels.learn import chorales as hc
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from harmony_build import chords
 
-from genmodels.errors import NotationError
+from genmodels.core.errors import NotationError
 from genmodels.harmony.metrics import harmony_report
 
 BACH = chords((72, 64, 55, 48), (72, 65, 57, 53), (71, 62, 55, 43), (72, 64, 55, 48))

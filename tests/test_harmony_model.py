@@ -8,13 +8,24 @@ import pytest
 import torch
 from harmony_fixtures import toy_chorale, toy_corpus
 
-from genmodels.checkpoint import load_checkpoint, load_train_state, pack_for_shipping
+from genmodels.core.errors import NotationError, SettingsError
 from genmodels.domains import HARMONY, get_domain
-from genmodels.errors import NotationError, SettingsError
 from genmodels.harmony.grid import HOLD, RANGES, REST, VOICES, Chorale
-from genmodels.harmony.model import HarmonyModel
-from genmodels.harmony.sample import HarmonySettings, harmonise, regenerate_voice, voice_masks
-from genmodels.harmony.tokens import (
+from genmodels.infer.harmonise import HarmonySettings, harmonise, regenerate_voice, voice_masks
+from genmodels.io.checkpoint import load_checkpoint, load_train_state, pack_for_shipping
+from genmodels.learn.config import TrainConfig
+from genmodels.learn.harmony_trainer import (
+    HarmonyTrainer,
+    collate,
+    encode_item,
+    epoch_batches,
+    harmony_data,
+    harmony_nll,
+)
+from genmodels.learn.trainer import train
+from genmodels.nn.harmoniser import HarmonyModel
+from genmodels.nn.rnn import ModelConfig
+from genmodels.tokenizers.harmony import (
     BOS,
     HOLD_ID,
     PAD,
@@ -26,9 +37,6 @@ from genmodels.harmony.tokens import (
     rows_from_tokens,
     soprano_features,
 )
-from genmodels.harmony.train import HarmonyTrainer, collate, encode_item, epoch_batches, harmony_data, harmony_nll
-from genmodels.model import ModelConfig
-from genmodels.train import TrainConfig, train
 
 TOK = HarmonyTokenizer()
 TINY = ModelConfig(vocab_size=TOK.vocab_size, emb_dim=16, hidden=24, layers=1, dropout=0.0)
@@ -210,7 +218,7 @@ def test_time_budget_ends_the_run(tmp_path):
 
 
 def test_train_without_a_corpus_says_what_to_run(tmp_path):
-    from genmodels.errors import DataError
+    from genmodels.core.errors import DataError
 
     with pytest.raises(DataError, match="prepare harmony"):
         train(
@@ -316,7 +324,7 @@ def test_stream_methods_refuse_clearly():
 def test_the_model_reads_adapts_simplified_soprano_and_keeps_the_melody(trained):
     from dataclasses import replace
 
-    from genmodels.harmony.sample import model_view
+    from genmodels.infer.harmonise import model_view
 
     ck, _ = trained
     melody = _soprano_only(toy_chorale(11))
@@ -331,7 +339,7 @@ def test_the_model_reads_adapts_simplified_soprano_and_keeps_the_melody(trained)
 def test_the_guard_masks_parallels_crossing_and_wide_spacing_only():
     import math
 
-    from genmodels.harmony.guard import VoiceLeadingGuard
+    from genmodels.infer.voice_guard import VoiceLeadingGuard
 
     soprano = Chorale(((72, 74),) + ((REST, REST),) * 3)
     # a fifth, an octave below the soprano, then the same interval again, moving up with it

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genmodels.errors import MidiError, SeedError
-from genmodels.melody import MAX_NOTES, Melody, parse_note_prompt, read_midi
-from genmodels.sampling import Sampler, Settings
+from genmodels.core.errors import MidiError, SeedError
+from genmodels.infer.sampling import Sampler, Settings
+from genmodels.music import MAX_NOTES, Melody, parse_note_prompt, read_midi
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

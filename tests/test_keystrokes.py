@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from genmodels.baselines import CharKneserNey
-from genmodels.keystrokes import CharNgramStepper, model_predictor, savings, simulate, typing_sample
+from genmodels.eval.keystrokes import CharNgramStepper, model_predictor, savings, simulate, typing_sample
+from genmodels.eval.ngram import CharKneserNey
 from tests.kn_probe import distribution
 
 

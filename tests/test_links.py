@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_support import available_models
+from app.model_cache import available_models
 
 ROOT = Path(__file__).resolve().parents[1]
 EVIL = "evil.example"
@@ -58,7 +58,7 @@ def open_page(page: str, params: dict[str, str]) -> AppTest:
     for k, v in params.items():
         at.query_params[k] = v
     if page != "text.py":
-        at.switch_page(f"app_pages/{page}")
+        at.switch_page(f"app/pages/{page}")
     return at.run()
 
 

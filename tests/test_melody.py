@@ -1,4 +1,4 @@
-"""Tests for genmodels.melody: MIDI in/out, note-name seeds, tokenizer and grammar."""
+"""Tests for genmodels.music: MIDI in/out, note-name seeds, tokenizer and grammar."""
 
 import io
 import random
@@ -9,14 +9,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genmodels.errors import MidiError, SeedError
-from genmodels.melody import (
+from genmodels.core.errors import MidiError, SeedError
+from genmodels.music import (
     MAX_MIDI_BYTES,
     PITCH_RANGE,
     SUPPORTED_METERS,
-    GrammarState,
     Melody,
-    MelodyTokenizer,
     Note,
     format_notes,
     melody_to_midi,
@@ -26,6 +24,8 @@ from genmodels.melody import (
     read_midi,
     write_midi,
 )
+from genmodels.music.scales import to_key
+from genmodels.tokenizers.melody import GrammarState, MelodyTokenizer
 
 TOK = MelodyTokenizer()
 
@@ -171,9 +171,9 @@ def test_melody_helpers():
     m = MELODIES[0]
     t = m.transpose(3)
     assert t.key == (3, "major") and [n.pitch for n in t.notes] == [n.pitch + 3 for n in m.notes]
-    k = m.to_key(11, "minor")
+    k = to_key(m, 11, "minor")
     assert k.key == (11, "minor") and k.notes[0].pitch == m.notes[0].pitch - 1
-    assert m.to_key(6).notes[0].pitch == m.notes[0].pitch + 6
+    assert to_key(m, 6).notes[0].pitch == m.notes[0].pitch + 6
     with pytest.raises(MidiError):
         MELODIES[2].transpose(1)  # pitch 108 leaves the range
     s = m.slice_bars(1, 2)
@@ -394,7 +394,7 @@ def test_read_midi_bounded(tmp_path):
 
 
 def test_skyline_keeps_the_highest_note_of_each_onset_cut_at_the_next():
-    from genmodels.melody import skyline
+    from genmodels.music import skyline
 
     events = [(60, 0, 24), (67, 0, 12), (64, 12, 36), (130, 36, 48), (50, 48, 48), (70, 60, 60)]
     assert skyline(events) == [Note(67, 0, 12), Note(64, 12, 24), Note(106, 36, 12)]
@@ -402,7 +402,7 @@ def test_skyline_keeps_the_highest_note_of_each_onset_cut_at_the_next():
 
 
 def test_key_names_and_note_names_share_one_table():
-    from genmodels.melody import KEY_NAMES, PITCH_CLASS_NAMES
+    from genmodels.music import KEY_NAMES, PITCH_CLASS_NAMES
 
     assert [note_name(60 + pc)[:-1] for pc in range(12)] == list(PITCH_CLASS_NAMES)
     assert list(KEY_NAMES) == ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
@@ -411,7 +411,7 @@ def test_key_names_and_note_names_share_one_table():
 
 
 @pytest.mark.parametrize(
-    "module", ["genmodels.melody.types", "genmodels.melody", "genmodels.melody.notation", "genmodels.melody.midi"]
+    "module", ["genmodels.music.types", "genmodels.music", "genmodels.music.notation", "genmodels.music.midi"]
 )
 def test_note_types_midi_and_notation_do_not_import_torch(module):
     import subprocess
@@ -421,10 +421,11 @@ def test_note_types_midi_and_notation_do_not_import_torch(module):
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_tokenizer_is_re_exported_lazily():
-    from genmodels import melody
-    from genmodels.melody.tokenizer import GrammarState as State
-    from genmodels.melody.tokenizer import MelodyTokenizer as Tokenizer
+def test_music_needs_no_torch():
+    """Reading and writing notes, MIDI and note names never loads torch (the tokenizers live a layer up)."""
+    import subprocess
+    import sys
 
-    assert melody.MelodyTokenizer is Tokenizer and melody.GrammarState is State
-    assert not hasattr(melody, "no_such_name")
+    code = "import sys, genmodels.music, genmodels.music.abc, genmodels.harmony.adapt; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]

@@ -1,14 +1,15 @@
-"""Tests for genmodels.melody.corpus: a small deterministic build, splits, user folders."""
+"""Tests for genmodels.learn.melody_corpus: a small deterministic build, splits, user folders."""
 
 import json
 
 import pytest
 
-from genmodels.data import melody_files, read_melodies
-from genmodels.melody import Melody, MelodyTokenizer, Note, write_midi
-from genmodels.melody.corpus import SPLITS, prepare_melody, tune_split, write_data_readme_section
-from genmodels.melody.midi import read_midi
-from genmodels.util import tree_hash
+from genmodels.core.paths import tree_hash
+from genmodels.learn.data import melody_files, read_melodies
+from genmodels.learn.melody_corpus import SPLITS, prepare_melody, tune_split, write_data_readme_section
+from genmodels.music import Melody, Note, write_midi
+from genmodels.music.midi import read_midi
+from genmodels.tokenizers.melody import MelodyTokenizer
 
 SMALL = dict(limit=2, collections=("ryansMammoth", "bach", "oneills1850"), progress=False)
 

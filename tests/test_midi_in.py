@@ -3,17 +3,9 @@
 import pretty_midi
 import pytest
 
-from genmodels.errors import SeedError
-from genmodels.melody import (
-    Melody,
-    MelodyTokenizer,
-    Note,
-    format_notes,
-    list_tracks,
-    midi_bytes,
-    parse_note_prompt,
-    read_midi,
-)
+from genmodels.core.errors import SeedError
+from genmodels.music import Melody, Note, format_notes, list_tracks, midi_bytes, parse_note_prompt, read_midi
+from genmodels.tokenizers.melody import MelodyTokenizer
 
 TOK = MelodyTokenizer()
 
@@ -105,7 +97,7 @@ def test_trailing_rest_is_kept_in_the_prompt():
 
 
 def test_trailing_rest_reaches_the_model():
-    from genmodels.sampling import Sampler
+    from genmodels.infer.sampling import Sampler
 
     prefix = Sampler.melody_prefix
     fake = type("S", (), {"tok": TOK})()
@@ -156,8 +148,8 @@ def test_bar_lines_and_unicode_accidentals():
 def test_cli_generate_track_option(tmp_path, capsys):
     import argparse
 
-    from genmodels.__main__ import main
-    from genmodels.domains.melody import _prompt_from_args
+    from genmodels.cli.generate_melody import _prompt_from_args
+    from genmodels.cli.main import main
 
     with pytest.raises(SystemExit):
         main(["generate", "--help"])

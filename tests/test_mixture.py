@@ -7,16 +7,17 @@ import shutil
 import pytest
 import torch
 
-from genmodels.__main__ import main
-from genmodels.checkpoint import init_checkpoint_dir, load_checkpoint, pack_for_shipping, save_weights
+from genmodels.cli.main import main
+from genmodels.core.errors import SettingsError
 from genmodels.domains import get_domain
-from genmodels.dynamic import DynamicSettings, adapted_copy
-from genmodels.errors import SettingsError
-from genmodels.mixture import MixtureConfig, MixtureLanguageModel, fit_shares
-from genmodels.model import ModelConfig, RNNLanguageModel
-from genmodels.sampling import Sampler, Settings
-from genmodels.suggest import suggest
-from genmodels.text import TextTokenizer
+from genmodels.eval.mixing import fit_shares
+from genmodels.infer.dynamic import DynamicSettings, adapted_copy
+from genmodels.infer.sampling import Sampler, Settings
+from genmodels.infer.suggest import suggest
+from genmodels.io.checkpoint import init_checkpoint_dir, load_checkpoint, pack_for_shipping, save_weights
+from genmodels.nn.mixture import MixtureConfig, MixtureLanguageModel
+from genmodels.nn.rnn import ModelConfig, RNNLanguageModel
+from genmodels.tokenizers.text import TextTokenizer
 from tests.conftest import train_config
 
 
@@ -142,7 +143,7 @@ def test_models_that_cannot_mix_get_a_clear_error(two_models, small_text_dir, tm
 
 
 def test_a_mixture_is_not_fine_tuned_as_a_whole(two_models, small_text_dir, tmp_path):
-    from genmodels.train import train
+    from genmodels.learn.trainer import train
 
     out = tmp_path / "mix"
     assert main(["mix", *two_models, "--out", str(out)]) == 0
@@ -152,7 +153,7 @@ def test_a_mixture_is_not_fine_tuned_as_a_whole(two_models, small_text_dir, tmp_
 
 
 def test_bench_measures_a_mixture_beside_its_members(two_models, tmp_path, capsys):
-    from genmodels.bench import main as bench
+    from genmodels.eval.bench import main as bench
 
     root = tmp_path / "models"
     shutil.copytree(two_models[0], root / "one")
@@ -181,8 +182,8 @@ def test_fitted_shares_give_the_most_likely_mixture():
 
 
 def test_mix_fits_the_shares_on_the_validation_split(two_models, tmp_path):
-    from genmodels.evaluate import _data_path
-    from genmodels.train import evaluate
+    from genmodels.eval.evaluate import _data_path
+    from genmodels.learn.steps import evaluate
 
     out = tmp_path / "fitted"
     assert main(["mix", *two_models, "--out", str(out), "--fit-weights"]) == 0
@@ -196,7 +197,7 @@ def test_mix_fits_the_shares_on_the_validation_split(two_models, tmp_path):
 
 
 def test_a_melody_mixture_keeps_the_members_pitch_range(small_melody_dir, tmp_path):
-    from genmodels.train import train
+    from genmodels.learn.trainer import train
     from tests.conftest import TINY
 
     out = tmp_path / "melody"

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from genmodels.errors import SettingsError
-from genmodels.model import ModelConfig, RNNLanguageModel, expand_state
+from genmodels.core.errors import SettingsError
+from genmodels.nn.rnn import ModelConfig, RNNLanguageModel, expand_state
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

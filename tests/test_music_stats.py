@@ -2,8 +2,7 @@ import math
 
 import pytest
 
-from genmodels.melody import Melody, Note
-from genmodels.music_stats import (
+from genmodels.eval.music_stats import (
     NoveltyIndex,
     bar_completeness,
     compare,
@@ -14,6 +13,7 @@ from genmodels.music_stats import (
     scale_consistency,
     summarize,
 )
+from genmodels.music import Melody, Note
 
 Q = 12  # ticks per quarter
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from genmodels.constraints import MelodySteering
-from genmodels.errors import PitchRangeError, SettingsError
-from genmodels.melody import Melody, Note, parse_note_prompt, read_midi
-from genmodels.melody.scales import scale_pitch_classes, transpose
-from genmodels.sampling import Sampler, Settings
+from genmodels.core.errors import PitchRangeError, SettingsError
+from genmodels.infer.constraints import MelodySteering
+from genmodels.infer.sampling import Sampler, Settings
+from genmodels.music import Melody, Note, parse_note_prompt, read_midi
+from genmodels.music.scales import scale_pitch_classes, to_key, transpose
 from tests.conftest import ROOT, TINY, train_config
 
 SHIPPED = ROOT / "checkpoints/melody-gru"
@@ -18,7 +18,7 @@ PROMPT = "C4 D4 E4 F4 G4/2 A4/2 G4"
 
 @pytest.fixture(scope="module")
 def tiny(small_melody_dir, tmp_path_factory) -> Sampler:
-    from genmodels.train import train
+    from genmodels.learn.trainer import train
 
     out = tmp_path_factory.mktemp("ck") / "tiny-melody"
     train(
@@ -44,7 +44,7 @@ def gen(request) -> Sampler:
 
 @pytest.mark.parametrize("key", [(0, "major"), (9, "minor"), (2, "minor")])
 def test_strict_key_keeps_every_generated_pitch_in_the_scale(gen, key):
-    prompt = parse_note_prompt(PROMPT, key=(0, "major")).to_key(*key)
+    prompt = to_key(parse_note_prompt(PROMPT, key=(0, "major")), *key)
     scale = set(scale_pitch_classes(*key))
     for r in gen.generate_melody(prompt, 6, Settings(temperature=1.5, seed=5, n=8), MelodySteering("strict")):
         assert {n.pitch % 12 for n in r.continuation.notes} <= scale
@@ -122,7 +122,7 @@ def test_transpose_names_the_note_out_of_range():
 def test_cli_melody_options_end_to_end(tiny, small_melody_dir, tmp_path, capsys):
     from music21 import converter
 
-    from genmodels.__main__ import main
+    from genmodels.cli.main import main
 
     ck = str(tiny.ckpt.path)
     a, b, c = tmp_path / "a.mid", tmp_path / "b.mid", tmp_path / "c.mid"

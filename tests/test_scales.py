@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from genmodels.errors import GenmodelsError, NotationError, PitchRangeError
-from genmodels.melody import Melody, Note, note_name
-from genmodels.melody.scales import (
+from genmodels.core.errors import GenmodelsError, NotationError, PitchRangeError
+from genmodels.music import Melody, Note, note_name
+from genmodels.music.scales import (
     FOLK_MODES,
     MODE_STEPS,
     estimate_key,

@@ -2,9 +2,9 @@
 
 import pytest
 
-from genmodels.checkpoint import find_checkpoints, load_checkpoint
 from genmodels.domains import HARMONY, TEXT
-from genmodels.sampling import Sampler, Settings
+from genmodels.infer.sampling import Sampler, Settings
+from genmodels.io.checkpoint import find_checkpoints, load_checkpoint
 
 SHIPPED = find_checkpoints()
 NAMES = {p.name for p in SHIPPED}
@@ -52,14 +52,14 @@ def test_generates(path):
         assert len(r.continuation) > 20
     elif g.domain is HARMONY:
         from genmodels.harmony.grid import HOLD, REST, Chorale
-        from genmodels.harmony.sample import HarmonySettings, harmonise
+        from genmodels.infer.harmonise import HarmonySettings, harmonise
 
         melody = tuple(x for p in (64, 67, 69, 71, 69, 67, 64, 64) for x in (p, HOLD, HOLD, HOLD))
         soprano = Chorale((melody, *[(REST,) * len(melody)] * 3), tonic=4, mode="minor")
         r = harmonise(g.ckpt, soprano, HarmonySettings(seed=1))
         assert r.chorale.voices[0] == melody and all(r.chorale.notes(v) for v in (1, 2, 3))
     else:
-        from genmodels.melody import parse_note_prompt
+        from genmodels.music import parse_note_prompt
 
         prompt = parse_note_prompt("E4 G4 A4/2 B4/2 A4 G4", meter=(4, 4), key=(4, "minor"))
         r = g.generate_melody(prompt, bars=8, settings=Settings(temperature=1.0, seed=1))[0]

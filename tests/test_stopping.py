@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from genmodels.errors import SettingsError
-from genmodels.repetition import no_repeat_ngram, repetition_penalty
-from genmodels.stopping import StopRules, after_sentences, end_of_line, end_of_speech, stop_index
+from genmodels.core.errors import SettingsError
+from genmodels.infer.repetition import no_repeat_ngram, repetition_penalty
+from genmodels.infer.stopping import StopRules, after_sentences, end_of_line, end_of_speech, stop_index
 
 
 def test_end_of_line():

@@ -6,9 +6,8 @@ import random
 import pytest
 import torch
 
-from genmodels.checkpoint import load_checkpoint
-from genmodels.errors import GenmodelsError, SeedError, SettingsError
-from genmodels.healing import (
+from genmodels.core.errors import GenmodelsError, SeedError, SettingsError
+from genmodels.infer.healing import (
     HealingConstraint,
     PieceTable,
     greedy_word,
@@ -19,8 +18,9 @@ from genmodels.healing import (
     table_for,
     word_at,
 )
-from genmodels.suggest import Suggester, Suggestion, WordBeam, _Masks, ghost_text, next_words
-from genmodels.text import _escape
+from genmodels.infer.suggest import Suggester, Suggestion, WordBeam, _Masks, ghost_text, next_words
+from genmodels.io.checkpoint import load_checkpoint
+from genmodels.tokenizers.text import _escape
 
 SHIPPED = ["checkpoints/text-lstm", "checkpoints/text-gru"]
 HOSTILE = [
@@ -252,7 +252,7 @@ def test_random_prompts_never_raise_an_untyped_error(tiny):
 
 
 def test_suggest_gives_words_and_a_ghost_that_starts_with_the_best_word(tiny):
-    from genmodels.suggest import suggest
+    from genmodels.infer.suggest import suggest
 
     for prompt in ["To be, or not to b", "KING.\nWhat ", "x" * 3000]:
         words, ghost = suggest(tiny.model, tiny.tokenizer, prompt)
@@ -268,7 +268,7 @@ def test_constraint_reports_the_text_it_spells_again(tiny):
 
 
 def test_cli_suggest_prints_three_words_and_the_ghost_text(tiny_text_ckpt, capsys):
-    from genmodels.__main__ import main
+    from genmodels.cli.main import main
 
     assert main(["generate", str(tiny_text_ckpt), "--suggest", "To be, or not to b"]) == 0
     out = capsys.readouterr().out

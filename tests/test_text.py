@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genmodels.corpus import load_text_folder, prepare_text
-from genmodels.errors import DataError
-from genmodels.text import StreamDecoder, TextTokenizer
-from genmodels.util import tree_hash
+from genmodels.core.errors import DataError
+from genmodels.core.paths import tree_hash
+from genmodels.learn.text_corpus import load_text_folder, prepare_text
+from genmodels.tokenizers.text import StreamDecoder, TextTokenizer
 
 
 @pytest.fixture(scope="module")

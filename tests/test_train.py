@@ -7,11 +7,14 @@ import sys
 
 import pytest
 import torch
+from conftest import needs_bf16
 
-from genmodels.checkpoint import load_checkpoint, load_train_state, save_train_state
-from genmodels.errors import CheckpointError
-from genmodels.options import flatten
-from genmodels.train import Trainer, train
+import genmodels.cli.main as cli_main
+import genmodels.learn.optim as optim_mod
+from genmodels.core.errors import CheckpointError
+from genmodels.core.options import flatten
+from genmodels.io.checkpoint import load_checkpoint, load_train_state, save_train_state
+from genmodels.learn.trainer import Trainer, train
 from tests.conftest import TINY, train_config
 
 
@@ -248,7 +251,7 @@ def test_cli_resume_keeps_the_saved_options(small_text_dir, tmp_path):
 
 def test_augmentation_keeps_tunes_that_cannot_be_transposed(tmp_path):
     from genmodels.domains.melody import melody_data
-    from genmodels.melody import parse_note_prompt, write_midi
+    from genmodels.music import parse_note_prompt, write_midi
 
     for i in range(4):
         write_midi(parse_note_prompt("A#7 G#7 C8*2 A#7 G#7", key=(0, "major")), tmp_path / f"high{i}.mid")
@@ -258,7 +261,7 @@ def test_augmentation_keeps_tunes_that_cannot_be_transposed(tmp_path):
 
 
 def test_fine_tune_from_a_checkpoint(tiny_text_ckpt, small_text_dir, tmp_path):
-    from genmodels.errors import SettingsError
+    from genmodels.core.errors import SettingsError
 
     parent = json.loads((tiny_text_ckpt / "card.json").read_text())
     kw = dict(
@@ -294,8 +297,8 @@ def _text_kw(small_text_dir, **over):
 
 
 def test_make_optimizer_plain_sgd_or_adamw_with_decay_groups():
-    from genmodels.model import ModelConfig, RNNLanguageModel
-    from genmodels.train import make_optimizer
+    from genmodels.learn.optim import make_optimizer
+    from genmodels.nn.rnn import ModelConfig, RNNLanguageModel
 
     m = RNNLanguageModel(ModelConfig(vocab_size=50, emb_dim=8, hidden=8, layers=1))
     sgd = make_optimizer(train_config(optimizer="sgd", lr=20.0), m.named_parameters())
@@ -305,7 +308,7 @@ def test_make_optimizer_plain_sgd_or_adamw_with_decay_groups():
 
 
 def test_schedules_plateau_scale_and_cosine_over_the_time_budget():
-    from genmodels.train import lr_at
+    from genmodels.learn.optim import lr_at
 
     plateau = train_config(schedule="plateau", lr=20.0, warmup=0)
     assert lr_at(plateau, 500) == 20.0 and lr_at(plateau, 500, plateau_scale=1 / 16) == 1.25
@@ -324,15 +327,15 @@ def _bits_after(cfg) -> float:
     return train(cfg, progress=False)["history"][-1]["valid"]
 
 
+@needs_bf16
 def test_bf16_and_fp32_reach_the_same_validation_metric(small_text_dir, tmp_path, monkeypatch):
     """bf16 autocast rounds the inputs of the forward matrix products to 8 bits of mantissa (relative error
     2^-9 ≈ 0.2 %); weights, gradients, optimiser state and loss stay fp32, so the two runs drift apart only
     slowly. Measured after 150 steps (valid falls by 0.4 bits/char): 0.001-0.003 bits/char between the
     precisions, 0.04 between two fp32 runs with different seeds. The tolerance, 0.02, is half the seed-to-seed
     spread: a precision defect larger than the noise of training itself fails the test."""
-    import genmodels.train as train_mod
 
-    monkeypatch.setattr(train_mod, "bf16_supported", lambda device_type="cpu": True)  # bf16 runs on any CPU
+    monkeypatch.setattr(optim_mod, "bf16_supported", lambda device_type="cpu": True)  # bf16 runs on any CPU
     kw = dict(
         domain="text",
         data=str(small_text_dir),
@@ -350,10 +353,10 @@ def test_bf16_and_fp32_reach_the_same_validation_metric(small_text_dir, tmp_path
     assert all(v.dtype == torch.float32 for v in load_train_state(tmp_path / "bf16")["model"].values())
 
 
+@needs_bf16
 def test_bf16_run_resumes_exactly(small_text_dir, tmp_path, monkeypatch):
-    import genmodels.train as train_mod
 
-    monkeypatch.setattr(train_mod, "bf16_supported", lambda device_type="cpu": True)
+    monkeypatch.setattr(optim_mod, "bf16_supported", lambda device_type="cpu": True)
     kw = _text_kw(small_text_dir, steps=30, eval_every=15, save_every=5, precision="bf16")
     train(train_config(out=str(tmp_path / "a"), **kw), progress=False)
     with pytest.raises(KeyboardInterrupt):
@@ -368,8 +371,8 @@ def test_bf16_run_resumes_exactly(small_text_dir, tmp_path, monkeypatch):
 
 def test_new_weights_make_earlier_results_stale(small_text_dir, tmp_path, monkeypatch):
     """Issue 15.2: a new best save copied test, baseline and samples measured on earlier weights."""
-    import genmodels.evaluate as ev
-    from genmodels.card import card_markdown
+    import genmodels.eval.evaluate as ev
+    from genmodels.io.card import card_markdown
 
     monkeypatch.setattr(ev, "baseline_summary", lambda domain, data=None: {"model": "stub", "value": 9.0})
     out = tmp_path / "stale"
@@ -488,7 +491,7 @@ def test_ddp_prints_once_and_resumes_exactly(small_text_dir, tmp_path):
 def test_plateau_schedule_state_resumes_exactly(small_text_dir, tmp_path, monkeypatch):
     """Validation never improves after the first check (a fixed metric), so every later check divides the
     lr by 4; an interrupted run must carry those divisions over and end like an uninterrupted one."""
-    import genmodels.train as train_mod
+    import genmodels.learn.trainer as train_mod
 
     monkeypatch.setattr(train_mod, "evaluate", lambda *a, **k: {"nats": 1.0, "tokens": 1, "units": 1, "value": 5.0})
     kw = _text_kw(
@@ -515,10 +518,9 @@ def test_plateau_schedule_state_resumes_exactly(small_text_dir, tmp_path, monkey
 
 
 def test_bf16_without_support_is_a_clear_error_and_auto_falls_back(small_text_dir, tmp_path, monkeypatch, capsys):
-    import genmodels.train as train_mod
-    from genmodels.errors import SettingsError
+    from genmodels.core.errors import SettingsError
 
-    monkeypatch.setattr(train_mod, "bf16_supported", lambda device_type="cpu": False)
+    monkeypatch.setattr(optim_mod, "bf16_supported", lambda device_type="cpu": False)
     with pytest.raises(SettingsError, match="--precision bf16"):
         Trainer(train_config(out=str(tmp_path / "x"), precision="bf16", **_text_kw(small_text_dir)), progress=False)
     assert not (tmp_path / "x").exists()
@@ -527,7 +529,7 @@ def test_bf16_without_support_is_a_clear_error_and_auto_falls_back(small_text_di
 
 
 def test_bad_training_settings_are_settings_errors(small_text_dir, tmp_path):
-    from genmodels.errors import SettingsError
+    from genmodels.core.errors import SettingsError
 
     for bad in (
         {"optimizer": "adam"},
@@ -561,11 +563,10 @@ def test_time_budget_stops_saves_and_validates(small_text_dir, tmp_path):
 
 
 def test_cli_time_budget_alone_means_no_step_limit(tmp_path, monkeypatch):
-    import genmodels.train as train_mod
-    from genmodels.__main__ import main
+    from genmodels.cli.main import main
 
     seen = []
-    monkeypatch.setattr(train_mod, "train", lambda cfg, **kw: seen.append(cfg) or {"best_valid": 0.0, "step": 0})
+    monkeypatch.setattr(cli_main, "train", lambda cfg, **kw: seen.append(cfg) or {"best_valid": 0.0, "step": 0})
     base = ["train", "--domain", "text", "--out", str(tmp_path / "o"), "--precision", "fp32"]
     assert main([*base, "--time-budget", "2"]) == 0 and main([*base, "--time-budget", "2", "--steps", "7"]) == 0
     assert [(c.steps, c.time_budget, c.precision) for c in seen] == [(0, 2.0, "fp32"), (7, 2.0, "fp32")]
@@ -573,8 +574,8 @@ def test_cli_time_budget_alone_means_no_step_limit(tmp_path, monkeypatch):
 
 def test_fine_tuning_grows_the_vocabulary_and_keeps_the_old_rows():
     from genmodels.domains import get_domain
-    from genmodels.melody import MelodyTokenizer
-    from genmodels.train import grown_state
+    from genmodels.learn.trainer_inputs import grown_state
+    from genmodels.tokenizers.melody import MelodyTokenizer
 
     old = MelodyTokenizer(("major", "minor"))
     new = get_domain("melody").fine_tune_tokenizer(old)
@@ -671,7 +672,7 @@ def test_resume_with_sgd_takes_the_new_settings_and_records_main_options(small_t
 
 
 def test_resume_changes_compare_options_newer_than_the_save_with_their_defaults():
-    from genmodels.train import _changed
+    from genmodels.learn.config import _changed
 
     old_save = flatten(train_config(domain="text").to_dict())
     for k in ("optimizer", "schedule", "plateau_factor", "precision", "time_budget"):
@@ -683,8 +684,8 @@ def test_resume_changes_compare_options_newer_than_the_save_with_their_defaults(
 def test_evaluation_scores_every_token_of_the_stream():
     """Issue 15.10: the first token of each row (and the tail) went unscored while the units counted them."""
     from genmodels.domains import TEXT
-    from genmodels.model import ModelConfig, RNNLanguageModel
-    from genmodels.train import evaluate
+    from genmodels.learn.steps import evaluate
+    from genmodels.nn.rnn import ModelConfig, RNNLanguageModel
 
     torch.manual_seed(0)
     model = RNNLanguageModel(ModelConfig(vocab_size=20, emb_dim=8, hidden=8, layers=1))

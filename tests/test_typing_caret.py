@@ -1,7 +1,7 @@
 """The browser counts the caret in UTF-16 code units; the server cuts the text in code points. Emoji and
 other characters outside the Basic Multilingual Plane are two units and one code point."""
 
-from app_typing import caret_for_browser, caret_from_browser
+from app.components.typing import caret_for_browser, caret_from_browser
 
 
 def utf16_units(s: str) -> int:

@@ -3,7 +3,7 @@
 import os
 import stat
 
-from genmodels import util
+from genmodels.core import paths as util
 
 
 def test_atomic_write_fsyncs_file_then_renames_then_fsyncs_the_directory(tmp_path, monkeypatch):

@@ -1,133 +1,20 @@
-"""What a domain (a kind of sequence: text, melody, ...) must say about itself.
-
-Everything shared (model, trainer, checkpoint, sampler, evaluation, bench) asks the domain instead of
-comparing its name: which tokenizer file a checkpoint holds, how a corpus folder becomes token streams,
-what the metric is called and how nats convert to it, the default corpus and generation length, which
-tokens sampling never picks, and the one typical request the benchmark times.
-"""
+"""The defaults shared by the domains whose models are recurrent language models over one token stream
+(text and melody): the network and the trainer."""
 
 from __future__ import annotations
 
-import argparse
-import math
-from abc import ABC, abstractmethod
-from pathlib import Path
 from typing import Any
 
-import torch
+from genmodels.core.registry import Domain
+from genmodels.learn.trainer import Trainer
+from genmodels.nn.rnn import RNNLanguageModel
 
-from genmodels.util import repo_path
 
+class LanguageModelDomain(Domain):
+    """A domain whose models are ``RNNLanguageModel`` networks trained by the shared ``Trainer``."""
 
-class Domain(ABC):
-    """One kind of sequence. Subclasses set the class attributes and implement the methods."""
-
-    name: str  # as written in config.json and given to --domain
-    metric: str  # the name in cards and reports, e.g. "bits_per_char"
-    metric_unit: str  # what the metric divides by, e.g. "char"
-    metric_note: str  # one sentence for people: what the metric means and the floor it must beat
-    data_folder: str  # the default corpus, relative to the repository
-    default_length: int  # of a generated continuation, in length_unit
-    length_unit: str  # "tokens", "bars"
-    tokenizer_file: str  # the tokenizer's file in a checkpoint directory or a prepared corpus
-    sample_length: str  # what ``end_to_end`` generates, for the benchmark table
-    metric_bits: bool = False  # True: the metric is in bits (nats ÷ ln 2), else in nats
-    suggests_words: bool = False  # True: predictive typing (next-word suggestions) works on its models
-    language_model: bool = True  # False: its models are not one-stream language models (no step benchmark)
-
-    def __repr__(self) -> str:
-        return f"<domain {self.name}>"
-
-    @property
-    def default_data(self) -> Path:
-        """The default corpus folder, wherever the command runs from."""
-        return repo_path(self.data_folder)
-
-    def nats_to_metric(self, nats: float, units: int) -> float:
-        """Total nats over a split → the domain's metric (per unit; bits when ``metric_bits``)."""
-        per_unit = nats / max(units, 1)
-        return per_unit / math.log(2) if self.metric_bits else per_unit
-
-    # model and training -----------------------------------------------------------------------------
-    def build_model(self, config: Any) -> torch.nn.Module:
-        """A model of this domain with ``config`` (a ``ModelConfig``): the recurrent language model,
-        unless the domain's models are built otherwise."""
-        from genmodels.model import RNNLanguageModel
-
+    def build_model(self, config: Any) -> RNNLanguageModel:
         return RNNLanguageModel(config)
 
     def trainer_class(self) -> type:
-        """The class that trains this domain's models: the shared ``Trainer`` over token streams, unless
-        the domain trains on other batches."""
-        from genmodels.train import Trainer
-
         return Trainer
-
-    # files ------------------------------------------------------------------------------------------
-    @abstractmethod
-    def load_tokenizer(self, folder: Path) -> Any:
-        """The tokenizer saved in ``folder``; CheckpointError naming the file if it cannot be read."""
-
-    def fine_tune_tokenizer(self, parent: Any) -> Any:
-        """The tokenizer a model fine-tuned from one with ``parent`` trains with: ``parent`` itself, or a
-        newer version that only adds tokens after the parent's (the weights grow to fit)."""
-        return parent
-
-    @abstractmethod
-    def save_tokenizer(self, folder: Path, tokenizer: Any) -> None:
-        """Write ``tokenizer`` into ``folder`` atomically."""
-
-    # data -------------------------------------------------------------------------------------------
-    @abstractmethod
-    def load_data(
-        self, folder: str | Path, *, tokenizer: Any = None, vocab_size: int = 2048, augment: bool = True, seed: int = 0
-    ):
-        """A :class:`genmodels.data.TokenData` from a corpus folder (train/valid/test or any files).
-        ``tokenizer``: reuse this one (resume, fine-tuning, evaluation); ``augment``/``seed``: the
-        training stream's per-epoch variation, where the domain has one."""
-
-    @abstractmethod
-    def stream_from(self, source: str | Path, tokenizer: Any) -> tuple[torch.Tensor, int]:
-        """(token stream, metric units) of any held-out source a user names: a file or a folder."""
-
-    @abstractmethod
-    def prepare(self, out: Path | None, workers: int) -> dict:
-        """Build the default corpus (deterministically) into ``out`` (default: ``default_data``)."""
-
-    @abstractmethod
-    def baseline(self, data: str | Path | None = None, order: int | None = None) -> dict:
-        """The n-gram floor on the same test split: a report holding ``test_<metric>``."""
-
-    # sampling ---------------------------------------------------------------------------------------
-    @abstractmethod
-    def banned_tokens(self, tokenizer: Any, config: dict) -> torch.Tensor:
-        """A (vocab,) bool mask of tokens sampling never picks, for a checkpoint with ``config``."""
-
-    @abstractmethod
-    def token_label(self, tokenizer: Any, token_id: int) -> str:
-        """A readable form of one token (for charts of next-token probabilities)."""
-
-    @abstractmethod
-    def run_generate(self, sampler: Any, args: argparse.Namespace, length: int, settings: Any) -> None:
-        """``python -m genmodels generate``: read the prompt from ``args``, generate, print or write."""
-
-    @abstractmethod
-    def card_sample(self, sampler: Any, data: str | Path) -> str:
-        """A sample for the model card, from a fixed prompt and random seed."""
-
-    @abstractmethod
-    def end_to_end(self, sampler: Any) -> None:
-        """One typical request from prompt to delivered result (timed by the benchmark)."""
-
-    def sample_statistics(self, checkpoint: Any, data: str | Path) -> dict | None:
-        """Statistics of generated samples against held-out data (``eval --music``); None: none defined."""
-        return None
-
-    def eval_report(self, checkpoint: Any, options: dict) -> dict | None:
-        """``python -m genmodels eval`` of a loaded checkpoint of this domain when the domain has a report
-        of its own (``options``: eval's options by name); None: the shared report over token streams."""
-        return None
-
-    def passage_report(self, sampler: Any, data: str | Path) -> dict | None:
-        """How well regenerated passages fit what follows them (``eval --regenerate``); None: not defined."""
-        return None

@@ -8,14 +8,20 @@ methods refuse with a SettingsError that says what to do instead.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from genmodels.domains.base import Domain
-from genmodels.errors import DataError, SettingsError
+from genmodels.core.errors import SettingsError
+from genmodels.core.registry import Domain
+from genmodels.eval.harmony_baselines import baseline_report
+from genmodels.eval.harmony_report import eval_harmony
+from genmodels.infer.harmonise import card_sample
+from genmodels.learn.chorales import prepare_harmony
+from genmodels.learn.harmony_trainer import HarmonyTrainer, harmony_data
+from genmodels.nn.harmoniser import HarmonyModel
+from genmodels.tokenizers.harmony import BOS, PAD, HarmonyTokenizer
 
 BENCH_NOTES = "E4 G4 A4/2 B4/2 A4 G4 E4/2 D4/2 E4*2"  # the benchmark's and the card's melody
 
@@ -38,18 +44,15 @@ class HarmonyDomain(Domain):
 
     # model and training -------------------------------------------------------------------------
     def build_model(self, config: Any) -> torch.nn.Module:
-        from genmodels.harmony.model import HarmonyModel
 
         return HarmonyModel(config)
 
     def trainer_class(self) -> type:
-        from genmodels.harmony.train import HarmonyTrainer
 
         return HarmonyTrainer
 
     # files ----------------------------------------------------------------------------------------
     def load_tokenizer(self, folder: Path) -> Any:
-        from genmodels.harmony.tokens import HarmonyTokenizer
 
         return HarmonyTokenizer.load(Path(folder) / self.tokenizer_file)
 
@@ -60,7 +63,6 @@ class HarmonyDomain(Domain):
     def load_data(
         self, folder: str | Path, *, tokenizer: Any = None, vocab_size: int = 2048, augment: bool = True, seed: int = 0
     ):
-        from genmodels.harmony.train import harmony_data
 
         return harmony_data(self, folder, tokenizer=tokenizer, augment=augment)
 
@@ -71,22 +73,16 @@ class HarmonyDomain(Domain):
         )
 
     def prepare(self, out: Path | None, workers: int) -> dict:
-        from genmodels.harmony.chorales import prepare_harmony
 
         return prepare_harmony(out or self.default_data, workers)
 
     def baseline(self, data: str | Path | None = None, order: int | None = None) -> dict:
         """The per-beat lookup and the HMM over chords on the same test split (the data module's report);
         ``test_nats_per_note`` is the better of the two."""
-        try:
-            from genmodels.harmony.baselines import baseline_report
-        except ImportError as e:
-            raise DataError(f"the harmony baselines are not available in this version ({e})") from e
         return baseline_report(data or self.default_data)
 
     # sampling -------------------------------------------------------------------------------------
     def banned_tokens(self, tokenizer: Any, config: dict) -> torch.Tensor:
-        from genmodels.harmony.tokens import BOS, PAD
 
         banned = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
         banned[[PAD, BOS]] = True
@@ -95,27 +91,15 @@ class HarmonyDomain(Domain):
     def token_label(self, tokenizer: Any, token_id: int) -> str:
         return tokenizer.label(token_id)
 
-    def run_generate(self, sampler: Any, args: argparse.Namespace, length: int, settings: Any) -> None:
-        from genmodels.harmony.cli import harmonise_command
-        from genmodels.harmony.sample import HarmonySettings
-
-        if settings.top_p < 1:
-            raise SettingsError("--top-p: harmony models sample with --temperature and --top-k only")
-        n = settings.n if settings.n > 1 else HarmonySettings.candidates  # the best of n is kept
-        harmonise_command(sampler.ckpt, args, HarmonySettings(settings.temperature, settings.top_k, settings.seed, n))
-
     def card_sample(self, sampler: Any, data: str | Path) -> str:
-        from genmodels.harmony.cli import card_sample
 
         return card_sample(sampler.ckpt)
 
     def end_to_end(self, sampler: Any) -> None:
-        from genmodels.harmony.cli import card_sample
 
         card_sample(sampler.ckpt)
 
     def eval_report(self, checkpoint: Any, options: dict) -> dict | None:
-        from genmodels.harmony.evaluate import eval_harmony
 
         return eval_harmony(checkpoint, **options)
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from genmodels.corpus import load_text_folder
-from genmodels.data import TokenData, recorded_path, token_stream
-from genmodels.domains.base import Domain
-from genmodels.errors import CheckpointError, DataError, GenmodelsError
-from genmodels.text import TextTokenizer
-from genmodels.util import atomic_write
+from genmodels.core.errors import CheckpointError, DataError
+from genmodels.core.paths import atomic_write
+from genmodels.domains.base import LanguageModelDomain
+from genmodels.eval.ngram import text_baseline
+from genmodels.infer.sampling import TEXT_LENGTH, Settings
+from genmodels.learn.data import TokenData, recorded_path, token_stream
+from genmodels.learn.text_corpus import load_text_folder, prepare_text
+from genmodels.tokenizers.text import TextTokenizer
 
 CARD_PROMPT = "ROMEO:\n"  # the model card's sample continues this
 END_TO_END_TOKENS = 400
@@ -59,7 +60,7 @@ def _read_text_file(path: str | Path) -> str:
     return text
 
 
-class TextDomain(Domain):
+class TextDomain(LanguageModelDomain):
     name = "text"
     metric = "bits_per_char"
     metric_unit = "char"
@@ -70,7 +71,7 @@ class TextDomain(Domain):
         "character 7-gram (Baseline below)."
     )
     data_folder = "data/text"
-    default_length = 200
+    default_length = TEXT_LENGTH
     length_unit = "tokens"
     tokenizer_file = "tokenizer.model"
     sample_length = f"{END_TO_END_TOKENS} tokens"
@@ -94,12 +95,10 @@ class TextDomain(Domain):
         return text_stream(tokenizer, [_read_text_file(source)])
 
     def prepare(self, out: Path | None, workers: int) -> dict:
-        from genmodels.corpus import prepare_text
 
         return prepare_text(out or self.default_data)
 
     def baseline(self, data: str | Path | None = None, order: int | None = None) -> dict:
-        from genmodels.baselines import text_baseline
 
         return text_baseline(data or self.default_data, order=7 if order is None else int(order))
 
@@ -114,26 +113,12 @@ class TextDomain(Domain):
     def token_label(self, tokenizer: TextTokenizer, token_id: int) -> str:
         return tokenizer.piece(token_id)
 
-    def run_generate(self, sampler: Any, args: argparse.Namespace, length: int, settings: Any) -> None:
-        if args.prompt is None:
-            raise GenmodelsError("A text model needs --prompt")
-        prompt = args.prompt.encode().decode("unicode_escape") if args.escapes else args.prompt
-        from genmodels.sampling import TextSteering
-
-        steering = getattr(args, "steering", None) or TextSteering()
-        for i, r in enumerate(sampler.complete(prompt, length=length, settings=settings, steering=steering)):
-            if settings.n > 1:
-                print(f"--- candidate {i + 1} ---")
-            print(prompt + r.continuation)
-
     def card_sample(self, sampler: Any, data: str | Path) -> str:
-        from genmodels.sampling import Settings
 
         r = sampler.complete(CARD_PROMPT, length=200, settings=Settings(temperature=0.8, seed=1))[0]
         return CARD_PROMPT + r.continuation
 
     def end_to_end(self, sampler: Any) -> None:
-        from genmodels.sampling import Settings
 
         sampler.complete(CARD_PROMPT, END_TO_END_TOKENS, Settings(temperature=0.8, seed=1))
 

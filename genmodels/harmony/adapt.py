@@ -1,7 +1,7 @@
 """Any melody of the app as the soprano of a chorale, ready for the harmoniser.
 
 Folk tunes are not chorales: pickups, fast notes, long tunes, other meters and modes. ``soprano_from_melody``
-puts a :class:`~genmodels.melody.types.Melody` on the sixteenth grid as a :class:`Chorale` (soprano filled,
+puts a :class:`~genmodels.music.types.Melody` on the sixteenth grid as a :class:`Chorale` (soprano filled,
 alto, tenor and bass REST) and says in plain sentences what it changed on the way:
 
 - **Grid**: onsets and ends rounded to the nearest sixteenth (3 ticks; half a sixteenth rounds up), so
@@ -32,9 +32,12 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
-from genmodels.errors import MidiError, NotationError, PitchRangeError, SettingsError
+from genmodels.core.errors import MidiError, NotationError, PitchRangeError, SettingsError
 from genmodels.harmony.grid import HOLD, RANGES, REST, STEP_TICKS, Chorale, VoiceNote, row_from_notes, voice_notes
-from genmodels.melody.types import Melody, Note
+from genmodels.music.midi import default_track, list_tracks, read_midi
+from genmodels.music.notation import note_name
+from genmodels.music.scales import key_name
+from genmodels.music.types import Melody, Note
 
 CHORD_RATES = ("beat", "half-bar")
 # Meters of the Bach chorales (data/README.md: 4/4 and 3/4 nearly all; one 3/2, one 12/8).
@@ -138,7 +141,6 @@ def range_shift(pitches: list[int], voice: str = "soprano") -> int:
     """Semitones that bring ``pitches`` into the voice's range: 0 when they fit, else the nearest octave
     shift that fits, else the nearest semitone shift that fits. A melody wider than the range: the shift
     that leaves the fewest notes outside (octaves first). PitchRangeError if it spans over MAX_SPAN."""
-    from genmodels.melody.notation import note_name
 
     lo, hi = RANGES[voice]
     low, high = min(pitches), max(pitches)
@@ -168,8 +170,6 @@ def fold_into(pitch: int, voice: str = "soprano") -> int:
 
 def _range_messages(pitches: list[int], shift: int, tonic: int, mode: str) -> list[str]:
     """What moving the melody by ``shift`` did, and the notes left outside the soprano range."""
-    from genmodels.melody.notation import note_name
-    from genmodels.melody.scales import key_name
 
     lo, hi = RANGES["soprano"]
     where = f"the soprano range ({note_name(lo)} to {note_name(hi)})"
@@ -196,7 +196,6 @@ def _range_messages(pitches: list[int], shift: int, tonic: int, mode: str) -> li
 
 
 def _mode_for_model(tonic: int, mode: str, messages: list[str]) -> str:
-    from genmodels.melody.scales import key_name
 
     if mode in ("major", "minor"):
         return mode
@@ -331,7 +330,6 @@ def key_shift_back(transposed: int) -> int:
 def in_melody_key(harmony: Chorale, transposed: int) -> tuple[Chorale, str | None]:
     """``harmony`` (written ``transposed`` semitones from the melody) moved back into the melody's key, and
     a sentence saying so (None when nothing moved)."""
-    from genmodels.melody.scales import key_name
 
     back = key_shift_back(transposed)
     if not back:
@@ -378,7 +376,6 @@ def soprano_from_midi(
 ) -> Adapted:
     """A MIDI file's melody (``read_midi``: one track, its top line) as a soprano; says so when the
     track held chords or the file held other tracks."""
-    from genmodels.melody.midi import default_track, list_tracks, read_midi
 
     tracks = list_tracks(source)
     index = default_track(tracks) if track is None else track

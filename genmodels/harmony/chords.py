@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from genmodels.errors import NotationError, SettingsError
+from genmodels.core.errors import NotationError, SettingsError
 from genmodels.harmony.grid import Chorale
 
 # quality -> (suffix of the chord name, intervals above the root), simplest first (the tiebreak order)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import html
+import io
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -17,10 +18,13 @@ from typing import Any
 
 import pretty_midi
 
-from genmodels.errors import NotationError, SettingsError
+from genmodels.core.errors import NotationError, SettingsError
+from genmodels.harmony.chords import chord_symbols
 from genmodels.harmony.grid import HOLD, REST, Chorale
-from genmodels.melody.musicxml import m21_pitch
-from genmodels.melody.scales import key_signature, parse_mode, tonic_name
+from genmodels.music.audio import wav_bytes as render
+from genmodels.music.engrave import render_musicxml_pages
+from genmodels.music.musicxml import m21_pitch
+from genmodels.music.scales import key_signature, parse_mode, tonic_name
 
 VOICE_NAMES = ("Soprano", "Alto", "Tenor", "Bass")
 # General MIDI programs (0-based) for soprano, alto, tenor, bass.
@@ -99,7 +103,6 @@ def to_pretty_midi(
 
 def midi_bytes(chorale: Chorale, programs=INSTRUMENT_SETS["strings"], tempo: float = DEFAULT_TEMPO) -> bytes:
     """The four-track Standard MIDI File (for a download button)."""
-    import io
 
     buf = io.BytesIO()
     to_pretty_midi(chorale, programs, tempo).write(buf)
@@ -107,8 +110,7 @@ def midi_bytes(chorale: Chorale, programs=INSTRUMENT_SETS["strings"], tempo: flo
 
 
 def wav_bytes(chorale: Chorale, programs=INSTRUMENT_SETS["strings"], tempo: float = DEFAULT_TEMPO) -> bytes:
-    """All four voices rendered with the General MIDI soundfont (genmodels.audio), as a WAV file."""
-    from genmodels.audio import wav_bytes as render
+    """All four voices rendered with the General MIDI soundfont (genmodels.music.audio), as a WAV file."""
 
     return render(to_pretty_midi(chorale, programs, tempo))
 
@@ -182,11 +184,7 @@ def _m21_event(e: BarEvent, sharps: int, fermata: bool) -> Any:
 
 def chord_labels(chorale: Chorale, every: str = "beat") -> list[tuple[int, str]]:
     """(step, symbol) where the chord changes, looked at every ``every`` ("beat", "half-bar" or "bar"), from
-    genmodels.harmony.chords (empty where that module is missing or no chord can be named)."""
-    try:
-        from genmodels.harmony.chords import chord_symbols
-    except ImportError:
-        return []
+    genmodels.harmony.chords (empty where no chord can be named)."""
     out: list[tuple[int, str]] = []
     for step, figure in chord_symbols(chorale, every=every):
         if figure and (not out or out[-1][1] != figure):
@@ -333,7 +331,6 @@ def score_svg(
 ) -> str:
     """The score engraved by Verovio on two staves (S+A treble, T+B bass) with chord symbols (looked at
     ``every`` beat, half bar or bar ("beat", "half-bar", "bar")): SVG markup, pages one under the other."""
-    from genmodels.melody.engrave import render_musicxml_pages
 
     data = to_musicxml(chorale, chords=chords, two_staves=True, title=title, every=every).decode("utf-8")
     return "\n".join(render_musicxml_pages(data, page_width))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from genmodels.errors import NotationError
+from genmodels.core.errors import NotationError
 
 STEP_TICKS = 3  # ticks of the melody grid (12 per quarter) in one step (a sixteenth)
 STEPS_PER_QUARTER = 4

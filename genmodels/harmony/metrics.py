@@ -15,7 +15,7 @@ Shares are pooled over all beats of all pieces (a long chorale weighs more than 
 
 from __future__ import annotations
 
-from genmodels.errors import NotationError
+from genmodels.core.errors import NotationError
 from genmodels.harmony.chords import beat_starts, chord_of
 from genmodels.harmony.grid import Chorale
 from genmodels.harmony.voice_leading import fault_report_many

@@ -1,0 +1,201 @@
+"""The settings column (model, bars, temperature, steering) and Generate: a new version of the melody in the
+session's history."""
+
+import time
+
+import streamlit as st
+
+from app.links import melody_link_params
+from app.melody.common import KEEP, MAX_HISTORY, MAX_SEED_VALUE, SRC_FILE, instrument_name, key_text, roll_seed
+from app.model_cache import shared_sampler
+from app.render import plain, sanitise_filename
+from genmodels.core.errors import GenmodelsError
+from genmodels.infer.constraints import KEY_STRENGTHS, MelodySteering
+from genmodels.infer.sampling import Settings
+
+
+# -- the settings (right column): a fragment, so a change reruns only this part --------------------
+def steering_controls() -> None:
+    s1, s2 = st.columns([3, 2], vertical_alignment="bottom")
+    s1.segmented_control(
+        "Stay in key",
+        KEY_STRENGTHS,
+        key="m_stay",
+        persist_state=KEEP,
+        default="gentle",  # measured: scale consistency 0.996, pitch-class entropy within 0.03 bits of real tunes
+        help="Off: the model's own choice. Gentle: notes outside the scale are made much less likely. Strict: "
+        "notes outside the scale are never chosen.",
+    )
+    s2.toggle(
+        "End on the tonic",
+        key="m_end",
+        persist_state=KEEP,
+        help="The last bar is complete and its last note is the tonic, an ending the model chooses among "
+        "those that do this.",
+    )
+
+
+@st.fragment
+def settings_column(prompt, link, no_link: str, by_label: dict) -> None:
+    st.subheader("Settings")
+    st.radio("Model", list(by_label), key="m_model", horizontal=True, persist_state=KEEP)
+    st.selectbox(
+        "Instrument (General MIDI)", list(range(128)), key="m_program", persist_state=KEEP, format_func=instrument_name
+    )
+    t1, t2 = st.columns(2)
+    t1.slider(
+        "Temperature",
+        0.0,
+        2.0,
+        1.0,  # with gentle stay-in-key: the pitch statistics nearest the held-out tunes' (README, eval --music)
+        0.05,
+        key="m_temp",
+        persist_state=KEEP,
+        help="0 = always the most likely note (greedy: the melody soon drones on one note); higher = more adventurous.",
+    )
+    t2.slider("Length (bars)", 1, 32, 8, 1, key="m_bars", persist_state=KEEP, help="Bars added after the prompt.")
+    t3, t4 = st.columns(2)
+    t3.slider(
+        "Top-p",
+        0.05,
+        1.0,
+        1.0,
+        0.05,
+        key="m_topp",
+        persist_state=KEEP,
+        help="Sample only among the most likely notes that together reach this probability; 1 = off.",
+    )
+    t4.number_input(
+        "Top-k",
+        0,
+        200,
+        0,
+        1,
+        key="m_topk",
+        persist_state=KEEP,
+        help="Sample only among the k most likely tokens; 0 = off.",
+    )
+    b1, b2 = st.columns([4, 1], vertical_alignment="bottom")
+    b1.number_input(
+        "Random seed",
+        0,
+        MAX_SEED_VALUE,
+        step=1,
+        key="m_seed",
+        persist_state=KEEP,
+        help="Only the random number generator's seed: the same prompt, settings and random seed always give "
+        "the same melody.",
+    )
+    b2.button(":material/casino:", key="m_roll", on_click=roll_seed, help="Draw a new random seed")
+    steering_controls()
+    msg = st.container()
+    go = st.button("Generate melody", type="primary", key="m_go", icon=":material/music_note:", width="stretch")
+    keep = st.button(
+        "Use the prompt as it is",
+        key="m_keep",
+        icon=":material/check:",
+        width="stretch",
+        help="No continuation: the prompt becomes the melody below, to harmonise, play, rework or download.",
+    )
+    if (go and generate(prompt, link, no_link, by_label, msg)) or (keep and keep_prompt(prompt, by_label, msg)):
+        st.rerun()  # the new melody is shown below, outside this fragment
+
+
+def current_settings() -> Settings:
+    ss = st.session_state
+    return Settings(
+        temperature=float(ss.get("m_temp", 0.9)),
+        top_k=int(ss.get("m_topk", 0)),
+        top_p=float(ss.get("m_topp", 1.0)),
+        seed=int(ss.m_seed),
+    )
+
+
+def current_steering() -> MelodySteering:
+    ss = st.session_state
+    return MelodySteering(stay_in_key=ss.get("m_stay") or "off", end_on_tonic=bool(ss.get("m_end", False)))
+
+
+def generate(prompt, link, no_link: str, by_label: dict, msg) -> bool:
+    """Continue ``prompt`` and add the result to the history; False after a message."""
+    ss = st.session_state
+    if prompt is None:
+        no_file = ss.m_source == SRC_FILE and ss.get("m_file") is None
+        msg.error("Upload a MIDI file first." if no_file else "Fix the prompt first: see the message on the left.")
+        return False
+    model = by_label.get(ss.get("m_model")) or next(iter(by_label.values()))
+    settings, steering, bars = current_settings(), current_steering(), int(ss.get("m_bars", 8))
+    try:
+        gen = shared_sampler(model.path)
+        with st.spinner(f"{model.label} is composing {bars} bars…"):
+            result = gen.generate_melody(prompt, bars=bars, settings=settings, steering=steering)[0]
+    except GenmodelsError as e:
+        msg.error(plain(e))
+        return False
+    add_version(
+        result.full,
+        action="generated",
+        model=model,
+        settings=settings,
+        steering=steering,
+        prompt_notes=len(result.prompt.notes),
+        cont=result.continuation,
+        overruled=getattr(result, "overruled", None),
+        link=None if link is None else melody_link_params(link, ss),
+        link_note=no_link,
+        bars=bars,
+    )
+    return True
+
+
+def keep_prompt(prompt, by_label: dict, msg) -> bool:
+    """The prompt itself as a new version of the melody (nothing generated); False after a message."""
+    if prompt is None:
+        no_file = st.session_state.m_source == SRC_FILE and st.session_state.get("m_file") is None
+        msg.error("Upload a MIDI file first." if no_file else "Fix the prompt first: see the message on the left.")
+        return False
+    model = by_label.get(st.session_state.get("m_model")) or next(iter(by_label.values()))
+    add_version(
+        prompt,
+        "your melody, as it is",
+        model,
+        current_settings(),
+        None,
+        len(prompt.notes),
+        link_note="This version is the prompt itself: a link would make a continuation of it, so it has none.",
+    )
+    return True
+
+
+def add_version(full, action: str, model, settings: Settings, steering, prompt_notes: int, parent=None, **more):
+    """A new version of the melody at the end of the history, picked (the earlier ones stay: undo)."""
+    hist = st.session_state.m_history
+    program = parent["program"] if parent else int(st.session_state.get("m_program", 0))
+    name = sanitise_filename(
+        f"{model.name}-{full.meter[0]}-{full.meter[1]}-"
+        f"{key_text(full.key).replace(' ', '')}-t{settings.temperature:g}-seed{settings.seed}"
+    )
+    entry = {
+        "n": hist[-1]["n"] + 1 if hist else 1,
+        "time": time.strftime("%H:%M:%S"),
+        "action": action,
+        "model": model.label,
+        "model_name": model.name,
+        "full": full,
+        "prompt_notes": prompt_notes,
+        "cont": None,
+        "program": program,
+        "settings": settings,
+        "steering": steering,
+        "bars": full.n_bars,
+        "name": name,
+        "link": parent.get("link") if parent else None,
+        "link_note": parent.get("link_note", "") if parent else "",
+        "derived": parent is not None,
+    }
+    entry.update(more)
+    if parent is not None:
+        entry["action"] = f"{action} (from #{parent['n']})"
+    hist.append(entry)
+    del hist[:-MAX_HISTORY]
+    st.session_state.m_pick_next = entry["n"]  # picked on the next run: the picker may already be drawn

@@ -1,0 +1,187 @@
+"""Working on the melody on show: regenerate bars, keep the rhythm with new pitches, transpose."""
+
+import dataclasses
+
+import streamlit as st
+
+from app.melody.common import (
+    AS_PROMPT,
+    CANDIDATE_PASSAGES,
+    check_upload,
+    forget,
+    key_text,
+    model_of,
+    parse_midi,
+    store_upload,
+)
+from app.melody.generate import add_version, current_settings, current_steering
+from app.model_cache import require_models, shared_sampler
+from app.render import plain
+from genmodels.core.errors import GenmodelsError
+from genmodels.music.scales import transpose
+
+
+def work_on_melody(h: dict) -> None:
+    """Regenerate bars, keep the rhythm with new pitches, transpose: each adds a version to the history."""
+    st.markdown("**Work on this melody** (with the model, temperature, random seed and key settings above)")
+    c1, c2, c3 = st.columns(3, border=True)
+    with c1:
+        regenerate_box(h)
+    with c2:
+        repitch_box(h)
+    with c3:
+        transpose_box(h)
+
+
+def bar_range_problem(first: int, last: int, n_bars: int) -> str | None:
+    if first > last:
+        return f"Bars {first} to {last} are reversed: the first bar must not come after the last."
+    if first < 1 or last > n_bars:
+        return f"Bars {first} to {last} are outside the melody: it has bars 1 to {n_bars}."
+    return None
+
+
+def regenerate_box(h: dict) -> None:
+    full = h["full"]
+    st.markdown("Regenerate bars")
+    r1, r2 = st.columns(2)
+    first = r1.number_input("From bar", 1, 999, min(3, full.n_bars), 1, key="m_rb_from")
+    last = r2.number_input("To bar", 1, 999, min(4, full.n_bars), 1, key="m_rb_to")
+    msg = st.container()
+    go = st.button(
+        "Regenerate these bars",
+        key="m_regen",
+        icon=":material/autorenew:",
+        help=f"The bars before and after stay. The model writes {CANDIDATE_PASSAGES} candidate passages and "
+        "keeps the one that makes the following bars most likely.",
+    )
+    if not go:
+        return
+    problem = bar_range_problem(int(first), int(last), full.n_bars)
+    if problem:
+        msg.error(problem)
+        return
+    model, settings, steering = model_of(h), current_settings(), current_steering()
+    try:
+        with st.spinner(f"Regenerating bars {first}–{last}…"):
+            result = shared_sampler(model.path).regenerate_bars(
+                full, int(first), int(last), settings, steering, candidates=CANDIDATE_PASSAGES
+            )
+    except GenmodelsError as e:
+        msg.error(plain(e))
+        return
+    add_version(
+        result.full,
+        f"regenerated bars {first}–{last}",
+        model,
+        settings,
+        steering,
+        h["prompt_notes"],
+        parent=h,
+        overruled=getattr(result, "overruled", None),
+    )
+    st.rerun()
+
+
+def rhythm_source(h: dict):
+    """The melody whose rhythm is kept: this one or an uploaded file (kept for the session)."""
+    src = st.radio("Rhythm of", ["this melody", "an uploaded MIDI file"], key="m_rhythm_src", horizontal=True)
+    if src == "this melody":
+        return h["full"], "this melody"
+    stored = st.session_state.get("m_rhythm_file")
+    if stored is None:
+        st.file_uploader(
+            "MIDI file with the rhythm",
+            type=["mid", "midi"],
+            key="m_rhythm_upload",
+            on_change=store_upload,
+            args=("m_rhythm_upload", "m_rhythm_file"),
+        )
+        return None, ""
+    c1, c2 = st.columns([3, 1], vertical_alignment="center")
+    c1.caption(f"Rhythm from {plain(stored['name'])}")
+    c2.button("Clear", key="m_rhythm_clear", on_click=forget, args=("m_rhythm_file",))
+    try:
+        return parse_midi(check_upload(stored["data"])), stored["name"]
+    except GenmodelsError as e:
+        st.error(plain(f"{stored['name']}: {e}"))
+        return None, stored["name"]
+
+
+def repitch_box(h: dict) -> None:
+    st.markdown("Keep the rhythm, new pitches")
+    rhythm, origin = rhythm_source(h)
+    msg = st.container()
+    go = st.button(
+        "New pitches",
+        key="m_repitch",
+        icon=":material/shuffle:",
+        help="Durations, rests and bar lines stay exactly; the model chooses every pitch, in the key above "
+        "(stay in key and end on the tonic apply).",
+    )
+    if not go:
+        return
+    if rhythm is None:
+        msg.error("Upload a MIDI file with the rhythm first.")
+        return
+    if not rhythm.notes:
+        msg.error("The rhythm source has no notes.")
+        return
+    ss = st.session_state
+    tonic = rhythm.key[0] if ss.m_tonic == AS_PROMPT else int(ss.m_tonic)
+    mode = rhythm.key[1] if ss.m_mode == AS_PROMPT else ss.m_mode
+    rhythm = dataclasses.replace(rhythm, key=(tonic, mode))
+    model, settings, steering = model_of(h), current_settings(), current_steering()
+    try:
+        with st.spinner("Choosing new pitches…"):
+            result = shared_sampler(model.path).repitch(rhythm, settings, steering)[0]
+    except GenmodelsError as e:
+        msg.error(plain(e))
+        return
+    if origin == "this melody":
+        add_version(result.full, "new pitches, same rhythm", model, settings, steering, 0, parent=h)
+    else:
+        add_version(
+            result.full,
+            f"new pitches on the rhythm of {origin}",
+            model,
+            settings,
+            steering,
+            0,
+            link_note="A melody on an uploaded rhythm cannot go in a link (a URL holds text, not files).",
+        )
+    st.rerun()
+
+
+def transpose_box(h: dict) -> None:
+    st.markdown("Transpose")
+    n = st.number_input("Semitones (up +, down −)", -127, 127, 0, 1, key="m_transpose")
+    msg = st.container()
+    if not st.button("Transpose", key="m_transpose_go", icon=":material/swap_vert:"):
+        return
+    if int(n) == 0:
+        msg.info("Transposing by 0 semitones changes nothing.")
+        return
+    try:
+        moved = transpose(h["full"], int(n))
+    except GenmodelsError as e:
+        msg.error(plain(e))
+        return
+    entry_cont = h.get("cont")
+    if entry_cont is not None:
+        try:
+            entry_cont = transpose(entry_cont, int(n))
+        except GenmodelsError:
+            entry_cont = None
+    model = next((m for m in require_models("melody").values() if m.name == h["model_name"]), model_of(h))
+    add_version(
+        moved,
+        f"transposed {int(n):+d} to {key_text(moved.key)}",
+        model,
+        h["settings"],
+        h.get("steering"),
+        h["prompt_notes"],
+        parent=h,
+        cont=entry_cont,
+    )
+    st.rerun()

@@ -1,0 +1,1 @@
+"""Measuring: test metrics, n-gram and harmony baselines, musical statistics, keystroke savings, the benchmark."""

@@ -1,0 +1,1 @@
+"""Files of trained models: checkpoint folders (safetensors weights, config, tokenizer) and model cards."""

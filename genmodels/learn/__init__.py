@@ -1,0 +1,1 @@
+"""Learning: the corpora (text, melody, chorales), token streams and batches, the trainer and the harmony trainer."""

@@ -1,0 +1,81 @@
+"""What a training run starts from: its output folder, the corpus as token streams, and the parent checkpoint
+of a fine-tune."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from genmodels.core.errors import SettingsError
+from genmodels.io import checkpoint as ckpt
+from genmodels.learn.data import TokenData
+from genmodels.nn.rnn import REGULARISERS, ModelConfig
+
+
+def grown_state(parent: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The parent's weights for a model whose vocabulary extends the parent's at the end: the rows of
+    the old tokens are copied; each new token's embedding and output row start at the mean of the old
+    rows (a neutral token the fine-tuning moves)."""
+    out = {}
+    for k, w in parent.items():
+        target = own[k]
+        if w.shape == target.shape:
+            out[k] = w
+            continue
+        if w.shape[1:] != target.shape[1:] or w.shape[0] > target.shape[0]:
+            raise SettingsError(f"--init-from: weight {k} {tuple(w.shape)} cannot grow to {tuple(target.shape)}")
+        grown = w.mean(0, keepdim=True).expand(target.shape[0], *w.shape[1:]).clone()
+        grown[: w.shape[0]] = w
+        out[k] = grown
+    return out
+
+
+def _network_shape(mcfg: ModelConfig) -> dict:
+    """What a fine-tune must share with its parent: the model settings other than the regularisers and the
+    vocabulary size (a newer tokenizer may add tokens)."""
+    return {k: v for k, v in mcfg.to_dict().items() if k not in (*REGULARISERS, "vocab_size")}
+
+
+class TrainerInputs:
+    """What a training run starts from: its folder, its data, a parent checkpoint."""
+
+    def _init_dir(self) -> None:
+        extra = {"train": self.cfg.to_dict()}
+        if "pitch_range" in self.data.info:
+            extra["pitch_range"] = self.data.info["pitch_range"]
+        ckpt.init_checkpoint_dir(self.out, self.domain, self.model, self.data.tokenizer, extra)
+
+    def _init_from(self, mcfg: ModelConfig):
+        parent = ckpt.load_checkpoint(self.cfg.init_from)
+        if not isinstance(parent.model.config, ModelConfig):
+            raise SettingsError(
+                f"--init-from {self.cfg.init_from}: a mixture of models is not trained as a whole; "
+                "fine-tune one of its members (its card lists them)"
+            )
+        theirs, ours = _network_shape(parent.model.config), _network_shape(mcfg)
+        if parent.domain is not self.domain or theirs != ours:
+            raise SettingsError(
+                f"--init-from {self.cfg.init_from}: its model ({parent.domain.name}, {theirs}) differs "
+                f"from this run's ({self.domain.name}, {ours}); give the same --cell/--emb-dim/"
+                "--hidden/--layers/--tie-weights"
+            )
+        self.model.load_state_dict(grown_state(parent.model.state_dict(), self.model.state_dict()))
+        return parent
+
+    def _load_data(self) -> TokenData:
+        """The corpus, with the tokenizer of the run being resumed or of the model being fine-tuned (or the
+        newer version of it that the domain offers: it only adds tokens at the end)."""
+        c = self.cfg
+        tokenizer = None
+        if self.state_prev:
+            tokenizer = self.domain.load_tokenizer(self.out)
+        elif c.init_from:
+            tokenizer = self.domain.fine_tune_tokenizer(self.domain.load_tokenizer(Path(c.init_from)))
+        return self.domain.load_data(
+            Path(c.data) if c.data else self.domain.default_data,
+            tokenizer=tokenizer,
+            vocab_size=c.model.vocab_size,
+            augment=c.augment,
+            seed=c.seed,
+        )
