@@ -190,3 +190,27 @@ def test_a_prompt_longer_than_the_context_keeps_every_bar(shipped):
     m = r.full
     again = shipped.regenerate_bars(m, n + 1, n + 1, Settings(temperature=1.0, seed=4), candidates=2)
     assert again.full.n_bars == m.n_bars and again.full.slice_bars(0, n).notes == m.slice_bars(0, n).notes
+
+
+@pytest.mark.parametrize(
+    ("options", "meter", "key_number"),
+    [
+        ([], (4, 4), 0),
+        (["--key", "D minor", "--meter", "6/8"], (6, 8), 12 + 2),
+        (["--key", "G", "--meter", "3/4"], (3, 4), 7),
+    ],
+)
+def test_cli_writes_a_tune_from_nothing(shipped, tmp_path, options, meter, key_number):
+    """Without a prompt the model starts the tune from its header (meter and key), as folk-rnn does."""
+    import pretty_midi
+
+    from genmodels.cli.main import main
+
+    out = tmp_path / "new.mid"
+    args = ["generate", str(SHIPPED), "--length", "8", "--seed", "4", *options, "--out", str(out)]
+    assert main(args) == 0
+    pm = pretty_midi.PrettyMIDI(str(out))
+    assert [k.key_number for k in pm.key_signature_changes] == [key_number]
+    assert [(t.numerator, t.denominator) for t in pm.time_signature_changes] == [meter]
+    m = read_midi(out)
+    assert m.meter == meter and m.n_bars == 8 and len(m.notes) >= 8
