@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -191,3 +193,47 @@ def test_roundtrip_report_counts_and_explains_failures():
     assert "NotationError" in report.failures["abc"][0][1]
     assert "abc: 1/2" in report.summary()
     assert check_abc(jig()) is None and check_musicxml(jig()) is None
+
+
+def rest_bars_at_the_end() -> list[Melody]:
+    """Melodies whose rests after the last note (``length``) fill whole bars and part of a bar."""
+    return [
+        Melody([Note(60, 0, 48), Note(62, 48, 48)], meter=(4, 4), key=(0, "major"), length=4 * 48),
+        Melody([Note(67, 0, 12), Note(69, 12, 24)], meter=(3, 4), key=(7, "major"), length=3 * 36),
+        Melody([Note(62, 0, 12), Note(64, 12, 6)], meter=(6, 8), key=(2, "minor"), length=3 * 36),
+    ]
+
+
+def abc_measures(text: str) -> int:
+    return len(parse_abc(text).parts[0].getElementsByClass("Measure"))
+
+
+@pytest.mark.parametrize("k", range(3))
+def test_rests_after_the_last_note_are_written_and_read_back(k):
+    """Bars of rest at the end are written as rests, so music21 reads as many bars as MusicXML keeps."""
+    from music21 import converter
+
+    mel = rest_bars_at_the_end()[k]
+    text = to_abc(mel)
+    xml = converter.parseData(musicxml_bytes(mel), format="musicxml")
+    assert abc_measures(text) == len(xml.parts[0].getElementsByClass("Measure")) == mel.n_bars
+    assert compare(mel, read_back(parse_abc(text))) is None
+    body = text.split("\nK:")[1].split("\n", 1)[1]
+    assert all(bar.strip() for bar in body.replace("|]", "").replace("\n", "").split("|")), "no empty bars"
+
+
+@pytest.mark.skipif(not shutil.which("abc2midi"), reason="abc2midi is not installed")
+@pytest.mark.parametrize("k", range(3))
+def test_abc2midi_plays_the_melody_and_its_closing_rests(k, tmp_path):
+    import mido
+    import pretty_midi
+
+    mel = rest_bars_at_the_end()[k]
+    (tmp_path / "t.abc").write_text(to_abc(mel))
+    subprocess.run(["abc2midi", "t.abc", "-o", "t.mid"], cwd=tmp_path, check=True, capture_output=True)
+    pm = pretty_midi.PrettyMIDI(str(tmp_path / "t.mid"))
+    sec = 60 / mel.tempo / 12
+    played = sorted((n.start, n.pitch) for i in pm.instruments for n in i.notes)
+    assert [p for _, p in played] == mel.pitches
+    assert [round(s / sec) for s, _ in played] == [n.start for n in mel.notes]
+    assert mido.MidiFile(str(tmp_path / "t.mid")).length == pytest.approx(mel.end * sec, abs=0.1), "the rests play"

@@ -1060,6 +1060,23 @@ def test_harmony_of_a_generated_melody_is_four_parts_with_score_audio_and_downlo
 
 
 @needs_harmony
+def test_harmony_musicxml_download_names_the_chords_the_score_shows():
+    """The score and the MusicXML download look at the chords at the same rate."""
+    from music21 import converter
+    from music21 import harmony as m21harmony
+
+    from genmodels.harmony.export import chord_labels, svg_chord_symbols
+
+    at = harmonise(melody_generate(page("melody.py"), m_bars=8), hz_rate="half-bar")
+    no_errors(at)
+    e = last_harmony(at)
+    shown = svg_chord_symbols(e["svg"])
+    xml = converter.parse(e["xml"], format="musicxml")
+    written = list(xml.parts[0].recurse().getElementsByClass(m21harmony.ChordSymbol))
+    assert shown and len(written) == len(shown) <= len(chord_labels(e["chorale"], "half-bar"))
+
+
+@needs_harmony
 def test_harmony_voice_leading_toggle_reaches_the_harmoniser():
     at = harmonise(melody_generate(page("melody.py")))
     assert last_harmony(at)["settings"].voice_leading is True  # the rules are kept by default

@@ -250,3 +250,36 @@ def test_a_harmony_moved_by_semitones_goes_back_to_the_melodys_key():
     assert [n.pitch for n in back.notes(0)] == melody.pitches and back.tonic == 7
     assert said and "G major, like the melody" in said
     assert in_melody_key(harmony, 12) == (harmony, None)
+
+
+# The beats of meters in eighths: the message, the chord symbols and the encoder's beat feature agree.
+EIGHTHS_METERS = {
+    (3, 8): ([0], "1 dotted quarter a bar"),
+    (6, 8): ([0, 6], "2 dotted quarters a bar"),
+    (9, 8): ([0, 6, 12], "3 dotted quarters a bar"),
+    (5, 8): ([0, 4], "2 beats a bar (2+3 eighths)"),
+    (7, 8): ([0, 4, 8], "3 beats a bar (2+2+3 eighths)"),
+}
+
+
+def _chords_every_eighth(meter: tuple[int, int], bars: int) -> Chorale:
+    """Four voices changing chord on every eighth, C F G Am in turn (any two beats apart differ)."""
+    chords = [(72, 67, 64, 48), (72, 69, 65, 41), (71, 67, 62, 43), (72, 69, 64, 45)]
+    eighths = bars * meter[0]
+    voices = tuple(sum(((chords[k % 4][v], HOLD) for k in range(eighths)), ()) for v in range(4))
+    return Chorale(voices, meter=meter)
+
+
+@pytest.mark.parametrize("meter", sorted(EIGHTHS_METERS))
+def test_one_beat_for_the_message_the_chord_symbols_and_the_encoder(meter):
+    from genmodels.harmony.chords import chord_symbols
+    from genmodels.tokenizers.harmony import strength
+
+    beats, text = EIGHTHS_METERS[meter]
+    tune = Melody([Note(72 + (k % 3), 6 * k, 6) for k in range(4 * meter[0])], meter, (0, "major"))
+    a = adapt.soprano_from_melody(tune)
+    assert any(f"harmonised by its beats ({text})" in s for s in a.messages), a.messages
+    assert a.chorale.meta["chord_positions"] == beats
+    ch = _chords_every_eighth(meter, 4)
+    assert [ch.position(t) for t, _ in chord_symbols(ch, "beat")] == beats * 4
+    assert [t for t in range(ch.steps) if strength(ch, t) <= 1] == [t for t, _ in chord_symbols(ch, "beat")]

@@ -120,3 +120,27 @@ def test_corpus_tune_found_by_words_of_its_name(tmp_path):
     assert corpus_tune("Barley-Reel", tmp_path).notes
     with pytest.raises(SettingsError, match="no tune"):
         corpus_tune("the kesh jig", tmp_path)
+
+
+def test_musicxml_names_chords_at_the_chord_rate(tmp_path, capsys):
+    """--musicxml writes the chord symbols at --chord-rate, as the terminal names them: at "half-bar", at most
+    two in a bar."""
+    from music21 import converter
+    from music21 import harmony as m21harmony
+
+    from tests.conftest import ROOT
+
+    ck = ROOT / "checkpoints/harmony-gru"
+    if not ck.exists():
+        pytest.skip("no shipped harmony-gru")
+    notes = "E4/2 F#4/2 G4/2 A4/2 B4/2 A4/2 G4/2 F#4/2 " * 4 + "E4*4"
+    xml = tmp_path / "h.musicxml"
+    args = ["harmonise", str(ck), "--prompt-notes", notes, "--chord-rate", "half-bar", "--seed", "2"]
+    assert main([*args, "--out", str(tmp_path / "h.mid"), "--musicxml", str(xml)]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("chords: ")]
+    top = converter.parse(str(xml)).parts[0]
+    per_bar = [
+        len(list(m.recurse().getElementsByClass(m21harmony.ChordSymbol))) for m in top.getElementsByClass("Measure")
+    ]
+    assert max(per_bar) <= 2
+    assert sum(per_bar) == len(printed[0].split()) - 1

@@ -175,3 +175,42 @@ def test_hand_typed_g_major_jig_is_labelled_g_major():
     m = parse_note_prompt(WASHERWOMAN, meter=(6, 8))
     assert m.key == (7, "major")
     assert m.n_bars == 9 and m.end == 9 * 36  # the closing eighth rest is kept
+
+
+# ----- the key of a MIDI file: the signature is trusted, its major/minor flag is not -----
+
+A_MINOR_TUNE = "E4 A4 A4 B4 | C5 B4 A4 G4 | E4 G4 G4 A4 | B4 A4 G4 E4 | E4 A4 A4 B4 | C5 D5 E5 C5 | D5 B4 G4 B4 | A4*4"
+C_MAJOR_TUNE = "G4 C5 C5 D5 | E5 D5 C5 G4 | A4 F4 G4 E4 | D4 E4 F4 D4 | G4 C5 C5 D5 | E5 F5 G5 E5 | F5 D5 B4 D5 | C5*4"
+
+
+def _with_signature(text: str, key_number: int) -> bytes:
+    """The tune as a MIDI file from another program: one key signature event, no key text."""
+    pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=120)
+    pm.key_signature_changes.append(pretty_midi.KeySignature(key_number, 0.0))
+    inst = pretty_midi.Instrument(program=0)
+    for n in parse_note_prompt(text).notes:
+        inst.notes.append(pretty_midi.Note(90, n.pitch, n.start / 24, n.end / 24))
+    pm.instruments.append(inst)
+    return _bytes(pm)
+
+
+@pytest.mark.parametrize(
+    ("text", "key_number", "key"),
+    [
+        (A_MINOR_TUNE, 0, (9, "minor")),  # flagged as its relative major, as many programs write it
+        (A_MINOR_TUNE, 21, (9, "minor")),
+        (C_MAJOR_TUNE, 0, (0, "major")),
+        (C_MAJOR_TUNE, 21, (0, "major")),  # flagged minor: the notes say major
+    ],
+    ids=["minor-flagged-major", "minor-flagged-minor", "major-flagged-major", "major-flagged-minor"],
+)
+def test_a_key_signature_gives_the_notes_but_the_tune_gives_the_mode(text, key_number, key):
+    assert read_midi(_with_signature(text, key_number)).key == key
+
+
+@pytest.mark.parametrize("key", [(2, "minor"), (9, "minor"), (7, "major"), (4, "dorian"), (2, "mixolydian")])
+def test_our_own_files_keep_their_key(key):
+    """A file written here names its key in a text event: even a tune whose notes suggest another mode reads
+    back in the key it was written in."""
+    m = parse_note_prompt(C_MAJOR_TUNE, key=key)
+    assert read_midi(midi_bytes(m)).key == key

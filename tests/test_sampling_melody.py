@@ -167,3 +167,50 @@ def test_cli_melody_options_end_to_end(tiny, small_melody_dir, tmp_path, capsys)
     assert main(["generate", ck, "--prompt-midi", str(a), "--transpose", "90", "--out", str(b)]) == 2
     err = capsys.readouterr().err
     assert "reversed" in err and "allowed pitch" in err
+
+
+def test_a_prompt_longer_than_the_context_keeps_every_bar(shipped):
+    """Only the model's context is cut to CONTEXT_BARS: the result is the whole prompt plus the new bars."""
+    from genmodels.infer.sampling import CONTEXT_BARS
+
+    bt = 48
+    n = CONTEXT_BARS + 6
+    # a different pitch in every bar, and a note tied over the bar line where the context begins
+    notes = [Note(48 + b % 30, b * bt, 24) for b in range(n)]
+    cut = (n - CONTEXT_BARS) * bt
+    notes[n - CONTEXT_BARS - 1] = Note(70, cut - 24, 48)
+    notes[n - CONTEXT_BARS] = Note(72, cut + 24, 24)
+    prompt = Melody(notes, (4, 4), (0, "major"))
+    for r in shipped.generate_melody(prompt, 2, Settings(temperature=1.0, seed=3, n=2)):
+        assert r.prompt == prompt
+        assert r.full.n_bars == n + 2
+        assert r.full.slice_bars(0, n - 1).notes == prompt.slice_bars(0, n - 1).notes
+        assert [x for x in r.full.notes if x.start < cut][-1] == Note(70, cut - 24, 48), "the tie stays one note"
+        assert r.full.slice_bars(n).notes == r.continuation.slice_bars(r.continuation.n_bars - 2).notes
+    m = r.full
+    again = shipped.regenerate_bars(m, n + 1, n + 1, Settings(temperature=1.0, seed=4), candidates=2)
+    assert again.full.n_bars == m.n_bars and again.full.slice_bars(0, n).notes == m.slice_bars(0, n).notes
+
+
+@pytest.mark.parametrize(
+    ("options", "meter", "key_number"),
+    [
+        ([], (4, 4), 0),
+        (["--key", "D minor", "--meter", "6/8"], (6, 8), 12 + 2),
+        (["--key", "G", "--meter", "3/4"], (3, 4), 7),
+    ],
+)
+def test_cli_writes_a_tune_from_nothing(shipped, tmp_path, options, meter, key_number):
+    """Without a prompt the model starts the tune from its header (meter and key), as folk-rnn does."""
+    import pretty_midi
+
+    from genmodels.cli.main import main
+
+    out = tmp_path / "new.mid"
+    args = ["generate", str(SHIPPED), "--length", "8", "--seed", "4", *options, "--out", str(out)]
+    assert main(args) == 0
+    pm = pretty_midi.PrettyMIDI(str(out))
+    assert [k.key_number for k in pm.key_signature_changes] == [key_number]
+    assert [(t.numerator, t.denominator) for t in pm.time_signature_changes] == [meter]
+    m = read_midi(out)
+    assert m.meter == meter and m.n_bars == 8 and len(m.notes) >= 8

@@ -384,7 +384,7 @@ def show_audio_and_downloads(h: dict, e: dict) -> None:
         try:
             title = f"genmodels #{h['n']} harmony #{e['k']}"
             with st.spinner("Writing the MusicXML…"):
-                xml = export.to_musicxml(e["chorale"], title=title, tempo=h["full"].tempo)
+                xml = export.to_musicxml(e["chorale"], title=title, tempo=h["full"].tempo, every=e["rate"])
             e["xml"], e["xml_error"] = xml, None
         except GenmodelsError as err:
             e["xml"], e["xml_error"] = None, str(err)

@@ -1,5 +1,5 @@
-"""``generate`` with a melody model: continue a prompt, regenerate bars or keep a rhythm; transpose; write
-MIDI, ABC and MusicXML."""
+"""``generate`` with a melody model: continue a prompt (or, without one, write a tune from its key and meter),
+regenerate bars or keep a rhythm; transpose; write MIDI, ABC and MusicXML."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genmodels.core.errors import GenmodelsError, SettingsError
+from genmodels.core.errors import SettingsError
 from genmodels.core.options import from_flat, option
 from genmodels.infer.constraints import MelodySteering
 from genmodels.music import PITCH_RANGE, Melody, format_notes, parse_note_prompt, read_midi, write_midi
@@ -25,7 +25,7 @@ class MelodyGenerateOptions:
     key: str = option(
         "",
         'melody: tonic and mode to write in, e.g. "A dorian"; the prompt is moved there by scale degree',
-        shown="the prompt's",
+        shown="the prompt's; C major without a prompt",
     )
     stay_in_key: str = option(
         "off",
@@ -61,16 +61,20 @@ def parse_bar_range(text: str) -> tuple[int, int]:
     return nums[0], nums[-1]
 
 
-def _prompt_from_args(args: argparse.Namespace, required: bool = True):
-
-    meter = tuple(int(x) for x in args.meter.split("/"))
+def _prompt_from_args(args: argparse.Namespace):
+    """The prompt melody; without --prompt-midi or --prompt-notes an empty one in --meter (4/4 unless
+    given), from whose header the model starts the tune itself."""
+    try:
+        meter = tuple(int(x) for x in str(args.meter or "4/4").split("/"))
+    except ValueError:
+        meter = ()
+    if len(meter) != 2:
+        raise SettingsError(f"--meter {args.meter!r}: write it as 3/4, 4/4, 6/8, ...")
     if args.prompt_midi:
         return read_midi(args.prompt_midi, track=getattr(args, "track", None))
     if args.prompt_notes:
         return parse_note_prompt(args.prompt_notes, meter=meter)
-    if not required:
-        return Melody([], meter)
-    raise GenmodelsError("A melody model needs --prompt-notes or --prompt-midi")
+    return Melody([], meter)
 
 
 def _melody_options(args: argparse.Namespace) -> MelodyGenerateOptions:
@@ -86,7 +90,7 @@ def run_melody_generate(sampler: Any, args: argparse.Namespace, length: int, set
     o = _melody_options(args)
     steering = MelodySteering(o.stay_in_key, o.end_on_tonic)
     key = parse_abc_key(o.key) if o.key else None
-    prompt = _keyed_prompt(_prompt_from_args(args, required=not o.keep_rhythm), key, o.tempo)
+    prompt = _keyed_prompt(_prompt_from_args(args), key, o.tempo)
     results = _melody_results(sampler, o, prompt, key, length, settings, steering)
     if o.transpose:
         for r in results:

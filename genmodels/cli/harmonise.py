@@ -71,34 +71,35 @@ def soprano_of(melody: Any, chord_rate: str = "beat") -> tuple[Chorale, list[str
     return adapted.chorale, list(adapted.messages), adapted.transposed
 
 
-def describe(result: HarmonyResult, harmony: Chorale) -> list[str]:
+def describe(result: HarmonyResult, harmony: Chorale, chord_rate: str = "beat") -> list[str]:
     """Lines for the terminal: the model's score of each candidate and the chord symbols of ``harmony`` (the
-    kept candidate as delivered, in the melody's key)."""
+    kept candidate as delivered, in the melody's key) looked at every ``chord_rate``."""
     lines = ["candidates, the most likely first (by the model's likelihood of all their tokens; kept: the first):"]
     lines += [
         f"  {i + 1}: {nll * lower_onsets(c):.1f} nats in all ({nll:.3f} per lower-voice note)"
         for i, (nll, c) in enumerate(zip(result.nlls, result.candidates, strict=True))
     ]
-    lines.append("chords: " + " ".join(sym for _, sym in chord_symbols(harmony)))
+    lines.append("chords: " + " ".join(sym for _, sym in chord_symbols(harmony, every=chord_rate)))
     return lines
 
 
 def harmonise_command(checkpoint: Any, args: argparse.Namespace, settings: HarmonySettings) -> HarmonyResult:
     """Read the melody, harmonise it, print what happened, write --out (and --musicxml)."""
     melody = read_melody(args)
-    soprano, messages, transposed = soprano_of(melody, getattr(args, "chord_rate", None) or "beat")
+    rate = getattr(args, "chord_rate", None) or "beat"
+    soprano, messages, transposed = soprano_of(melody, rate)
     result = harmonise(checkpoint, soprano, settings)
     harmony, moved = in_melody_key(result.chorale, transposed)
-    for m in messages + ([moved] if moved else []) + describe(result, harmony):
+    for m in messages + ([moved] if moved else []) + describe(result, harmony, rate):
         print(m)
     out = Path(getattr(args, "out", None) or "harmonised.mid")
     out.write_bytes(midi_bytes(harmony, programs=INSTRUMENT_SETS["choir"], tempo=melody.tempo))
     print(f"wrote {out} (four tracks: soprano, alto, tenor, bass; {harmony.steps * STEP_TICKS // 12} quarters)")
     if getattr(args, "musicxml", None):
-        _write_musicxml(harmony, Path(args.musicxml))
+        _write_musicxml(harmony, Path(args.musicxml), rate)
     return result
 
 
-def _write_musicxml(chorale: Chorale, path: Path) -> None:
-    path.write_bytes(to_musicxml(chorale, chords=True))
+def _write_musicxml(chorale: Chorale, path: Path, chord_rate: str) -> None:
+    path.write_bytes(to_musicxml(chorale, chords=True, every=chord_rate))
     print(f"wrote {path} (four parts, chord symbols)")

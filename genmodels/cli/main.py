@@ -195,7 +195,7 @@ def _generate_parser(sub) -> None:
     )
     for old, dest in (("--seed-text", "prompt"), ("--seed-notes", "prompt_notes"), ("--seed-midi", "prompt_midi")):
         _alias(g, old, dest)
-    _option(g, "--meter", default="4/4", help="melody: the meter of --prompt-notes")
+    _option(g, "--meter", default="4/4", help="melody: the meter of --prompt-notes, or of a tune written from nothing")
     _option(
         g,
         "--length",

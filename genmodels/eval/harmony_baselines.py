@@ -1,7 +1,7 @@
 """Two harmonisers without neural networks, the floors the recurrent harmonisers must beat.
 
 Both work key-relative (every pitch class counted from the chorale's tonic, major and minor apart)
-on *segments*: a chorale cut at every beat start (``Chorale.beat_steps``; a pickup that starts
+on *segments*: a chorale cut at every beat start (``Chorale.beats``; a pickup that starts
 between beats makes one more segment at step 0). Each segment carries one chord label: root (relative
 to the tonic) and quality as named by :func:`genmodels.harmony.chords.chord_of` at the segment's first
 step, or "no chord". Training reads Bach's labels off the four voices.
@@ -95,8 +95,7 @@ class Segment:
 
 def segments(chorale: Chorale) -> list[Segment]:
     """The chorale cut at every beat start (and at step 0)."""
-    beat = chorale.beat_steps
-    cuts = [t for t in range(chorale.steps) if t == 0 or chorale.position(t) % beat == 0]
+    cuts = [t for t in range(chorale.steps) if t == 0 or chorale.is_beat(t)]
     sop, row = chorale.sounding(0), chorale.voices[0]
     fermatas = set(chorale.fermatas)
     out = []
@@ -105,7 +104,7 @@ def segments(chorale: Chorale) -> list[Segment]:
         pcs += [row[t] for t in range(start + 1, end) if row[t] >= 0]
         events = tuple((p - chorale.tonic) % 12 for p in pcs)
         fermata = any(start <= f < end for f in fermatas)
-        out.append(Segment(start, end, events, chorale.position(start) // beat, fermata))
+        out.append(Segment(start, end, events, chorale.beat_of(start)[0], fermata))
     return out
 
 
@@ -185,8 +184,8 @@ class TokenEvent:
 
 def _metric_class(chorale: Chorale, t: int) -> int:
     """0 the downbeat, 1 another beat start, 2.. the sixteenths inside a beat (capped)."""
-    p, beat = chorale.position(t), chorale.beat_steps
-    return 0 if p == 0 else (1 if p % beat == 0 else 1 + min(p % beat, 6))
+    since = chorale.beat_of(t)[1]
+    return 0 if chorale.position(t) == 0 else (1 if since == 0 else 1 + min(since, 6))
 
 
 def token_events(chorale: Chorale, segs: list[Segment]) -> list[TokenEvent]:

@@ -16,7 +16,8 @@ alto, tenor and bass REST) and says in plain sentences what it changed on the wa
   the simplified line (what the model reads) has them moved by octaves inside. Over ``MAX_SPAN`` it is refused.
 - **Key**: dorian reads as minor and mixolydian as major (same tonic, same third): the model knows only
   major and minor.
-- **Meter**: meters the chorales never had are harmonised by their beats (6/8 as two dotted quarters).
+- **Meter**: meters the chorales never had are harmonised by their beats (``grid.beat_positions``: 6/8 as
+  two dotted quarters, 7/8 as 2+2+3 eighths).
 - **Chord rate**: ``"beat"`` (a chord may change on every beat) or ``"half-bar"`` (on every half bar; in
   a bar of three beats, once a bar). ``meta["chord_rate"]`` and ``meta["chord_positions"]`` (the steps
   inside a bar where a chord may change) say which.
@@ -33,7 +34,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from genmodels.core.errors import MidiError, NotationError, PitchRangeError, SettingsError
-from genmodels.harmony.grid import HOLD, RANGES, REST, STEP_TICKS, Chorale, VoiceNote, row_from_notes, voice_notes
+from genmodels.harmony.grid import (
+    HOLD,
+    RANGES,
+    REST,
+    STEP_TICKS,
+    Chorale,
+    VoiceNote,
+    beat_positions,
+    row_from_notes,
+    voice_notes,
+)
+from genmodels.harmony.grid import chord_positions as grid_chord_positions
 from genmodels.music.midi import default_track, list_tracks, read_midi
 from genmodels.music.notation import note_name
 from genmodels.music.scales import key_name
@@ -63,32 +75,12 @@ class Adapted:
 # ----------------------------------------------------------------------------------------------
 
 
-def beat_positions(meter: tuple[int, int]) -> list[int]:
-    """Steps inside a bar where a beat starts: quarters in 4/4, dotted quarters in 6/8, 9/8, 12/8 and
-    3/8, 3+2 eighths in 5/8, 2+2+3 in 7/8, halves in 3/2."""
-    n, d = meter
-    bar = n * 16 // d
-    if d == 8 and n % 3 == 0:
-        return list(range(0, bar, 6))
-    if (n, d) == (5, 8):
-        return [0, 6]
-    if (n, d) == (7, 8):
-        return [0, 4, 8]
-    return list(range(0, bar, 16 // d))
-
-
 def chord_positions(meter: tuple[int, int], chord_rate: str = "beat") -> list[int]:
-    """Steps inside a bar where a chord may change: every beat, or every half bar (the first half takes
-    the larger share of an odd number of beats; a bar of three beats or fewer changes once a bar,
-    except that two beats make two halves)."""
+    """Steps inside a bar where the harmoniser lets a chord change (``grid.chord_positions`` at one of
+    ``CHORD_RATES``)."""
     if chord_rate not in CHORD_RATES:
         raise SettingsError(f"chord_rate must be one of {', '.join(repr(r) for r in CHORD_RATES)}, not {chord_rate!r}")
-    beats = beat_positions(meter)
-    if chord_rate == "beat" or len(beats) == 2:
-        return beats
-    if len(beats) <= 3:
-        return [0]
-    return [0, beats[(len(beats) + 1) // 2]]
+    return grid_chord_positions(meter, chord_rate)
 
 
 def _beats_text(meter: tuple[int, int]) -> str:

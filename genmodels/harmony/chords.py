@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from genmodels.core.errors import NotationError, SettingsError
-from genmodels.harmony.grid import Chorale
+from genmodels.harmony.grid import CHORD_RATES, Chorale, chord_positions
 
 # quality -> (suffix of the chord name, intervals above the root), simplest first (the tiebreak order)
 QUALITIES: dict[str, tuple[str, tuple[int, ...]]] = {
@@ -40,7 +40,7 @@ _FLAT_MAJOR = {5, 10, 3, 8, 1}
 _FLAT_MINOR = {2, 7, 0, 5, 10}
 # Root names without a key: the spelling most lead sheets use.
 _PLAIN_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-RATES = ("beat", "half-bar", "bar")  # how often chord_symbols looks (adapt.CHORD_RATES names the first two)
+RATES = CHORD_RATES  # how often chord_symbols looks (adapt.CHORD_RATES names the first two)
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,8 @@ def _match(mask: int, bass: int) -> Chord | None:
 
 
 def beat_starts(chorale: Chorale) -> list[int]:
-    """The steps on which a beat starts (``position(t)`` a multiple of the beat)."""
-    beat = chorale.beat_steps
-    return [t for t in range(chorale.steps) if chorale.position(t) % beat == 0]
+    """The steps on which a beat starts (``grid.beat_positions``)."""
+    return [t for t in range(chorale.steps) if chorale.is_beat(t)]
 
 
 def chords_at_beats(chorale: Chorale) -> list[Chord | None]:
@@ -110,12 +109,8 @@ def _symbol_steps(chorale: Chorale, every: str) -> list[int]:
     every = "half-bar" if every == "half" else every
     if every not in RATES:
         raise SettingsError(f"chords can be shown every {', '.join(RATES)}; not {every!r}")
-    if every == "beat":
-        return beat_starts(chorale)
-    span = chorale.bar_steps // 2 if every == "half-bar" else chorale.bar_steps
-    if every == "half-bar" and chorale.bar_steps % (2 * chorale.beat_steps):
-        span = chorale.bar_steps  # an odd number of beats (3/4) has no half bar: once a bar
-    return [t for t in range(chorale.steps) if chorale.position(t) % span == 0]
+    positions = set(chord_positions(chorale.meter, every))  # where the harmoniser lets chords change
+    return [t for t in range(chorale.steps) if chorale.position(t) in positions]
 
 
 def chord_symbols(chorale: Chorale, every: str = "beat") -> list[tuple[int, str]]:

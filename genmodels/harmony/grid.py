@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from genmodels.core.errors import NotationError
+from genmodels.core.errors import NotationError, SettingsError
 
 STEP_TICKS = 3  # ticks of the melody grid (12 per quarter) in one step (a sixteenth)
 STEPS_PER_QUARTER = 4
@@ -95,16 +95,28 @@ class Chorale:
         return n * 16 // d
 
     @property
-    def beat_steps(self) -> int:
-        """Steps in one beat: a dotted quarter in compound meters (6/8, 9/8, 12/8), else the denominator."""
-        n, d = self.meter
-        if d == 8 and n % 3 == 0 and n > 3:
-            return 6
-        return 16 // d
+    def beats(self) -> list[int]:
+        """Positions inside a bar where a beat starts (:func:`beat_positions` of the meter)."""
+        return beat_positions(self.meter)
 
     def position(self, t: int) -> int:
         """Step ``t``'s position inside its bar, 0 = the downbeat."""
         return (self.offset + t) % self.bar_steps
+
+    def beat_of(self, t: int) -> tuple[int, int]:
+        """(index of the beat inside its bar, steps since that beat started) at step ``t``."""
+        pos, beats = self.position(t), self.beats
+        i = max(k for k, b in enumerate(beats) if b <= pos)
+        return i, pos - beats[i]
+
+    def is_beat(self, t: int) -> bool:
+        """Whether a beat starts at step ``t``."""
+        return self.position(t) in self.beats
+
+    @property
+    def beat_count(self) -> float:
+        """Beats in the chorale (a partial bar counts its share of the bar's beats)."""
+        return self.steps * len(self.beats) / self.bar_steps
 
     def notes(self, voice: int) -> list[VoiceNote]:
         """The notes of one voice (rests left out), in order."""
@@ -182,3 +194,38 @@ def row_from_notes(notes: list[VoiceNote], steps: int) -> tuple[int, ...]:
         for t in range(n.start + 1, min(n.end, steps)):
             row[t] = HOLD
     return tuple(row)
+
+
+# ----------------------------------------------------------------------------------------------
+# Beats and chord changes: the one definition the soprano adapter, the chord symbols, the encoder's
+# beat feature and the voice-leading rates share
+# ----------------------------------------------------------------------------------------------
+
+CHORD_RATES = ("beat", "half-bar", "bar")  # where a chord may change (the harmoniser offers the first two)
+
+
+def beat_positions(meter: tuple[int, int]) -> list[int]:
+    """Steps inside a bar where a beat starts: quarters in 4/4, halves in 3/2, dotted quarters in 3/8 (one
+    beat), 6/8, 9/8 and 12/8; the asymmetric meters as short groups then the long one: 5/8 as 2+3 eighths,
+    7/8 as 2+2+3."""
+    n, d = meter
+    bar = n * 16 // d
+    if d == 8 and n % 3 == 0:
+        return list(range(0, bar, 6))
+    if d == 8 and n in (5, 7):
+        return [*range(0, bar - 6, 4), bar - 6]
+    return list(range(0, bar, 16 // d))
+
+
+def chord_positions(meter: tuple[int, int], chord_rate: str = "beat") -> list[int]:
+    """Steps inside a bar where a chord may change: every beat, every half bar (the first half takes the
+    larger share of an odd number of beats; a bar of three beats or fewer changes once a bar, except that
+    two beats make two halves), or once a bar."""
+    if chord_rate not in CHORD_RATES:
+        raise SettingsError(f"chord_rate must be one of {', '.join(repr(r) for r in CHORD_RATES)}, not {chord_rate!r}")
+    beats = beat_positions(meter)
+    if chord_rate == "beat" or (chord_rate == "half-bar" and len(beats) == 2):
+        return beats
+    if chord_rate == "bar" or len(beats) <= 3:
+        return [0]
+    return [0, beats[(len(beats) + 1) // 2]]

@@ -20,7 +20,7 @@ sounding (a rest sounds nothing).
   soprano and alto, or between alto and tenor. Counted once per pair and onset step. (Bass–tenor
   distance is free, as in the textbooks.)
 
-Rates are per 100 beats of the chorale (``Chorale.beat_steps``; a 4/4 bar has 4 beats).
+Rates are per 100 beats of the chorale (``Chorale.beats``; a 4/4 bar has 4 beats, a 6/8 bar 2).
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ RULES: dict[str, Callable[[Chorale], list[Fault]]] = {
 
 
 def beat_count(chorale: Chorale) -> float:
-    """Beats in the chorale (steps ÷ steps per beat; a partial beat counts as a fraction)."""
-    return chorale.steps / chorale.beat_steps
+    """Beats in the chorale (``Chorale.beat_count``; a partial bar counts its share of the bar's beats)."""
+    return chorale.beat_count
 
 
 def all_faults(chorale: Chorale) -> list[Fault]:

@@ -313,6 +313,20 @@ def continuation_of(full, prompt_end: int):
     return dataclasses.replace(full, notes=notes, length=max(0, full.length - shift))
 
 
+def _behind(prompt, tail, cut: int):
+    """``prompt`` followed by ``tail``, a melody that starts at bar ``cut`` of the prompt (the cut
+    context with its continuation). A prompt note held over that bar line was split by the cut; it is
+    one note again, lengthened when the model held it on."""
+    offset = cut * prompt.bar_ticks
+    notes = [n for n in prompt.notes if n.start < offset]
+    moved = [type(n)(n.pitch, n.start + offset, n.duration) for n in tail.notes]
+    if notes and moved and notes[-1].end > offset and moved[0].start == offset and moved[0].pitch == notes[-1].pitch:
+        held = moved.pop(0)
+        notes[-1] = type(held)(held.pitch, notes[-1].start, max(notes[-1].end, held.end) - notes[-1].start)
+    length = tail.length + offset if tail.length else 0
+    return dataclasses.replace(tail, notes=notes + moved, length=length, tempo=prompt.tempo)
+
+
 class _MelodyRows:
     """The per-row bookkeeping of a batch of melodies being sampled: grammar states, bar targets,
     constraints, the sequences so far, and the overruled / event counts."""
@@ -554,15 +568,18 @@ class Sampler:
         steering = self._steering(steering)
         if not isinstance(bars, int) or not 0 <= bars <= MAX_BARS:
             raise SettingsError(f"Length must be from 0 to {MAX_BARS} bars; got {bars}")
-        if prompt.n_bars > CONTEXT_BARS:
-            prompt = prompt.slice_bars(prompt.n_bars - CONTEXT_BARS)
-        prefix = self.melody_prefix(prompt)
+        cut = max(0, prompt.n_bars - CONTEXT_BARS)  # only the model's context is cut, never the user's music
+        context = prompt.slice_bars(cut) if cut else prompt
+        prefix = self.melody_prefix(context)
         seqs, overruled, events = self._sample_bars(prefix, bars, s, steering, prompt.key)
         results = []
         for seq, o, e in zip(seqs, overruled, events, strict=True):
             full = self.tok.decode(seq)
             full.tempo = prompt.tempo
-            results.append(MelodyResult(prompt, full, continuation_of(full, prompt.end), o, e))
+            continuation = continuation_of(full, context.end)
+            if cut:
+                full = _behind(prompt, full, cut)
+            results.append(MelodyResult(prompt, full, continuation, o, e))
         return results
 
     def following_log_likelihood(self, bodies: list[list[int]], following: list[int]) -> list[float]:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from genmodels.core.errors import DataError, MidiError, NotationError
 from genmodels.core.paths import atomic_write, stable_bucket, tree_hash
 from genmodels.music.midi import read_midi, skyline, write_midi
-from genmodels.music.scales import estimate_key, key_scores, key_signature, nearest_folk_mode
+from genmodels.music.scales import estimate_key, estimate_key_in_signature, nearest_folk_mode
 from genmodels.music.types import SUPPORTED_METERS, TICKS_PER_QUARTER, Melody, Note, bar_ticks_for
 from genmodels.tokenizers.melody import MelodyTokenizer
 
@@ -403,9 +403,7 @@ def tune_key(signature: list | None, notes: list[Note]) -> tuple[tuple[int, str]
     pitches = [n.pitch for n in notes]
     durations = [n.duration / TICKS_PER_QUARTER for n in notes]
     if sharps is not None:
-        fitting = [(t, m) for _, t, m in key_scores(pitches, durations) if key_signature(t, m) == sharps]
-        if fitting:
-            return fitting[0], "estimated within the written key signature"
+        return estimate_key_in_signature(pitches, durations, int(sharps)), "estimated within the written key signature"
     return estimate_key(pitches, durations), "estimated"
 
 

@@ -43,7 +43,8 @@ def pickup_ticks(melody: Melody, pickup: bool | None = None) -> int:
 
 def bar_events(melody: Melody, pickup: bool | None = None) -> list[list[Event]]:
     """The melody as bars of events; the first bar starts after the pickup's silence, if any.
-    The last bar ends with the last note (no padding rests)."""
+    The last bar ends with the last note, or with the rests after it up to the melody's ``length``
+    (written, so that a score reader counts those bars: an empty bar is no bar to an ABC reader)."""
     bt = melody.bar_ticks
     skip = pickup_ticks(melody, pickup)
     bars: list[list[Event]] = [[] for _ in range(melody.n_bars)]
@@ -70,6 +71,7 @@ def bar_events(melody: Melody, pickup: bool | None = None) -> list[list[Event]]:
         put(None, t, n.start, None)
         put(n.pitch, n.start, n.end, i)
         t = n.end
+    put(None, t, melody.end, None)
     return bars
 
 

@@ -34,7 +34,7 @@ import pretty_midi
 
 from genmodels.core.errors import MidiError
 from genmodels.music.notation import estimate_key
-from genmodels.music.scales import key_signature
+from genmodels.music.scales import estimate_key_in_signature, key_signature
 from genmodels.music.types import (
     MAX_NOTES,
     MODES,
@@ -186,8 +186,9 @@ def read_midi(source: str | os.PathLike | bytes, track: int | None = None) -> Me
     one starts. Onsets and offsets are mapped through the file's tempo map to beats (MIDI ticks /
     resolution) and rounded to the 12-ticks-per-quarter grid; notes that round to zero length
     are dropped; pitches outside PITCH_RANGE are moved by octaves into it. Tempo = the first
-    tempo (BPM); meter = the first time signature (4/4 if unsupported); key = the first key
-    signature event, else estimated by music21's key analysis of the pitches.
+    tempo (BPM); meter = the first time signature (4/4 if unsupported); key = the "key: " text event
+    this module writes; else, under the first key signature event, the key of that signature the notes
+    fit best (its major/minor flag is not trusted); else estimated from the notes alone.
     Pickup: if the first time signature lasts less than one of its bars and another follows
     (how notation programs export an anacrusis), or it is an unsupported meter (e.g. 1/4) lasting
     exactly one bar that is shorter than the next meter's bar, the second one is the meter and all
@@ -343,7 +344,8 @@ def _meter_and_pickup(pm: pretty_midi.PrettyMIDI, grid) -> tuple[tuple[int, int]
 
 
 KEY_TEXT = "key: "  # a text event naming the key with its mode ("key: 2 dorian"): MIDI key signatures
-# know only major and minor, so a dorian or mixolydian tune carries its mode in this event too.
+# know only major and minor, and the flag is often wrong (many programs write every tune as major), so
+# a file read without this event has its mode decided from the notes; files written here carry it.
 
 
 def _written_mode_key(pm: pretty_midi.PrettyMIDI) -> tuple[int, str] | None:
@@ -358,10 +360,13 @@ def _first_key(pm: pretty_midi.PrettyMIDI, notes: list[Note]) -> tuple[int, str]
     written = _written_mode_key(pm)
     if written:
         return written
+    pitches, durations = [n.pitch for n in notes], [n.duration / TICKS_PER_QUARTER for n in notes]
     if pm.key_signature_changes:
+        # The signature (its sharps or flats) is trusted, its major/minor flag is not: folk tunes in minor
+        # are commonly flagged as their relative major. The notes decide among the keys of that signature.
         kn = min(pm.key_signature_changes, key=lambda k: k.time).key_number
-        return (kn % 12, "major" if kn < 12 else "minor")
-    return estimate_key([n.pitch for n in notes], [n.duration / TICKS_PER_QUARTER for n in notes])
+        return estimate_key_in_signature(pitches, durations, key_signature(kn % 12, "major" if kn < 12 else "minor"))
+    return estimate_key(pitches, durations)
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,8 +383,7 @@ def melody_to_midi(melody: Melody, program: int = 0, velocity: int = 90) -> pret
     pm = pretty_midi.PrettyMIDI(resolution=MIDI_RESOLUTION, initial_tempo=melody.tempo)
     pm.time_signature_changes.append(pretty_midi.TimeSignature(melody.meter[0], melody.meter[1], 0.0))
     pm.key_signature_changes.append(pretty_midi.KeySignature(_signature_key_number(*melody.key), 0.0))
-    if melody.key[1] not in ("major", "minor"):
-        pm.text_events.append(pretty_midi.Text(f"{KEY_TEXT}{melody.key[0]} {melody.key[1]}", 0.0))
+    pm.text_events.append(pretty_midi.Text(f"{KEY_TEXT}{melody.key[0]} {melody.key[1]}", 0.0))
     inst = pretty_midi.Instrument(program=int(program), name="melody")
     sec_per_tick = 60.0 / melody.tempo / TICKS_PER_QUARTER
     for n in melody.notes:

@@ -347,6 +347,18 @@ def estimate_key(
     return tonic, mode
 
 
+def estimate_key_in_signature(
+    pitches: Sequence[int], durations: Sequence[float] | None, sharps: int, modes: Sequence[str] = FOLK_MODES
+) -> tuple[int, str]:
+    """Most likely (tonic, mode) among the keys written with ``sharps`` (negative: flats): the notes decide
+    between the relative modes a key signature leaves open (G major, E minor, A dorian, D mixolydian for
+    one sharp). With no key of ``modes`` on that signature, or no notes, as :func:`estimate_key`."""
+    if len(pitches) == 0:
+        return estimate_key(pitches, durations, modes)
+    fitting = [(t, m) for _, t, m in key_scores(pitches, durations, modes) if key_signature(t, m) == sharps]
+    return fitting[0] if fitting else estimate_key(pitches, durations, modes)
+
+
 def estimate_melody_key(melody: Melody, modes: Sequence[str] = FOLK_MODES) -> tuple[int, str]:
     """estimate_key on a Melody's notes, weighted by their durations."""
     return estimate_key(melody.pitches, [n.duration for n in melody.notes], modes)

@@ -87,7 +87,7 @@ def strength(chorale: Chorale, t: int) -> int:
     pos = chorale.position(t)
     if pos == 0:
         return 0
-    if pos % chorale.beat_steps == 0:
+    if chorale.is_beat(t):
         return 1
     return 2 if pos % 2 == 0 else 3
 
