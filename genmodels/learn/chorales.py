@@ -480,7 +480,7 @@ def _counts(d: dict) -> str:
 
 def _processing_paragraph(stats: dict) -> str:
     return (
-        "Processing (`genmodels/harmony/chorales.py`): the parts named Soprano, Alto, Tenor and Bass "
+        "Processing (`genmodels/learn/chorales.py`): the parts named Soprano, Alto, Tenor and Bass "
         "(instrumental parts left out) on a sixteenth-note grid (each step: a MIDI pitch where a note "
         f"starts, hold, or rest); ties merged, grace notes dropped ({stats['grace_notes_dropped']}), "
         "notes shorter than a sixteenth merged into the note before "

@@ -495,7 +495,7 @@ def write_data_readme_section(stats: dict) -> str:
         *_LICENCE_LINES,
         "",
         (
-            "Processing (`genmodels/melody/corpus.py`): every tune of every opus file; first part (Bach: "
+            "Processing (`genmodels/learn/melody_corpus.py`): every tune of every opus file; first part (Bach: "
             "Soprano); ties merged, grace notes dropped, chords reduced to the top note, monophonic "
             "skyline; the pickup is written as a leading rest so bar lines fall at multiples of the bar; "
             f"tunes with fewer than {MIN_NOTES} notes, no meter, an unsupported meter, or a meter change "
