@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,24 @@ def bf16_lstm_runs() -> bool:
 
 
 needs_bf16 = pytest.mark.skipif(not bf16_lstm_runs(), reason="this CPU cannot run a bf16 LSTM (no AVX-512)")
+
+
+def train_command(data, out, ddp: bool = False, **options) -> list[str]:
+    """``python -m genmodels train`` of a tiny text model on ``data`` (under ``torchrun`` with two processes when
+    ``ddp``); ``options`` override the small defaults, written as the flags are (``eval_every=10``)."""
+    flags = {"emb_dim": 16, "hidden": 24, "layers": 1, "batch": 8, "bptt": 16, "vocab_size": 300, "threads": 1}
+    flags.update(options)
+    launcher = [sys.executable, "-m"]
+    if ddp:
+        launcher += ["torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}", "-m"]
+    cmd = launcher + ["genmodels", "train", "--domain", "text", "--data", str(data), "--out", str(out)]
+    for name, value in flags.items():
+        cmd += [f"--{name.replace('_', '-')}", str(value)]
+    return cmd
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (for torchrun's rendezvous)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import torch
+from conftest import train_command
 
 import genmodels.learn.steps as steps_mod
 from genmodels.core.errors import SettingsError
@@ -74,38 +75,8 @@ def test_nan_loss_never_overwrites_a_good_checkpoint(small_text_dir, tmp_path, m
 
 def test_ctrl_c_saves_between_steps_and_resume_continues(small_text_dir, tmp_path):
     out = tmp_path / "sig"
-    cmd = [
-        sys.executable,
-        "-m",
-        "genmodels",
-        "train",
-        "--domain",
-        "text",
-        "--data",
-        str(small_text_dir),
-        "--out",
-        str(out),
-        "--emb-dim",
-        "16",
-        "--hidden",
-        "24",
-        "--layers",
-        "1",
-        "--batch",
-        "4",
-        "--bptt",
-        "16",
-        "--steps",
-        "10000000",
-        "--eval-every",
-        "10000000",
-        "--save-every",
-        "10000000",
-        "--vocab-size",
-        "300",
-        "--threads",
-        "1",
-    ]
+    big = 10_000_000  # no step limit, evaluation or save before the signal
+    cmd = train_command(small_text_dir, out, batch=4, steps=big, eval_every=big, save_every=big)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / "config.json").exists() and time.time() < deadline:

@@ -1,13 +1,12 @@
 """Training: tiny LSTM/GRU models learn, interrupted runs resume exactly, DDP under torchrun, the CLI."""
 
 import json
-import socket
 import subprocess
 import sys
 
 import pytest
 import torch
-from conftest import needs_bf16
+from conftest import needs_bf16, train_command
 
 import genmodels.cli.main as cli_main
 import genmodels.learn.optim as optim_mod
@@ -94,53 +93,11 @@ def test_resume_without_state_is_a_clear_error(tmp_path, small_text_dir):
         train(train_config(domain="text", data=str(small_text_dir), out=str(tmp_path / "none")), resume=True)
 
 
-def free_port() -> int:
-    """A port no one listens on now: each torchrun gets its own (a reused port can still be in TIME_WAIT)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ddp_two_processes_loss_falls(small_text_dir, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={free_port()}",
-        "-m",
-        "genmodels",
-        "train",
-        "--domain",
-        "text",
-        "--data",
-        str(small_text_dir),
-        "--out",
-        str(out),
-        "--emb-dim",
-        "24",
-        "--hidden",
-        "32",
-        "--layers",
-        "1",
-        "--batch",
-        "8",
-        "--bptt",
-        "32",
-        "--lr",
-        "1e-2",
-        "--steps",
-        "120",
-        "--eval-every",
-        "40",
-        "--warmup",
-        "10",
-        "--vocab-size",
-        "300",
-        "--threads",
-        "1",
-    ]
+    cmd = train_command(
+        small_text_dir, out, ddp=True, emb_dim=24, hidden=32, bptt=32, lr="1e-2", steps=120, eval_every=40, warmup=10
+    )
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[:3000] + "\n...\n" + p.stderr[-1000:]  # the rank's own error comes first
     hist = json.loads((out / "card.json").read_text())["history"]
@@ -434,47 +391,9 @@ def test_ddp_prints_once_and_resumes_exactly(small_text_dir, tmp_path):
     reset every process's carried hidden state."""
 
     def run(out, steps, *extra):
-        cmd = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node=2",
-            f"--master_port={free_port()}",
-            "-m",
-            "genmodels",
-            "train",
-            "--domain",
-            "text",
-            "--data",
-            str(small_text_dir),
-            "--out",
-            str(out),
-            "--emb-dim",
-            "16",
-            "--hidden",
-            "24",
-            "--layers",
-            "1",
-            "--batch",
-            "8",
-            "--bptt",
-            "16",
-            "--lr",
-            "1e-2",
-            "--steps",
-            str(steps),
-            "--eval-every",
-            "10",
-            "--warmup",
-            "100",
-            "--vocab-size",
-            "300",
-            "--eval-tokens",
-            "2000",
-            "--threads",
-            "1",
-            *extra,
-        ]
+        cmd = train_command(
+            small_text_dir, out, ddp=True, lr="1e-2", steps=steps, eval_every=10, warmup=100, eval_tokens=2000
+        ) + list(extra)
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         assert p.returncode == 0, p.stderr[:3000] + "\n...\n" + p.stderr[-1000:]  # the rank's own error comes first
         return p.stdout
