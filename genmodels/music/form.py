@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genmodels.core.errors import MidiError, SettingsError
-from genmodels.music.types import Melody, Repeat
+from genmodels.music.types import TICKS_PER_QUARTER, Melody, Repeat, bar_ticks_for
 
 HOLD = "hold"  # a bar event continuing the note that sounds at the bar line
 REPEAT_START, REPEAT_END, ENDING_1, ENDING_2 = "|:", ":|", "[1", "[2"
@@ -100,6 +100,22 @@ def written_order(form: tuple[Repeat, ...], n_bars: int) -> list[int | str]:
     return out
 
 
+def written_bars_with_signs(form: tuple[Repeat, ...], n_bars: int) -> tuple[list[int], list[list[str]], list[str]]:
+    """The written bars (played-bar indices), the signs before each, and the signs after the last:
+    what a score writer needs at each bar line."""
+    bars: list[int] = []
+    before: list[list[str]] = []
+    pending: list[str] = []
+    for it in written_order(form, n_bars):
+        if isinstance(it, int):
+            bars.append(it)
+            before.append(pending)
+            pending = []
+        else:
+            pending.append(it)
+    return bars, before, pending
+
+
 def play_written(items: list[int | str]) -> tuple[list[int], tuple[Repeat, ...]]:
     """The played order of a written tune (items: written bars, any hashable, and signs) and its Repeats.
 
@@ -153,6 +169,24 @@ def play_written(items: list[int | str]) -> tuple[list[int], tuple[Repeat, ...]]
 def written_bars(melody: Melody) -> int:
     """How many bars the melody takes written out with its repeats."""
     return sum(1 for it in written_order(melody.form, melody.n_bars) if isinstance(it, int))
+
+
+def beat_ticks(meter: tuple[int, int]) -> int:
+    """One beat: a dotted quarter in 6/8, 9/8 and 12/8, else the meter's note value (a quarter in x/4)."""
+    n, d = meter
+    if d == 8 and n % 3 == 0 and n > 3:
+        return 3 * TICKS_PER_QUARTER // 2
+    return min(4 * TICKS_PER_QUARTER // d, bar_ticks_for(meter))
+
+
+def strong_beats(meter: tuple[int, int]) -> list[int]:
+    """Ticks inside the bar where a cadence may land: the downbeat, and the middle of a bar that falls
+    in two halves (2/2, 4/4, 6/8, 12/8, 4/2, 6/4)."""
+    bt, beat = bar_ticks_for(meter), beat_ticks(meter)
+    out = [0]
+    if (bt // beat) % 2 == 0 and bt // beat >= 2:
+        out.append(bt // 2)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
