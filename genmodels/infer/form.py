@@ -58,8 +58,7 @@ def form_script(form: Form, signs: bool, prompt_bars: int = 0) -> list[Step]:
         return len(steps) - 1
 
     for i, (letter, repeated, new) in enumerate(plan):
-        last_part = i == len(plan) - 1
-        end = FULL_CADENCE if last_part else HALF_CADENCE
+        end = FULL_CADENCE if letter == plan[-1][0] else HALF_CADENCE  # a part that ends the tune, now or later
         first = prompt_bars if i == 0 else 0
         if not new:
             for src in made[letter]:
