@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from genmodels.infer.constraints import MelodySteering
 from genmodels.infer.sampling import Sampler, Settings
 from genmodels.learn.data import melody_files, read_melodies
 from genmodels.music import Melody
-from genmodels.music.form import beat_ticks, grid_bars, strong_beats
+from genmodels.music.form import Form, beat_ticks, grid_bars, strong_beats
 
 FORM_BARS = 16
 PART_BARS = 8
@@ -121,16 +122,19 @@ def dance_tunes(data: str | Path, split: str = "test") -> list[Melody]:
     return [m for _, m in read_melodies(files)]
 
 
-def continuations(sampler: Sampler, tunes: list[Melody], seed: int = 0, temperature: float = 1.0) -> list[Melody]:
-    """Each tune's first two bars (after a pickup) continued by the model to 16 bars, played out."""
+def continuations(
+    sampler: Sampler, tunes: list[Melody], seed: int = 0, temperature: float = 1.0, form: Form | None = None
+) -> list[Melody]:
+    """Each tune's first two bars (after a pickup) continued by the model to 16 bars, played out; with
+    ``form``, continued in that form (its length)."""
     out = []
+    steering = MelodySteering(form=form) if form is not None else MelodySteering()
     for i, m in enumerate(tunes):
         keep = first_full_bar(m) + 2
         prompt = m.slice_bars(0, keep)
         prompt = Melody(prompt.notes, prompt.meter, prompt.key, prompt.tempo)
-        r = sampler.generate_melody(
-            prompt, bars=FORM_BARS + first_full_bar(m) - keep, settings=Settings(temperature=temperature, seed=seed + i)
-        )[0]
+        settings = Settings(temperature=temperature, seed=seed + i)
+        r = sampler.generate_melody(prompt, FORM_BARS + first_full_bar(m) - keep, settings, steering)[0]
         out.append(r.full)
     return out
 
@@ -141,5 +145,7 @@ def form_report(sampler: Sampler, data: str | Path, limit: int | None = None, se
     return {
         "held_out": form_figures(tunes),
         "generated": form_figures(continuations(sampler, tunes, seed)),
-        "note": "first 16 played bars after any pickup; generated: the first 2 bars of each held-out tune continued",
+        "generated_AABB": form_figures(continuations(sampler, tunes, seed, form=Form("AABB", PART_BARS))),
+        "note": "first 16 played bars after any pickup; generated: the first 2 bars of each held-out tune "
+        "continued as the model writes, and in the form AABB with 8-bar parts (the pickup bar counts in A)",
     }
