@@ -22,6 +22,7 @@ def random_walk(tok, header, bars, constraints, seed):
     while True:
         logits = torch.randn(tok.vocab_size, generator=rng) * 3
         allowed = tok.allowed(state)
+        allowed[list(tok.id_sign)] = False  # tunes without repeats here: the form has tests of its own
         if state.expecting == "bar_or_eos":
             allowed[tok.bar_id if state.bars_completed >= bars else tok.eos_id] = False
         logits = logits.masked_fill(~allowed, -math.inf)

@@ -14,6 +14,7 @@ from genmodels.core.options import from_flat, option
 from genmodels.infer.constraints import MelodySteering
 from genmodels.music import PITCH_RANGE, Melody, format_notes, parse_note_prompt, read_midi, write_midi
 from genmodels.music.abc import to_abc
+from genmodels.music.form import PART_BARS, Form
 from genmodels.music.musicxml import musicxml_bytes
 from genmodels.music.scales import key_name, parse_abc_key, to_key, transpose
 
@@ -43,6 +44,13 @@ class MelodyGenerateOptions:
         "melody: a MIDI file whose rhythm (durations, rests, bar lines) is kept; only pitches are sampled",
         shown="none",
     )
+    form: str = option(
+        "free",
+        "melody: the tune's parts in play order, e.g. AABB, AB, ABAC (a letter twice in a row: a repeated "
+        "part), or free: as the model writes it; the length is the form's",
+    )
+    part_bars: int = option(8, "melody: bars in each part of --form", choices=PART_BARS)
+    endings: bool = option(False, "melody: --form's repeated parts get first and second endings")
     transpose: int = option(0, "melody: move the result by this many semitones")
     abc: str = option("", "melody: also write the result as ABC to this file", shown="none")
     musicxml: str = option("", "melody: also write the result as MusicXML to this file", shown="none")
@@ -88,7 +96,7 @@ def run_melody_generate(sampler: Any, args: argparse.Namespace, length: int, set
     MIDI (and ABC / MusicXML when asked). Returns the results."""
 
     o = _melody_options(args)
-    steering = MelodySteering(o.stay_in_key, o.end_on_tonic)
+    steering = MelodySteering(o.stay_in_key, o.end_on_tonic, form=Form(o.form, o.part_bars, o.endings))
     key = parse_abc_key(o.key) if o.key else None
     prompt = _keyed_prompt(_prompt_from_args(args), key, o.tempo)
     results = _melody_results(sampler, o, prompt, key, length, settings, steering)

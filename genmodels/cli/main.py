@@ -21,11 +21,12 @@ from genmodels.core.paths import SHIPPED_TEXT_MODELS
 from genmodels.domains import DOMAINS, get_domain
 from genmodels.eval import evaluate as ev
 from genmodels.eval.bench import main as bench_main
+from genmodels.eval.form_report import form_report
 from genmodels.eval.keystrokes import keystroke_report
 from genmodels.eval.ngram import baseline_report
 from genmodels.harmony.adapt import CHORD_RATES
 from genmodels.infer.harmonise import HarmonySettings
-from genmodels.infer.sampling import Settings, TextSteering
+from genmodels.infer.sampling import Sampler, Settings, TextSteering
 from genmodels.io.checkpoint import load_checkpoint, pack_for_shipping
 from genmodels.learn.config import TrainConfig, resume_config
 from genmodels.learn.trainer import train
@@ -67,6 +68,10 @@ def _eval(a) -> None:
         return
     if a.checkpoint is None:
         raise GenmodelsError("eval needs a checkpoint directory (or --baseline ngram)")
+    if a.form:
+        sampler = Sampler(a.checkpoint)
+        print(json.dumps(form_report(sampler, a.data or sampler.domain.default_data), indent=1))
+        return
     temperatures = _temperatures(a.temperatures) if a.temperatures else None
     report = ev.eval_checkpoint(
         a.checkpoint,
@@ -273,6 +278,13 @@ def _eval_parser(sub) -> None:
 def _measure_options(e) -> None:
     """eval's options for what to measure beside the test metric."""
     _option(e, "--music", action="store_true", help="melody: musical statistics of 200 generated vs held-out tunes")
+    _option(
+        e,
+        "--form",
+        action="store_true",
+        help="melody: repeated bars, part echo and cadences at part ends of held-out dance tunes and of the "
+        "model's continuations of their first two bars, played out",
+    )
     _option(
         e,
         "--dynamic",

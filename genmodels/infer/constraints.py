@@ -23,10 +23,12 @@ from dataclasses import dataclass
 import torch
 
 from genmodels.core.errors import SettingsError
+from genmodels.music.form import Form
 
 KEY_STRENGTHS = ("off", "gentle", "strict")
 GENTLE_PENALTY = 2.5  # nats subtracted from out-of-scale pitches: about 12x less likely
 ANY_PITCH = -1  # a KeepRhythm template slot where the pitch is free
+FREE_FORM = Form()
 
 
 class Constraint:
@@ -153,15 +155,21 @@ class MelodySteering:
     stay_in_key: str = "off"  # off | gentle | strict
     end_on_tonic: bool = False
     rhythm: tuple[int, ...] | None = None  # a rhythm template (rhythm_template), or None
+    form: Form = FREE_FORM  # the tune's parts, repeats and cadences (genmodels.infer.form), or as the model writes
 
     def checked(self) -> MelodySteering:
         if self.stay_in_key not in KEY_STRENGTHS:
             raise SettingsError(f"Stay in key must be one of {', '.join(KEY_STRENGTHS)}; got {self.stay_in_key!r}")
+        if not isinstance(self.form, Form):
+            raise SettingsError(f"The form must be a Form; got {type(self.form).__name__}")
+        self.form.checked()
+        if not self.form.free and self.rhythm is not None:
+            raise SettingsError("A fixed form and a kept rhythm cannot be combined: choose one")
         return self
 
     @property
     def active(self) -> bool:
-        return self.stay_in_key != "off" or self.end_on_tonic or self.rhythm is not None
+        return self.stay_in_key != "off" or self.end_on_tonic or self.rhythm is not None or not self.form.free
 
     def build(self, tok, scale: Sequence[int], tonic: int, last_bar: int) -> list[Constraint]:
         out: list[Constraint] = []
@@ -169,7 +177,7 @@ class MelodySteering:
             out.append(StayInKey(tok, scale, self.stay_in_key))
         if self.rhythm is not None:
             out.append(KeepRhythm(tok, self.rhythm, tonic if self.end_on_tonic else None))
-        elif self.end_on_tonic:
+        elif self.end_on_tonic and self.form.free:  # a fixed form ends with its own cadence
             out.append(EndOnTonic(tok, tonic, last_bar))
         return out
 

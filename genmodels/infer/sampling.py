@@ -25,11 +25,13 @@ from genmodels.core.options import option
 from genmodels.core.registry import Domain
 from genmodels.infer.constraints import MelodySteering, rhythm_template, total_bias
 from genmodels.infer.dynamic import adapted_copy
+from genmodels.infer.form import FormGuide, form_script, script_written_bars
 from genmodels.infer.healing import HealingConstraint, prepare_prompt
 from genmodels.infer.repetition import MAX_NGRAM, MAX_PENALTY, no_repeat_ngram, repetition_penalty
 from genmodels.infer.stopping import StopRules, stop_index
 from genmodels.io.checkpoint import Checkpoint, load_checkpoint
 from genmodels.music import MAX_DURATION_TOKEN, Melody
+from genmodels.music.form import REPEAT_END, REPEAT_START
 from genmodels.music.scales import scale_pitch_classes
 from genmodels.nn.rnn import expand_state
 from genmodels.tokenizers.text import StreamDecoder
@@ -310,7 +312,9 @@ def continuation_of(full, prompt_end: int):
         for n in full.notes
         if n.end > prompt_end
     ]
-    return dataclasses.replace(full, notes=notes, length=max(0, full.length - shift))
+    bars = shift // full.bar_ticks
+    form = tuple(dataclasses.replace(r, start=r.start - bars) for r in full.form if r.start >= bars)
+    return dataclasses.replace(full, notes=notes, length=max(0, full.length - shift), form=form)
 
 
 def _behind(prompt, tail, cut: int):
@@ -324,7 +328,8 @@ def _behind(prompt, tail, cut: int):
         held = moved.pop(0)
         notes[-1] = type(held)(held.pitch, notes[-1].start, max(notes[-1].end, held.end) - notes[-1].start)
     length = tail.length + offset if tail.length else 0
-    return dataclasses.replace(tail, notes=notes + moved, length=length, tempo=prompt.tempo)
+    form = tuple(dataclasses.replace(r, start=r.start + cut) for r in tail.form)  # its bars count from the cut
+    return dataclasses.replace(tail, notes=notes + moved, length=length, tempo=prompt.tempo, form=form)
 
 
 class _MelodyRows:
@@ -337,13 +342,20 @@ class _MelodyRows:
 
         self.tok, self.steering = tok, steering
         self.states = [tok.grammar_state(p) for p in prefixes]
+        self.fixed_form = not steering.form.free
         self.targets = [
-            st.bars_completed + b + (1 if st.remaining > 0 and st.expecting != "bar" else 0)
+            st.played_bars + b + (1 if st.remaining > 0 and st.expecting not in ("bar", "bar_or_eos") else 0)
             for st, b in zip(self.states, bars, strict=True)
         ]
         self.constraints = [
             steering.build(tok, scale_pitch_classes(*k), k[0], t - 1) for k, t in zip(keys, self.targets, strict=True)
         ]
+        if self.fixed_form:  # the script decides every bar, sign and the end; targets count written bars
+            for i, (p, st, k) in enumerate(zip(prefixes, self.states, keys, strict=True)):
+                script = form_script(steering.form, bool(tok.form), st.bars_completed)
+                self.targets[i] = st.bars_completed + script_written_bars(script, st.bars_completed)
+                meter = tok.id_meter[p[1]]
+                self.constraints[i].append(FormGuide(tok, script, k[0], meter, p[tok.header_length :], st))
         self.seqs = [list(p) for p in prefixes]
         self.done = [b == 0 for b in bars]
         self.overruled, self.events = [0] * len(prefixes), [0] * len(prefixes)
@@ -353,12 +365,30 @@ class _MelodyRows:
         tok, eos = self.tok, self.tok.eos_id
         mask = torch.stack([tok.allowed(st) for st in self.states])
         for i, st in enumerate(self.states):
-            if self.done[i] or (st.expecting == "bar_or_eos" and st.bars_completed >= self.targets[i]):
+            count = st.bars_completed if self.fixed_form else st.played_bars
+            closed = st.phase == "" or (st.phase == "ending2" and st.phase_bars > 0)
+            if self.done[i] or (st.expecting == "bar_or_eos" and count >= self.targets[i] and closed):
                 mask[i] = False
                 mask[i, eos] = True
             elif st.expecting == "bar_or_eos":
                 mask[i, eos] = False
+            if tok.form and not self.fixed_form and not self.done[i] and st.expecting in ("bar", "bar_or_eos"):
+                self._close_repeats_in_time(mask[i], st, self.targets[i])
         return mask
+
+    def _close_repeats_in_time(self, mask: torch.Tensor, st, target: int) -> None:
+        """As the model writes its form: no repeat opened without room for two passes, and an open
+        repeat closed when its second pass would reach the length asked for."""
+        signs = self.tok.sign_ids
+        left = target - st.played_bars
+        if left < 2:
+            mask[signs[REPEAT_START]] = False
+        close = (st.phase == "body" and st.phase_bars and st.phase_bars >= left) or (
+            st.phase == "ending1" and st.phase_bars and st.body_bars + 1 >= left
+        )
+        if close:
+            mask[:] = False
+            mask[signs[REPEAT_END]] = True
 
     def biased(self, logits: torch.Tensor) -> torch.Tensor:
         """``logits`` plus each row's constraint biases (the same tensor when no constraint spoke)."""
@@ -571,6 +601,8 @@ class Sampler:
         cut = max(0, prompt.n_bars - CONTEXT_BARS)  # only the model's context is cut, never the user's music
         context = prompt.slice_bars(cut) if cut else prompt
         prefix = self.melody_prefix(context)
+        if not steering.form.free:
+            prefix = self._form_prefix(context, prefix, steering)
         seqs, overruled, events = self._sample_bars(prefix, bars, s, steering, prompt.key)
         results = []
         for seq, o, e in zip(seqs, overruled, events, strict=True):
@@ -581,6 +613,19 @@ class Sampler:
                 full = _behind(prompt, full, cut)
             results.append(MelodyResult(prompt, full, continuation, o, e))
         return results
+
+    def _form_prefix(self, prompt, prefix: list[int], steering: MelodySteering) -> list[int]:
+        """The prompt as the first bars of a fixed form's first part: after its |: where the part
+        repeats with signs. A prompt that has a form of its own is continued as played."""
+        if prompt.form:
+            prefix = Melody(prompt.notes, prompt.meter, prompt.key, prompt.tempo, prompt.length)
+            prefix = self.melody_prefix(prefix)
+        full_bars = self.tok.grammar_state(prefix).bars_completed
+        script = form_script(steering.form, bool(self.tok.form), full_bars)
+        if script and script[0].kind == "sign":
+            h = self.tok.header_length
+            prefix = prefix[:h] + [self.tok.sign_ids[script[0].sign]] + prefix[h:]
+        return prefix
 
     def following_log_likelihood(self, bodies: list[list[int]], following: list[int]) -> list[float]:
         """log p(``following`` | body) in nats for each token sequence in ``bodies`` (teacher-forced, one
@@ -633,6 +678,8 @@ class Sampler:
             raise SettingsError(f"Candidates must be from 1 to {MAX_CANDIDATES}; got {candidates}")
         s = dataclasses.replace(settings, n=candidates).checked(self.vocab_size)
         steering = self._steering(steering)
+        if not steering.form.free:
+            raise SettingsError("A form shapes a whole new tune: regenerate bars without one")
         if last_bar < melody.n_bars:  # the tune goes on after the passage: its own ending stays
             steering = dataclasses.replace(steering, end_on_tonic=False)
         bt = melody.bar_ticks
@@ -651,8 +698,8 @@ class Sampler:
             return [type(n)(n.pitch, n.start + bars * bt, n.duration) for n in m.notes]
 
         notes = before.notes + moved(passage, first_bar - 1) + moved(rest, last_bar)
-        full = dataclasses.replace(melody, notes=notes)
-        passage = dataclasses.replace(melody, notes=passage.notes, length=(last_bar - first_bar + 1) * bt)
+        full = dataclasses.replace(melody, notes=notes, form=())  # new bars: its repeats may no longer repeat
+        passage = dataclasses.replace(melody, notes=passage.notes, length=(last_bar - first_bar + 1) * bt, form=())
         return MelodyResult(melody, full, passage, overruled[best], events[best]), scores, best
 
     def regenerate_bars(

@@ -21,6 +21,7 @@ import torch
 from genmodels.core.errors import SettingsError
 from genmodels.core.paths import REPO_ROOT, atomic_write, files_hash, repo_path
 from genmodels.music import Melody, MidiError, Note, read_midi
+from genmodels.music.types import Repeat
 
 CACHE_DIR = "data/cache"  # relative to the repository
 
@@ -80,7 +81,8 @@ def read_melodies(files: list[Path], cache_dir: str | Path = CACHE_DIR):
     cached as JSON under ``cache_dir`` (relative: to the repository) by the files' paths and contents."""
 
     cache_dir = repo_path(cache_dir)
-    cache = cache_dir / f"melodies-{files_hash(files)[:20]}.json"
+    # "form" in the name: rows cached before repeats were read lack them
+    cache = cache_dir / f"melodies-form-{files_hash(files)[:20]}.json"
     if cache.exists():
         rows = json.loads(cache.read_text())
     else:
@@ -97,11 +99,21 @@ def read_melodies(files: list[Path], cache_dir: str | Path = CACHE_DIR):
                     "key": list(m.key),
                     "tempo": m.tempo,
                     "notes": [[n.pitch, n.start, n.duration] for n in m.notes],
+                    "form": [[r.start, r.body, r.ending1, r.ending2] for r in m.form],
                 }
             )
         cache_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(cache, json.dumps(rows))
     return [
-        (r["name"], Melody([Note(*n) for n in r["notes"]], tuple(r["meter"]), tuple(r["key"]), r["tempo"]))
+        (
+            r["name"],
+            Melody(
+                [Note(*n) for n in r["notes"]],
+                tuple(r["meter"]),
+                tuple(r["key"]),
+                r["tempo"],
+                form=tuple(Repeat(*f) for f in r.get("form", ())),
+            ),
+        )
         for r in rows
     ]

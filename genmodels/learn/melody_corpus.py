@@ -23,15 +23,16 @@ from tqdm import tqdm
 
 from genmodels.core.errors import DataError, MidiError, NotationError
 from genmodels.core.paths import atomic_write, stable_bucket, tree_hash
+from genmodels.music.form import grid_bars, repeat_problem, written_bars
 from genmodels.music.midi import read_midi, skyline, write_midi
 from genmodels.music.scales import estimate_key, estimate_key_in_signature, nearest_folk_mode
-from genmodels.music.types import SUPPORTED_METERS, TICKS_PER_QUARTER, Melody, Note, bar_ticks_for
+from genmodels.music.types import SUPPORTED_METERS, TICKS_PER_QUARTER, Melody, Note, Repeat, bar_ticks_for
 from genmodels.tokenizers.melody import MelodyTokenizer
 
 COLLECTIONS = ("essenFolksong", "ryansMammoth", "oneills1850", "airdsAirs", "bach")
 SPLITS = ("train", "valid", "test")
 MIN_NOTES = 8
-CACHE_FORMAT = 3  # bump when a tune record changes, so cached parses are redone
+CACHE_FORMAT = 4  # bump when a tune record changes, so cached parses are redone (4: played out, with repeats)
 _MAJORISH = {"major", "ionian", "mixolydian", "lydian"}
 _MINORISH = {"minor", "aeolian", "dorian", "phrygian", "locrian"}
 
@@ -79,9 +80,13 @@ def _tune_record(score: Any, coll: str) -> dict:
         bar_ql = bar_ticks_for(meter) / TICKS_PER_QUARTER
         shift_ql = _pickup_shift(measures, bar_ql)
         _check_bar_lines(measures, shift_ql, bar_ql)
-        notes = _part_notes(part, shift_ql)
+        if _has_repeats(part, measures):
+            notes, passes = _played_notes(part, shift_ql, bar_ql)
+        else:
+            notes, passes = _part_notes(part, shift_ql), []
     except _SkipTune as e:
         return {"skip": str(e)}
+    form, dropped = _repeats(notes, meter, passes)
     signature = _key_signature(part)
     return {
         "meter": list(meter),
@@ -89,6 +94,8 @@ def _tune_record(score: Any, coll: str) -> dict:
         "signature": _written_key(signature),
         "tempo": _part_tempo(part, score),
         "notes": [[n.pitch, n.start, n.duration] for n in notes],
+        "form": [[r.start, r.body, r.ending1, r.ending2] for r in form],
+        "form_dropped": dropped,
     }
 
 
@@ -165,6 +172,169 @@ def _part_notes(part: Any, shift_ql: float) -> list[Note]:
     if len(notes) < MIN_NOTES:
         raise _SkipTune(f"fewer than {MIN_NOTES} notes")
     return notes
+
+
+# ----------------------------------------------------------------------------------------------
+# Repeats: the tune played out, and the form that writes it
+# ----------------------------------------------------------------------------------------------
+# music21's expandRepeats is not used: where a part ends in :| without a |: before it, it goes back to
+# the start of the tune, while abc2midi (and players) go back to the previous section's end.
+
+
+def _has_repeats(part: Any, measures: list) -> bool:
+    from music21 import bar, spanner
+
+    if any(isinstance(b, bar.Repeat) for m in measures for b in (m.leftBarline, m.rightBarline)):
+        return True
+    return any(True for _ in part.recurse().getElementsByClass(spanner.RepeatBracket))
+
+
+def _is_repeat(barline: Any, direction: str) -> bool:
+    from music21 import bar
+
+    return isinstance(barline, bar.Repeat) and barline.direction == direction
+
+
+def _bracket_numbers(part: Any, measures: list) -> dict[int, set[int]]:
+    """Measure index -> the ending numbers of the volta bracket (RepeatBracket) it lies under."""
+    from music21 import spanner
+
+    ids = {id(m): i for i, m in enumerate(measures)}
+    out: dict[int, set[int]] = {}
+    for rb in part.recurse().getElementsByClass(spanner.RepeatBracket):
+        nums = set(rb.getNumberList()) if hasattr(rb, "getNumberList") else {int(rb.number)}
+        for m in rb.getSpannedElements():
+            if id(m) in ids:
+                out.setdefault(ids[id(m)], set()).update(nums)
+    return out
+
+
+def _play_sections(measures: list, brackets: dict[int, set[int]], bar_ql: float) -> list[tuple]:
+    """The measures in play order, as sections ('once', indices) or ('twice', pass 1, pass 2). A :|
+    goes back to the last |: or, without one, to the end of the previous section; the measures of
+    bracket 1 are played in the first pass, those of bracket 2 (after the :|) in the second; a pickup
+    written before |: is played again where the first pass ends short of a bar by its length."""
+    dur = [float(m.duration.quarterLength) for m in measures]
+    sections: list[tuple] = []
+    once: list[int] = []
+    start = i = 0
+    while i < len(measures):
+        m = measures[i]
+        if _is_repeat(m.leftBarline, "start") and i not in brackets:
+            if once:
+                sections.append(("once", once))
+            once, start = [], i
+        if _is_repeat(m.rightBarline, "end") and i >= start:
+            span = list(range(start, i + 1))
+            if once and once[0] < start:
+                sections.append(("once", [k for k in once if k < start]))
+            once = []
+            j, second = i + 1, []
+            while j < len(measures) and 2 in brackets.get(j, set()) and 1 not in brackets.get(j, set()):
+                second.append(j)
+                j += 1
+            pass1 = [k for k in span if 2 not in brackets.get(k, set()) or 1 in brackets.get(k, set())]
+            body = [k for k in span if k not in brackets]
+            pass2 = (
+                body + second
+                if second
+                else [k for k in span if 2 in brackets.get(k, set()) or 1 not in brackets.get(k, set())]
+            )
+            last = pass1[-1]
+            if (
+                start > 0
+                and dur[start - 1] < bar_ql - 1e-6
+                and abs(dur[last] + dur[start - 1] - bar_ql) < 1e-6
+                and dur[start] > bar_ql - 1e-6
+            ):
+                pass2 = [start - 1] + pass2
+            sections.append(("twice", pass1, pass2))
+            i = start = j
+            continue
+        once.append(i)
+        i += 1
+    if once:
+        sections.append(("once", once))
+    return sections
+
+
+def _measure_events(m: Any) -> list[tuple[int, float, float]]:
+    """(pitch, offset in the measure, quarter length) of a measure's notes (ties already merged)."""
+    out = []
+    for el in m.recurse().notes:
+        if el.duration.isGrace or el.quarterLength <= 0 or (el.isChord and not el.pitches):
+            continue
+        pitch = max(x.midi for x in el.pitches) if el.isChord else el.pitch.midi
+        out.append((pitch, float(el.getOffsetInHierarchy(m)), float(el.quarterLength)))
+    return out
+
+
+def _played_notes(part: Any, shift_ql: float, bar_ql: float) -> tuple[list[Note], list[tuple[int, int, int]]]:
+    """The tune played out with its repeats, and each repeated section's (start, second pass, end) in ticks."""
+    part = part.stripTies()
+    measures = list(part.getElementsByClass("Measure"))
+    sections = _play_sections(measures, _bracket_numbers(part, measures), bar_ql)
+    events, passes = [], []
+    t = shift_ql
+
+    def tick(q: float) -> int:
+        return round(q * TICKS_PER_QUARTER)
+
+    def play(indices: list[int]) -> None:
+        nonlocal t
+        for k in indices:
+            for pitch, off, ql in _measure_events(measures[k]):
+                events.append((pitch, tick(t + off), tick(t + off + ql)))
+            t += float(measures[k].duration.quarterLength)
+
+    for sec in sections:
+        if sec[0] == "once":
+            play(sec[1])
+        else:
+            s = tick(t)
+            play(sec[1])
+            mid = tick(t)
+            play(sec[2])
+            passes.append((s, mid, tick(t)))
+    notes = skyline(events)
+    if len(notes) < MIN_NOTES:
+        raise _SkipTune(f"fewer than {MIN_NOTES} notes")
+    return notes, passes
+
+
+def _repeats(notes: list[Note], meter: tuple[int, int], passes: list[tuple[int, int, int]]) -> tuple[list, list[str]]:
+    """The Repeats that write the played-out tune, and why the other repeated sections are written out.
+
+    On the bar grid a section's pass holds the bars that start inside it; the body is what the two
+    passes share from their first bar on, the rest of each pass is its ending (so a tune whose passes
+    differ only in the pickup into the next one gets one-bar endings, as |: ... [1 ... :|[2 ... writes)."""
+    if not passes:
+        return [], []
+    melody = Melody(notes=notes, meter=meter)
+    bars = grid_bars(melody)
+    bt = melody.bar_ticks
+    form: list[Repeat] = []
+    dropped: list[str] = []
+    pos = 0
+    for s, mid, e in passes:
+        a, m, b = (min(len(bars), max(pos, -(-x // bt))) for x in (s, mid, e))
+        p1, p2 = bars[a:m], bars[m:b]
+        k = 0
+        while k < min(len(p1), len(p2)) and p1[k] == p2[k]:
+            k += 1
+        if k and (k == len(p1)) != (k == len(p2)):  # one pass longer: the last shared bar joins both endings
+            k -= 1
+        if not k:
+            dropped.append("passes differ on the bar grid")
+            continue
+        r = Repeat(a, k, len(p1) - k, len(p2) - k)
+        problem = repeat_problem(bars, r)
+        if problem:
+            dropped.append("note tied into the repeat" if "tied" in problem else "passes differ on the bar grid")
+            continue
+        form.append(r)
+        pos = r.end
+    return form, dropped
 
 
 def _key_signature(part: Any) -> Any:
@@ -314,6 +484,8 @@ class CorpusStats:
     midi_mismatch: int = 0  # tunes that read back from their .mid file differently
     modes: Counter = field(default_factory=Counter)  # mode -> tunes
     key_sources: Counter = field(default_factory=Counter)  # where each tune's key came from -> tunes
+    form: Counter = field(default_factory=Counter)  # repeats and endings kept, bars played and written
+    form_dropped: Counter = field(default_factory=Counter)  # repeated sections written out, by reason
 
     def count_tune(self, collection: str, split: str, n_notes: int, roundtrip_ok: bool) -> None:
         self.n_tunes += 1
@@ -337,6 +509,8 @@ class CorpusStats:
             "midi_mismatch": self.midi_mismatch,
             "modes": dict(sorted(self.modes.items())),
             "key_sources": dict(sorted(self.key_sources.items())),
+            "form": dict(sorted(self.form.items())),
+            "form_dropped": dict(sorted(self.form_dropped.items())),
             "music21_version": music21.__version__,
         }
 
@@ -415,7 +589,8 @@ def _write_tune(rec: dict, coll: str, source: str, out: Path, tokenizer, stats: 
     try:
         notes = [Note(*n) for n in rec["notes"]]
         key, source = tune_key(rec.get("signature"), notes)
-        melody = Melody(notes=notes, meter=tuple(rec["meter"]), key=key, tempo=rec["tempo"])
+        form = tuple(Repeat(*r) for r in rec.get("form", ()))
+        melody = Melody(notes=notes, meter=tuple(rec["meter"]), key=key, tempo=rec["tempo"], form=form)
     except MidiError:
         stats.skipped["invalid melody"] += 1
         return None
@@ -428,11 +603,17 @@ def _write_tune(rec: dict, coll: str, source: str, out: Path, tokenizer, stats: 
         path.unlink()
         stats.skipped["unreadable midi"] += 1
         return None
-    stats.midi_mismatch += (back.notes, back.meter, back.key) != (melody.notes, melody.meter, melody.key)
+    stats.midi_mismatch += (back.notes, back.meter, back.key, back.form) != (
+        melody.notes,
+        melody.meter,
+        melody.key,
+        melody.form,
+    )
     try:
         roundtrip_ok = tokenizer.decode(tokenizer.encode(back)).notes == back.notes
     except MidiError:
         roundtrip_ok = False
+    _count_form(stats, coll, back, rec.get("form_dropped", []))
     stats.count_tune(coll, split, len(back.notes), roundtrip_ok)
     stats.modes[back.key[1]] += 1
     stats.key_sources[source] += 1
@@ -448,6 +629,19 @@ def _write_tune(rec: dict, coll: str, source: str, out: Path, tokenizer, stats: 
         "n_bars": back.n_bars,
         "sha1": hashlib.sha1(path.read_bytes()).hexdigest(),
     }
+
+
+def _count_form(stats: CorpusStats, coll: str, melody: Melody, dropped: list[str]) -> None:
+    f = stats.form
+    f[f"{coll} tunes"] += 1
+    f[f"{coll} tunes with repeats"] += bool(melody.form)
+    f[f"{coll} tunes with endings"] += any(r.ending1 for r in melody.form)
+    f["repeats"] += len(melody.form)
+    f["repeats with endings"] += sum(1 for r in melody.form if r.ending1)
+    f["bars played"] += melody.n_bars
+    f["bars written"] += written_bars(melody)
+    for reason in dropped:
+        stats.form_dropped[reason] += 1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -498,6 +692,9 @@ def write_data_readme_section(stats: dict) -> str:
             "Processing (`genmodels/learn/melody_corpus.py`): every tune of every opus file; first part (Bach: "
             "Soprano); ties merged, grace notes dropped, chords reduced to the top note, monophonic "
             "skyline; the pickup is written as a leading rest so bar lines fall at multiples of the bar; "
+            "repeats are played out (a `:|` goes back to the last `|:`, or without one to the end of the "
+            "previous section, as abc2midi plays it; first and second endings in their passes) and kept as "
+            "the tune's form (see below); "
             f"tunes with fewer than {MIN_NOTES} notes, no meter, an unsupported meter, or a meter change "
             "are skipped. Each tune is written as a `.mid` file and read back with `read_midi`, the path "
             "a user's MIDI takes. Split by sha1 of the tune id (collection-file-index): ~90% train, "
@@ -507,6 +704,8 @@ def write_data_readme_section(stats: dict) -> str:
         f"Tunes: {stats.get('n_tunes', 0):,}; notes: {stats.get('n_notes', 0):,}.",
         "",
         *_readme_counts(stats),
+        "",
+        *_readme_form(stats),
         "",
         (
             f"Token round trip (encode -> decode reproduces every note): "
@@ -520,6 +719,45 @@ def write_data_readme_section(stats: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _readme_form(stats: dict) -> list[str]:
+    """The repeats kept as the tunes' form, per collection."""
+    f = stats.get("form", {})
+    if not f:
+        return []
+    colls = sorted({k.rsplit(" tunes", 1)[0] for k in f if k.endswith(" tunes")})
+    lines = [
+        (
+            "Form: each tune's `.mid` file plays it out and lists its repeats in a text event "
+            "(`form: start body ending1 ending2`, in bars); the tokenizer writes a repeated body once between "
+            "`|:` and `:|`, with `[1` `[2` endings. On the bar grid a section's two passes share their body "
+            "bars from the first on; the rest of each pass is its ending, so a tune whose passes differ only "
+            "in the pickup into the next section has one-bar endings."
+        ),
+        "",
+        "| collection | tunes | with repeats | with endings |",
+        "|---|---:|---:|---:|",
+    ]
+    for c in colls:
+        lines.append(
+            f"| {c} | {f.get(f'{c} tunes', 0)} | {f.get(f'{c} tunes with repeats', 0)} | "
+            f"{f.get(f'{c} tunes with endings', 0)} |"
+        )
+    played, written = f.get("bars played", 0), f.get("bars written", 0)
+    lines += [
+        "",
+        f"Repeats: {f.get('repeats', 0):,}, of which {f.get('repeats with endings', 0):,} with first and second "
+        f"endings; bars played {played:,}, written {written:,}.",
+    ]
+    dropped = stats.get("form_dropped", {})
+    if dropped:
+        lines.append(
+            "Repeated sections written out (played as heard, without signs): "
+            + ", ".join(f"{k}: {v}" for k, v in dropped.items())
+            + "."
+        )
+    return lines
 
 
 def _readme_counts(stats: dict) -> list[str]:

@@ -22,6 +22,7 @@ from fractions import Fraction
 from genmodels.core.errors import NotationError
 from genmodels.music import Melody
 from genmodels.music.bars import Event, bar_events, describe_position, split_value
+from genmodels.music.form import ENDING_1, REPEAT_END, REPEAT_START, written_bars_with_signs
 from genmodels.music.scales import LETTER_PC, key_name, key_signature, signature_alterations, spell_pitch_class
 
 UNIT_TICKS = 6  # L:1/8
@@ -127,6 +128,19 @@ def _beat_ticks(meter: tuple[int, int]) -> int:
     return 48 // den
 
 
+def _bar_line(signs: list[str], first: bool = False, last: bool = False) -> str:
+    """The bar line with its repeat signs: ' | ', ' |: ', ' :| ', ' :| |: ' (never '::', which music21
+    misreads), ' |[1 ', ' :|[2 '; at the start '' or '|: ', at the end ' |]' or ' :|'."""
+    text = " ".join(
+        "|:" if s == REPEAT_START else ":|" if s == REPEAT_END else "|[1" if s == ENDING_1 else "[2" for s in signs
+    ).replace(":| [2", ":|[2")
+    if first:
+        return f"{text} " if text else ""
+    if last:
+        return f" {text}" if text else " |]"
+    return f" {text} " if text else " | "
+
+
 def _field(text: str) -> str:
     """Header text on one line, with ABC's comment sign escaped."""
     return re.sub(r"\s+", " ", str(text)).strip().replace("%", "\\%")
@@ -140,9 +154,15 @@ def to_abc(
     tonic, mode = melody.key
     sharps = key_signature(tonic, mode)
     beat = _beat_ticks(melody.meter)
-    bars = [bar_abc(ev, b, sharps, beat) for b, ev in enumerate(bar_events(melody, pickup))]
-    lines = [" | ".join(bars[i : i + bars_per_line]) for i in range(0, len(bars), max(1, bars_per_line))]
-    body = " |\n".join(lines) + " |]" if bars else "z |]"
+    played = [bar_abc(ev, b, sharps, beat) for b, ev in enumerate(bar_events(melody, pickup))]
+    order, before, after = written_bars_with_signs(melody.form, len(played))
+    body = ""
+    for k, (b, signs) in enumerate(zip(order, before, strict=True)):
+        line_break = k and k % max(1, bars_per_line) == 0
+        body += (_bar_line(signs, first=k == 0) + ("\n" if line_break else "")).lstrip(" " if k == 0 else "")
+        body += played[b]
+    body = body + _bar_line(after, last=True) if order else "z |]"
+    body = "\n".join(line.rstrip() for line in body.split("\n"))
     head = [
         f"X:{int(number)}",
         f"T:{_field(title) or 'Untitled'}",

@@ -21,6 +21,7 @@ get_end_time) falls there, without a silent note.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import io
 import math
@@ -33,6 +34,7 @@ import mido
 import pretty_midi
 
 from genmodels.core.errors import MidiError
+from genmodels.music.form import check_form
 from genmodels.music.notation import estimate_key
 from genmodels.music.scales import estimate_key_in_signature, key_signature
 from genmodels.music.types import (
@@ -42,6 +44,7 @@ from genmodels.music.types import (
     TICKS_PER_QUARTER,
     Melody,
     Note,
+    Repeat,
     bar_ticks_for,
     fold_into_range,
 )
@@ -278,7 +281,34 @@ def _melody_from_pretty_midi(pm: pretty_midi.PrettyMIDI, track: int | None = Non
     end = min(math.floor(end_tick * TICKS_PER_QUARTER / pm.resolution + 0.5) + shift, bar_end)
     notes, _ = close_articulation_gaps(notes, end if end > notes[-1].end else bar_end)
     length = end if end > notes[-1].end else 0
-    return Melody(notes=notes, meter=meter, key=_first_key(pm, notes), tempo=_first_tempo(pm), length=length)
+    melody = Melody(notes=notes, meter=meter, key=_first_key(pm, notes), tempo=_first_tempo(pm), length=length)
+    return _with_written_form(pm, melody)
+
+
+FORM_TEXT = "form: "  # a text event listing the repeats ("form: 0 8 0 0; 16 7 1 1": start body ending1
+# ending2 in bars): MIDI plays the tune out, and this event keeps how it is written.
+
+
+def _form_text(form: tuple[Repeat, ...]) -> str:
+    return FORM_TEXT + "; ".join(f"{r.start} {r.body} {r.ending1} {r.ending2}" for r in form)
+
+
+def _with_written_form(pm: pretty_midi.PrettyMIDI, melody: Melody) -> Melody:
+    """The melody with the repeats its form event lists, where they match its notes (a file edited
+    elsewhere may no longer play them: it is read as played, without a form)."""
+    for ev in pm.text_events:
+        if not ev.text.startswith(FORM_TEXT):
+            continue
+        try:
+            fields = [[int(x) for x in r.split()] for r in ev.text[len(FORM_TEXT) :].split(";") if r.strip()]
+            if any(len(f) != 4 for f in fields):
+                return melody
+            with_form = dataclasses.replace(melody, form=tuple(Repeat(*f) for f in fields))
+            check_form(with_form)
+        except (ValueError, MidiError):
+            return melody
+        return with_form
+    return melody
 
 
 def _melody_instrument(pm: pretty_midi.PrettyMIDI, track: int | None = None) -> pretty_midi.Instrument:
@@ -384,6 +414,8 @@ def melody_to_midi(melody: Melody, program: int = 0, velocity: int = 90) -> pret
     pm.time_signature_changes.append(pretty_midi.TimeSignature(melody.meter[0], melody.meter[1], 0.0))
     pm.key_signature_changes.append(pretty_midi.KeySignature(_signature_key_number(*melody.key), 0.0))
     pm.text_events.append(pretty_midi.Text(f"{KEY_TEXT}{melody.key[0]} {melody.key[1]}", 0.0))
+    if melody.form:
+        pm.text_events.append(pretty_midi.Text(_form_text(melody.form), 0.0))
     inst = pretty_midi.Instrument(program=int(program), name="melody")
     sec_per_tick = 60.0 / melody.tempo / TICKS_PER_QUARTER
     for n in melody.notes:

@@ -1,5 +1,6 @@
 """MusicXML for a Melody, written by music21: one part with clef, key signature (with its mode),
-time signature, tempo, bars, ties across bar lines, rests and a pickup bar.
+time signature, tempo, bars, ties across bar lines, rests, a pickup bar, and the form: repeat bar
+lines and first/second-ending brackets, each repeated bar written once.
 
 Notes are spelled from the key signature (B flat in F major, A sharp in B major). Notes from index
 `prompt_notes` on (the model's continuation) can carry a colour, which MusicXML keeps in the note's
@@ -14,6 +15,7 @@ from typing import Any
 from genmodels.core.errors import NotationError
 from genmodels.music import TICKS_PER_QUARTER, Melody
 from genmodels.music.bars import Event, bar_events, pickup_ticks
+from genmodels.music.form import REPEAT_END, REPEAT_START, written_bars_with_signs
 from genmodels.music.scales import LETTER_PC, key_signature, parse_mode, spell_pitch_class, tonic_name
 
 CONTINUATION_COLOR = "#C0392B"
@@ -58,6 +60,25 @@ def _first_bar_marks(melody: Melody) -> list[Any]:
     ]
 
 
+def _repeat_signs(part: Any, melody: Melody, measures: dict, order: list[int], before: list, after: list) -> None:
+    """Repeat bar lines and volta brackets on the written measures (``measures``: played bar -> measure)."""
+    from music21 import bar, spanner
+
+    for k, b in enumerate(order):
+        if REPEAT_START in before[k]:
+            measures[b].leftBarline = bar.Repeat(direction="start")
+        if REPEAT_END in before[k] and k:
+            measures[order[k - 1]].rightBarline = bar.Repeat(direction="end")
+    if REPEAT_END in after and order:
+        measures[order[-1]].rightBarline = bar.Repeat(direction="end")
+    for r in melody.form:
+        if r.ending1:
+            first = [measures[b] for b in range(r.start + r.body, r.second_pass)]
+            second = [measures[b] for b in range(r.second_pass + r.body, r.end)]
+            part.insert(0, spanner.RepeatBracket(first, number=1))
+            part.insert(0, spanner.RepeatBracket(second, number=2))
+
+
 def to_music21(
     melody: Melody,
     title: str | None = None,
@@ -71,8 +92,13 @@ def to_music21(
     sharps = key_signature(*melody.key)
     lead = pickup_ticks(melody, pickup)
     part = stream.Part(id="melody")
-    for b, events in enumerate(bar_events(melody, pickup)):
-        m = stream.Measure(number=b if lead else b + 1)
+    played = bar_events(melody, pickup)
+    order, before, after = written_bars_with_signs(melody.form, len(played))
+    measures = {}
+    for k, b in enumerate(order):
+        events = played[b]
+        m = stream.Measure(number=k if lead else k + 1)
+        measures[b] = m
         if b == 0:
             for mark in _first_bar_marks(melody):
                 m.insert(0, mark)
@@ -86,6 +112,7 @@ def to_music21(
                 _m21_note(e, sharps, color if colored else None),
             )
         part.append(m)
+    _repeat_signs(part, melody, measures, order, before, after)
     score = stream.Score(id="tune")
     score.metadata = metadata.Metadata(title=title or "Untitled")
     score.insert(0, part)

@@ -72,6 +72,33 @@ class Note:
         return self.start + self.duration
 
 
+@dataclass(frozen=True)
+class Repeat:
+    """A repeated section of a played-out melody, in bars of the bar grid: the first pass plays
+    `body` bars from bar `start` then `ending1` bars, the second pass the same body bars then
+    `ending2` bars (no endings: both 0). The melody's notes are the tune as heard; a Repeat says how
+    it is written (|: body [1 ending1 :|[2 ending2)."""
+
+    start: int
+    body: int
+    ending1: int = 0
+    ending2: int = 0
+
+    @property
+    def span(self) -> int:
+        """Bars the section lasts when played."""
+        return 2 * self.body + self.ending1 + self.ending2
+
+    @property
+    def end(self) -> int:
+        return self.start + self.span
+
+    @property
+    def second_pass(self) -> int:
+        """The bar where the second pass of the body begins."""
+        return self.start + self.body + self.ending1
+
+
 @dataclass
 class Melody:
     """A monophonic melody on the 12-tpq grid; bar i spans [i*bar_ticks, (i+1)*bar_ticks)."""
@@ -81,6 +108,7 @@ class Melody:
     key: tuple[int, str] = (0, "major")
     tempo: float = 120.0
     length: int = 0  # ticks the melody lasts, rests after the last note included (0: until the last note ends)
+    form: tuple[Repeat, ...] = ()  # how the played-out notes are written: repeats with their endings
 
     def __post_init__(self) -> None:
         self.notes = list(self.notes)
@@ -97,6 +125,8 @@ class Melody:
         _check_notes(self.notes)
         if not isinstance(self.length, int) or isinstance(self.length, bool) or self.length < 0:
             raise MidiError(f"Invalid melody length {self.length!r}: expected ticks >= 0")
+        self.form = tuple(self.form)
+        _check_form(self.form, self.n_bars)
 
     @property
     def bar_ticks(self) -> int:
@@ -137,13 +167,15 @@ class Melody:
             if e > s:
                 notes.append(Note(n.pitch, s - lo, e - s))
         length = max(0, min(self.length, hi) - lo) if self.length else 0
-        return replace(self, notes=notes, length=length)
+        form = tuple(replace(r, start=r.start - start) for r in self.form if r.start >= start and r.end <= stop)
+        return replace(self, notes=notes, length=length, form=form)
 
     def concat(self, other: Melody) -> Melody:
         """`other` appended at the next bar line after self (meter/key/tempo of self)."""
         off = self.n_bars * self.bar_ticks
         notes = self.notes + [Note(n.pitch, n.start + off, n.duration) for n in other.notes]
-        return replace(self, notes=notes, length=off + other.length if other.length else 0)
+        form = self.form + tuple(replace(r, start=r.start + self.n_bars) for r in other.form)
+        return replace(self, notes=notes, length=off + other.length if other.length else 0, form=form)
 
 
 def _valid_tempo(tempo: object) -> float:
@@ -154,6 +186,21 @@ def _valid_tempo(tempo: object) -> float:
     if not math.isfinite(bpm) or not (1.0 <= bpm <= 1000.0):
         raise MidiError(f"Tempo {bpm} BPM is outside 1-1000")
     return bpm
+
+
+def _check_form(form: tuple[Repeat, ...], n_bars: int) -> None:
+    """MidiError unless `form` holds Repeats in order, apart, inside the melody's bars, each with a body
+    and with both endings or neither. (That the two passes sound the same is checked where bars are cut:
+    genmodels.music.form.repeat_problem.)"""
+    prev_end = 0
+    for r in form:
+        if not isinstance(r, Repeat):
+            raise MidiError(f"Melody.form must hold Repeat objects, got {type(r).__name__}")
+        if r.body < 1 or r.start < prev_end or min(r.ending1, r.ending2) < 0 or (r.ending1 == 0) != (r.ending2 == 0):
+            raise MidiError(f"Invalid repeat {r}: a body of at least one bar, both endings or neither, in order")
+        if r.end > n_bars:
+            raise MidiError(f"Repeat {r} lasts {r.span} bars from bar {r.start + 1}; the melody has {n_bars}")
+        prev_end = r.end
 
 
 def _check_notes(notes: list[Note]) -> None:

@@ -9,6 +9,16 @@ from dataclasses import dataclass, replace
 import torch
 
 from genmodels.core.errors import CheckpointError, MidiError
+from genmodels.music.form import (
+    ENDING_1,
+    ENDING_2,
+    REPEAT_END,
+    REPEAT_START,
+    SIGNS,
+    check_form,
+    play_written,
+    written_order,
+)
 from genmodels.music.types import (
     MAX_DURATION_TOKEN,
     MODES,
@@ -34,6 +44,12 @@ class GrammarState:
     last_was_note: bool = False
     at_bar_start: bool = False
     pending: str = ""  # slot kind awaiting its duration: 'note' | 'hold' | 'rest'
+    # The form (tokenizers with repeat signs): where the written tune stands in a repeat.
+    phase: str = ""  # '' | 'body' (after |:) | 'ending1' (after [1) | 'await2' (after :| that closed [1) | 'ending2'
+    phase_bars: int = 0  # bars written since the last sign
+    body_bars: int = 0  # bars of the open repeat's body
+    body_end_note: bool = False  # the body's last event is a note (a second ending may hold it)
+    played_bars: int = 0  # bars of the tune as played: written bars plus the second passes closed so far
 
 
 class MelodyTokenizer:
@@ -42,11 +58,16 @@ class MelodyTokenizer:
     Sequence: <bos> meter key bar ev ev ... bar ev ... <eos>; each event is a slot token
     ("p:60", "rest" or "hold") followed by a duration token "d:N" (ticks). Every bar sums to
     exactly bar_ticks; notes across bar lines continue with "hold" in the next bar.
+
+    With ``form`` (the default), the repeat signs "|:", ":|", "[1", "[2" may stand between bars: a
+    tune is written with its repeats (``Melody.form``) and decoded played out. The grammar keeps them
+    well formed: a body of at least one bar, "[2" right after the ":|" that closes a "[1", no <eos>
+    while a repeat is open, no note tied into a repeat.
     """
 
     header_length = 3
 
-    def __init__(self, modes: Sequence[str] = MODES) -> None:
+    def __init__(self, modes: Sequence[str] = MODES, form: bool = True) -> None:
         if not set(FIRST_MODES) <= set(modes) <= set(MODES):
             raise CheckpointError(f"A melody tokenizer's modes are major and minor plus some of {MODES}; got {modes}")
         self.modes = tuple(m for m in MODES if m in modes)
@@ -58,6 +79,9 @@ class MelodyTokenizer:
         vocab += [f"d:{d}" for d in range(1, MAX_DURATION_TOKEN + 1)]
         # Modes added later go at the end, so every older token keeps its id (models fine-tune across).
         vocab += [f"key:{t}:{m}" for m in self.modes if m not in FIRST_MODES for t in range(12)]
+        self.form = bool(form)
+        if self.form:  # after the modes, for the same reason
+            vocab += list(SIGNS)
         self.vocab: list[str] = vocab
         self.index = {t: i for i, t in enumerate(vocab)}
         self.pad_id, self.bos_id, self.eos_id, self.bar_id = 0, 1, 2, 3
@@ -84,6 +108,8 @@ class MelodyTokenizer:
             m[self.dur0 : self.dur0 + r] = True
             self._mask_dur.append(m)
         self._mask_none = torch.zeros(V, dtype=torch.bool)
+        self.sign_ids = {s: self.index[s] for s in SIGNS} if self.form else {}
+        self.id_sign = {i: s for s, i in self.sign_ids.items()}
 
     @property
     def vocab_size(self) -> int:
@@ -104,7 +130,7 @@ class MelodyTokenizer:
         vocab = list(d.get("vocab", cls().vocab))
         modes = [m for m in MODES if f"key:0:{m}" in vocab]
         try:
-            tok = cls(modes)
+            tok = cls(modes, form=REPEAT_START in vocab)
         except CheckpointError:
             tok = None
         if tok is None or d.get("ticks_per_quarter", TICKS_PER_QUARTER) != TICKS_PER_QUARTER or vocab != tok.vocab:
@@ -140,11 +166,30 @@ class MelodyTokenizer:
 
     # ----- encode -----
     def encode(self, melody: Melody, add_eos: bool = True) -> list[int]:
-        """Melody -> token ids; MidiError for an empty melody or pitches outside PITCH_RANGE."""
+        """Melody -> token ids; MidiError for an empty melody, pitches outside PITCH_RANGE, or a form
+        whose repeats do not play their bars again. A tokenizer without repeat signs writes the tune
+        played out."""
         if not melody.notes:
             raise MidiError("Cannot encode an empty melody")
-        bt = melody.bar_ticks
         ids = self.header(melody.meter, melody.key)
+        bars = self._bar_tokens(melody)
+        if self.form and melody.form:
+            check_form(melody)
+            for it in written_order(melody.form, len(bars)):
+                if isinstance(it, int):
+                    ids += bars[it]
+                else:
+                    ids.append(self.sign_ids[it])
+        else:
+            for b in bars:
+                ids += b
+        if add_eos:
+            ids.append(self.eos_id)
+        return ids
+
+    def _bar_tokens(self, melody: Melody) -> list[list[int]]:
+        """The played-out bars as token lists, each starting with "bar"."""
+        bt = melody.bar_ticks
         # Segments covering [0, n_bars*bt): (pitch or None, start, end).
         segs: list[tuple[int | None, int, int]] = []
         t = 0
@@ -159,24 +204,23 @@ class MelodyTokenizer:
         total = melody.n_bars * bt
         if total > t:
             segs.append((None, t, total))
+        bars: list[list[int]] = []
         bar = -1
         for slot, s, e in segs:
             pos = s
             while pos < e:
                 b = pos // bt
                 if b != bar:
-                    ids.append(self.bar_id)
+                    bars.append([self.bar_id])
                     bar = b
                 seg_end = min(e, (b + 1) * bt)
                 if slot is None:
-                    ids.append(self.rest_id)
+                    bars[-1].append(self.rest_id)
                 else:
-                    ids.append(slot if pos == s else self.hold_id)
-                ids.append(self.dur_id(seg_end - pos))
+                    bars[-1].append(slot if pos == s else self.hold_id)
+                bars[-1].append(self.dur_id(seg_end - pos))
                 pos = seg_end
-        if add_eos:
-            ids.append(self.eos_id)
-        return ids
+        return bars
 
     # ----- grammar -----
     def grammar_state(self, ids: Sequence[int]) -> GrammarState:
@@ -192,6 +236,8 @@ class MelodyTokenizer:
     def allowed(self, state: GrammarState) -> torch.Tensor:
         """Bool mask (vocab_size,) of the tokens legal after `state` (all False when done)."""
         e = state.expecting
+        if self.form and e in ("bar", "bar_or_eos"):
+            return self._allowed_between_bars(state)
         if e == "bar":
             m = self._mask_bar
         elif e == "event":
@@ -204,14 +250,55 @@ class MelodyTokenizer:
             m = self._mask_none
         return m.clone()
 
+    def _allowed_between_bars(self, state: GrammarState) -> torch.Tensor:
+        """A bar, <eos> or a repeat sign: what the form allows at this bar line."""
+        m = self._mask_none.clone()
+        ph, n = state.phase, state.phase_bars
+        if ph == "await2":
+            m[self.sign_ids[ENDING_2]] = True
+            return m
+        m[self.bar_id] = True
+        if ph == "body" and n:
+            m[self.sign_ids[REPEAT_END]] = m[self.sign_ids[ENDING_1]] = True
+        elif ph == "ending1" and n:
+            m[self.sign_ids[REPEAT_END]] = True
+        elif ph == "" or (ph == "ending2" and n):
+            m[self.sign_ids[REPEAT_START]] = True
+            m[self.eos_id] = state.expecting == "bar_or_eos"
+        return m
+
+    def _advance_sign(self, state: GrammarState, sign: str) -> GrammarState | None:
+        """The state after a repeat sign, or None where it is not legal."""
+        ph, n = state.phase, state.phase_bars
+        if sign == REPEAT_START and (ph == "" or (ph == "ending2" and n)):
+            return replace(state, phase="body", phase_bars=0, body_bars=0, last_was_note=False)
+        if sign == ENDING_1 and ph == "body" and n:
+            return replace(state, phase="ending1", phase_bars=0, body_bars=n, body_end_note=state.last_was_note)
+        if sign == REPEAT_END and ph == "body" and n:
+            return replace(state, phase="", phase_bars=0, played_bars=state.played_bars + n)
+        if sign == REPEAT_END and ph == "ending1" and n:
+            return replace(state, phase="await2", phase_bars=0, played_bars=state.played_bars + state.body_bars)
+        if sign == ENDING_2 and ph == "await2":
+            return replace(state, phase="ending2", phase_bars=0, last_was_note=state.body_end_note)
+        return None
+
     def advance(self, state: GrammarState, token_id: int) -> GrammarState:
         """The state after `token_id`; MidiError if the token is not legal here."""
         tok = int(token_id)
         e = state.expecting
-        if e in ("bar", "bar_or_eos") and tok == self.bar_id:
+        if e in ("bar", "bar_or_eos") and tok == self.bar_id and state.phase != "await2":
             return replace(state, remaining=state.bar_ticks, expecting="event", at_bar_start=True)
-        if e == "bar_or_eos" and tok == self.eos_id:
+        if (
+            e == "bar_or_eos"
+            and tok == self.eos_id
+            and state.phase in ("", "ending2")
+            and not (state.phase == "ending2" and state.phase_bars == 0)
+        ):
             return replace(state, expecting="done")
+        if e in ("bar", "bar_or_eos") and tok in self.id_sign:
+            after = self._advance_sign(state, self.id_sign[tok])
+            if after is not None:
+                return after
         if e == "event":
             if self.pitch0 <= tok < self.pitch0 + PITCH_RANGE[1] - PITCH_RANGE[0] + 1:
                 return replace(state, expecting="duration", pending="note")
@@ -227,6 +314,8 @@ class MelodyTokenizer:
                 remaining=rem,
                 expecting="bar_or_eos" if done else "event",
                 bars_completed=state.bars_completed + done,
+                phase_bars=state.phase_bars + done,
+                played_bars=state.played_bars + done,
                 at_bar_start=False,
                 last_was_note=state.pending != "rest",
                 pending="",
@@ -253,26 +342,46 @@ class MelodyTokenizer:
             key = self.id_key[ids[i]]
             i += 1
         state = GrammarState(bar_ticks=bar_ticks_for(meter))
-        notes: list[list[int]] = []  # [pitch, start, duration]
-        pos = 0
+        written: list = []  # signs and bar numbers, in written order
+        bars: list[list[tuple[int, int]]] = []  # each written bar's (slot, ticks) events
         slot = -1
         for tok in ids[i:]:
             state_before = state
             state = self.advance(state, tok)
             if state.expecting == "done":
                 break
-            if state_before.expecting == "event":
+            if tok in self.id_sign:
+                written.append(self.id_sign[tok])
+            elif tok == self.bar_id:
+                written.append(len(bars))
+                bars.append([])
+            elif state_before.expecting == "event":
                 slot = tok
             elif state_before.expecting == "duration":
-                d = tok - self.dur0 + 1
+                bars[-1].append((slot, tok - self.dur0 + 1))
+        order, form = play_written(written)
+        notes: list[list[int]] = []  # [pitch, start, duration]
+        pos = 0
+        for b in order:
+            for slot, d in bars[b]:
                 if slot == self.hold_id:
                     notes[-1][2] += d
                 elif slot != self.rest_id:
                     notes.append([slot - self.pitch0 + PITCH_RANGE[0], pos, d])
                 pos += d
         length = pos if notes and pos > notes[-1][1] + notes[-1][2] else 0  # rests after the last note stay
-        return Melody(notes=[Note(p, s, d) for p, s, d in notes], meter=meter, key=key, length=length)
+        notes_ = [Note(p, s, d) for p, s, d in notes]
+        try:
+            return Melody(notes=notes_, meter=meter, key=key, length=length, form=form)
+        except MidiError:  # a prefix that stops inside a repeat's last bar: the notes stand without the form
+            return Melody(notes=notes_, meter=meter, key=key, length=length)
 
     def count_notes(self, ids: Iterable[int]) -> int:
-        """Sounding notes after merging holds (the denominator of nats per note)."""
-        return len(self.decode(ids).notes)
+        """Notes as written (a repeat's bars count once; a note held over a bar line once): the
+        denominator of nats per note."""
+        n = 0
+        for t in ids:
+            if t == self.eos_id:
+                break
+            n += self.is_pitch(t)
+        return n
