@@ -25,7 +25,8 @@ from genmodels.music import (
     write_midi,
 )
 from genmodels.music.scales import to_key
-from genmodels.tokenizers.melody import GrammarState, MelodyTokenizer
+from genmodels.tokenizers.melody import MelodyTokenizer
+from genmodels.tokenizers.melody_grammar import GrammarState
 
 TOK = MelodyTokenizer()
 
