@@ -17,7 +17,8 @@ from streamlit.testing.v1 import AppTest
 
 from app.model_cache import available_models
 from app.render import score_svg
-from genmodels.infer.sampling import MAX_PROMPT_CHARS, Sampler, Settings
+from genmodels.infer.decoding import MAX_PROMPT_CHARS, Settings
+from genmodels.infer.sampling import Sampler
 from genmodels.music import MAX_MIDI_BYTES, parse_note_prompt
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from genmodels.infer.decoding import Settings
 from genmodels.infer.healing import MAX_CACHED_MASKS, PieceTable, table_for
-from genmodels.infer.sampling import Sampler, Settings
+from genmodels.infer.sampling import Sampler
 from genmodels.infer.suggest import suggest
 
 ROOT = Path(__file__).resolve().parents[1]

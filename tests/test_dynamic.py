@@ -74,7 +74,8 @@ def test_bad_settings_are_refused():
 
 
 def test_a_sampler_adapted_to_a_prompt_leaves_the_shipped_one_alone():
-    from genmodels.infer.sampling import Sampler, Settings
+    from genmodels.infer.decoding import Settings
+    from genmodels.infer.sampling import Sampler
     from genmodels.io.checkpoint import find_checkpoints
 
     paths = [p for p in find_checkpoints() if p.name == "text-gru"]

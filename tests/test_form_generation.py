@@ -11,7 +11,8 @@ import pytest
 from genmodels.core.errors import SettingsError
 from genmodels.eval.form_report import cadences, form_figures, last_note, part_echo, repeated_bars
 from genmodels.infer.constraints import MelodySteering
-from genmodels.infer.sampling import Sampler, Settings
+from genmodels.infer.decoding import Settings
+from genmodels.infer.sampling import Sampler
 from genmodels.music import Melody, Note, parse_note_prompt, read_midi
 from genmodels.music.abc import to_abc
 from genmodels.music.bars import read_back

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genmodels.core.errors import MidiError, SeedError
-from genmodels.infer.sampling import Sampler, Settings
+from genmodels.infer.decoding import Settings
+from genmodels.infer.sampling import Sampler
 from genmodels.music import MAX_NOTES, Melody, parse_note_prompt, read_midi
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -11,8 +11,9 @@ from genmodels.cli.main import main
 from genmodels.core.errors import SettingsError
 from genmodels.domains import get_domain
 from genmodels.eval.mixing import fit_shares
+from genmodels.infer.decoding import Settings
 from genmodels.infer.dynamic import DynamicSettings, adapted_copy
-from genmodels.infer.sampling import Sampler, Settings
+from genmodels.infer.sampling import Sampler
 from genmodels.infer.suggest import suggest
 from genmodels.io.checkpoint import init_checkpoint_dir, load_checkpoint, pack_for_shipping, save_weights
 from genmodels.nn.mixture import MixtureConfig, MixtureLanguageModel

@@ -5,7 +5,8 @@ import threading
 import pytest
 
 from genmodels.core.errors import SeedError, SettingsError
-from genmodels.infer.sampling import MAX_TEXT_TOKENS, Sampler, Settings
+from genmodels.infer.decoding import MAX_TEXT_TOKENS, Settings
+from genmodels.infer.sampling import Sampler
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def test_threads_share_a_model_without_changing_results(gen):
 def test_choose_samples_the_filtered_distribution():
     import torch
 
-    from genmodels.infer.sampling import choose
+    from genmodels.infer.decoding import choose
 
     probs = torch.tensor([0.5, 0.25, 0.15, 0.1, 0.0])
     logits = probs.clamp_min(1e-12).log().expand(20_000, -1).contiguous()
@@ -130,7 +131,7 @@ def test_top_k_keeps_exactly_k_tokens_even_when_tied():
     """Issue 15.10: top-k kept every token tied at the boundary (top_k=1 on equal logits sampled all of them)."""
     import torch
 
-    from genmodels.infer.sampling import choose
+    from genmodels.infer.decoding import choose
 
     gen = torch.Generator().manual_seed(0)
     tied = torch.zeros(2000, 3)
@@ -151,7 +152,7 @@ def test_candidate_i_depends_only_on_seed_and_i(gen):
 def test_continuation_starts_with_the_rest_of_a_held_note():
     """Issue 15.7: a prompt note held across the bar line was merged into the prompt and dropped from the
     continuation alone, which then started with silence."""
-    from genmodels.infer.sampling import continuation_of
+    from genmodels.infer.melody_rows import continuation_of
     from genmodels.music import Melody, Note, parse_note_prompt
     from genmodels.tokenizers.melody import MelodyTokenizer
 

@@ -7,7 +7,8 @@ import pytest
 
 from genmodels.core.errors import PitchRangeError, SettingsError
 from genmodels.infer.constraints import MelodySteering
-from genmodels.infer.sampling import Sampler, Settings
+from genmodels.infer.decoding import Settings
+from genmodels.infer.sampling import Sampler
 from genmodels.music import Melody, Note, parse_note_prompt, read_midi
 from genmodels.music.scales import scale_pitch_classes, to_key, transpose
 from tests.conftest import ROOT, TINY, train_config
@@ -171,7 +172,7 @@ def test_cli_melody_options_end_to_end(tiny, small_melody_dir, tmp_path, capsys)
 
 def test_a_prompt_longer_than_the_context_keeps_every_bar(shipped):
     """Only the model's context is cut to CONTEXT_BARS: the result is the whole prompt plus the new bars."""
-    from genmodels.infer.sampling import CONTEXT_BARS
+    from genmodels.infer.decoding import CONTEXT_BARS
 
     bt = 48
     n = CONTEXT_BARS + 6

@@ -3,7 +3,8 @@
 import pytest
 
 from genmodels.domains import HARMONY, TEXT
-from genmodels.infer.sampling import Sampler, Settings
+from genmodels.infer.decoding import Settings
+from genmodels.infer.sampling import Sampler
 from genmodels.io.checkpoint import find_checkpoints, load_checkpoint
 
 SHIPPED = find_checkpoints()

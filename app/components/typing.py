@@ -16,7 +16,7 @@ import streamlit as st
 
 from app.model_cache import shared_sampler
 from genmodels.core.errors import GenmodelsError
-from genmodels.infer.sampling import MAX_PROMPT_CHARS
+from genmodels.infer.decoding import MAX_PROMPT_CHARS
 from genmodels.infer.suggest import suggest
 
 TYPED_KEY = "t_typed"  # plain session state: survives page switches (the component's own state does not)

@@ -11,7 +11,7 @@ from app.model_cache import shared_sampler
 from app.render import plain, sanitise_filename
 from genmodels.core.errors import GenmodelsError
 from genmodels.infer.constraints import KEY_STRENGTHS, MelodySteering
-from genmodels.infer.sampling import Settings
+from genmodels.infer.decoding import Settings
 
 
 # -- the settings (right column): a fragment, so a change reruns only this part --------------------

@@ -32,7 +32,7 @@ from app.melody.common import (
 )
 from app.render import plain, sanitise_filename
 from genmodels.core.errors import GenmodelsError, SeedError
-from genmodels.infer.sampling import CONTEXT_BARS
+from genmodels.infer.decoding import CONTEXT_BARS
 from genmodels.music import (
     MAX_MIDI_BYTES,
     format_notes,

@@ -23,7 +23,7 @@ from app.text.common import (
 )
 from app.text.controls import read_settings
 from app.text.results import generate, note_long_prompt, show_results
-from genmodels.infer.sampling import MAX_PROMPT_CHARS
+from genmodels.infer.decoding import MAX_PROMPT_CHARS
 
 # Set by the callbacks below as well as by the user, so initialised here and not through ``value=``.
 st.session_state.setdefault("t_prompt_text", DEFAULT_PROMPT)

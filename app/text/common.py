@@ -5,9 +5,10 @@ import streamlit as st
 
 from app.links import flag, float_in, int_in, new_seed, one_of, read_link, text_up_to
 from app.model_cache import model_summary
+from genmodels.infer.decoding import MAX_PROMPT_CHARS, Settings
 from genmodels.infer.repetition import MAX_NGRAM, MAX_PENALTY
-from genmodels.infer.sampling import MAX_PROMPT_CHARS, Settings, TextSteering
 from genmodels.infer.stopping import MAX_SENTENCES
+from genmodels.infer.text_rows import TextSteering
 
 TYPE_MODE, GENERATE_MODE = "Type with suggestions", "Generate a continuation"
 DEFAULT_PROMPT = "ROMEO.\nBut soft, what light through yonder window breaks?\n"

@@ -16,9 +16,10 @@ from app.text.common import (
     model_radio,
     roll_seed,
 )
+from genmodels.infer.decoding import Settings
 from genmodels.infer.repetition import MAX_NGRAM
-from genmodels.infer.sampling import Settings, TextSteering
 from genmodels.infer.stopping import MAX_SENTENCES
+from genmodels.infer.text_rows import TextSteering
 
 
 def read_settings(models: list) -> dict:

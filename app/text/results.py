@@ -8,7 +8,8 @@ from app.model_cache import prompt_was_cut, shared_sampler
 from app.render import PROB_LEGEND, plain, text_html, tokens_html
 from app.text.common import EMPTY_PROMPT, KEEP, MAX_LINK_PROMPT, keep_candidate
 from genmodels.core.errors import GenmodelsError, SettingsError
-from genmodels.infer.sampling import CONTEXT_TOKENS, Settings, TextSteering
+from genmodels.infer.decoding import CONTEXT_TOKENS, Settings
+from genmodels.infer.text_rows import TextSteering
 
 
 def note_long_prompt(prompt: str, model, prompt_msg) -> bool:

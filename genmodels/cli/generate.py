@@ -10,9 +10,11 @@ from genmodels.cli.generate_melody import run_melody_generate
 from genmodels.cli.harmonise import harmonise_command
 from genmodels.core.errors import GenmodelsError, SettingsError
 from genmodels.core.options import from_flat, leaf_fields
+from genmodels.infer.decoding import Settings
 from genmodels.infer.harmonise import HarmonySettings
-from genmodels.infer.sampling import Sampler, Settings, TextSteering
+from genmodels.infer.sampling import Sampler
 from genmodels.infer.suggest import suggest
+from genmodels.infer.text_rows import TextSteering
 
 
 def _given(cls: type, a) -> Any:

@@ -25,8 +25,10 @@ from genmodels.eval.form_report import form_report
 from genmodels.eval.keystrokes import keystroke_report
 from genmodels.eval.ngram import baseline_report
 from genmodels.harmony.adapt import CHORD_RATES
+from genmodels.infer.decoding import Settings
 from genmodels.infer.harmonise import HarmonySettings
-from genmodels.infer.sampling import Sampler, Settings, TextSteering
+from genmodels.infer.sampling import Sampler
+from genmodels.infer.text_rows import TextSteering
 from genmodels.io.checkpoint import load_checkpoint, pack_for_shipping
 from genmodels.learn.config import TrainConfig, resume_config
 from genmodels.learn.trainer import train

@@ -17,7 +17,8 @@ from genmodels.core.paths import atomic_write_json
 from genmodels.domains.base import LanguageModelDomain
 from genmodels.eval.melody_report import generate_like, music_report, regenerate_report
 from genmodels.eval.ngram import melody_baseline
-from genmodels.infer.sampling import MELODY_BARS, Sampler, Settings
+from genmodels.infer.decoding import MELODY_BARS, Settings
+from genmodels.infer.sampling import Sampler
 from genmodels.learn.data import TokenData, melody_files, read_melodies
 from genmodels.learn.melody_corpus import prepare_melody, write_data_readme_section
 from genmodels.learn.melody_data import encode_tunes, held_out_tunes, melody_data

@@ -11,7 +11,7 @@ from genmodels.core.errors import CheckpointError, DataError
 from genmodels.core.paths import atomic_write
 from genmodels.domains.base import LanguageModelDomain
 from genmodels.eval.ngram import text_baseline
-from genmodels.infer.sampling import TEXT_LENGTH, Settings
+from genmodels.infer.decoding import TEXT_LENGTH, Settings
 from genmodels.learn.data import TokenData, recorded_path, token_stream
 from genmodels.learn.text_corpus import load_text_folder, prepare_text
 from genmodels.tokenizers.text import TextTokenizer

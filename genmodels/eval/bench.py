@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from genmodels.core.errors import GenmodelsError
-from genmodels.infer.sampling import CandidateRandom, Sampler, Settings, choose
+from genmodels.infer.decoding import CandidateRandom, Settings, choose
+from genmodels.infer.sampling import Sampler
 from genmodels.infer.suggest import suggest_latency
 from genmodels.io.checkpoint import find_checkpoints, load_checkpoint
 from genmodels.learn.optim import bf16_supported

@@ -14,7 +14,8 @@ from collections import Counter
 from pathlib import Path
 
 from genmodels.infer.constraints import MelodySteering
-from genmodels.infer.sampling import Sampler, Settings
+from genmodels.infer.decoding import Settings
+from genmodels.infer.sampling import Sampler
 from genmodels.learn.data import melody_files, read_melodies
 from genmodels.music import Melody
 from genmodels.music.form import Form, beat_ticks, grid_bars, strong_beats

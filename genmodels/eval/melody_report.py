@@ -9,7 +9,7 @@ from typing import Any
 
 from genmodels.eval import music_stats
 from genmodels.infer.constraints import MelodySteering
-from genmodels.infer.sampling import MAX_CANDIDATES, Settings
+from genmodels.infer.decoding import MAX_CANDIDATES, Settings
 from genmodels.learn.melody_data import held_out_tunes
 from genmodels.music.scales import MODE_STEPS
 

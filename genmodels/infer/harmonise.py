@@ -21,7 +21,7 @@ from genmodels.core.errors import NotationError, SettingsError
 from genmodels.core.options import option
 from genmodels.harmony.adapt import soprano_from_melody
 from genmodels.harmony.grid import HOLD, RANGES, VOICES, Chorale
-from genmodels.infer.sampling import MAX_CANDIDATES, MAX_TEMPERATURE, CandidateRandom, Settings, choose_with_uniform
+from genmodels.infer.decoding import MAX_CANDIDATES, MAX_TEMPERATURE, CandidateRandom, Settings, choose_with_uniform
 from genmodels.infer.voice_guard import VoiceLeadingGuard
 from genmodels.io.checkpoint import load_checkpoint
 from genmodels.music.notation import note_name, parse_note_prompt
