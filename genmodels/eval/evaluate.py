@@ -111,18 +111,23 @@ def eval_checkpoint(
         if report["regenerate"] is None:
             raise SettingsError(f"--regenerate measures models that regenerate passages; {c.domain.name} ones do not")
     if update_card and not source:
-        card = dict(c.card)
-        card["test"] = report["test"]
-        if "sample" in report:
-            card["samples"] = [report["sample"]]
-        if "music" in report:
-            card["music_stats"] = report["music"]
-        if "dynamic" in report:
-            card["dynamic"] = report["dynamic"]
-        card["eval_command"] = f"python -m genmodels eval {path}"
-        card["baseline"] = baseline_summary(c.domain, data)
-        card["results_weights"] = c.weights_id  # the weights these results belong to
-        card.setdefault("weights", c.weights_id)  # cards written before weights were recorded
-        card.pop("stale_results", None)  # results of these weights replace those of earlier ones
-        write_card(Path(path), card)
+        _write_results(c, Path(path), report, data)
     return report
+
+
+def _write_results(c, path: Path, report: dict, data: str | None) -> None:
+    """The report's results, a baseline and the eval command into the model card of ``c`` at ``path``."""
+    card = dict(c.card)
+    card["test"] = report["test"]
+    if "sample" in report:
+        card["samples"] = [report["sample"]]
+    if "music" in report:
+        card["music_stats"] = report["music"]
+    if "dynamic" in report:
+        card["dynamic"] = report["dynamic"]
+    card["eval_command"] = f"python -m genmodels eval {path}"
+    card["baseline"] = baseline_summary(c.domain, data)
+    card["results_weights"] = c.weights_id  # the weights these results belong to
+    card.setdefault("weights", c.weights_id)  # cards written before weights were recorded
+    card.pop("stale_results", None)  # results of these weights replace those of earlier ones
+    write_card(path, card)

@@ -52,48 +52,49 @@ def form_script(form: Form, signs: bool, prompt_bars: int = 0) -> list[Step]:
     steps: list[Step] = []
     made: dict[str, tuple[int, ...]] = {}  # letter -> the gen steps that write it (in order)
     plan = form.plan()
-
-    def gen(bars: int, cadence: str) -> int:
-        steps.append(Step("gen", bars=bars, cadence=cadence))
-        return len(steps) - 1
-
     for i, (letter, repeated, new) in enumerate(plan):
         end = FULL_CADENCE if letter == plan[-1][0] else HALF_CADENCE  # a part that ends the tune, now or later
-        first = prompt_bars if i == 0 else 0
-        if not new:
-            for src in made[letter]:
-                steps.append(Step("copy", source=src))
-            if repeated:
-                for src in made[letter]:
-                    steps.append(Step("copy", source=src))
-            continue
-        if not repeated:
-            made[letter] = (gen(n - first, end),)
+        bars = n - (prompt_bars if i == 0 else 0)
+        if not new:  # a part heard before comes back as it was (twice when it repeats)
+            steps += [Step("copy", source=src) for src in made[letter] * (2 if repeated else 1)]
+        elif not repeated:
+            made[letter] = (_gen(steps, bars, end),)
         elif form.endings:
-            if signs:
-                steps.append(Step("sign", REPEAT_START))
-                body = gen(n - 1 - first, "") if n - 1 - first else -1
-                steps.append(Step("sign", ENDING_1))
-                gen(1, HALF_CADENCE)
-                steps += [Step("sign", REPEAT_END), Step("sign", ENDING_2)]
-                second = gen(1, FULL_CADENCE)
-            else:
-                body = gen(n - 1 - first, "") if n - 1 - first else -1
-                gen(1, HALF_CADENCE)
-                if body >= 0:
-                    steps.append(Step("copy", source=body))
-                second = gen(1, FULL_CADENCE)
-            made[letter] = (body, second) if body >= 0 else (second,)
+            made[letter] = _repeat_with_endings(steps, bars, signs)
         else:
-            if signs:
-                steps.append(Step("sign", REPEAT_START))
-            part = gen(n - first, end)
-            if signs:
-                steps.append(Step("sign", REPEAT_END))
-            else:
-                steps.append(Step("copy", source=part))
-            made[letter] = (part,)
+            made[letter] = _repeat(steps, bars, end, signs)
     return steps
+
+
+def _gen(steps: list[Step], bars: int, cadence: str) -> int:
+    """Append a step the model writes; its index."""
+    steps.append(Step("gen", bars=bars, cadence=cadence))
+    return len(steps) - 1
+
+
+def _repeat(steps: list[Step], bars: int, cadence: str, signs: bool) -> tuple[int, ...]:
+    """A part played twice: between repeat signs, or written out again."""
+    if signs:
+        steps.append(Step("sign", REPEAT_START))
+    part = _gen(steps, bars, cadence)
+    steps.append(Step("sign", REPEAT_END) if signs else Step("copy", source=part))
+    return (part,)
+
+
+def _repeat_with_endings(steps: list[Step], bars: int, signs: bool) -> tuple[int, ...]:
+    """A part played twice with a one-bar first ending (a half cadence) and second ending (a full one)."""
+    if signs:
+        steps.append(Step("sign", REPEAT_START))
+    body = _gen(steps, bars - 1, "") if bars - 1 else -1
+    if signs:
+        steps.append(Step("sign", ENDING_1))
+    _gen(steps, 1, HALF_CADENCE)
+    if signs:
+        steps += [Step("sign", REPEAT_END), Step("sign", ENDING_2)]
+    elif body >= 0:
+        steps.append(Step("copy", source=body))
+    second = _gen(steps, 1, FULL_CADENCE)
+    return (body, second) if body >= 0 else (second,)
 
 
 def script_written_bars(steps: list[Step], prompt_bars: int = 0) -> int:
