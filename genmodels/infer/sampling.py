@@ -10,12 +10,13 @@ candidates were asked for.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
 import torch
 
-from genmodels.core.errors import SettingsError
+from genmodels.core.errors import MidiError, SettingsError
 from genmodels.core.registry import Domain
 from genmodels.infer.constraints import MelodySteering
 from genmodels.infer.decoding import (
@@ -32,6 +33,7 @@ from genmodels.infer.melody_rows import NO_STEERING, MelodyResult, _behind, _Mel
 from genmodels.infer.text_sampling import TextSampling
 from genmodels.io.checkpoint import Checkpoint, load_checkpoint
 from genmodels.music import MAX_DURATION_TOKEN, Melody
+from genmodels.music.form import check_form
 from genmodels.nn.rnn import expand_state
 
 
@@ -147,6 +149,8 @@ class Sampler(MelodyRework, TextSampling):
         for seq, o, e in zip(seqs, overruled, events, strict=True):
             full = self.tok.decode(seq)
             full.tempo = prompt.tempo
+            if not steering.form.free and not full.form:
+                full = written_in_form(full, steering.form)
             continuation = continuation_of(full, context.end)
             if cut:
                 full = _behind(prompt, full, cut)
@@ -165,3 +169,15 @@ class Sampler(MelodyRework, TextSampling):
             h = self.tok.header_length
             prefix = prefix[:h] + [self.tok.sign_ids[script[0].sign]] + prefix[h:]
         return prefix
+
+
+def written_in_form(melody, form):
+    """A tune generated in ``form`` by a model without repeat signs (its repeats were written out note for note):
+    the same notes with the form's repeats, so the score and the exports write them with signs. Left as it is
+    where the notes do not match the form (a part cut short by the length limit)."""
+    written = dataclasses.replace(melody, form=form.repeats())
+    try:
+        check_form(written)
+    except MidiError:
+        return melody
+    return written

@@ -248,3 +248,16 @@ class Form:
     @property
     def played_bars(self) -> int:
         return len(self.shape) * self.part_bars if not self.free else 0
+
+    def repeats(self, first_bar: int = 0) -> tuple[Repeat, ...]:
+        """How a tune played in this form is written, its first part starting at bar ``first_bar``: each
+        repeated part a ``Repeat`` (with one-bar endings when ``endings``)."""
+        out, bar = [], first_bar
+        for _, repeated, _ in self.plan():
+            if repeated:
+                ending = 1 if self.endings else 0
+                out.append(Repeat(bar, self.part_bars - ending, ending, ending))
+                bar += 2 * self.part_bars
+            else:
+                bar += self.part_bars
+        return tuple(out)
