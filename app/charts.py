@@ -34,14 +34,8 @@ def next_token_chart(probs: list[tuple[str, float]]) -> alt.Chart:
 # ---------------------------------------------------------------------------------------------
 # Piano roll
 # ---------------------------------------------------------------------------------------------
-def piano_roll(
-    melody, split: int | None = None, labels: tuple[str, str] = ("prompt", "continuation"), height: int = 260
-) -> alt.Chart:
-    """Altair piano roll of a ``Melody`` with dashed bar lines.
-
-    Notes starting before tick ``split`` are drawn as ``labels[0]`` (grey), the rest as ``labels[1]``.
-    """
-
+def _roll_rows(melody, split: int | None, labels: tuple[str, str]) -> pd.DataFrame:
+    """One row per note: its part (prompt or continuation), start and end in beats, pitch band, name and bar."""
     bt = melody.bar_ticks
     rows = [
         {
@@ -55,7 +49,18 @@ def piano_roll(
         }
         for n in melody.notes
     ]
-    df = pd.DataFrame(rows, columns=["part", "start", "end", "pitch", "top", "note", "bar"])
+    return pd.DataFrame(rows, columns=["part", "start", "end", "pitch", "top", "note", "bar"])
+
+
+def piano_roll(
+    melody, split: int | None = None, labels: tuple[str, str] = ("prompt", "continuation"), height: int = 260
+) -> alt.Chart:
+    """Altair piano roll of a ``Melody`` with dashed bar lines.
+
+    Notes starting before tick ``split`` are drawn as ``labels[0]`` (grey), the rest as ``labels[1]``.
+    """
+    df = _roll_rows(melody, split, labels)
+    bt = melody.bar_ticks
     n_bars = max(1, melody.n_bars)
     bars = pd.DataFrame({"beat": [i * bt / tpq for i in range(n_bars + 1)]})
     lo = min((n.pitch for n in melody.notes), default=60) - 2
