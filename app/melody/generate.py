@@ -11,7 +11,7 @@ from app.model_cache import shared_sampler
 from app.render import plain, sanitise_filename
 from genmodels.core.errors import GenmodelsError
 from genmodels.infer.constraints import KEY_STRENGTHS, MelodySteering
-from genmodels.infer.sampling import Settings
+from genmodels.infer.sampling import Settings, continuation_of
 
 
 # -- the settings (right column): a fragment, so a change reruns only this part --------------------
@@ -139,6 +139,7 @@ def generate(prompt, link, no_link: str, by_label: dict, msg) -> bool:
         settings=settings,
         steering=steering,
         prompt_notes=len(result.prompt.notes),
+        prompt_end=result.prompt.end,
         cont=result.continuation,
         overruled=getattr(result, "overruled", None),
         link=None if link is None else melody_link_params(link, ss),
@@ -162,9 +163,19 @@ def keep_prompt(prompt, by_label: dict, msg) -> bool:
         current_settings(),
         None,
         len(prompt.notes),
+        prompt_end=prompt.end,
         link_note="This version is the prompt itself: a link would make a continuation of it, so it has none.",
     )
     return True
+
+
+def split_at(full, prompt_end: int | None) -> tuple[int, object | None]:
+    """(how many notes of ``full`` belong to the prompt, the continuation alone or None) for a prompt that ends
+    at tick ``prompt_end``: bars regenerated inside the prompt change how many notes it holds."""
+    if not prompt_end:
+        return 0, None
+    k = sum(n.start < prompt_end for n in full.notes)
+    return k, (continuation_of(full, prompt_end) if k < len(full.notes) else None)
 
 
 def add_version(full, action: str, model, settings: Settings, steering, prompt_notes: int, parent=None, **more):
@@ -183,6 +194,7 @@ def add_version(full, action: str, model, settings: Settings, steering, prompt_n
         "model_name": model.name,
         "full": full,
         "prompt_notes": prompt_notes,
+        "prompt_end": parent.get("prompt_end") if parent else None,
         "cont": None,
         "program": program,
         "settings": settings,

@@ -4,7 +4,7 @@ import streamlit as st
 
 from app.charts import piano_roll
 from app.components.harmony import harmony_section, shown_harmony
-from app.melody.common import AS_PROMPT, KEEP, SRC_NOTES, instrument_name, key_text, render_wav, steering_text
+from app.melody.common import KEEP, SRC_NOTES, instrument_name, key_text, render_wav, steering_text
 from app.melody.rework import work_on_melody
 from app.melody.sharing import show_link
 from app.render import plain, score_html
@@ -19,11 +19,12 @@ from genmodels.music.engrave import render_svg
 from genmodels.music.musicxml import musicxml_bytes
 
 
-def use_as_prompt(text: str, meter: str) -> None:
+def use_as_prompt(text: str, meter: str, key: tuple[int, str]) -> None:
     st.session_state.m_source = SRC_NOTES
     st.session_state.m_notes = text
     st.session_state.m_meter = meter
-    st.session_state.m_tonic = st.session_state.m_mode = AS_PROMPT
+    # Note names carry no key: estimated again, a D dorian tune could come back as B minor.
+    st.session_state.m_tonic, st.session_state.m_mode = int(key[0]) % 12, key[1]
     st.toast("This melody is now your prompt. Press **Generate melody** to continue it.")  # once, from here
 
 
@@ -177,6 +178,6 @@ def show_notes_as_text(h: dict) -> None:
             label,
             key=f"m_reuse_{h['n']}",
             on_click=use_as_prompt,
-            args=(reuse, f"{full.meter[0]}/{full.meter[1]}"),
+            args=(reuse, f"{full.meter[0]}/{full.meter[1]}", tuple(full.key)),
             icon=":material/arrow_upward:",
         )
