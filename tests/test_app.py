@@ -1420,3 +1420,15 @@ def test_melody_regenerate_draws_a_new_seed_each_press_and_stores_no_copy():
         moved_split |= new["prompt_notes"] != 7
         at.selectbox(key="m_pick").set_value(new["n"]).run()
     assert len(seeds) == 6 and moved_split
+
+
+@needs("melody")
+def test_melody_default_prompt_is_read_in_c_major_and_moves_to_g_major_as_the_same_tune():
+    at = page("melody.py")
+    no_errors(at)
+    assert "key C major" in captions(at)
+    at.session_state["m_tonic"], at.session_state["m_mode"] = 7, "major"
+    at.run()
+    no_errors(at)
+    assert any(c.value == "B3 A3 G3 A3 B3 B3 B3*2" for c in at.code), [c.value for c in at.code]
+
