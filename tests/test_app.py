@@ -1432,3 +1432,25 @@ def test_melody_default_prompt_is_read_in_c_major_and_moves_to_g_major_as_the_sa
     no_errors(at)
     assert any(c.value == "B3 A3 G3 A3 B3 B3 B3*2" for c in at.code), [c.value for c in at.code]
 
+
+def stay_in_key(at: AppTest):
+    return next(w for w in at.get("button_group") if w.key == "m_stay")
+
+
+@needs("melody")
+def test_melody_stay_in_key_always_holds_a_value():
+    at = page("melody.py")
+    stay_in_key(at).select("strict").run()
+    assert at.session_state["m_stay"] == "strict"
+    stay_in_key(at).unselect("strict").run()  # a click on the selected segment
+    no_errors(at)
+    assert at.session_state["m_stay"] == "strict" and stay_in_key(at).value == "strict"
+
+
+@needs("melody")
+def test_melody_labels_are_short_enough_for_their_columns():
+    at = melody_generate(page("melody.py"))
+    no_errors(at)
+    assert len(at.toggle(key="m_end").label) <= 14
+    downloads = [d.label for d in at.get("download_button") if d.key.startswith("m_dl_")]
+    assert downloads and all(len(label) <= 22 for label in downloads), downloads

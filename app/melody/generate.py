@@ -15,19 +15,28 @@ from genmodels.infer.sampling import Settings, continuation_of
 
 
 # -- the settings (right column): a fragment, so a change reruns only this part --------------------
+def keep_a_strength() -> None:
+    """A click on the selected segment clears a segmented control: the choice shown before comes back."""
+    if st.session_state.get("m_stay") is None:
+        st.session_state.m_stay = st.session_state.get("m_stay_shown", "gentle")
+
+
 def steering_controls() -> None:
     s1, s2 = st.columns([3, 2], vertical_alignment="bottom")
-    s1.segmented_control(
+    shown = s1.segmented_control(
         "Stay in key",
         KEY_STRENGTHS,
         key="m_stay",
         persist_state=KEEP,
         default="gentle",  # measured: scale consistency 0.996, pitch-class entropy within 0.03 bits of real tunes
+        on_change=keep_a_strength,
         help="Off: the model's own choice. Gentle: notes outside the scale are made much less likely. Strict: "
         "notes outside the scale are never chosen.",
     )
+    if shown is not None:
+        st.session_state.m_stay_shown = shown
     s2.toggle(
-        "End on the tonic",
+        "End on tonic",
         key="m_end",
         persist_state=KEEP,
         help="The last bar is complete and its last note is the tonic, an ending the model chooses among "

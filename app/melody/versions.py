@@ -118,23 +118,24 @@ def show_audio_and_downloads(h: dict) -> None:
         st.error(plain(f"Audio could not be rendered: {e}"))
     export_texts(h)
     d1, d2, d3, d4 = st.columns(4)
-    whole = "Download prompt + continuation" if h["prompt_notes"] and cont is not None else "Download the melody"
     d1.download_button(
-        f"{whole} (.mid)",
+        "Melody (.mid)",
         full_mid,
         file_name=f"{h['name']}.mid",
         mime="audio/midi",
         key=f"m_dl_full_{h['n']}",
+        help="The whole melody: your prompt and the model's continuation." if cont is not None else None,
         icon=":material/download:",
         width="stretch",
     )
     if cont is not None and cont.notes:
         d2.download_button(
-            "Download the continuation alone (.mid)",
+            "Continuation (.mid)",
             midi_bytes(cont, program=h["program"]),
             file_name=f"{h['name']}-continuation.mid",
             mime="audio/midi",
             key=f"m_dl_cont_{h['n']}",
+            help="The model's continuation alone, without your prompt.",
             icon=":material/download:",
             width="stretch",
         )
@@ -148,7 +149,7 @@ def notation_download(col, h: dict, field: str, label: str, ext: str, mime: str)
         col.warning(plain(f"No {label}: {h[field + '_error']}"))
         return
     col.download_button(
-        f"Download {label} (.{ext})",
+        f"{label} (.{ext})",
         h[field],
         file_name=f"{h['name']}.{ext}",
         mime=mime,
