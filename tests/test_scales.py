@@ -20,6 +20,7 @@ from genmodels.music.scales import (
     parse_abc_key,
     parse_mode,
     scale_pitch_classes,
+    spell_pitch_class,
     transpose,
     with_key,
 )
@@ -189,3 +190,16 @@ def test_typed_openings_are_read_in_their_keys():
     exact = sum(read[title] == key for title, key, _, _ in rows)
     tonic = sum(read[title][0] == key[0] for title, key, _, _ in rows)
     assert exact >= 22 and tonic >= 23, {t: (read[t], k) for t, k, _, _ in rows if read[t] != k}
+
+
+def test_a_typed_b_flat_is_engraved_as_b_flat():
+    """A chromatic note is spelled nearest its key: B♭ in G major (a borrowed third of C), not A♯."""
+    from music21 import converter
+
+    from genmodels.music.musicxml import musicxml_bytes
+
+    prompt = parse_note_prompt("G4 A4 B4 C5 B♭4 A4 G4*2")
+    assert prompt.key == (7, "major")
+    xml = converter.parse(musicxml_bytes(prompt), format="musicxml")
+    assert [p.nameWithOctave for p in xml.flatten().pitches] == ["G4", "A4", "B4", "C5", "B-4", "A4", "G4"]
+    assert [spell_pitch_class(pc, 0) for pc in (10, 3, 6, 1)] == [("B", -1), ("E", -1), ("F", 1), ("C", 1)]

@@ -120,14 +120,20 @@ def signature_alterations(sharps: int) -> dict[str, int]:
 
 def spell_pitch_class(pc: int, sharps: int) -> tuple[str, int]:
     """(letter, alteration) for a pitch class in a key with `sharps`: scale notes as the signature
-    writes them, other notes natural where possible, else sharp in sharp keys and flat in flat keys."""
+    writes them, other notes natural where possible, else the spelling nearest the key on the line of
+    fifths (B flat and E flat in C major, F sharp and C sharp; G sharp on a tie), as a reader expects:
+    a typed B♭ in a C major tune is not an A♯."""
     sig = signature_alterations(sharps)
     cands = [(c, a) for c in LETTERS for a in (-1, 0, 1) if (LETTER_PC[c] + a) % 12 == pc % 12]
     in_key = [(c, a) for c, a in cands if sig[c] == a]
     if in_key:
         return in_key[0]
-    prefer = 1 if sharps >= 0 else -1
-    return min(cands, key=lambda ca: (abs(ca[1]), ca[1] != prefer))
+    centre = sharps + 2  # the key's notes lie at sharps - 1 .. sharps + 5 on the line of fifths
+
+    def fifths(ca: tuple[str, int]) -> int:
+        return _SHARP_ORDER.index(ca[0]) - 1 + 7 * ca[1]
+
+    return min(cands, key=lambda ca: (abs(ca[1]), abs(fifths(ca) - centre), ca[1] < 0))
 
 
 def tonic_name(tonic: int, mode: str) -> str:
