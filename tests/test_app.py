@@ -1454,3 +1454,25 @@ def test_melody_labels_are_short_enough_for_their_columns():
     assert len(at.toggle(key="m_end").label) <= 14
     downloads = [d.label for d in at.get("download_button") if d.key.startswith("m_dl_")]
     assert downloads and all(len(label) <= 22 for label in downloads), downloads
+
+
+@needs("melody")
+def test_melody_uploaded_flute_track_plays_and_exports_as_a_flute():
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(midi_file(pitches=(76, 74, 72, 74, 76, 76, 76))))
+    pm.instruments[0].program = 73  # Flute
+    buf = io.BytesIO()
+    pm.write(buf)
+    at = page("melody.py")
+    at.radio(key="m_source").set_value("MIDI file").run()
+    at.file_uploader(key="m_upload").upload("flute.mid", buf.getvalue(), "audio/midi").run()
+    no_errors(at)
+    assert at.selectbox(key="m_program").value == 73
+    at = melody_generate(at)
+    no_errors(at)
+    h = last_melody(at)
+    assert h["program"] == 73
+    from genmodels.music import midi_bytes
+
+    assert [
+        i.program for i in pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(h["full"], program=h["program"]))).instruments
+    ] == [73]
