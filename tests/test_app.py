@@ -691,9 +691,8 @@ def test_melody_transpose_history_and_undo():
     assert len(hist) == 2 and hist[1]["full"].pitches == [p + 2 for p in first.pitches]
     assert hist[1]["full"].key == ((first.key[0] + 2) % 12, first.key[1]) and "transposed +2" in hist[1]["action"]
     assert at.selectbox(key="m_pick").value == 2
-    at.number_input(key="m_transpose").set_value(-70)  # below MIDI pitch 0
+    at.number_input(key="m_transpose").set_value(-70)  # out of the box's bounds: it goes back to 0
     at.button(key="m_transpose_go").click().run()
-    assert "below the lowest allowed pitch" in errors(at) and "note 1 (" in errors(at)
     assert len(at.session_state["m_history"]) == 2
     at.selectbox(key="m_pick").set_value(1).run()  # undo: the first version is back, with its downloads
     no_errors(at)
@@ -1088,15 +1087,21 @@ def test_harmony_voice_leading_toggle_reaches_the_harmoniser():
 
 
 @needs_harmony
-def test_harmony_same_seed_same_harmony_and_instruments_change_the_midi():
+def test_harmony_second_press_draws_a_new_seed_and_instruments_change_the_midi():
     at = harmonise(melody_generate(page("melody.py")))
-    first = last_harmony(at)["chorale"]
-    at = harmonise(at, hz_instruments="organ")
+    first = last_harmony(at)
+    at.session_state["hz_instruments"] = "organ"
+    at.run()
+    assert {i.program for i in harmony_midi(first, "organ").instruments} == {19}
+    at.button(key="hz_go").click().run()
     no_errors(at)
-    hs = last_melody(at)["harmonies"]
-    assert len(hs) == 2 and hs[1]["chorale"].voices == first.voices
-    assert {i.program for i in harmony_midi(hs[1], "organ").instruments} == {19}
-    assert at.selectbox(key="hz_pick_1").value == 2
+    seed, hs = at.session_state["hz_seed"], last_melody(at)["harmonies"]
+    assert seed != HARMONY_SETTINGS["hz_seed"]
+    if len(hs) == 2:
+        assert hs[1]["settings"].seed == seed and hs[1]["chorale"].voices != first["chorale"].voices
+        assert at.selectbox(key="hz_pick_1").value == 2 and at.query_params["hs"] == str(seed)
+    else:
+        assert any("same harmony as #1 again" in i.value for i in at.info)
 
 
 @needs_harmony
@@ -1329,3 +1334,146 @@ def test_the_best_model_is_the_default():
     assert at.radio(key="t_model").value == best("text")
     at = page("melody.py")
     assert at.radio(key="m_model").value == best("melody")
+
+
+# ------------------------------------------------------------------------------------------------
+# Melody: keys kept, ranges respected, reworked versions that stay consistent
+# ------------------------------------------------------------------------------------------------
+def reuse_button(at: AppTest):
+    return next(b for b in at.button if b.key and b.key.startswith("m_reuse_"))
+
+
+@needs("melody")
+def test_melody_used_as_the_prompt_keeps_its_key_and_mode():
+    at = melody_generate(page("melody.py"), m_tonic=2, m_mode="dorian")
+    made = last_melody(at)["full"]
+    assert made.key == (2, "dorian")
+    reuse_button(at).click().run()
+    no_errors(at)
+    assert (at.session_state["m_tonic"], at.session_state["m_mode"]) == (2, "dorian")
+    at = melody_generate(at)
+    no_errors(at)
+    again = last_melody(at)["full"]
+    assert again.key == (2, "dorian") and again.pitches[: len(made.pitches)] == made.pitches
+
+
+@needs("melody")
+def test_melody_transpose_offers_only_shifts_that_keep_every_note_on_the_piano():
+    at = melody_generate(page("melody.py"))
+    full = last_melody(at)["full"]
+    box = at.number_input(key="m_transpose")
+    assert (box.proto.min, box.proto.max) == (21 - min(full.pitches), 108 - max(full.pitches))
+    assert "keeps every note" in box.proto.help
+    at.number_input(key="m_transpose").set_value(box.proto.max)
+    at.button(key="m_transpose_go").click().run()
+    no_errors(at)
+    assert max(last_melody(at)["full"].pitches) == 108
+    at.button(key="m_regen").click().run()
+    assert "outside" not in errors(at)
+
+
+def assert_split_follows_the_music(h: dict, split_tick: int) -> None:
+    notes, k = h["full"].notes, h["prompt_notes"]
+    assert all(n.start < split_tick for n in notes[:k]) and all(n.start >= split_tick for n in notes[k:])
+
+
+@needs("melody")
+@needs_lib["regenerate"]
+def test_melody_regenerated_prompt_bars_move_the_split_and_keep_the_continuation_download():
+    at = melody_generate(page("melody.py"))  # the default prompt: two bars, then two generated
+    bar = last_melody(at)["full"].bar_ticks
+    at.number_input(key="m_rb_from").set_value(1)
+    at.number_input(key="m_rb_to").set_value(2)
+    at.button(key="m_regen").click().run()
+    no_errors(at)
+    after = last_melody(at)
+    assert "regenerated bars 1–2" in after["action"]
+    assert_split_follows_the_music(after, 2 * bar)
+    assert after["cont"] is not None and after["cont"].notes == [
+        type(n)(n.pitch, n.start - 2 * bar, n.duration) for n in after["full"].notes[after["prompt_notes"] :]
+    ]
+    assert f"m_dl_cont_{after['n']}" in {d.key for d in at.get("download_button")}
+
+
+@needs("melody")
+@needs_lib["regenerate"]
+def test_melody_regenerate_draws_a_new_seed_each_press_and_stores_no_copy():
+    at = melody_generate(page("melody.py"))
+    bar = last_melody(at)["full"].bar_ticks
+    at.number_input(key="m_rb_from").set_value(1)
+    at.number_input(key="m_rb_to").set_value(2)
+    seeds, moved_split = set(), False
+    for _ in range(6):
+        before = len(at.session_state["m_history"])
+        at.button(key="m_regen").click().run()
+        no_errors(at)
+        seeds.add(at.session_state["m_seed"])
+        hist = at.session_state["m_history"]
+        if len(hist) == before:
+            assert any("the model wrote the same bars again" in shown(i.value).lower() for i in at.info)
+            continue
+        new = hist[-1]
+        assert new["settings"].seed == at.session_state["m_seed"] and f"random seed {new['settings'].seed}" in captions(
+            at
+        )
+        assert new["full"].notes not in [v["full"].notes for v in hist[:-1]]
+        assert_split_follows_the_music(new, 2 * bar)
+        moved_split |= new["prompt_notes"] != 7
+        at.selectbox(key="m_pick").set_value(new["n"]).run()
+    assert len(seeds) == 6 and moved_split
+
+
+@needs("melody")
+def test_melody_default_prompt_is_read_in_c_major_and_moves_to_g_major_as_the_same_tune():
+    at = page("melody.py")
+    no_errors(at)
+    assert "key C major" in captions(at)
+    at.session_state["m_tonic"], at.session_state["m_mode"] = 7, "major"
+    at.run()
+    no_errors(at)
+    assert any(c.value == "B3 A3 G3 A3 B3 B3 B3*2" for c in at.code), [c.value for c in at.code]
+
+
+def stay_in_key(at: AppTest):
+    return next(w for w in at.get("button_group") if w.key == "m_stay")
+
+
+@needs("melody")
+def test_melody_stay_in_key_always_holds_a_value():
+    at = page("melody.py")
+    stay_in_key(at).select("strict").run()
+    assert at.session_state["m_stay"] == "strict"
+    stay_in_key(at).unselect("strict").run()  # a click on the selected segment
+    no_errors(at)
+    assert at.session_state["m_stay"] == "strict" and stay_in_key(at).value == "strict"
+
+
+@needs("melody")
+def test_melody_labels_are_short_enough_for_their_columns():
+    at = melody_generate(page("melody.py"))
+    no_errors(at)
+    assert len(at.toggle(key="m_end").label) <= 14
+    downloads = [d.label for d in at.get("download_button") if d.key.startswith("m_dl_")]
+    assert downloads and all(len(label) <= 22 for label in downloads), downloads
+
+
+@needs("melody")
+def test_melody_uploaded_flute_track_plays_and_exports_as_a_flute():
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(midi_file(pitches=(76, 74, 72, 74, 76, 76, 76))))
+    pm.instruments[0].program = 73  # Flute
+    buf = io.BytesIO()
+    pm.write(buf)
+    at = page("melody.py")
+    at.radio(key="m_source").set_value("MIDI file").run()
+    at.file_uploader(key="m_upload").upload("flute.mid", buf.getvalue(), "audio/midi").run()
+    no_errors(at)
+    assert at.selectbox(key="m_program").value == 73
+    at = melody_generate(at)
+    no_errors(at)
+    h = last_melody(at)
+    assert h["program"] == 73
+    from genmodels.music import midi_bytes
+
+    assert [
+        i.program for i in pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(h["full"], program=h["program"]))).instruments
+    ] == [73]

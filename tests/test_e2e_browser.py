@@ -284,7 +284,7 @@ def test_browser_text_and_melody(tmp_path):
             return el.duration; }""")
         assert duration > 0
 
-        pm = pretty_midi.PrettyMIDI(str(download(page, "Download prompt + continuation (.mid)", tmp_path)))
+        pm = pretty_midi.PrettyMIDI(str(download(page, "Melody (.mid)", tmp_path)))
         notes = sorted(pm.instruments[0].notes, key=lambda n: n.start)
         assert [n.pitch for n in notes[: len(SEED_PITCHES)]] == SEED_PITCHES
         assert len(notes) > len(SEED_PITCHES)
@@ -324,8 +324,8 @@ def check_score(page, n_notes: int) -> None:
 def check_notation_downloads(page, folder: Path, n_notes: int) -> None:
     from music21 import converter
 
-    abc = converter.parse(str(download(page, "Download ABC (.abc)", folder)), format="abc")
-    xml = converter.parse(str(download(page, "Download MusicXML (.musicxml)", folder)), format="musicxml")
+    abc = converter.parse(str(download(page, "ABC (.abc)", folder)), format="abc")
+    xml = converter.parse(str(download(page, "MusicXML (.musicxml)", folder)), format="musicxml")
     for score in (abc, xml):
         tied_on = [n for n in score.flatten().notes if n.tie is not None and n.tie.type != "start"]
         assert len(score.flatten().notes) - len(tied_on) == n_notes
@@ -350,7 +350,7 @@ def melody_coediting(page, folder: Path) -> None:
         no_exception_on_page(page)
         import pretty_midi
 
-        pm = pretty_midi.PrettyMIDI(str(download(page, "Download the melody (.mid)", folder)))
+        pm = pretty_midi.PrettyMIDI(str(download(page, "Melody (.mid)", folder)))
         check_score(page, len(pm.instruments[0].notes))
 
 
@@ -443,7 +443,7 @@ def test_browser_harmonise_a_generated_melody(tmp_path):
         wait_idle(page)
         open_melody_page(page)
         generate_melody(page)
-        melody = pretty_midi.PrettyMIDI(str(download(page, "Download prompt + continuation (.mid)", tmp_path)))
+        melody = pretty_midi.PrettyMIDI(str(download(page, "Melody (.mid)", tmp_path)))
         tune = sorted(melody.instruments[0].notes, key=lambda n: n.start)
         page.get_by_role("button", name="Harmonise", exact=True).click()
         img = page.locator('img[alt="harmony score"]')

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from genmodels.core.errors import GenmodelsError, NotationError, PitchRangeError
-from genmodels.music import Melody, Note, note_name
+from genmodels.music import Melody, Note, note_name, parse_note_prompt
 from genmodels.music.scales import (
     FOLK_MODES,
     MODE_STEPS,
@@ -18,6 +20,7 @@ from genmodels.music.scales import (
     parse_abc_key,
     parse_mode,
     scale_pitch_classes,
+    spell_pitch_class,
     transpose,
     with_key,
 )
@@ -161,3 +164,42 @@ def test_estimate_key_edge_cases():
     assert estimate_key([60])[0] == 0
     assert estimate_melody_key(melody(G_JIG, ticks=6, meter=(6, 8))) == (7, "major")
     assert estimate_key(G_JIG, modes=("major", "minor"))[1] in ("major", "minor")
+
+
+TYPED_OPENINGS = Path(__file__).parent / "data" / "typed_openings.tsv"
+
+
+def typed_openings() -> list[tuple[str, tuple[int, str], str, tuple[int, int]]]:
+    """(title, written key, notes, meter) of the openings of well-known tunes, typed as note names."""
+    rows = []
+    for line in TYPED_OPENINGS.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, meter, notes, title = line.split("\t")
+            n, d = meter.split("/")
+            rows.append((title, parse_abc_key(key), notes, (int(n), int(d))))
+    return rows
+
+
+def test_typed_openings_are_read_in_their_keys():
+    """A typed prompt is an opening: "E4 D4 C4 D4 E4 E4 E4*2" is C major (it outlines C-E and stays on E, the
+    third), not E minor. Exact keys on the typed set: 14/28 before the opening terms, 23/28 with them."""
+    rows = typed_openings()
+    assert len(rows) >= 20
+    read = {title: parse_note_prompt(notes, meter=meter).key for title, _, notes, meter in rows}
+    assert read["Mary Had a Little Lamb"] == (0, "major") and read["Jingle Bells"] == (0, "major")
+    exact = sum(read[title] == key for title, key, _, _ in rows)
+    tonic = sum(read[title][0] == key[0] for title, key, _, _ in rows)
+    assert exact >= 22 and tonic >= 23, {t: (read[t], k) for t, k, _, _ in rows if read[t] != k}
+
+
+def test_a_typed_b_flat_is_engraved_as_b_flat():
+    """A chromatic note is spelled nearest its key: B♭ in G major (a borrowed third of C), not A♯."""
+    from music21 import converter
+
+    from genmodels.music.musicxml import musicxml_bytes
+
+    prompt = parse_note_prompt("G4 A4 B4 C5 B♭4 A4 G4*2")
+    assert prompt.key == (7, "major")
+    xml = converter.parse(musicxml_bytes(prompt), format="musicxml")
+    assert [p.nameWithOctave for p in xml.flatten().pitches] == ["G4", "A4", "B4", "C5", "B-4", "A4", "G4"]
+    assert [spell_pitch_class(pc, 0) for pc in (10, 3, 6, 1)] == [("B", -1), ("E", -1), ("F", 1), ("C", 1)]

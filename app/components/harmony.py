@@ -194,6 +194,9 @@ def harmonise_melody(h: dict, model, msg) -> bool:
         return False
     # Moved by semitones to fit the soprano range: the harmony goes back into the melody's key.
     chorale, moved = in_melody_key(result.chorale, adapted.transposed)
+    if same := next((e for e in h.get("harmonies", []) if e["chorale"].voices == chorale.voices), None):
+        msg.info(f"The harmoniser wrote the same harmony as #{same['k']} again (random seed {s.seed}): press again.")
+        return False
     messages = list(adapted.messages) + list(getattr(result, "messages", [])) + ([moved] if moved else [])
     back = key_shift_back(adapted.transposed)
     # The settings that make this harmony again, for the melody's link.
@@ -257,7 +260,10 @@ def harmony_section(h: dict) -> None:
     controls(models)
     msg = st.container()
     model = models.get(st.session_state.get("hz_model")) or next(iter(models.values()))
-    go = st.button("Harmonise", type="primary", key="hz_go", icon=":material/queue_music:", width="stretch")
+    go = st.button(
+        "Harmonise", type="primary", key="hz_go", icon=":material/queue_music:", width="stretch",
+        on_click=lambda: h.get("harmonies") and roll_seed(),  # pressed again: another seed, another harmony
+    )  # fmt: skip
     if (go or auto) and harmonise_melody(h, model, msg):
         st.rerun()
     if h.get("harmonies"):

@@ -12,22 +12,32 @@ from app.render import plain, sanitise_filename
 from genmodels.core.errors import GenmodelsError
 from genmodels.infer.constraints import KEY_STRENGTHS, MelodySteering
 from genmodels.infer.decoding import Settings
+from genmodels.infer.melody_rows import continuation_of
 
 
 # -- the settings (right column): a fragment, so a change reruns only this part --------------------
+def keep_a_strength() -> None:
+    """A click on the selected segment clears a segmented control: the choice shown before comes back."""
+    if st.session_state.get("m_stay") is None:
+        st.session_state.m_stay = st.session_state.get("m_stay_shown", "gentle")
+
+
 def steering_controls() -> None:
     s1, s2 = st.columns([3, 2], vertical_alignment="bottom")
-    s1.segmented_control(
+    shown = s1.segmented_control(
         "Stay in key",
         KEY_STRENGTHS,
         key="m_stay",
         persist_state=KEEP,
         default="gentle",  # measured: scale consistency 0.996, pitch-class entropy within 0.03 bits of real tunes
+        on_change=keep_a_strength,
         help="Off: the model's own choice. Gentle: notes outside the scale are made much less likely. Strict: "
         "notes outside the scale are never chosen.",
     )
+    if shown is not None:
+        st.session_state.m_stay_shown = shown
     s2.toggle(
-        "End on the tonic",
+        "End on tonic",
         key="m_end",
         persist_state=KEEP,
         help="The last bar is complete and its last note is the tonic, an ending the model chooses among "
@@ -139,6 +149,7 @@ def generate(prompt, link, no_link: str, by_label: dict, msg) -> bool:
         settings=settings,
         steering=steering,
         prompt_notes=len(result.prompt.notes),
+        prompt_end=result.prompt.end,
         cont=result.continuation,
         overruled=getattr(result, "overruled", None),
         link=None if link is None else melody_link_params(link, ss),
@@ -162,9 +173,19 @@ def keep_prompt(prompt, by_label: dict, msg) -> bool:
         current_settings(),
         None,
         len(prompt.notes),
+        prompt_end=prompt.end,
         link_note="This version is the prompt itself: a link would make a continuation of it, so it has none.",
     )
     return True
+
+
+def split_at(full, prompt_end: int | None) -> tuple[int, object | None]:
+    """(how many notes of ``full`` belong to the prompt, the continuation alone or None) for a prompt that ends
+    at tick ``prompt_end``: bars regenerated inside the prompt change how many notes it holds."""
+    if not prompt_end:
+        return 0, None
+    k = sum(n.start < prompt_end for n in full.notes)
+    return k, (continuation_of(full, prompt_end) if k < len(full.notes) else None)
 
 
 def add_version(full, action: str, model, settings: Settings, steering, prompt_notes: int, parent=None, **more):
@@ -183,6 +204,7 @@ def add_version(full, action: str, model, settings: Settings, steering, prompt_n
         "model_name": model.name,
         "full": full,
         "prompt_notes": prompt_notes,
+        "prompt_end": parent.get("prompt_end") if parent else None,
         "cont": None,
         "program": program,
         "settings": settings,

@@ -93,6 +93,10 @@ def pick_track(data: bytes, origin: str):
         help="The track the prompt is taken from. By default the one that plays the fewest notes at once "
         "(a melody), not the one with the most notes (often the chords).",
     )
+    if chosen in by_index and st.session_state.get("m_program_from") != f"{origin}:{chosen}":
+        # A new file or track plays on its own instrument (a flute track as a flute); the user may change it.
+        st.session_state.m_program_from = f"{origin}:{chosen}"
+        st.session_state.m_program = by_index[chosen].program
     if chosen in by_index and by_index[chosen].max_polyphony > 1:
         st.info(
             f"This track plays up to {by_index[chosen].max_polyphony} notes at once: the melody is its top line "

@@ -12,12 +12,14 @@ from app.melody.common import (
     key_text,
     model_of,
     parse_midi,
+    roll_seed,
     store_upload,
 )
-from app.melody.generate import add_version, current_settings, current_steering
+from app.melody.generate import add_version, current_settings, current_steering, split_at
 from app.model_cache import require_models, shared_sampler
 from app.render import plain
 from genmodels.core.errors import GenmodelsError
+from genmodels.music import PITCH_RANGE, note_name
 from genmodels.music.scales import transpose
 
 
@@ -52,8 +54,9 @@ def regenerate_box(h: dict) -> None:
         "Regenerate these bars",
         key="m_regen",
         icon=":material/autorenew:",
+        on_click=roll_seed,  # every press its own random seed: pressing again gives other bars
         help=f"The bars before and after stay. The model writes {CANDIDATE_PASSAGES} candidate passages and "
-        "keeps the one that makes the following bars most likely.",
+        "keeps the one that makes the following bars most likely. Each press draws a new random seed.",
     )
     if not go:
         return
@@ -61,26 +64,46 @@ def regenerate_box(h: dict) -> None:
     if problem:
         msg.error(problem)
         return
+    if regenerate(h, int(first), int(last), msg):
+        st.rerun()
+
+
+def same_as_a_version(full) -> dict | None:
+    """The version in the history with exactly these notes, if any: a copy is not stored twice."""
+    return next((v for v in st.session_state.m_history if v["full"].notes == full.notes), None)
+
+
+def regenerate(h: dict, first: int, last: int, msg) -> bool:
+    """Bars ``first``..``last`` of ``h`` written again as a new version; False after a message."""
     model, settings, steering = model_of(h), current_settings(), current_steering()
     try:
         with st.spinner(f"Regenerating bars {first}–{last}…"):
             result = shared_sampler(model.path).regenerate_bars(
-                full, int(first), int(last), settings, steering, candidates=CANDIDATE_PASSAGES
+                h["full"], first, last, settings, steering, candidates=CANDIDATE_PASSAGES
             )
     except GenmodelsError as e:
         msg.error(plain(e))
-        return
+        return False
+    if (same := same_as_a_version(result.full)) is not None:
+        again = "" if same is h else f" as in version #{same['n']}"
+        msg.info(
+            f"The model wrote the same bars again{again} (random seed {settings.seed}), so no version was added. "
+            "Press again for another random seed, or raise the temperature."
+        )
+        return False
+    prompt_notes, cont = split_at(result.full, h.get("prompt_end"))
     add_version(
         result.full,
         f"regenerated bars {first}–{last}",
         model,
         settings,
         steering,
-        h["prompt_notes"],
+        prompt_notes,
         parent=h,
+        cont=cont,
         overruled=getattr(result, "overruled", None),
     )
-    st.rerun()
+    return True
 
 
 def rhythm_source(h: dict):
@@ -139,7 +162,7 @@ def repitch_box(h: dict) -> None:
         msg.error(plain(e))
         return
     if origin == "this melody":
-        add_version(result.full, "new pitches, same rhythm", model, settings, steering, 0, parent=h)
+        add_version(result.full, "new pitches, same rhythm", model, settings, steering, 0, parent=h, prompt_end=None)
     else:
         add_version(
             result.full,
@@ -153,9 +176,29 @@ def repitch_box(h: dict) -> None:
     st.rerun()
 
 
+def transpose_bounds(full) -> tuple[int, int]:
+    """The shifts that keep every note inside the pitch range the model and its tokenizer read."""
+    if not full.notes:
+        return 0, 0
+    return PITCH_RANGE[0] - min(full.pitches), PITCH_RANGE[1] - max(full.pitches)
+
+
 def transpose_box(h: dict) -> None:
     st.markdown("Transpose")
-    n = st.number_input("Semitones (up +, down −)", -127, 127, 0, 1, key="m_transpose")
+    lo, hi = transpose_bounds(h["full"])
+    if not lo <= st.session_state.get("m_transpose", 0) <= hi:  # another version may allow less
+        st.session_state.m_transpose = 0
+    n = st.number_input(
+        "Semitones (up +, down −)",
+        lo,
+        hi,
+        0,
+        1,
+        key="m_transpose",
+        help=f"From {lo:+d} to {hi:+d}: a shift in this range keeps every note from "
+        f"{note_name(PITCH_RANGE[0])} to {note_name(PITCH_RANGE[1])}, the range the model writes and reads.",
+    )
+    st.caption(f"{lo:+d} to {hi:+d} keeps every note in the model's range.")
     msg = st.container()
     if not st.button("Transpose", key="m_transpose_go", icon=":material/swap_vert:"):
         return
@@ -163,14 +206,14 @@ def transpose_box(h: dict) -> None:
         msg.info("Transposing by 0 semitones changes nothing.")
         return
     try:
-        moved = transpose(h["full"], int(n))
+        moved = transpose(h["full"], int(n), *PITCH_RANGE)
     except GenmodelsError as e:
         msg.error(plain(e))
         return
     entry_cont = h.get("cont")
     if entry_cont is not None:
         try:
-            entry_cont = transpose(entry_cont, int(n))
+            entry_cont = transpose(entry_cont, int(n), *PITCH_RANGE)
         except GenmodelsError:
             entry_cont = None
     model = next((m for m in require_models("melody").values() if m.name == h["model_name"]), model_of(h))

@@ -4,7 +4,7 @@ import streamlit as st
 
 from app.charts import piano_roll
 from app.components.harmony import harmony_section, shown_harmony
-from app.melody.common import AS_PROMPT, KEEP, SRC_NOTES, instrument_name, key_text, render_wav, steering_text
+from app.melody.common import KEEP, SRC_NOTES, instrument_name, key_text, render_wav, steering_text
 from app.melody.rework import work_on_melody
 from app.melody.sharing import show_link
 from app.render import plain, score_html
@@ -19,11 +19,12 @@ from genmodels.music.engrave import render_svg
 from genmodels.music.musicxml import musicxml_bytes
 
 
-def use_as_prompt(text: str, meter: str) -> None:
+def use_as_prompt(text: str, meter: str, key: tuple[int, str]) -> None:
     st.session_state.m_source = SRC_NOTES
     st.session_state.m_notes = text
     st.session_state.m_meter = meter
-    st.session_state.m_tonic = st.session_state.m_mode = AS_PROMPT
+    # Note names carry no key: estimated again, a D dorian tune could come back as B minor.
+    st.session_state.m_tonic, st.session_state.m_mode = int(key[0]) % 12, key[1]
     st.toast("This melody is now your prompt. Press **Generate melody** to continue it.")  # once, from here
 
 
@@ -117,23 +118,24 @@ def show_audio_and_downloads(h: dict) -> None:
         st.error(plain(f"Audio could not be rendered: {e}"))
     export_texts(h)
     d1, d2, d3, d4 = st.columns(4)
-    whole = "Download prompt + continuation" if h["prompt_notes"] and cont is not None else "Download the melody"
     d1.download_button(
-        f"{whole} (.mid)",
+        "Melody (.mid)",
         full_mid,
         file_name=f"{h['name']}.mid",
         mime="audio/midi",
         key=f"m_dl_full_{h['n']}",
+        help="The whole melody: your prompt and the model's continuation." if cont is not None else None,
         icon=":material/download:",
         width="stretch",
     )
     if cont is not None and cont.notes:
         d2.download_button(
-            "Download the continuation alone (.mid)",
+            "Continuation (.mid)",
             midi_bytes(cont, program=h["program"]),
             file_name=f"{h['name']}-continuation.mid",
             mime="audio/midi",
             key=f"m_dl_cont_{h['n']}",
+            help="The model's continuation alone, without your prompt.",
             icon=":material/download:",
             width="stretch",
         )
@@ -147,7 +149,7 @@ def notation_download(col, h: dict, field: str, label: str, ext: str, mime: str)
         col.warning(plain(f"No {label}: {h[field + '_error']}"))
         return
     col.download_button(
-        f"Download {label} (.{ext})",
+        f"{label} (.{ext})",
         h[field],
         file_name=f"{h['name']}.{ext}",
         mime=mime,
@@ -177,6 +179,6 @@ def show_notes_as_text(h: dict) -> None:
             label,
             key=f"m_reuse_{h['n']}",
             on_click=use_as_prompt,
-            args=(reuse, f"{full.meter[0]}/{full.meter[1]}"),
+            args=(reuse, f"{full.meter[0]}/{full.meter[1]}", tuple(full.key)),
             icon=":material/arrow_upward:",
         )
