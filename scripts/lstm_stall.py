@@ -1,4 +1,4 @@
-"""Issue 13.5: why did untied melody LSTMs stall near 3.5 nats/note while the GRU went on?
+"""Why did untied melody LSTMs stall near 3.5 nats/note while the GRU went on?
 
 Runs `python -m genmodels train` with one extra experimental switch, the LSTM forget-gate bias at
 initialisation: 1 (the project's init since add1c46) or PyTorch's default (uniform ±1/sqrt(hidden),

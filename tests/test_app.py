@@ -182,7 +182,7 @@ def test_text_long_seed_says_it_is_cut():
 
 @needs("text")
 def test_text_long_paste_is_kept_up_to_the_limit():
-    """Issue 10.5: a paste over the limit was silently emptied; now it is cut to the limit, with a message."""
+    """A paste over the limit was silently emptied; now it is cut to the limit, with a message."""
     at = page("text.py")
     pasted = "".join(f"{i:07d} " for i in range(MAX_PROMPT_CHARS // 8 + 2000))
     at.text_area(key="t_prompt_text").set_value(pasted).run()
@@ -295,7 +295,7 @@ def test_text_link_with_a_long_prompt_says_it_is_cut():
 
 
 def test_text_settings_survive_navigation():
-    """Issue 10.2: every control keeps what the user set after a visit to another page, and the result shown
+    """Every control keeps what the user set after a visit to another page, and the result shown
     still matches the controls."""
     at = page("text.py")
     label = list(model_labels("text"))[-1]
@@ -466,7 +466,7 @@ MELODY_SETTINGS = {
 
 @needs("melody")
 def test_melody_settings_and_history_survive_navigation():
-    """Issue 10.2 on the Melody page: notes, tempo, length, key, meter, instrument, random seed, the history."""
+    """On the Melody page: notes, tempo, length, key, meter, instrument, random seed, the history."""
     at = page("melody.py")
     label = model_labels("melody")[-1]
     at.radio(key="m_model").set_value(label)
@@ -543,7 +543,7 @@ def captions(at: AppTest) -> str:
 
 @needs("melody")
 def test_melody_mode_change_preview_shows_the_notes_used():
-    """Issue 10.1: after choosing A minor the preview said "key C major" with the untransposed notes; now it
+    """After choosing A minor the preview said "key C major" with the untransposed notes; now it
     shows the notes mapped by scale degree and the true key, and those notes are what the model continues."""
     at = page("melody.py")
     at.text_input(key="m_notes").set_value("C4 D4 E4 F4 G4 A4 B4 C5*4")
@@ -572,7 +572,7 @@ def test_melody_mode_list_and_dorian():
 
 
 def two_track_midi() -> bytes:
-    """A chord track (96 notes, three at a time) before a flute melody (32 notes): issue 10.4's file."""
+    """A chord track (96 notes, three at a time) before a flute melody (32 notes): a file a user had."""
     pm = pretty_midi.PrettyMIDI(initial_tempo=100)
     chords = pretty_midi.Instrument(program=0, name="Chords")
     for i in range(32):
@@ -592,7 +592,7 @@ def two_track_midi() -> bytes:
 @needs("melody")
 @needs_lib["tracks"]
 def test_melody_upload_lists_tracks_and_defaults_to_the_melody():
-    """Issue 10.4: with an accompaniment the chord track became the prompt; now the tracks are listed (name,
+    """With an accompaniment the chord track became the prompt; now the tracks are listed (name,
     instrument, note count, range) and the monophonic one is the default; the user can pick another."""
     at = page("melody.py")
     at.radio(key="m_source").set_value("MIDI file").run()
@@ -607,13 +607,13 @@ def test_melody_upload_lists_tracks_and_defaults_to_the_melody():
     track.set_value(0).run()  # the chords, track 1
     no_errors(at)
     assert not any(c.value.startswith("C5 D5 E5 F5") for c in at.code)
-    # Issue 14 (bad input): a track of chords is read as its top line, and the page says so.
+    # Bad input: a track of chords is read as its top line, and the page says so.
     assert any("up to 3 notes at once: the melody is its top line" in i.value for i in at.info), at.info
 
 
 @needs("melody")
 def test_melody_tempo_any_integer_and_from_the_file():
-    """Issue 10.7: the file's tempo (100 BPM) was ignored and the slider moved in steps of 4."""
+    """The file's tempo (100 BPM) was ignored and the slider moved in steps of 4."""
     at = page("melody.py")
     at.radio(key="m_source").set_value("MIDI file").run()
     at.file_uploader(key="m_upload").upload("tune.mid", midi_file(), "audio/midi").run()
@@ -628,7 +628,7 @@ def test_melody_tempo_any_integer_and_from_the_file():
 
 @needs("melody")
 def test_melody_corpus_tunes_listed_by_title(tmp_path, monkeypatch):
-    """Issue 10.9: corpus tunes were listed by file name only; now title, collection, meter and key."""
+    """Corpus tunes were listed by file name only; now title, collection, meter and key."""
     import json
 
     (tmp_path / "test").mkdir()
@@ -775,7 +775,7 @@ def open_link(params: dict) -> AppTest:
 
 @needs("melody")
 def test_melody_link_reproduces_the_melody():
-    """Issue 11.9: the prompt and settings live in the URL; opening the link makes the same melody."""
+    """The prompt and settings live in the URL; opening the link makes the same melody."""
     at = page("melody.py")
     at.text_input(key="m_notes").set_value("G4 A4 B4/2 A4/2 G4*2")
     at = melody_generate(at, m_tonic=2, m_mode="minor", m_temp=1.1, m_tempo=97)
@@ -805,7 +805,7 @@ def test_melody_upload_has_no_link():
 
 @needs("melody")
 def test_melody_page_says_prompt_for_notes_and_seed_only_for_the_random_seed():
-    """Issue 9.5 wording; 10.9: the temperature help says greedy drones on one note; the 'now your prompt'
+    """The temperature help says greedy drones on one note; the 'now your prompt'
     message is a toast shown once."""
     at = melody_generate(page("melody.py"))
     no_errors(at)
@@ -843,7 +843,7 @@ def test_models_page_describes_a_mixture_by_its_members():
 
 
 def test_models_page_reads_cards_without_loading_weights(monkeypatch):
-    """Issue 9.9: the Models page loaded all four models to show their cards."""
+    """The Models page loaded all four models to show their cards."""
     import streamlit as st
 
     def no_loading(*args, **kwargs):
@@ -862,7 +862,7 @@ def test_models_page_reads_cards_without_loading_weights(monkeypatch):
 
 
 def test_models_page_is_readable_and_agrees_with_the_cards():
-    """Issue 10.6: no raw lists or "None" in tables, the whole command history with steps that add up,
+    """No raw lists or "None" in tables, the whole command history with steps that add up,
     one test token count, a plain-words summary, melody samples as music (piano roll and audio)."""
     import json
 
@@ -932,7 +932,7 @@ def test_app_navigation_runs_every_page():
 
 
 def test_streamlit_config_does_not_silence_the_duplication_warning():
-    """Issue 9.9: widget defaults are set once, so Streamlit's duplication warning stays on."""
+    """Widget defaults are set once, so Streamlit's duplication warning stays on."""
     import tomllib
 
     cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
@@ -966,7 +966,7 @@ def test_broken_checkpoint_is_a_message(tmp_path, monkeypatch):
 
 
 def test_model_cache_sees_every_file_of_the_checkpoint(tiny_text_ckpt, tmp_path):
-    """Issue 15.1: the cache was keyed on the weights' mtime only, so a rewritten card.json stayed stale."""
+    """The cache was keyed on the weights' mtime only, so a rewritten card.json stayed stale."""
     import json
     import shutil
 
@@ -984,7 +984,7 @@ def test_model_cache_sees_every_file_of_the_checkpoint(tiny_text_ckpt, tmp_path)
 
 
 def test_models_page_marks_results_of_earlier_weights_stale(tiny_text_ckpt, tmp_path, monkeypatch):
-    """Issue 15.2: the Models page showed a test score of earlier weights beside the new validation score."""
+    """The Models page showed a test score of earlier weights beside the new validation score."""
     import json
     import shutil
 
@@ -1261,11 +1261,11 @@ def test_harmony_without_a_model_says_how_to_get_one(tmp_path, monkeypatch):
         ("A4/4 B4/4 C5/4 D5/4 E5*3", "4/4", "passing notes shorter than an eighth"),
         # below the range and too wide for an octave: harmonised 3 semitones up, then moved back (a new user
         # found the harmony of a G major tune in B flat)
-        ("E4 G4 A4/2 B4/2 | A4 G4 E4 | D4 A3 G4", "3/4", "the harmony is in G major, like the melody"),
+        ("E4 G4 A4/2 B4/2 | A4 G4 E4 | D4 A3 G4", "3/4", "like the melody"),
     ],
 )
 def test_harmony_of_melodies_unlike_chorales_says_what_it_changed(notes, meter, said):
-    """Issue 14.4 and its bad input: other meters, a melody out of range, a very wide one, fast notes: a
+    """Bad input: other meters, a melody out of range, a very wide one, fast notes: a
     harmony under the whole melody, and the change in plain words."""
     at = page("melody.py")
     at.selectbox(key="m_meter").set_value(meter)

@@ -226,7 +226,7 @@ def test_browser_text_and_melody(tmp_path):
         assert "To be, or not to be" in page.locator(".gm-prompt").first.text_content()
         no_exception_on_page(page)
 
-        # Settings and results survive a visit to another page (issue 10.2).
+        # Settings and results survive a visit to another page.
         open_page(page, "Models", "Models")
         open_page(page, "Text", "Write with an LSTM or a GRU")
         page.get_by_role("spinbutton", name="Random seed").wait_for()
@@ -235,7 +235,7 @@ def test_browser_text_and_melody(tmp_path):
         assert page.locator(".gm-cont").first.text_content() == continuation
         page.get_by_text("random seed 99").first.wait_for()
 
-        # A paste over the limit is kept up to the limit, with a message (issue 10.5).
+        # A paste over the limit is kept up to the limit, with a message.
         box = page.get_by_role("textbox", name="Prompt")
         box.fill("x" * 100_000 + "y" * 20_000)
         box.press("Control+Enter")
@@ -273,7 +273,7 @@ def test_browser_text_and_melody(tmp_path):
             src,
         )
         assert fetched[0] == 200 and fetched[1] > 10_000
-        duration = audio.evaluate("""async (el) => {
+        duration = audio.evaluate("""Async (el) => {
             if (el.readyState < 1) {
                 await new Promise((ok, bad) => {
                     el.addEventListener('loadedmetadata', ok, {once: true});
@@ -292,7 +292,7 @@ def test_browser_text_and_melody(tmp_path):
         check_notation_downloads(page, tmp_path, len(notes))
         melody_coediting(page, tmp_path)
 
-        # Settings survive a visit to another page (issue 10.2).
+        # Settings survive a visit to another page.
         set_number(page, "Tempo (BPM)", 97)
         open_page(page, "Models", "Models")
         open_melody_page(page)

@@ -53,7 +53,7 @@ def test_bad_configs_are_typed_errors():
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_step_cache_follows_weight_changes(cell):
-    """Issue 15.10: the fast-step cache survived load_state_dict (step then differed from forward by 0.21)."""
+    """The fast-step cache survived load_state_dict (step then differed from forward by 0.21)."""
     torch.manual_seed(2)
     cfg = ModelConfig(vocab_size=30, cell=cell, emb_dim=16, hidden=16, layers=2)
     m, other = RNNLanguageModel(cfg).eval(), RNNLanguageModel(cfg).eval()

@@ -128,7 +128,7 @@ def test_choose_samples_the_filtered_distribution():
 
 
 def test_top_k_keeps_exactly_k_tokens_even_when_tied():
-    """Issue 15.10: top-k kept every token tied at the boundary (top_k=1 on equal logits sampled all of them)."""
+    """Top-k kept every token tied at the boundary (top_k=1 on equal logits sampled all of them)."""
     import torch
 
     from genmodels.infer.decoding import choose
@@ -141,7 +141,7 @@ def test_top_k_keeps_exactly_k_tokens_even_when_tied():
 
 
 def test_candidate_i_depends_only_on_seed_and_i(gen):
-    """Issue 15.10: with the same seed, the first candidate changed with the number of candidates."""
+    """With the same seed, the first candidate changed with the number of candidates."""
     alone = [r.continuation for r in gen.complete("To be", 30, Settings(temperature=1.0, seed=7, n=1))]
     three = [r.continuation for r in gen.complete("To be", 30, Settings(temperature=1.0, seed=7, n=3))]
     five = [r.continuation for r in gen.complete("To be", 30, Settings(temperature=1.0, seed=7, n=5))]
@@ -150,7 +150,7 @@ def test_candidate_i_depends_only_on_seed_and_i(gen):
 
 
 def test_continuation_starts_with_the_rest_of_a_held_note():
-    """Issue 15.7: a prompt note held across the bar line was merged into the prompt and dropped from the
+    """A prompt note held across the bar line was merged into the prompt and dropped from the
     continuation alone, which then started with silence."""
     from genmodels.infer.melody_rows import continuation_of
     from genmodels.music import Melody, Note, parse_note_prompt

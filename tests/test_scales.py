@@ -142,7 +142,7 @@ G_JIG = [62, 67, 67, 71, 67, 71, 74, 72, 71, 69, 66, 67, 62, 67, 71, 74, 76, 74,
 
 
 def test_g_major_jig_is_g_major():
-    """Issue 10 item 8: a G-major jig typed by hand was labelled D major."""
+    """A G-major jig typed by hand was labelled D major."""
     assert estimate_key(G_JIG) == (7, "major")
 
 

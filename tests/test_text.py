@@ -71,7 +71,7 @@ def test_any_folder_of_text_files_splits(tmp_path):
 
 @pytest.mark.parametrize("text", ["a\u2581b", "x\ue000y", "\ue000", "\u2581\u2581 \ue000\u2581", "é\u2581😀\ue0001"])
 def test_stream_never_emits_what_a_later_piece_changes(tok, text):
-    """Issue 15.6: the escape character of '▁' was emitted, then retracted when the next piece came."""
+    """The escape character of '▁' was emitted, then retracted when the next piece came."""
     dec = StreamDecoder(tok, [])
     shown = ""
     for i in tok.encode(text):

@@ -242,7 +242,7 @@ def test_fine_tune_from_a_checkpoint(tiny_text_ckpt, small_text_dir, tmp_path):
     assert len(train(train_config(out=str(tmp_path / "reg"), **reg), progress=False)["history"]) == 1
 
 
-# optimiser, schedules, precision, CPU-time budget (issue 13) ------------------------------------------
+# optimiser, schedules, precision, CPU-time budget ------------------------------------------
 def _text_kw(small_text_dir, **over):
     return dict(
         domain="text",
@@ -286,7 +286,7 @@ def _bits_after(cfg) -> float:
 
 @needs_bf16
 def test_bf16_and_fp32_reach_the_same_validation_metric(small_text_dir, tmp_path, monkeypatch):
-    """bf16 autocast rounds the inputs of the forward matrix products to 8 bits of mantissa (relative error
+    """Bf16 autocast rounds the inputs of the forward matrix products to 8 bits of mantissa (relative error
     2^-9 ≈ 0.2 %); weights, gradients, optimiser state and loss stay fp32, so the two runs drift apart only
     slowly. Measured after 150 steps (valid falls by 0.4 bits/char): 0.001-0.003 bits/char between the
     precisions, 0.04 between two fp32 runs with different seeds. The tolerance, 0.02, is half the seed-to-seed
@@ -327,7 +327,7 @@ def test_bf16_run_resumes_exactly(small_text_dir, tmp_path, monkeypatch):
 
 
 def test_new_weights_make_earlier_results_stale(small_text_dir, tmp_path, monkeypatch):
-    """Issue 15.2: a new best save copied test, baseline and samples measured on earlier weights."""
+    """A new best save copied test, baseline and samples measured on earlier weights."""
     import genmodels.eval.evaluate as ev
     from genmodels.io.card import card_markdown
 
@@ -351,7 +351,7 @@ def test_new_weights_make_earlier_results_stale(small_text_dir, tmp_path, monkey
 
 
 def test_cli_prints_one_valid_json_line_when_nothing_was_validated(small_text_dir, tmp_path):
-    """Issue 15.3: a run with no finite validation printed {"best_valid": Infinity}, which is not JSON.
+    """A run with no finite validation printed {"best_valid": Infinity}, which is not JSON.
     (--steps 0 is no step limit now; a CPU-time budget spent before the first step ends the run unvalidated.)"""
     p = subprocess.run(
         [
@@ -387,7 +387,7 @@ def test_cli_prints_one_valid_json_line_when_nothing_was_validated(small_text_di
 
 
 def test_ddp_prints_once_and_resumes_exactly(small_text_dir, tmp_path):
-    """Issue 15.3: every rank printed (non-zero ranks {"best_valid": Infinity}), and a resume under DDP
+    """Every rank printed (non-zero ranks {"best_valid": Infinity}), and a resume under DDP
     reset every process's carried hidden state."""
 
     def run(out, steps, *extra):
@@ -516,7 +516,7 @@ def test_fine_tuning_grows_the_vocabulary_and_keeps_the_old_rows():
 
 
 def test_training_restores_the_signal_handlers(small_text_dir, tmp_path):
-    """Issue 15.4: after train() returned, Ctrl-C in the calling process only set a flag."""
+    """After train() returned, Ctrl-C in the calling process only set a flag."""
     import signal
 
     def mine(signum, frame):
@@ -536,7 +536,7 @@ def test_training_restores_the_signal_handlers(small_text_dir, tmp_path):
 
 
 def test_resume_applies_a_new_weight_decay_and_records_it(small_text_dir, tmp_path):
-    """Issue 15.5: --resume --weight-decay X kept the saved weight decay while the card recorded X."""
+    """--resume --weight-decay X kept the saved weight decay while the card recorded X."""
     kw = dict(
         domain="text",
         data=str(small_text_dir),
@@ -601,7 +601,7 @@ def test_resume_changes_compare_options_newer_than_the_save_with_their_defaults(
 
 
 def test_evaluation_scores_every_token_of_the_stream():
-    """Issue 15.10: the first token of each row (and the tail) went unscored while the units counted them."""
+    """The first token of each row (and the tail) went unscored while the units counted them."""
     from genmodels.domains import TEXT
     from genmodels.learn.steps import evaluate
     from genmodels.nn.rnn import ModelConfig, RNNLanguageModel

@@ -7,7 +7,7 @@ from genmodels.core import paths as util
 
 
 def test_atomic_write_fsyncs_file_then_renames_then_fsyncs_the_directory(tmp_path, monkeypatch):
-    """Issue 15.9: after a power loss a rename whose directory was never fsynced can be lost."""
+    """After a power loss a rename whose directory was never fsynced can be lost."""
     calls = []
     real_fsync, real_replace = os.fsync, os.replace
 

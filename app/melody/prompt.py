@@ -184,7 +184,7 @@ def bars_to_use(prompt, origin: str):
 
 
 def key_and_tempo(prompt, origin: str | None):
-    """Key (tonic and mode) and tempo; a new file or tune sets the tempo to its own (issue 10.7)."""
+    """Key (tonic and mode) and tempo; a new file or tune sets the tempo to its own."""
     if prompt is not None and origin and st.session_state.get("m_tempo_from") != origin:
         st.session_state.m_tempo_from = origin
         st.session_state.m_tempo = int(min(max(round(prompt.tempo), TEMPO_RANGE[0]), TEMPO_RANGE[1]))
@@ -228,7 +228,7 @@ def in_key(prompt, tonic, mode, tempo: int):
 
 
 def show_prompt(prompt, source: str, moved: bool) -> None:
-    """What will be used: after a key or mode change the mapped notes and their true key (issue 10.1)."""
+    """What will be used: after a key or mode change the mapped notes and their true key."""
     if source != SRC_NOTES or moved:
         try:
             st.code(format_notes(prompt), language=None, wrap_lines=True)
