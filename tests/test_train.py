@@ -721,3 +721,18 @@ def test_cli_fine_tune_takes_the_parents_network_shape(tiny_text_ckpt, small_tex
     assert main([*base, "--out", str(tmp_path / "bad"), "--hidden", "48"]) == 2
     err = capsys.readouterr().err
     assert "--hidden 48" in err and f"its {parent['hidden']}" in err and "--dropout" in err
+
+
+def test_patience_stops_early_and_progress_and_parent_figure_are_written(tiny_text_ckpt, small_text_dir, tmp_path):
+    """Issue 25: a small corpus needs early stopping on its own validation split, a watcher needs the run's
+    progress without the progress bar, and a fine-tune's card says where it started."""
+    out = tmp_path / "ft"
+    kw = dict(domain="text", data=str(small_text_dir), cell="lstm", vocab_size=300, init_from=str(tiny_text_ckpt))
+    cfg = train_config(out=str(out), steps=100, eval_every=5, patience=1, **{**TINY, "lr": 0.0, "warmup": 0}, **kw)
+    r = train(cfg, progress=False)
+    assert r["step"] == 10  # the second validation brought no new best: stop
+    progress = json.loads((out / "progress.json").read_text())
+    assert progress["step"] == 10 and progress["final"] and len(progress["history"]) == 2
+    card = json.loads((out / "card.json").read_text())
+    assert card["parent_valid"] == pytest.approx(card["valid"], abs=1e-3)  # lr 0: the parent's own figure
+    assert "before fine-tuning (tiny-text)" in (out / "card.md").read_text()

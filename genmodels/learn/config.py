@@ -54,6 +54,11 @@ class TrainConfig:
     min_lr_ratio: float = option(0.05, "the cosine schedule ends at this fraction of --lr")
     eval_every: int = option(250, "steps between validations (the best weights are kept)")
     save_every: int = option(0, "steps between saves of the training state for --resume", shown="0: as --eval-every")
+    patience: int = option(
+        0,
+        "stop early after this many validations in a row without a new best (small corpora overfit)",
+        shown="0: never",
+    )
     eval_tokens: int = option(0, "validation tokens per evaluation", shown="0: the whole validation split")
     augment: bool = option(True, "melody: no random transposition of training tunes", flag="--no-augment")
     init_from: str = option(
@@ -109,8 +114,8 @@ def check_config(cfg: TrainConfig) -> None:
     for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("precision", PRECISIONS)):
         if getattr(cfg, name) not in allowed:
             raise SettingsError(f"--{name} {getattr(cfg, name)!r}: choose one of {', '.join(allowed)}")
-    if cfg.steps < 0 or cfg.time_budget < 0:
-        raise SettingsError("--steps and --time-budget cannot be negative")
+    if cfg.steps < 0 or cfg.time_budget < 0 or cfg.patience < 0:
+        raise SettingsError("--steps, --time-budget and --patience cannot be negative")
     if cfg.steps == 0 and not cfg.time_budget:
         raise SettingsError("--steps 0 (no step limit) needs a --time-budget")
     if cfg.schedule == "plateau" and cfg.plateau_factor <= 1:
