@@ -164,9 +164,18 @@ class JobQueue:
     def _update(self, job_id: str, **changes) -> dict:
         return self._save({**self.job(job_id), **changes})
 
-    def submit(self, name: str, domain: str, data: str | os.PathLike, args: list[str], meta: dict | None = None):
-        """Queue a job training model ``name`` of ``domain`` on the corpus folder ``data``; ``args``: the other
-        ``train`` flags (the recipe). The job starts when the jobs before it have ended."""
+    def submit(
+        self,
+        name: str,
+        domain: str,
+        data: str | os.PathLike,
+        args: list[str],
+        meta: dict | None = None,
+        move_data: bool = False,
+    ) -> dict:
+        """Queue a job training model ``name`` of ``domain`` on the corpus folder ``data`` (moved into the job's
+        folder if ``move_data``); ``args``: the other ``train`` flags (the recipe). The job starts when the
+        jobs before it have ended."""
         with self._locked():
             check_model_name(name, self.models_root)
             waiting = [j for j in self.jobs() if j["name"] == name and j["status"] != "failed"]
@@ -175,6 +184,8 @@ class JobQueue:
             job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
             folder = self.root / job_id
             folder.mkdir(parents=True)
+            if move_data:  # the job owns its corpus: deleting the job deletes it
+                data = Path(shutil.move(str(data), str(folder / "data")))
             out = folder / MODEL_DIR
             command = ["train", "--domain", domain, "--data", str(data), "--out", str(out), "--threads", "1", *args]
             job = {
