@@ -86,3 +86,11 @@ def test_upload_train_reload_stop_keep_and_generate(server, small_text_dir):
     model = {m.name: m for m in available_models("text")}["my-verse"]
     text = Sampler(model.path).complete("The ", length=10, settings=Settings(seed=1))[0].continuation
     assert text
+
+
+def test_a_fine_tunes_card_says_where_it_started():
+    from app.cards import summary
+
+    card = {"metric": "bits_per_char", "valid": 2.01, "parent_valid": 2.32, "commands": [{"model": "text-gru"}]}
+    s = re.sub(r"\\(.)", r"\1", summary(card, "mine"))
+    assert "Before fine-tuning, text-gru scored 2.32" in s and "2.01" in s
