@@ -10,6 +10,7 @@ st.set_page_config(page_title="genmodels", page_icon=str(Path(__file__).parent /
 pages = [
     st.Page("app/pages/text.py", title="Text", icon=":material/edit_note:", default=True),
     st.Page("app/pages/melody.py", title="Melody", icon=":material/music_note:"),
+    st.Page("app/pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app/pages/models.py", title="Models", icon=":material/info:"),
 ]
 st.navigation(pages).run()

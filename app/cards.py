@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+from app.render import plain
 from genmodels.io.card import mixture_line
 
 _NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -110,6 +111,17 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 10 else f"{v:,.1f}"
 
 
+def validation_lines(card: dict, unit: str) -> list[str]:
+    """The validation figure and, for a fine-tune, its base model's figure on the same split."""
+    lines = []
+    if isinstance(card.get("valid"), (int, float)):
+        lines.append(f"On the validation split: {card['valid']:.4g} {unit}.")
+    if isinstance(card.get("parent_valid"), (int, float)):
+        parent = (card.get("commands") or [{}])[0].get("model", "the base model")
+        lines.append(f"Before fine-tuning, {plain(parent)} scored {card['parent_valid']:.4g} {unit} there.")
+    return lines
+
+
 def summary(card: dict, name: str = "") -> str:
     """One paragraph in plain words: the test result and what it was measured on, the n-gram floor,
     the training (steps, commands, time, hardware)."""
@@ -147,8 +159,7 @@ def summary(card: dict, name: str = "") -> str:
                 f"({model}: {base['value']:.3g} {unit})"
             )
         parts.append(s + ". Lower is better.")
-    if isinstance(card.get("valid"), (int, float)):
-        parts.append(f"On the validation split: {card['valid']:.4g} {unit}.")
+    parts += validation_lines(card, unit)
     history = command_history(card)
     if card.get("members"):  # a mixture: not trained itself (show_members has its members)
         parts.append(f"{mixture_line(card)} Made with `{card.get('command', 'python -m genmodels mix')}`.")

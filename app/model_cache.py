@@ -13,6 +13,7 @@ from app.cards import metric_short
 from genmodels.core.errors import GenmodelsError
 from genmodels.infer.sampling import Sampler
 from genmodels.io.checkpoint import (
+    PROGRESS,
     TRAIN_STATE,
     WEIGHTS,
     find_checkpoints,
@@ -86,11 +87,13 @@ def _load_sampler(path: str, stamp: tuple) -> Sampler:
 def checkpoint_stamp(path: Path) -> tuple:
     """Name, modification time and size of every file of the checkpoint directory: a change to any of
     them (new weights, a card rewritten by ``eval --update-card``, a new tokenizer) is a new cache key.
-    Left out: the training state and temporary files of atomic writes, which a Sampler never reads (a
+    Left out: the training state, its progress file and temporary files of atomic writes, which a Sampler never reads (a
     run in progress rewrites its training state every few hundred steps)."""
     try:
         files = sorted(
-            f for f in Path(path).iterdir() if f.is_file() and f.name != TRAIN_STATE and not f.name.startswith(".")
+            f
+            for f in Path(path).iterdir()
+            if f.is_file() and f.name not in (TRAIN_STATE, PROGRESS) and not f.name.startswith(".")
         )
         return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
     except OSError:

@@ -926,7 +926,7 @@ def test_model_card_history_and_summary_in_plain_words():
 def test_app_navigation_runs_every_page():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception
-    for p in ("app/pages/melody.py", "app/pages/models.py", "app/pages/text.py"):
+    for p in ("app/pages/melody.py", "app/pages/models.py", "app/pages/text.py", "app/pages/train.py"):
         at.switch_page(p).run()
         assert not at.exception, p
 

@@ -621,3 +621,37 @@ def test_per_document_reads_training_works_beside_held_out_ones(tiny_text_ckpt, 
     rows = per_document(str(tiny_text_ckpt), str(small_text_dir), train_works=1)
     assert [r[0] for r in rows] == ["train", "train", "valid", "valid", "valid", "test", "test", "test"]
     assert rows[1][1] == "(all)" and rows[0][2] == rows[1][2] == 60_000 and all(r[3] > 0 for r in rows)
+
+
+def test_cli_fine_tune_takes_the_parents_network_shape(tiny_text_ckpt, small_text_dir, tmp_path, capsys):
+    """Issue 25: ``train --init-from`` without shape flags stopped because the defaults (an LSTM 256/512) were
+    not the parent's; the shape flags are needed only to change it, and then the message names them."""
+    from genmodels.cli.main import main
+
+    base = ["train", "--domain", "text", "--data", str(small_text_dir), "--init-from", str(tiny_text_ckpt)]
+    base += ["--steps", "2", "--eval-every", "2", "--batch", "8", "--bptt", "32", "--threads", "1"]
+    assert main([*base, "--out", str(tmp_path / "ft"), "--precision", "fp32"]) == 0
+    parent = json.loads((tiny_text_ckpt / "config.json").read_text())["model"]
+    own = json.loads((tmp_path / "ft/config.json").read_text())["model"]
+    assert {k: own[k] for k in ("cell", "emb_dim", "hidden", "layers")} == {
+        k: parent[k] for k in ("cell", "emb_dim", "hidden", "layers")
+    }
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "bad"), "--hidden", "48"]) == 2
+    err = capsys.readouterr().err
+    assert "--hidden 48" in err and f"its {parent['hidden']}" in err and "--dropout" in err
+
+
+def test_patience_stops_early_and_progress_and_parent_figure_are_written(tiny_text_ckpt, small_text_dir, tmp_path):
+    """Issue 25: a small corpus needs early stopping on its own validation split, a watcher needs the run's
+    progress without the progress bar, and a fine-tune's card says where it started."""
+    out = tmp_path / "ft"
+    kw = dict(domain="text", data=str(small_text_dir), cell="lstm", vocab_size=300, init_from=str(tiny_text_ckpt))
+    cfg = train_config(out=str(out), steps=100, eval_every=5, patience=1, **{**TINY, "lr": 0.0, "warmup": 0}, **kw)
+    r = train(cfg, progress=False)
+    assert r["step"] == 10  # the second validation brought no new best: stop
+    progress = json.loads((out / "progress.json").read_text())
+    assert progress["step"] == 10 and progress["final"] and len(progress["history"]) == 2
+    card = json.loads((out / "card.json").read_text())
+    assert card["parent_valid"] == pytest.approx(card["valid"], abs=1e-3)  # lr 0: the parent's own figure
+    assert "before fine-tuning (tiny-text)" in (out / "card.md").read_text()

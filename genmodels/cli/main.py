@@ -30,7 +30,7 @@ from genmodels.infer.harmonise import HarmonySettings
 from genmodels.infer.sampling import Sampler
 from genmodels.infer.text_rows import TextSteering
 from genmodels.io.checkpoint import load_checkpoint, pack_for_shipping
-from genmodels.learn.config import TrainConfig, resume_config
+from genmodels.learn.config import TrainConfig, fine_tune_settings, resume_config
 from genmodels.learn.trainer import train
 
 
@@ -44,7 +44,7 @@ def _train(a) -> None:
     given = {f.name: getattr(a, f.name) for f in leaf_fields(TrainConfig) if getattr(a, f.name) is not None}
     if a.time_budget and a.steps is None and not a.resume:
         given["steps"] = 0  # the budget alone ends the run (and shapes the cosine schedule)
-    cfg = resume_config(a.out, given) if a.resume else TrainConfig.from_dict(given)
+    cfg = resume_config(a.out, given) if a.resume else TrainConfig.from_dict(fine_tune_settings(given))
     cmd = "python -m genmodels " + " ".join(shlex.quote(x) for x in sys.argv[1:] if x != "--resume")
     try:
         r = train(cfg, resume=a.resume, command=cmd)

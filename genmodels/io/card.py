@@ -146,6 +146,9 @@ def _training_lines(card: dict) -> list[str]:
 def _metric_lines(card: dict, fresh: dict) -> list[str]:
     metric = card.get("metric", "")
     lines = ["", "## Metrics", "", f"| split | {metric} |", "|---|---|", f"| valid | {card.get('valid', '?')} |"]
+    if card.get("parent_valid") is not None:  # a fine-tune: its parent on the same validation split
+        parent = (card.get("commands") or [{}])[0].get("model", "the parent model")
+        lines.append(f"| valid, before fine-tuning ({parent}) | {card['parent_valid']} |")
     if fresh.get("test"):
         lines.append(f"| test | {fresh['test']['value']} |")
     if fresh.get("dynamic"):

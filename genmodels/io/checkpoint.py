@@ -40,6 +40,7 @@ FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 TRAIN_STATE = "train_state.pt"
+PROGRESS = "progress.json"  # where a training run is (rewritten every few seconds while it trains)
 
 
 def tied_names(model: torch.nn.Module) -> dict[str, str]:
@@ -216,11 +217,14 @@ def read_card(path: str | Path) -> dict:
 
 def find_checkpoints(root: str | Path | None = None) -> list[Path]:
     """Checkpoint directories under ``root`` (default: the repository's checkpoints/) with a config and
-    weights, sorted by name."""
+    weights, sorted by name. A folder whose name starts with a dot is left out: a model being copied into
+    place is written under such a name and renamed when whole."""
     root = repo_path("checkpoints") if root is None else Path(root)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if (p / CONFIG).is_file() and (p / WEIGHTS).is_file())
+    return sorted(
+        p for p in root.iterdir() if not p.name.startswith(".") and (p / CONFIG).is_file() and (p / WEIGHTS).is_file()
+    )
 
 
 def pack_for_shipping(path: str | Path) -> int:
@@ -231,6 +235,7 @@ def pack_for_shipping(path: str | Path) -> int:
     if c.card:  # the same weights rounded: results measured on them stay theirs
         write_card(c.path, restamp_weights(c.card, c.weights_id, new_id))
     (c.path / TRAIN_STATE).unlink(missing_ok=True)
+    (c.path / PROGRESS).unlink(missing_ok=True)
     return (c.path / WEIGHTS).stat().st_size
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from genmodels.core.errors import SettingsError
+from genmodels.core.errors import CheckpointError, SettingsError
 from genmodels.core.options import command_args, flatten, from_flat, option
 from genmodels.core.registry import BUILTIN_DOMAINS, get_domain
 from genmodels.io import checkpoint as ckpt
@@ -14,6 +14,10 @@ from genmodels.nn.rnn import ModelConfig
 
 # What a resumed run takes from its saved state whatever the command line says: its data and shape.
 RUN_IDENTITY = ("domain", "data", "cell", "emb_dim", "hidden", "layers", "vocab_size", "seed", "batch", "bptt")
+
+
+# What a fine-tune shares with its parent: the network's shape (the vocabulary may grow; regularisers may change).
+NETWORK_SHAPE = ("cell", "emb_dim", "hidden", "layers", "tie_weights")
 
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -50,6 +54,11 @@ class TrainConfig:
     min_lr_ratio: float = option(0.05, "the cosine schedule ends at this fraction of --lr")
     eval_every: int = option(250, "steps between validations (the best weights are kept)")
     save_every: int = option(0, "steps between saves of the training state for --resume", shown="0: as --eval-every")
+    patience: int = option(
+        0,
+        "stop early after this many validations in a row without a new best (small corpora overfit)",
+        shown="0: never",
+    )
     eval_tokens: int = option(0, "validation tokens per evaluation", shown="0: the whole validation split")
     augment: bool = option(True, "melody: no random transposition of training tunes", flag="--no-augment")
     init_from: str = option(
@@ -105,8 +114,8 @@ def check_config(cfg: TrainConfig) -> None:
     for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("precision", PRECISIONS)):
         if getattr(cfg, name) not in allowed:
             raise SettingsError(f"--{name} {getattr(cfg, name)!r}: choose one of {', '.join(allowed)}")
-    if cfg.steps < 0 or cfg.time_budget < 0:
-        raise SettingsError("--steps and --time-budget cannot be negative")
+    if cfg.steps < 0 or cfg.time_budget < 0 or cfg.patience < 0:
+        raise SettingsError("--steps, --time-budget and --patience cannot be negative")
     if cfg.steps == 0 and not cfg.time_budget:
         raise SettingsError("--steps 0 (no step limit) needs a --time-budget")
     if cfg.schedule == "plateau" and cfg.plateau_factor <= 1:
@@ -117,6 +126,18 @@ def resume_config(out: str | Path, overrides: dict) -> TrainConfig:
     """The saved run's configuration with only the explicitly given options changed (e.g. --steps)."""
     saved = ckpt.load_train_state(out)["config"]
     return TrainConfig.from_dict({**flatten(saved), **flatten(overrides)})
+
+
+def fine_tune_settings(given: dict) -> dict:
+    """The settings given, with the network shape of the ``--init-from`` checkpoint wherever none was given:
+    a fine-tune loads the parent's weights, so its shape is the parent's, not the defaults."""
+    if not given.get("init_from"):
+        return given
+    try:
+        parent = ckpt.read_config(given["init_from"]).get("model") or {}
+    except CheckpointError:
+        return given  # the trainer names what is wrong with the parent
+    return {**{k: parent[k] for k in NETWORK_SHAPE if k in parent}, **given}
 
 
 def command_from_config(cfg: TrainConfig) -> str:

@@ -85,6 +85,8 @@ class Trainer(TrainerInputs, TrainerClock, TrainerFiles):
         self.tokens = 0
         self.step, self.epoch, self.pos = 0, 0, 0
         self.best = math.inf
+        self.since_best = 0  # validations since the last new best (--patience)
+        self.parent_valid: float | None = None  # the --init-from model on this run's validation split
         self.history: list[dict] = []
         self.wall = 0.0
         self.hidden: State | None = None
@@ -99,6 +101,8 @@ class Trainer(TrainerInputs, TrainerClock, TrainerFiles):
             self._restore(self.state_prev)
         elif _rank() == 0:
             self._init_dir()
+            if parent is not None:  # where the fine-tune starts, for the card's before-and-after
+                self.parent_valid = round(self.validate()["value"], 4)
         # Every invocation (the first, then each --resume) with the step it started from and, on a
         # resume, the settings it changed.
         self.commands.append({"step": self.step, "command": self.command})
@@ -176,8 +180,10 @@ class Trainer(TrainerInputs, TrainerClock, TrainerFiles):
             if self.step % c.eval_every == 0 or final:
                 last_valid = self._eval_and_keep_best(loss)
                 self._sync_lr_scale()
+                over = final = final or self._out_of_patience()
                 self._clock = time.time()  # validation time is not training time
             self.cpu = time.process_time() - self._cpu0
+            self.report_progress(loss, final)
             if self.step % save_every == 0 or final:
                 self.save_state()
                 self._clock = time.time()
@@ -240,8 +246,9 @@ class Trainer(TrainerInputs, TrainerClock, TrainerFiles):
             f"{self.cpu:.0f} s CPU, {train_tokens / max(train_cpu, 1e-9):,.0f} tok/s of train-step CPU, "
             f"lr {self.opt.param_groups[0]['lr']:.3g}, {self.precision}]"
         )
+        self.since_best += 1
         if v["value"] < self.best and math.isfinite(v["value"]):
-            self.best = v["value"]
+            self.best, self.since_best = v["value"], 0
             self.write_card(v, ckpt.save_weights(self.out, self.model))
             msg += " (best, saved)"
         elif self.cfg.schedule == "plateau":  # the textbook rule: no improvement on the best → lr ÷ factor

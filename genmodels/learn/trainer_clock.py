@@ -64,6 +64,17 @@ class TrainerClock:
             over = bool(flag.item())
         return over
 
+    def _out_of_patience(self) -> bool:
+        """``--patience`` validations in a row without a new best (rank 0's count decides for every process)."""
+        stale = bool(self.cfg.patience) and self.since_best >= self.cfg.patience
+        if _is_dist():
+            flag = torch.tensor([float(stale)])
+            torch.distributed.broadcast(flag, 0)
+            stale = bool(flag.item())
+        if stale and self.progress:
+            tqdm.write(f"no new best in {self.cfg.patience} validations: stopping early", file=sys.stderr)
+        return stale
+
     def _sync_lr_scale(self) -> None:
         """Only rank 0 validates: it hands the plateau schedule's rate to the others."""
         if _is_dist() and self.cfg.schedule == "plateau":

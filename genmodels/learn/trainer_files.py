@@ -3,10 +3,14 @@ hidden state, position), and the model card with its history."""
 
 from __future__ import annotations
 
+import math
+import time
+
 import torch
 
 from genmodels.core.errors import CheckpointError
 from genmodels.core.options import flatten
+from genmodels.core.paths import atomic_write_json
 from genmodels.io import checkpoint as ckpt
 from genmodels.io.card import carry_results, write_card
 from genmodels.learn.config import TrainConfig, command_from_config
@@ -15,6 +19,9 @@ from genmodels.learn.processes import (
     _rank,
 )
 from genmodels.nn.rnn import State
+
+PROGRESS = ckpt.PROGRESS
+PROGRESS_EVERY_S = 3.0
 
 
 class TrainerFiles:
@@ -39,6 +46,8 @@ class TrainerFiles:
             "lr_scale": self.lr_scale,
             "cpu": self.cpu,
             "tokens": self.tokens,
+            "since_best": self.since_best,
+            "parent_valid": self.parent_valid,
         }
 
     def _restore(self, s: dict) -> None:
@@ -53,6 +62,7 @@ class TrainerFiles:
         self.step, self.epoch, self.pos = s["step"], s["epoch"], s["pos"]
         self.best, self.history, self.wall = s["best"], s["history"], s["wall"]
         self.lr_scale, self.cpu, self.tokens = s.get("lr_scale", 1.0), s.get("cpu", 0.0), s.get("tokens", 0)
+        self.since_best, self.parent_valid = s.get("since_best", 0), s.get("parent_valid")
         reconstructed = command_from_config(TrainConfig.from_dict(s["config"]))
         self.commands = list(
             s.get("commands")
@@ -89,6 +99,30 @@ class TrainerFiles:
         if _rank() == 0:
             ckpt.save_train_state(self.out, self._train_state(hidden))
 
+    def report_progress(self, train_loss: float, final: bool) -> None:
+        """``progress.json``: where the run is, for a watcher (the app's Train page) that cannot read the
+        progress bar; rewritten every few seconds and at the end, never mid-write."""
+        now = time.time()
+        if _rank() != 0 or not (final or now - getattr(self, "_progress_at", 0.0) >= PROGRESS_EVERY_S):
+            return
+        self._progress_at = now
+        progress = {
+            "step": self.step,
+            "steps": self.cfg.steps,
+            "time_budget_min": self.cfg.time_budget,
+            "cpu_s": round(self.cpu, 1),
+            "wall_s": round(self.wall, 1),
+            "tokens": self.tokens,
+            "train_loss": round(train_loss, 4),
+            "best": self.best if math.isfinite(self.best) else None,
+            "parent_valid": self.parent_valid,
+            "metric": self.data.metric,
+            "history": self.history,
+            "final": final,
+            "updated": now,
+        }
+        atomic_write_json(self.out / PROGRESS, progress)
+
     # card ---------------------------------------------------------------------------------------
     def write_card(self, valid: dict, weights: str) -> None:
         """The card of the weights just saved (``weights``: their identity)."""
@@ -115,6 +149,8 @@ class TrainerFiles:
             "weights": weights,
             "history": self.history[-50:],
         }
+        if self.parent_valid is not None:
+            card["parent_valid"] = self.parent_valid
         try:
             old = ckpt.read_card(self.out)
         except CheckpointError:

@@ -37,6 +37,20 @@ def _network_shape(mcfg: ModelConfig) -> dict:
     return {k: v for k, v in mcfg.to_dict().items() if k not in (*REGULARISERS, "vocab_size")}
 
 
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _shape_difference(theirs: dict, ours: dict) -> str:
+    """Which shape flags of this run differ from the parent's, and what a fine-tune may change instead."""
+    diff = ", ".join(f"{_flag(k)} {ours.get(k)} (its {theirs.get(k)})" for k in ours if theirs.get(k) != ours.get(k))
+    return (
+        f"its model differs from this run's: {diff}. A fine-tune keeps the parent's network shape "
+        f"({'/'.join(_flag(k) for k in theirs)}): leave those flags out to take it. What may change: "
+        f"{'/'.join(_flag(k) for k in REGULARISERS)} and every training setting"
+    )
+
+
 class TrainerInputs:
     """What a training run starts from: its folder, its data, a parent checkpoint."""
 
@@ -54,12 +68,13 @@ class TrainerInputs:
                 "fine-tune one of its members (its card lists them)"
             )
         theirs, ours = _network_shape(parent.model.config), _network_shape(mcfg)
-        if parent.domain is not self.domain or theirs != ours:
+        if parent.domain is not self.domain:
             raise SettingsError(
-                f"--init-from {self.cfg.init_from}: its model ({parent.domain.name}, {theirs}) differs "
-                f"from this run's ({self.domain.name}, {ours}); give the same --cell/--emb-dim/"
-                "--hidden/--layers/--tie-weights"
+                f"--init-from {self.cfg.init_from}: a {parent.domain.name} model cannot start a "
+                f"{self.domain.name} run; give --domain {parent.domain.name} or another checkpoint"
             )
+        if theirs != ours:
+            raise SettingsError(f"--init-from {self.cfg.init_from}: {_shape_difference(theirs, ours)}")
         self.model.load_state_dict(grown_state(parent.model.state_dict(), self.model.state_dict()))
         return parent
 
