@@ -103,6 +103,9 @@ LINK_SETTINGS = {
     "seed": "m_seed",
     "stay": "m_stay",
     "end": "m_end",
+    "form": "m_form",
+    "partbars": "m_part_bars",
+    "endings": "m_endings",
 }
 
 
@@ -142,6 +145,9 @@ def parse_melody_link(
         "seed": int_in(0, 2**31 - 1),
         "stay": one_of(["off", "gentle", "strict"]),
         "end": flag,
+        "form": one_of(["free", "AABB", "AB", "ABAC"]),
+        "partbars": lambda v: int(one_of(["4", "8"])(v)),
+        "endings": flag,
     }
     out: dict = {}
     table = LINK_SETTINGS

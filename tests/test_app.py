@@ -1477,3 +1477,27 @@ def test_melody_uploaded_flute_track_plays_and_exports_as_a_flute():
     assert [
         i.program for i in pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(h["full"], program=h["program"]))).instruments
     ] == [73]
+
+
+@needs("melody")
+def test_melody_in_a_form_repeats_its_parts_writes_repeat_signs_and_comes_back_from_its_link():
+    """AABB with 4-bar parts and endings: 16 bars played, the repeats exact, |: [1 :|[2 in the ABC and repeat
+    barlines in the MusicXML; the link holds the form and makes the same tune with the same form again."""
+    at = page("melody.py")
+    at.text_input(key="m_notes").set_value("G4 A4 B4/2 A4/2 G4*2")
+    at = melody_generate(at, m_form="AABB", m_part_bars=4, m_endings=True)
+    no_errors(at)
+    h = last_melody(at)
+    tune = h["full"]
+    assert tune.n_bars == 16 and [(r.start, r.body, r.ending1, r.ending2) for r in tune.form] == [
+        (0, 3, 1, 1),
+        (8, 3, 1, 1),
+    ]
+    assert "form AABB" in captions(at)
+    assert h["abc"].count("|:") == 2 and h["abc"].count(":|[2") == 2
+    assert b"backward" in h["xml"] and b"<ending" in h["xml"]  # repeat barlines and volta brackets
+    params = {k: at.query_params[k] for k in at.query_params}
+    assert (params["form"], params["partbars"], params["endings"]) == ("AABB", "4", "1")
+    again = open_link(params)
+    no_errors(again)
+    assert again.session_state["m_history"][-1]["full"] == tune

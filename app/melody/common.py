@@ -128,6 +128,9 @@ def key_text(key) -> str:
 
 def steering_text(steering: MelodySteering) -> str:
     parts = [f"stay in key: {steering.stay_in_key}"] if steering.stay_in_key != "off" else []
+    form = steering.form
+    if not form.free:
+        parts.append(f"form {form.shape}, {form.part_bars}-bar parts" + (", 1st/2nd endings" if form.endings else ""))
     return " · ".join(parts + (["ends on the tonic"] if steering.end_on_tonic else []))
 
 

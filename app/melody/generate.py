@@ -13,6 +13,9 @@ from genmodels.core.errors import GenmodelsError
 from genmodels.infer.constraints import KEY_STRENGTHS, MelodySteering
 from genmodels.infer.decoding import Settings
 from genmodels.infer.melody_rows import continuation_of
+from genmodels.music.form import PART_BARS, Form
+
+FORM_SHAPES = ("free", "AABB", "AB", "ABAC")
 
 
 # -- the settings (right column): a fragment, so a change reruns only this part --------------------
@@ -52,29 +55,36 @@ def settings_column(prompt, link, no_link: str, by_label: dict) -> None:
     st.selectbox(
         "Instrument (General MIDI)", list(range(128)), key="m_program", persist_state=KEEP, format_func=instrument_name
     )
+    sampling_controls()
+    form_controls()
+    steering_controls()
+    msg = st.container()
+    go = st.button("Generate melody", type="primary", key="m_go", icon=":material/music_note:", width="stretch")
+    keep = st.button(
+        "Use the prompt as it is", key="m_keep", icon=":material/check:", width="stretch",
+        help="No continuation: the prompt becomes the melody below, to harmonise, play, rework or download.",
+    )  # fmt: skip
+    if (go and generate(prompt, link, no_link, by_label, msg)) or (keep and keep_prompt(prompt, by_label, msg)):
+        st.rerun()  # the new melody is shown below, outside this fragment
+
+
+def sampling_controls() -> None:
+    """Temperature, length, top-p, top-k and the random seed."""
     t1, t2 = st.columns(2)
     t1.slider(
-        "Temperature",
-        0.0,
-        2.0,
-        1.0,  # with gentle stay-in-key: the pitch statistics nearest the held-out tunes' (README, eval --music)
-        0.05,
-        key="m_temp",
-        persist_state=KEEP,
+        "Temperature", 0.0, 2.0, 1.0, 0.05, key="m_temp", persist_state=KEEP,
         help="0 = always the most likely note (greedy: the melody soon drones on one note); higher = more adventurous.",
-    )
-    t2.slider("Length (bars)", 1, 32, 8, 1, key="m_bars", persist_state=KEEP, help="Bars added after the prompt.")
+    )  # fmt: skip
+    t2.slider(
+        "Length (bars)", 1, 32, 8, 1, key="m_bars", persist_state=KEEP,
+        disabled=st.session_state.get("m_form", "free") != "free",
+        help="Bars added after the prompt (a form sets the length itself).",
+    )  # fmt: skip
     t3, t4 = st.columns(2)
     t3.slider(
-        "Top-p",
-        0.05,
-        1.0,
-        1.0,
-        0.05,
-        key="m_topp",
-        persist_state=KEEP,
+        "Top-p", 0.05, 1.0, 1.0, 0.05, key="m_topp", persist_state=KEEP,
         help="Sample only among the most likely notes that together reach this probability; 1 = off.",
-    )
+    )  # fmt: skip
     t4.number_input(
         "Top-k",
         0,
@@ -87,28 +97,32 @@ def settings_column(prompt, link, no_link: str, by_label: dict) -> None:
     )
     b1, b2 = st.columns([4, 1], vertical_alignment="bottom")
     b1.number_input(
-        "Random seed",
-        0,
-        MAX_SEED_VALUE,
-        step=1,
-        key="m_seed",
-        persist_state=KEEP,
+        "Random seed", 0, MAX_SEED_VALUE, step=1, key="m_seed", persist_state=KEEP,
         help="Only the random number generator's seed: the same prompt, settings and random seed always give "
         "the same melody.",
-    )
+    )  # fmt: skip
     b2.button(":material/casino:", key="m_roll", on_click=roll_seed, help="Draw a new random seed")
-    steering_controls()
-    msg = st.container()
-    go = st.button("Generate melody", type="primary", key="m_go", icon=":material/music_note:", width="stretch")
-    keep = st.button(
-        "Use the prompt as it is",
-        key="m_keep",
-        icon=":material/check:",
-        width="stretch",
-        help="No continuation: the prompt becomes the melody below, to harmonise, play, rework or download.",
-    )
-    if (go and generate(prompt, link, no_link, by_label, msg)) or (keep and keep_prompt(prompt, by_label, msg)):
-        st.rerun()  # the new melody is shown below, outside this fragment
+
+
+def form_controls() -> None:
+    """The tune's form: as the model writes it, or parts that repeat (AABB, AB, ABAC) of 4 or 8 bars."""
+    f1, f2, f3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+    shape = f1.selectbox(
+        "Form", FORM_SHAPES, key="m_form", persist_state=KEEP, format_func=form_label,
+        help="As the model writes: it continues freely. AABB, AB, ABAC: parts of equal length, a repeated part "
+        "played exactly again (with repeat signs in the score and the ABC), each part ending on a cadence and "
+        "the tune on the tonic; the length then comes from the form, the prompt opens part A.",
+    )  # fmt: skip
+    fixed = shape != "free"
+    f2.selectbox("Part bars", PART_BARS, index=1, key="m_part_bars", persist_state=KEEP, disabled=not fixed)
+    f3.checkbox(
+        "1st/2nd endings", key="m_endings", persist_state=KEEP, disabled=not fixed,
+        help="A repeated part ends once on a half cadence (first ending) and once on the tonic (second ending).",
+    )  # fmt: skip
+
+
+def form_label(shape: str) -> str:
+    return "As the model writes" if shape == "free" else shape
 
 
 def current_settings() -> Settings:
@@ -123,7 +137,8 @@ def current_settings() -> Settings:
 
 def current_steering() -> MelodySteering:
     ss = st.session_state
-    return MelodySteering(stay_in_key=ss.get("m_stay") or "off", end_on_tonic=bool(ss.get("m_end", False)))
+    form = Form(ss.get("m_form") or "free", int(ss.get("m_part_bars", 8)), bool(ss.get("m_endings", False)))
+    return MelodySteering(stay_in_key=ss.get("m_stay") or "off", end_on_tonic=bool(ss.get("m_end", False)), form=form)
 
 
 def generate(prompt, link, no_link: str, by_label: dict, msg) -> bool:
@@ -137,7 +152,8 @@ def generate(prompt, link, no_link: str, by_label: dict, msg) -> bool:
     settings, steering, bars = current_settings(), current_steering(), int(ss.get("m_bars", 8))
     try:
         gen = shared_sampler(model.path)
-        with st.spinner(f"{model.label} is composing {bars} bars…"):
+        what = f"{steering.form.shape} tune" if not steering.form.free else f"{bars} bars"
+        with st.spinner(f"{model.label} is composing {what}…"):
             result = gen.generate_melody(prompt, bars=bars, settings=settings, steering=steering)[0]
     except GenmodelsError as e:
         msg.error(plain(e))
