@@ -496,3 +496,37 @@ def check_harmony_score(page, img, n_notes: int) -> None:
     svg = score_svg(f'src="{img.get_attribute("src")}"')
     assert svg_note_count(svg) - svg_tie_count(svg) == n_notes
     assert svg_chord_symbols(svg)
+
+
+def test_browser_writes_a_tune_in_aabb_with_repeat_signs(tmp_path):
+    """Form AABB with 4-bar parts and endings: the engraved score has volta brackets and repeat barlines, the
+    ABC download |: [1 :|[2, the MusicXML download backward repeats and endings."""
+    require_browser()
+    from app.model_cache import available_models
+    from app.render import score_svg
+    from genmodels.music.engrave import svg_repeat_signs
+
+    if not available_models("melody"):
+        pytest.skip("no melody checkpoint found")
+    with streamlit_server() as url, browser_page() as page:
+        page.goto(url)
+        page.get_by_role("heading", name="Write with an LSTM or a GRU").wait_for()
+        open_melody_page(page)
+        for label, option in (("Form", "AABB"), ("Part bars", "4")):
+            box = page.get_by_role("combobox", name=label, exact=True)
+            box.click()
+            box.fill(option)  # Streamlit's select box filters its options as one types
+            box.press("Enter")
+            wait_idle(page)
+        page.get_by_role("checkbox", name="1st/2nd endings").check(force=True)
+        wait_idle(page)
+        generate_melody(page, "G4 A4 B4/2 A4/2 G4*2")
+        no_exception_on_page(page)
+        img = page.locator(".gm-score img").first
+        img.wait_for()
+        voltas, dots = svg_repeat_signs(score_svg(f'src="{img.get_attribute("src")}"'))
+        assert voltas >= 4 and dots >= 4, (voltas, dots)  # two parts, each with two endings and |: ... :|
+        abc = download(page, "ABC (.abc)", tmp_path).read_text()
+        assert abc.count("|:") == 2 and abc.count(":|[2") == 2, abc
+        xml = download(page, "MusicXML (.musicxml)", tmp_path).read_bytes()
+        assert b'direction="backward"' in xml and b"<ending" in xml

@@ -80,3 +80,9 @@ def svg_note_count(svg: str) -> int:
 def svg_tie_count(svg: str) -> int:
     """Ties drawn in a Verovio SVG: svg_note_count - svg_tie_count is the melody's note count."""
     return len(_TIE_RE.findall(svg))
+
+
+def svg_repeat_signs(svg: str) -> tuple[int, int]:
+    """(volta brackets, repeat dots) drawn in a Verovio SVG: first and second endings, and the dots of repeat
+    barlines (SMuFL's repeatDot glyph, E044)."""
+    return len(re.findall(r'class="voltaBracket\b', svg)), len(re.findall(r'xlink:href="#E044-', svg))
