@@ -124,15 +124,9 @@ HARMONY_LINK_SETTINGS = {
 }
 
 
-def parse_melody_link(
-    params: dict[str, str], models: list[str], modes, meters, as_prompt: str, harmony: dict | None = None
-) -> dict:
-    """Session-state values from a link's query parameters; unknown or malformed values are left out.
-
-    ``harmony``: the Harmonise section's choices (``models``, ``instruments``, ``rates``: lists; ``candidates``:
-    the most). With them and the link's harmony marker, the harmony's settings are read too and
-    ``m_link_harmony`` is True (harmonise once the melody is made)."""
-    parsers = {
+def melody_parsers(models: list[str], modes, as_prompt: str) -> dict:
+    """Query parameter -> parser for the melody's settings (each checked against its control's range)."""
+    return {
         "tonic": lambda s: as_prompt if s == as_prompt else int_in(0, 11)(s),
         "mode": one_of([as_prompt, *modes]),
         "tempo": int_in(20, 400),
@@ -149,35 +143,49 @@ def parse_melody_link(
         "partbars": lambda v: int(one_of(["4", "8"])(v)),
         "endings": flag,
     }
-    out: dict = {}
-    table = LINK_SETTINGS
-    if harmony is not None and params.get(HARMONY_MARK) == "1":
-        parsers |= {
-            "hm": one_of(harmony["models"]),
-            "hi": one_of(harmony["instruments"]),
-            "hr": one_of(harmony["rates"]),
-            "ht": float_in(0.0, 2.0),
-            "hc": int_in(1, harmony["candidates"]),
-            "hs": int_in(0, 2**31 - 1),
-            "hv": parsers["end"],
-        }
+
+
+def harmony_parsers(harmony: dict) -> dict:
+    """Query parameter -> parser for the Harmonise section's settings (``harmony``: its choices)."""
+    return {
+        "hm": one_of(harmony["models"]),
+        "hi": one_of(harmony["instruments"]),
+        "hr": one_of(harmony["rates"]),
+        "ht": float_in(0.0, 2.0),
+        "hc": int_in(1, harmony["candidates"]),
+        "hs": int_in(0, 2**31 - 1),
+        "hv": flag,
+    }
+
+
+def parse_melody_link(
+    params: dict[str, str], models: list[str], modes, meters, as_prompt: str, harmony: dict | None = None
+) -> dict:
+    """Session-state values from a link's query parameters; unknown or malformed values are left out and named
+    in ``m_link_bad``.
+
+    ``harmony``: the Harmonise section's choices (``models``, ``instruments``, ``rates``: lists; ``candidates``:
+    the most). With them and the link's harmony marker, the harmony's settings are read too and
+    ``m_link_harmony`` is True (harmonise once the melody is made)."""
+    parsers, table = melody_parsers(models, modes, as_prompt), LINK_SETTINGS
+    with_harmony = harmony is not None and params.get(HARMONY_MARK) == "1"
+    if with_harmony:
+        parsers |= harmony_parsers(harmony)
         table = LINK_SETTINGS | HARMONY_LINK_SETTINGS
+    out, bad = read_link(params, {name: (key, parsers[name]) for name, key in table.items()})
+    if with_harmony:
         out["m_link_harmony"] = True
-    values, bad = read_link(params, {name: (key, parsers[name]) for name, key in table.items()})
-    out |= values
-    if bad:
-        out["m_link_bad"] = bad
     if params.get("src") == "tune" and params.get("tune"):
-        out["m_source_kind"] = "tune"
-        out["m_tune_id"] = params["tune"][:200]
+        out["m_source_kind"], out["m_tune_id"] = "tune", params["tune"][:200]
         try:
             out["m_tune_bars"] = int_in(1, 32)(params.get("pbars", "4"))
         except ValueError:
             out["m_tune_bars"] = 4
-            out.setdefault("m_link_bad", []).append("pbars")
+            bad.append("pbars")
     elif params.get("notes"):
-        out["m_source_kind"] = "notes"
-        out["m_notes"] = params["notes"][:MAX_URL_NOTES]
+        out["m_source_kind"], out["m_notes"] = "notes", params["notes"][:MAX_URL_NOTES]
         if params.get("meter") in meters:
             out["m_meter"] = params["meter"]
+    if bad:
+        out["m_link_bad"] = bad
     return out
