@@ -13,7 +13,8 @@ import zipfile
 import pytest
 
 from genmodels.io.checkpoint import find_checkpoints, load_checkpoint
-from genmodels.learn.jobs import JobError, JobQueue, check_model_name, model_zip
+from genmodels.learn.job_files import JobError, check_model_name, model_zip
+from genmodels.learn.jobs import JobQueue
 
 SMALL = ["--batch", "8", "--bptt", "32", "--precision", "fp32", "--lr", "1e-3", "--warmup", "0"]
 

@@ -15,79 +15,33 @@ name when whole: a model list (``find_checkpoints``) never shows a half-written 
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
-import io
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from genmodels.core.errors import GenmodelsError
 from genmodels.core.paths import atomic_write_json
 from genmodels.io.checkpoint import CONFIG, PROGRESS, TRAIN_STATE, WEIGHTS
-
-JOB_FILE = "job.json"
-LOG_FILE = "train.log"
-MODEL_DIR = "model"
-WORKER_LOCK = ".worker.lock"
-QUEUE_LOCK = ".queue.lock"
-STATUSES = ("queued", "running", "done", "failed", "stopped")
-MAX_RESTARTS = 2  # a job that loses its worker more often than this (a crash that recurs) is failed
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,47}")
-RESERVED = ("con", "prn", "aux", "nul")  # folder names some systems refuse
-
-
-class JobError(GenmodelsError):
-    """A job cannot be created or changed as asked (the message says why)."""
+from genmodels.learn.job_files import (
+    JOB_FILE,
+    LOG_FILE,
+    MODEL_DIR,
+    QUEUE_LOCK,
+    JobError,
+    _alive,
+    check_model_name,
+)
+from genmodels.learn.job_worker import JobWorker
 
 
-def check_model_name(name: str, models_root: Path) -> str:
-    """``name`` if it can be a new model's folder: letters, digits, dot, dash, underscore (48 at most, a
-    letter or digit first) and no model of that name yet; JobError otherwise."""
-    if not NAME_RE.fullmatch(name or "") or name.lower().split(".")[0] in RESERVED:
-        raise JobError(
-            f"{name!r} cannot name a model: use 1-48 letters, digits, '.', '-' or '_', starting with a letter or digit"
-        )
-    if (models_root / name).exists():
-        raise JobError(f"A model named {name!r} exists already; choose another name")
-    return name
-
-
-def _alive(pid: int | None, marker: str = "") -> bool:
-    """Whether process ``pid`` runs (and its command line holds ``marker``: a reused pid is not ours)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:
-        return marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return not marker  # no /proc: trust the pid alone
-
-
-def _die_with_parent() -> None:
-    """In the train process before it starts: SIGINT (save, then stop) when the worker dies, and a low
-    priority."""
-    os.nice(10)
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG (Linux)
-    except (OSError, AttributeError):
-        pass  # elsewhere a job whose worker died is found by the next worker and resumed
-
-
-class JobQueue:
+class JobQueue(JobWorker):
     """The jobs of one server: ``root`` holds them; a finished model goes into ``models_root``."""
 
     def __init__(self, root: str | os.PathLike, models_root: str | os.PathLike):
@@ -266,135 +220,6 @@ class JobQueue:
             if job["status"] == "running":
                 raise JobError("Stop the job before deleting it")
             shutil.rmtree(self.root / job_id, ignore_errors=True)
-
-    # the worker -------------------------------------------------------------------------------------
-    def worker_alive(self) -> bool:
-        """Whether a worker holds the worker lock (tried, not taken)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / WORKER_LOCK, "a") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(f, fcntl.LOCK_UN)
-            return False
-
-    def start_worker(self) -> None:
-        """Start a worker if jobs wait and none runs (idempotent: a second worker leaves at once). Called
-        after every change and whenever the app shows the jobs, so a restarted server takes its jobs up."""
-        if self.worker_alive() or not any(j["status"] in ("queued", "running") for j in self.jobs()):
-            return
-        with open(self.root / "worker.log", "ab") as log:  # the worker has its own copy of the descriptor
-            subprocess.Popen(
-                [sys.executable, "-m", "genmodels.learn.jobs", "work", str(self.root), str(self.models_root)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,  # not the server's process group: a Ctrl-C of the server is not its
-                env={**os.environ, "PYTHONPATH": _import_path()},
-            )
-
-    def work(self) -> None:
-        """The worker's loop: hold the worker lock, take up jobs whose worker died, run the queue, leave."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        lock = open(self.root / WORKER_LOCK, "a")  # held, and so locked, for the worker's life
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return  # another worker runs the queue
-        os.nice(10)
-        self._recover()
-        while (job := self._next()) is not None:
-            self._run(job)
-
-    def _recover(self) -> None:
-        """Jobs marked running whose worker died (a server restart): wait for their train process to save and
-        end, then queue them to resume from that save; one that keeps dying is failed."""
-        for job in self.jobs():
-            if job["status"] != "running":
-                continue
-            for _ in range(600):  # SIGINT on its worker's death: the trainer is saving
-                if not _alive(job.get("pid"), job["out"]):
-                    break
-                time.sleep(0.1)
-            saved = (Path(job["out"]) / TRAIN_STATE).is_file()
-            if job.get("restarts", 0) >= MAX_RESTARTS:
-                self._update(job["id"], status="failed", message="its process was ended three times; not retried")
-            else:
-                note = "resumed after its process was ended (a server restart?)"
-                restarts = job.get("restarts", 0) + 1
-                self._update(job["id"], status="queued", resume=saved, restarts=restarts, message=note)
-
-    def _next(self) -> dict | None:
-        with self._locked():
-            queued = [j for j in self.jobs() if j["status"] == "queued"]
-            if not queued:
-                return None
-            job = {**queued[0], "status": "running", "pid": None, "worker": os.getpid(), "started": time.time()}
-            return self._save(job)
-
-    def _run(self, job: dict) -> None:
-        """Run one job's train process to its end and record how it ended."""
-        argv = [sys.executable, "-m", "genmodels", *job["command"], *(["--resume"] if job["resume"] else [])]
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": _import_path()}
-        with open(self.root / job["id"] / LOG_FILE, "ab") as log:
-            log.write(f"\n$ {' '.join(argv[1:])}\n".encode())
-            log.flush()
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, preexec_fn=_die_with_parent
-            )
-            self._update(job["id"], pid=proc.pid)
-            rc = proc.wait()
-        self._ended(self.job(job["id"]), rc)
-
-    def _ended(self, job: dict, rc: int) -> None:
-        with self._locked():
-            if rc == 0 and self.has_weights(job):
-                try:
-                    path = self._publish(job)
-                except (OSError, JobError) as e:
-                    self._save({**job, "status": "failed", "pid": None, "message": f"Could not publish: {e}"})
-                    return
-                self._save({**job, "status": "done", "pid": None, "model": str(path), "ended": time.time()})
-            elif job.get("stop_requested") or rc in (130, -signal.SIGINT):
-                self._save({**job, "status": "stopped", "pid": None, "message": "stopped; its best weights are kept"})
-            else:
-                tail = self.log_tail(job, 600).strip().splitlines()
-                why = next((ln for ln in reversed(tail) if ln.startswith("error:")), tail[-1] if tail else "")
-                self._save({**job, "status": "failed", "pid": None, "message": f"exit code {rc}: {why}"})
-
-    def _publish(self, job: dict) -> Path:
-        """Copy the job's model into the models folder: under a dot-name first, renamed when whole."""
-        src, dest = Path(job["out"]), self.models_root / job["name"]
-        if dest.exists():
-            raise JobError(f"a model named {job['name']!r} appeared meanwhile; the job's weights stay in {src}")
-        self.models_root.mkdir(parents=True, exist_ok=True)
-        tmp = self.models_root / f".{job['name']}.{secrets.token_hex(3)}.part"
-        try:
-            shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(TRAIN_STATE, PROGRESS, ".*"))
-            os.rename(tmp, dest)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return dest
-
-
-def _import_path() -> str:
-    """PYTHONPATH for a child process: this package's folder first, so the child runs the same code."""
-    here = str(Path(__file__).resolve().parents[2])
-    rest = os.environ.get("PYTHONPATH", "")
-    return here + (os.pathsep + rest if rest else "")
-
-
-def model_zip(path: str | os.PathLike) -> bytes:
-    """A checkpoint folder as a zip holding the folder (what ``python -m genmodels generate FOLDER`` loads),
-    without its training state."""
-    path = Path(path)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for f in sorted(path.iterdir()):
-            if f.is_file() and f.name not in (TRAIN_STATE, PROGRESS) and not f.name.startswith("."):
-                z.write(f, f"{path.name}/{f.name}")
-    return buf.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
