@@ -5,7 +5,7 @@ The browser owns the text while one types; after each keystroke (debounced) it s
 {text, caret, seq} as component state. Python answers through the component's ``data`` with the
 suggestions computed for that ``seq``; the browser shows an answer only while its own ``seq`` is still
 the one the answer was computed for, so suggestions for an older text never show. Tab accepts the ghost
-text, a click or Alt+1..3 a word; typing on hides them until the next answer.
+text, a click or Alt+1..3 a word and a space; typing on hides them until the next answer.
 """
 
 from __future__ import annotations
@@ -198,7 +198,10 @@ def typing_answer(path, typed: dict) -> dict:
     # Each chip shows its share of the three (the model's own probability of a word given the text before
     # the word being typed is tiny once a few letters are typed: "Juliet 0.009%" read as a bug).
     total = sum(w.prob for w in words) or 1.0
-    answer["words"] = [{"word": w.word, "prob": w.prob / total, "insert": w.insert} for w in words]
+    # A chosen word is followed by a space (unless one follows the caret already), as on a phone's
+    # keyboard: the next suggestions are then the words after it.
+    space = "" if text[caret : caret + 1].isspace() else " "
+    answer["words"] = [{"word": w.word, "prob": w.prob / total, "insert": w.insert + space} for w in words]
     answer["ghost"] = ghost
     if not words and not ghost:
         answer["message"] = "No suggestions for this text (the word being typed is too long or unknown to the model)."
