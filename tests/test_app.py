@@ -181,13 +181,14 @@ def test_text_long_seed_says_it_is_cut():
 
 @needs("text")
 def test_text_long_paste_is_kept_up_to_the_limit():
-    """Issue 10.5: a paste over the limit was silently emptied; now it is cut to the limit, with a message."""
+    """A paste over the limit keeps its END (the model continues from there), and a message says so."""
     at = page("text.py")
     pasted = "".join(f"{i:07d} " for i in range(MAX_PROMPT_CHARS // 8 + 2000))
     at.text_area(key="t_prompt_text").set_value(pasted).run()
     assert not at.exception
-    assert at.text_area(key="t_prompt_text").value == pasted[:MAX_PROMPT_CHARS]
-    assert any(f"{len(pasted):,} characters" in w.value and "cut" in w.value for w in at.warning)
+    assert at.text_area(key="t_prompt_text").value == pasted[-MAX_PROMPT_CHARS:]
+    dropped = len(pasted) - MAX_PROMPT_CHARS
+    assert any(f"first {dropped:,} characters" in w.value and "end" in w.value for w in at.warning)
     at.button(key="t_go").click().run()  # and it is usable: the prompt is not refused
     assert "Type a few words" not in errors(at)
 

@@ -74,8 +74,9 @@ prompt = st.text_area(
 )
 if cut_from := st.session_state.pop("t_prompt_cut", None):
     st.warning(
-        f"Your text has {cut_from:,} characters; a prompt holds at most {MAX_PROMPT_CHARS:,}, so it was cut "
-        f"after character {MAX_PROMPT_CHARS:,}. The model continues from the end of what is kept."
+        f"Your text has {cut_from:,} characters; a prompt holds at most {MAX_PROMPT_CHARS:,}, so the first "
+        f"{cut_from - MAX_PROMPT_CHARS:,} characters were dropped and the end is kept: the model continues "
+        "from the end."
     )
 
 

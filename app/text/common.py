@@ -69,10 +69,10 @@ def roll_seed() -> None:
 
 
 def cut_long_prompt() -> None:
-    """A prompt over the limit keeps its first MAX_PROMPT_CHARS characters (the browser would drop it all)."""
+    """A prompt over the limit keeps its last MAX_PROMPT_CHARS characters: the model continues from the end."""
     prompt = st.session_state.t_prompt_text
     if len(prompt) > MAX_PROMPT_CHARS:
-        st.session_state.t_prompt_text = prompt[:MAX_PROMPT_CHARS]
+        st.session_state.t_prompt_text = prompt[-MAX_PROMPT_CHARS:]
         st.session_state.t_prompt_cut = len(prompt)
 
 
