@@ -172,6 +172,31 @@ def test_text_compare_two_models():
     assert [r["label"] for r in runs] == [m.label for m in available_models("text")[:2]]
 
 
+@pytest.mark.skipif(len(available_models("text")) < 3, reason="needs three text checkpoints to pick from")
+def test_text_compare_any_two_models_and_the_link_makes_it_again():
+    """Any two models can be compared (the mixture too); the link reopens the comparison, adapted as it was."""
+    first, last = available_models("text")[0].label, available_models("text")[-1].label
+    at = page("text.py")
+    at.radio(key="t_model").set_value(last).run()
+    at.checkbox(key="t_adapt").check()
+    at.checkbox(key="t_compare").check().run()
+    at.selectbox(key="t_compare_with").set_value(first)
+    text_generate(at, seed_text="HORATIO. Marcellus and Barnardo saw it.\n" * 3)
+    no_errors(at)
+    runs = at.session_state["t_results"]["runs"]
+    assert [r["label"] for r in runs] == [last, first]
+    params = {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
+    fresh = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    fresh.query_params.update(params)
+    fresh.run()
+    no_errors(fresh)
+    again = fresh.session_state["t_results"]["runs"]
+    assert [r["label"] for r in again] == [last, first]
+    assert continuations(fresh) == continuations(at)
+    assert fresh.checkbox(key="t_adapt").value
+    assert any("adapted" in c.value for c in fresh.caption)
+
+
 @needs("text")
 def test_text_long_seed_says_it_is_cut():
     at = page("text.py")
@@ -1333,3 +1358,34 @@ def test_the_best_model_is_the_default():
     assert at.radio(key="t_model").value == best("text")
     at = page("melody.py")
     assert at.radio(key="m_model").value == best("melody")
+
+
+@needs("text")
+def test_text_link_sets_no_widget_that_also_has_a_default(monkeypatch):
+    """A link's values go into session state; a widget that also has a ``value=``/``default=`` makes
+    Streamlit log a warning with a stack dump on every such open."""
+    import logging
+
+    from streamlit.elements.lib import policies
+
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda r: seen.append(r.getMessage())
+    logger = logging.getLogger(policies.__name__)
+    logger.addHandler(handler)
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)  # Streamlit warns once per process
+    label = available_models("text")[-1].label
+    params = {
+        "prompt": "To be", "model": label, "temperature": "1.1", "top_k": "3", "top_p": "0.5", "length": "20",
+        "n": "2", "seed": "5", "end_of_line": "1", "end_of_speech": "1", "sentences": "1",
+        "repetition_penalty": "1.2", "no_repeat_ngram": "2", "adapt": "1",
+        "compare": available_models("text")[0].label,
+    }  # fmt: skip
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+        at.query_params.update(params)
+        at.run()
+        no_errors(at)
+    finally:
+        logger.removeHandler(handler)
+    assert not [m for m in seen if "default value" in m], seen
