@@ -433,6 +433,17 @@ def test_melody_from_uploaded_midi():
 
 
 @needs("melody")
+def test_melody_long_upload_can_use_all_its_bars():
+    """The harmoniser takes up to 256 bars (the README says so): a 40-bar MIDI file can be used whole."""
+    at = page("melody.py")
+    at.radio(key="m_source").set_value("MIDI file").run()
+    at.file_uploader(key="m_upload").upload("long.mid", midi_file((64, 62, 60, 62) * 40), "audio/midi").run()
+    no_errors(at)
+    [bars] = [s for s in at.slider if s.label.startswith("Bars of it")]
+    assert bars.max >= 40
+
+
+@needs("melody")
 @pytest.mark.parametrize(
     "name,data,message",
     [
