@@ -702,3 +702,22 @@ def test_per_document_reads_training_works_beside_held_out_ones(tiny_text_ckpt, 
     rows = per_document(str(tiny_text_ckpt), str(small_text_dir), train_works=1)
     assert [r[0] for r in rows] == ["train", "train", "valid", "valid", "valid", "test", "test", "test"]
     assert rows[1][1] == "(all)" and rows[0][2] == rows[1][2] == 60_000 and all(r[3] > 0 for r in rows)
+
+
+def test_docs_give_the_default_learning_rate_and_the_lower_one_for_fine_tuning():
+    """The README and the training recipe said the shipped models were fine-tuned "with the defaults" while
+    their commands pass --lr 1e-3; the default (``train --help``) is 2e-3."""
+    import re
+    from pathlib import Path
+
+    from genmodels.learn.config import TrainConfig
+
+    root = Path(__file__).resolve().parents[1]
+    default = f"{TrainConfig().lr:.0e}".replace("e-0", "e-")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert f"default `--lr` is {default}" in readme
+    assert re.search(r"--init-from[^\n]*\n?[^\n]*--lr 1e-3", readme)
+    recipe = (root / "docs/training-recipe.md").read_text(encoding="utf-8")
+    for line in recipe.splitlines():
+        if "--init-from" in line and "--lr 1e-3" in line and "default" in line:
+            assert "half the default" in line, line
