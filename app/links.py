@@ -14,6 +14,7 @@ def new_seed() -> int:
 
 # URL query parameter -> (session-state key, parser). Values that do not parse are ignored: a link is user input.
 MAX_URL_NOTES = 1500  # characters of note-name prompt a link may carry (the URL stays well under 2 kB)
+MAX_PROMPT_BARS = 256  # bars of a file or tune a prompt may use: as many as the harmoniser takes (4/4)
 
 
 def int_in(lo: int, hi: int):
@@ -178,7 +179,7 @@ def parse_melody_link(
     if params.get("src") == "tune" and params.get("tune"):
         out["m_source_kind"], out["m_tune_id"] = "tune", params["tune"][:200]
         try:
-            out["m_tune_bars"] = int_in(1, 32)(params.get("pbars", "4"))
+            out["m_tune_bars"] = int_in(1, MAX_PROMPT_BARS)(params.get("pbars", "4"))
         except ValueError:
             out["m_tune_bars"] = 4
             bad.append("pbars")

@@ -173,6 +173,31 @@ def test_text_compare_two_models():
     assert [r["label"] for r in runs] == [m.label for m in available_models("text")[:2]]
 
 
+@pytest.mark.skipif(len(available_models("text")) < 3, reason="needs three text checkpoints to pick from")
+def test_text_compare_any_two_models_and_the_link_makes_it_again():
+    """Any two models can be compared (the mixture too); the link reopens the comparison, adapted as it was."""
+    first, last = available_models("text")[0].label, available_models("text")[-1].label
+    at = page("text.py")
+    at.radio(key="t_model").set_value(last).run()
+    at.checkbox(key="t_adapt").check()
+    at.checkbox(key="t_compare").check().run()
+    at.selectbox(key="t_compare_with").set_value(first)
+    text_generate(at, seed_text="HORATIO. Marcellus and Barnardo saw it.\n" * 3)
+    no_errors(at)
+    runs = at.session_state["t_results"]["runs"]
+    assert [r["label"] for r in runs] == [last, first]
+    params = {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
+    fresh = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    fresh.query_params.update(params)
+    fresh.run()
+    no_errors(fresh)
+    again = fresh.session_state["t_results"]["runs"]
+    assert [r["label"] for r in again] == [last, first]
+    assert continuations(fresh) == continuations(at)
+    assert fresh.checkbox(key="t_adapt").value
+    assert any("adapted" in c.value for c in fresh.caption)
+
+
 @needs("text")
 def test_text_long_seed_says_it_is_cut():
     at = page("text.py")
@@ -182,13 +207,14 @@ def test_text_long_seed_says_it_is_cut():
 
 @needs("text")
 def test_text_long_paste_is_kept_up_to_the_limit():
-    """A paste over the limit was silently emptied; now it is cut to the limit, with a message."""
+    """A paste over the limit keeps its END (the model continues from there), and a message says so."""
     at = page("text.py")
     pasted = "".join(f"{i:07d} " for i in range(MAX_PROMPT_CHARS // 8 + 2000))
     at.text_area(key="t_prompt_text").set_value(pasted).run()
     assert not at.exception
-    assert at.text_area(key="t_prompt_text").value == pasted[:MAX_PROMPT_CHARS]
-    assert any(f"{len(pasted):,} characters" in w.value and "cut" in w.value for w in at.warning)
+    assert at.text_area(key="t_prompt_text").value == pasted[-MAX_PROMPT_CHARS:]
+    dropped = len(pasted) - MAX_PROMPT_CHARS
+    assert any(f"first {dropped:,} characters" in w.value and "end" in w.value for w in at.warning)
     at.button(key="t_go").click().run()  # and it is usable: the prompt is not refused
     assert "Type a few words" not in errors(at)
 
@@ -225,6 +251,10 @@ def test_text_typing_view_answers_the_typed_text(text, caret):
     assert answer["words"] or answer["ghost"] or answer["message"]
     if text == "To be, or not to b":
         assert [w["word"][0] for w in answer["words"]] == ["b"] * 3 and answer["ghost"]
+        # an accepted word is followed by a space, as on a phone's keyboard, so next words come at once
+        assert all(w["insert"] == w["word"][1:] + " " for w in answer["words"])
+    if text == "To be":  # the caret before " be": the space is already there
+        assert all(not w["insert"].endswith(" ") for w in answer["words"])
     if not text.strip():
         assert "Start typing" in answer["message"]
     away_and_back(at, "text.py")
@@ -401,6 +431,17 @@ def test_melody_from_uploaded_midi():
     at = melody_generate(at)
     no_errors(at)
     assert last_melody(at)["full"].pitches[:4] == [64, 62, 60, 62]
+
+
+@needs("melody")
+def test_melody_long_upload_can_use_all_its_bars():
+    """The harmoniser takes up to 256 bars (the README says so): a 40-bar MIDI file can be used whole."""
+    at = page("melody.py")
+    at.radio(key="m_source").set_value("MIDI file").run()
+    at.file_uploader(key="m_upload").upload("long.mid", midi_file((64, 62, 60, 62) * 40), "audio/midi").run()
+    no_errors(at)
+    [bars] = [s for s in at.slider if s.label.startswith("Bars of it")]
+    assert bars.max >= 40
 
 
 @needs("melody")
@@ -1501,3 +1542,34 @@ def test_melody_in_a_form_repeats_its_parts_writes_repeat_signs_and_comes_back_f
     again = open_link(params)
     no_errors(again)
     assert again.session_state["m_history"][-1]["full"] == tune
+
+
+@needs("text")
+def test_text_link_sets_no_widget_that_also_has_a_default(monkeypatch):
+    """A link's values go into session state; a widget that also has a ``value=``/``default=`` makes
+    Streamlit log a warning with a stack dump on every such open."""
+    import logging
+
+    from streamlit.elements.lib import policies
+
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda r: seen.append(r.getMessage())
+    logger = logging.getLogger(policies.__name__)
+    logger.addHandler(handler)
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)  # Streamlit warns once per process
+    label = available_models("text")[-1].label
+    params = {
+        "prompt": "To be", "model": label, "temperature": "1.1", "top_k": "3", "top_p": "0.5", "length": "20",
+        "n": "2", "seed": "5", "end_of_line": "1", "end_of_speech": "1", "sentences": "1",
+        "repetition_penalty": "1.2", "no_repeat_ngram": "2", "adapt": "1",
+        "compare": available_models("text")[0].label,
+    }  # fmt: skip
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+        at.query_params.update(params)
+        at.run()
+        no_errors(at)
+    finally:
+        logger.removeHandler(handler)
+    assert not [m for m in seen if "default value" in m], seen

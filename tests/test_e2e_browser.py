@@ -377,13 +377,11 @@ def test_browser_typing_with_suggestions():
         assert len({tuple(w) for w in seen}) > 1, seen  # the suggestions changed as the text grew
         words = wait_for_suggestions(page)
         assert all(w.startswith("b") for w in words), words  # completions of the word being typed
-        # a click takes the first word: the text now ends with it
+        # a click takes the first word and a space: the next words are offered at once
         page.locator(".gm-word").first.click()
-        page.wait_for_function("w => document.querySelector('textarea.gm-input').value.endsWith(w)", arg=words[0])
-        wait_for_suggestions(page)
-        # a space starts the next word (after a finished word the likeliest rest of the line may be nothing)
-        box.press_sequentially(" ")
-        wait_for_suggestions(page)
+        page.wait_for_function("w => document.querySelector('textarea.gm-input').value.endsWith(w)", arg=words[0] + " ")
+        wait_idle(page)
+        assert not {w for w in wait_for_suggestions(page)} & set(words), "the word just taken is offered again"
         # Tab takes the grey ghost text after the cursor
         page.wait_for_function("() => document.querySelector('.gm-ghost').textContent.length > 0", timeout=TIMEOUT_MS)
         ghost = page.locator(".gm-ghost").text_content()
@@ -399,12 +397,12 @@ def test_browser_typing_with_suggestions():
         assert box.input_value().startswith(before) and box.input_value().strip().endswith(words[1])
         # keys faster than the answers: whatever shows must be for the final text (never an older one)
         box.press("End")
-        box.press_sequentially(" and then the", delay=5)
+        box.press_sequentially(" and then th", delay=5)
         wait_idle(page)
         words = wait_for_suggestions(page)
-        assert all(w.startswith("the") for w in words), words
+        assert all(w.startswith("th") for w in words), words
         text = box.input_value()
-        assert text.startswith("To be, or not to b") and text.endswith(" and then the")
+        assert text.startswith("To be, or not to b") and text.endswith(" and then th")
         # hostile text: emoji, another script, a lone combining mark: suggestions or a message, no traceback
         for odd in (" 😀", " Καλημέρα", " \u0301"):
             box.press_sequentially(odd, delay=0)
@@ -423,6 +421,30 @@ def test_browser_typing_with_suggestions():
         assert typing_box(page).input_value() == typed
         no_exception_on_page(page)
         assert not outside, f"requests outside the app: {outside}"
+
+
+def test_browser_typing_long_paste_keeps_the_end():
+    """A paste over the typing view's limit keeps the end of the text (the model continues from there) and
+    says how much was dropped from the start."""
+    require_browser()
+    from app.model_cache import available_models
+    from genmodels.infer.sampling import MAX_PROMPT_CHARS
+
+    if not available_models("text"):
+        pytest.skip("no text checkpoint found")
+    pasted = "".join(f"{i:07d} " for i in range(MAX_PROMPT_CHARS // 8 + 2500)) + "THE END"
+    with streamlit_server() as url, browser_page() as page:
+        page.goto(url)
+        box = typing_box(page)
+        box.wait_for()
+        wait_idle(page)
+        box.focus()
+        page.keyboard.insert_text(pasted)
+        page.wait_for_function("() => document.querySelector('.gm-msg').textContent.includes('dropped')")
+        assert box.input_value() == pasted[-MAX_PROMPT_CHARS:]
+        assert f"first {len(pasted) - MAX_PROMPT_CHARS:,} characters" in page.locator(".gm-msg").text_content()
+        wait_idle(page)
+        no_exception_on_page(page)
 
 
 def test_browser_harmonise_a_generated_melody(tmp_path):

@@ -380,3 +380,60 @@ def test_a_regenerated_voice_keeps_the_rules_with_the_voices_kept(trained):
     for c in regenerate_voice(ck, start, 2, HarmonySettings(temperature=2.0, seed=5)).candidates:
         faults = parallel_fifths(c) + parallel_octaves(c) + voice_crossings(c)
         assert not [f for f in faults if 2 in f.voices and c.voices[2][f.step] >= 0]  # none the new tenor starts
+
+
+@pytest.fixture
+def tiny_harmony_for_threads(trained):
+    from genmodels.harmony.adapt import soprano_from_melody
+    from genmodels.infer.harmonise import CARD_NOTES
+    from genmodels.music.notation import parse_note_prompt
+
+    return trained[0], soprano_from_melody(parse_note_prompt(CARD_NOTES, meter=(4, 4), key=(4, "minor"))).chorale
+
+
+def test_harmonise_steps_on_one_thread_and_gives_the_threads_back(tiny_harmony_for_threads):
+    """Stepping a small batch over several threads makes them wait on each other at every step (on two
+    busy cores 32 bars took 155 s instead of 13 s): the step loop runs on one thread, and the process's
+    thread count is as before afterwards, also after harmonisations in several threads at once."""
+    import threading
+
+    import torch
+
+    from genmodels.infer.harmonise import HarmonySettings, harmonise
+
+    ck, soprano = tiny_harmony_for_threads
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen = []
+    step = ck.model.step
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return step(*args, **kwargs)
+
+    try:
+        ck.model.step = spy
+        harmonise(ck, soprano, HarmonySettings(candidates=2, seed=1))
+        assert seen and set(seen) == {1}
+        runs = [threading.Thread(target=harmonise, args=(ck, soprano, HarmonySettings(seed=i))) for i in range(4)]
+        for t in runs:
+            t.start()
+        for t in runs:
+            t.join()
+        assert torch.get_num_threads() == 2
+    finally:
+        del ck.model.step
+        torch.set_num_threads(before)
+
+
+def test_harmonise_tells_its_progress(tiny_harmony_for_threads):
+    """The page shows a progress bar while a long tune is harmonised: the share done, rising, about 50 times."""
+    from genmodels.infer.harmonise import HarmonySettings, harmonise, regenerate_voice
+
+    ck, soprano = tiny_harmony_for_threads
+    shares = []
+    result = harmonise(ck, soprano, HarmonySettings(candidates=2, seed=1), progress=shares.append)
+    assert shares[0] == 0 and shares == sorted(shares) and all(0 <= x < 1 for x in shares) and len(shares) >= 20
+    again = []
+    regenerate_voice(ck, result.chorale, 1, HarmonySettings(seed=2), progress=again.append)
+    assert again and again == sorted(again)

@@ -257,9 +257,13 @@ def test_suggest_gives_words_and_a_ghost_that_starts_with_the_best_word(tiny):
     for prompt in ["To be, or not to b", "KING.\nWhat ", "x" * 3000]:
         words, ghost = suggest(tiny.model, tiny.tokenizer, prompt)
         assert "\n" not in ghost and len(ghost) <= 80
-        if words:
+        here = next_words(tiny.model, tiny.tokenizer, prompt)
+        if here and here[0].insert:
             assert ghost.startswith(words[0].insert)
-            assert words == next_words(tiny.model, tiny.tokenizer, prompt)
+            assert words == here
+        elif here:  # the typed word is most likely complete: the words after it
+            after = next_words(tiny.model, tiny.tokenizer, prompt + " ")
+            assert [(w.word, " " + w.insert) for w in after] == [(w.word, w.insert) for w in words]
 
 
 def test_constraint_reports_the_text_it_spells_again(tiny):
@@ -273,3 +277,17 @@ def test_cli_suggest_prints_three_words_and_the_ghost_text(tiny_text_ckpt, capsy
     assert main(["generate", str(tiny_text_ckpt), "--suggest", "To be, or not to b"]) == 0
     out = capsys.readouterr().out
     assert "1." in out and "ghost text:" in out
+
+
+def test_shipped_word_end_offers_next_words_not_the_same_word(shipped):
+    """At the end of a complete word a keyboard offers the words after it (after a space), not the word
+    itself or made-up extensions of it ("throughs")."""
+    from genmodels.infer.suggest import suggest
+
+    for prompt in ["But soft, what light through", "To be, or not to be"]:
+        words, _ = suggest(shipped.model, shipped.tokenizer, prompt)
+        typed = prompt.rsplit(" ", 1)[1]
+        assert words and all(x.insert.startswith(" ") and x.insert.strip() == x.word for x in words)
+        assert not any(x.word.startswith(typed) and len(x.word) > len(typed) for x in words)
+    words, _ = suggest(shipped.model, shipped.tokenizer, "To be, or not to b")
+    assert words[0].insert == "e"  # inside a word: completions of it

@@ -624,7 +624,7 @@ def test_per_document_reads_training_works_beside_held_out_ones(tiny_text_ckpt, 
 
 
 def test_cli_fine_tune_takes_the_parents_network_shape(tiny_text_ckpt, small_text_dir, tmp_path, capsys):
-    """Issue 25: ``train --init-from`` without shape flags stopped because the defaults (an LSTM 256/512) were
+    """``train --init-from`` without shape flags stopped because the defaults (an LSTM 256/512) were
     not the parent's; the shape flags are needed only to change it, and then the message names them."""
     from genmodels.cli.main import main
 
@@ -643,7 +643,7 @@ def test_cli_fine_tune_takes_the_parents_network_shape(tiny_text_ckpt, small_tex
 
 
 def test_patience_stops_early_and_progress_and_parent_figure_are_written(tiny_text_ckpt, small_text_dir, tmp_path):
-    """Issue 25: a small corpus needs early stopping on its own validation split, a watcher needs the run's
+    """a small corpus needs early stopping on its own validation split, a watcher needs the run's
     progress without the progress bar, and a fine-tune's card says where it started."""
     out = tmp_path / "ft"
     kw = dict(domain="text", data=str(small_text_dir), cell="lstm", vocab_size=300, init_from=str(tiny_text_ckpt))
@@ -655,3 +655,22 @@ def test_patience_stops_early_and_progress_and_parent_figure_are_written(tiny_te
     card = json.loads((out / "card.json").read_text())
     assert card["parent_valid"] == pytest.approx(card["valid"], abs=1e-3)  # lr 0: the parent's own figure
     assert "before fine-tuning (tiny-text)" in (out / "card.md").read_text()
+
+
+def test_docs_give_the_default_learning_rate_and_the_lower_one_for_fine_tuning():
+    """The README and the training recipe said the shipped models were fine-tuned "with the defaults" while
+    their commands pass --lr 1e-3; the default (``train --help``) is 2e-3."""
+    import re
+    from pathlib import Path
+
+    from genmodels.learn.config import TrainConfig
+
+    root = Path(__file__).resolve().parents[1]
+    default = f"{TrainConfig().lr:.0e}".replace("e-0", "e-")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert f"default `--lr` is {default}" in readme
+    assert re.search(r"--init-from[^\n]*\n?[^\n]*--lr 1e-3", readme)
+    recipe = (root / "docs/training-recipe.md").read_text(encoding="utf-8")
+    for line in recipe.splitlines():
+        if "--init-from" in line and "--lr 1e-3" in line and "default" in line:
+            assert "half the default" in line, line

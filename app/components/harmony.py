@@ -15,7 +15,6 @@ melody page's.
 from __future__ import annotations
 
 import dataclasses
-import io
 import time
 
 import altair as alt
@@ -23,6 +22,7 @@ import pandas as pd
 import pretty_midi
 import streamlit as st
 
+from app.components.harmony_views import Progress, ensure_midi, ensure_svg, ensure_xml, wav
 from app.links import HARMONY_LINK_SETTINGS, HARMONY_MARK, melody_link_params, new_seed
 from app.model_cache import available_models, checkpoint_stamp
 from app.render import plain, score_html
@@ -32,7 +32,6 @@ from genmodels.harmony.adapt import in_melody_key, key_shift_back, soprano_from_
 from genmodels.infer.harmonise import HarmonySettings, harmonise, regenerate_voice
 from genmodels.io.checkpoint import load_checkpoint
 from genmodels.music import note_name
-from genmodels.music.audio import wav_bytes
 from genmodels.music.scales import key_name
 
 KEEP = "session"
@@ -53,12 +52,6 @@ def _load_harmony_checkpoint(path: str, stamp: tuple):
 def harmony_checkpoint(path):
     """The process-wide loaded harmony checkpoint for ``path``; reloaded when a file of it changes."""
     return _load_harmony_checkpoint(str(path), checkpoint_stamp(path))
-
-
-@st.cache_data(max_entries=24, show_spinner="Rendering audio of the four voices…")
-def _wav(midi: bytes) -> bytes:
-
-    return wav_bytes(pretty_midi.PrettyMIDI(io.BytesIO(midi)))
 
 
 def instruments_label(name: str) -> str:
@@ -183,13 +176,17 @@ def harmonise_melody(h: dict, model, msg) -> bool:
     """The melody as a soprano, harmonised; a new harmony of ``h``. False after a message."""
 
     rate = st.session_state.get("hz_rate", "beat")
+    progress = None
     try:
         s = settings()
         adapted = soprano_from_melody(h["full"], chord_rate=rate)
-        with st.spinner(f"{model.label} is writing alto, tenor and bass…"):
-            # The model reads the simplified line adapt leaves in the chorale's meta; the result keeps the melody.
-            result = harmonise(harmony_checkpoint(model.path), adapted.chorale, s)
+        checkpoint = harmony_checkpoint(model.path)
+        progress = Progress(f"{model.label} is writing alto, tenor and bass…")
+        # The model reads the simplified line adapt leaves in the chorale's meta; the result keeps the melody.
+        result = harmonise(checkpoint, adapted.chorale, s, progress=progress.write)
     except GenmodelsError as e:
+        if progress:
+            progress.done(False)
         msg.error(plain(e))
         return False
     # Moved by semitones to fit the soprano range: the harmony goes back into the melody's key.
@@ -205,21 +202,27 @@ def harmonise_melody(h: dict, model, msg) -> bool:
         h, chorale, "harmonised", model, s, result.nll,
         messages=messages, transposed=adapted.transposed + back, model_shift=-back, rate=rate, link=link,
     )  # fmt: skip
+    progress.views(h, h["harmonies"][-1], st.session_state.get("hz_instruments") or "strings")
+    progress.done(True)
     return True
 
 
 def regenerate(h: dict, entry: dict, voice: int, model, msg) -> bool:
 
+    progress = None
     try:
         # A new seed for every press (the seed above plus the number of harmonies so far): pressing "New bass"
         # again gives another bass, and the caption still names the seed that made it.
         base = settings()
         s = dataclasses.replace(base, seed=(base.seed + len(h["harmonies"])) % MAX_SEED)
-        with st.spinner(f"{model.label} is writing a new {VOICE_LABELS[voice]}…"):
-            # In the key the model wrote it in (model_shift: semitones from the shown harmony), then back.
-            shift = entry.get("model_shift", 0)
-            result = regenerate_voice(harmony_checkpoint(model.path), entry["chorale"].transpose(shift), voice, s)
+        checkpoint = harmony_checkpoint(model.path)
+        progress = Progress(f"{model.label} is writing a new {VOICE_LABELS[voice]}…")
+        # In the key the model wrote it in (model_shift: semitones from the shown harmony), then back.
+        shift = entry.get("model_shift", 0)
+        result = regenerate_voice(checkpoint, entry["chorale"].transpose(shift), voice, s, progress=progress.write)
     except GenmodelsError as e:
+        if progress:
+            progress.done(False)
         msg.error(plain(e))
         return False
     new = result.chorale.transpose(-shift)
@@ -229,12 +232,15 @@ def regenerate(h: dict, entry: dict, voice: int, model, msg) -> bool:
             if s.temperature == 0
             else "press again for another random seed, or raise the temperature"
         )
+        progress.done(False)
         msg.info(f"The same {VOICE_LABELS[voice]} came out again: {why}.")
         return False
     action = f"new {VOICE_LABELS[voice]} (from #{entry['k']})"
     keep = {k: entry.get(k, 0) for k in ("messages", "transposed", "rate", "model_shift")}
     # The link still makes the harmony as first made (the new voice is not in it).
     add_harmony(h, new, action, model, s, result.nll, **keep, link=entry.get("link"), derived=True)
+    progress.views(h, h["harmonies"][-1], st.session_state.get("hz_instruments") or "strings")
+    progress.done(True)
     return True
 
 
@@ -316,12 +322,8 @@ def show_harmony(h: dict, e: dict, model) -> None:
 
 
 def show_score(e: dict) -> None:
-    if "svg" not in e:
-        try:
-            with st.spinner("Engraving the score…"):
-                e["svg"], e["svg_error"] = export.score_svg(e["chorale"], every=e["rate"]), None
-        except GenmodelsError as err:
-            e["svg"], e["svg_error"] = None, str(err)
+    with st.spinner("Engraving the score…"):  # made while the harmony was written, unless that was cut short
+        ensure_svg(e)
     score, roll = st.tabs(["Score", "Piano roll"])
     with score:
         if e["svg"]:
@@ -374,26 +376,17 @@ def voices_roll(chorale) -> alt.Chart:
 
 def show_audio_and_downloads(h: dict, e: dict) -> None:
     name = st.session_state.get("hz_instruments") or "strings"
-    programs = export.INSTRUMENT_SETS.get(name, export.INSTRUMENT_SETS["strings"])
     try:
-        if name not in e["midi"]:  # the bytes offered for download, kept (tests read them here)
-            e["midi"][name] = export.midi_bytes(e["chorale"], programs, tempo=h["full"].tempo)
-        midi = e["midi"][name]
+        midi = ensure_midi(h, e, name)
     except GenmodelsError as err:
         st.error(plain(f"No MIDI: {err}"))
         return
     try:
-        st.audio(_wav(midi), format="audio/wav")
+        st.audio(wav(midi), format="audio/wav")
     except GenmodelsError as err:  # too long to render: the downloads are still there
         st.error(plain(f"Audio could not be rendered: {err}"))
-    if "xml" not in e:
-        try:
-            title = f"genmodels #{h['n']} harmony #{e['k']}"
-            with st.spinner("Writing the MusicXML…"):
-                xml = export.to_musicxml(e["chorale"], title=title, tempo=h["full"].tempo, every=e["rate"])
-            e["xml"], e["xml_error"] = xml, None
-        except GenmodelsError as err:
-            e["xml"], e["xml_error"] = None, str(err)
+    with st.spinner("Writing the MusicXML…"):
+        ensure_xml(h, e)
     base = f"{h['name']}-harmony{e['k']}"
     d1, d2 = st.columns(2)
     d1.download_button(

@@ -5,7 +5,7 @@ The browser owns the text while one types; after each keystroke (debounced) it s
 {text, caret, seq} as component state. Python answers through the component's ``data`` with the
 suggestions computed for that ``seq``; the browser shows an answer only while its own ``seq`` is still
 the one the answer was computed for, so suggestions for an older text never show. Tab accepts the ghost
-text, a click or Alt+1..3 a word; typing on hides them until the next answer.
+text, a click or Alt+1..3 a word and a space; typing on hides them until the next answer.
 """
 
 from __future__ import annotations
@@ -68,8 +68,7 @@ export default function (component) {
   const maxChars = (data && data.max_chars) || 100000;
   let st = root.__gm;
   if (!st) {  // first render of this element: restore the text, wire the events once
-    st = root.__gm = { seq: (data && data.seq) || 0, answer: null, timer: null, send: null };
-    ta.maxLength = maxChars;
+    st = root.__gm = { seq: (data && data.seq) || 0, answer: null, timer: null, send: null, note: '' };
     ta.value = (data && data.text) || '';
     const caret = Math.min((data && data.caret) ?? ta.value.length, ta.value.length);
     ta.setSelectionRange(caret, caret);
@@ -80,6 +79,7 @@ export default function (component) {
       changed();
     };
     const changed = () => {
+      keepEnd();
       st.seq += 1;
       st.answer = null;  // what is shown was computed for an older text
       show();
@@ -111,6 +111,21 @@ export default function (component) {
     });
     st.root = root;
   }
+  // Over the limit the START of the text goes, never the end: the model continues from the end
+  // (a textarea's maxLength would silently drop the end of a paste).
+  const keepEnd = () => {
+    const n = ta.value.length;
+    if (n <= maxChars) { if (n < maxChars) st.note = ''; return; }
+    let from = n - maxChars;
+    const c = ta.value.charCodeAt(from);
+    if (c >= 0xDC00 && c <= 0xDFFF) from += 1;  // never half an emoji
+    const caret = Math.max(0, ta.selectionStart - from);
+    ta.value = ta.value.slice(from);
+    ta.setSelectionRange(caret, caret);
+    st.note = 'Your text had ' + n.toLocaleString('en-US') + ' characters; the view holds '
+      + maxChars.toLocaleString('en-US') + ', so the first ' + from.toLocaleString('en-US')
+      + ' characters were dropped and the end is kept (the model continues from the end).';
+  };
   st.send = () => setStateValue('typed', { text: ta.value, caret: ta.selectionStart, seq: st.seq });
   const atEnd = () => ta.selectionStart === ta.selectionEnd && ta.selectionEnd === ta.value.length;
   const show = () => {
@@ -130,7 +145,7 @@ export default function (component) {
     });
     before.textContent = ta.value;
     ghost.textContent = a && atEnd() ? a.ghost : '';
-    msg.textContent = a ? (a.message || '') : '';
+    msg.textContent = [st.note, a ? a.message : ''].filter(Boolean).join(' ');
     mirror.scrollTop = ta.scrollTop;
   };
   if (data && data.seq === st.seq && data.answered) {  // an answer for the text on screen; older ones are dropped
@@ -162,15 +177,22 @@ def caret_for_browser(text: str, index: int) -> int:
     return len(text[: max(0, index)].encode("utf-16-le")) // 2
 
 
+def keep_end(text: str, caret: int) -> tuple[str, int]:
+    """Text over the limit loses its start, not its end (the model continues from the end); the caret
+    stays on the same character."""
+    cut = max(0, len(text) - MAX_PROMPT_CHARS)
+    return text[cut:], max(0, caret - cut)
+
+
 def keep_typed() -> None:
     """Component callback: copy the browser's text into plain session state (clamped to the limit)."""
     state = st.session_state.get("t_typing")
     typed = state.get("typed") if hasattr(state, "get") else None
     if not isinstance(typed, dict) or not isinstance(typed.get("text"), str):
         return
-    text = typed["text"][:MAX_PROMPT_CHARS]
-    caret = typed.get("caret")
+    text, caret = typed["text"], typed.get("caret")
     caret = caret_from_browser(text, caret) if isinstance(caret, (int, float)) else len(text)
+    text, caret = keep_end(text, caret)
     seq = typed.get("seq")
     seq = int(seq) if isinstance(seq, (int, float)) else 0
     st.session_state[TYPED_KEY] = {"text": text, "caret": caret, "seq": seq}
@@ -198,7 +220,10 @@ def typing_answer(path, typed: dict) -> dict:
     # Each chip shows its share of the three (the model's own probability of a word given the text before
     # the word being typed is tiny once a few letters are typed: "Juliet 0.009%" read as a bug).
     total = sum(w.prob for w in words) or 1.0
-    answer["words"] = [{"word": w.word, "prob": w.prob / total, "insert": w.insert} for w in words]
+    # A chosen word is followed by a space (unless one follows the caret already), as on a phone's
+    # keyboard: the next suggestions are then the words after it.
+    space = "" if text[caret : caret + 1].isspace() else " "
+    answer["words"] = [{"word": w.word, "prob": w.prob / total, "insert": w.insert + space} for w in words]
     answer["ghost"] = ghost
     if not words and not ghost:
         answer["message"] = "No suggestions for this text (the word being typed is too long or unknown to the model)."

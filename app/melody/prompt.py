@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.charts import piano_roll
 from app.corpus import corpus_tunes, tune_title
-from app.links import MAX_URL_NOTES
+from app.links import MAX_PROMPT_BARS, MAX_URL_NOTES
 from app.melody.common import (
     AS_PROMPT,
     KEEP,
@@ -174,8 +174,8 @@ def bars_to_use(prompt, origin: str):
         key = f"m_pbars_{origin}_{len(prompt.notes)}_{n_bars}"
         pending = st.session_state.pop("m_link_pbars", None)
         if pending is not None:
-            st.session_state[key] = min(pending, n_bars, 32)
-        use = st.slider("Bars of it to use as the prompt", 1, min(n_bars, 32), min(n_bars, 4), key=key)
+            st.session_state[key] = min(pending, n_bars, MAX_PROMPT_BARS)
+        use = st.slider("Bars of it to use as the prompt", 1, min(n_bars, MAX_PROMPT_BARS), min(n_bars, 4), key=key)
         prompt = prompt.slice_bars(0, use)
     if not prompt.notes:
         st.error("These bars hold no notes: use more bars.")

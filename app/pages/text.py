@@ -12,6 +12,7 @@ from app.links import bad_link_message, new_seed
 from app.model_cache import require_models
 from app.text.common import (
     DEFAULT_PROMPT,
+    DEFAULTS,
     GENERATE_MODE,
     KEEP,
     MAX_LINK_PROMPT,
@@ -28,6 +29,8 @@ from genmodels.infer.decoding import MAX_PROMPT_CHARS
 # Set by the callbacks below as well as by the user, so initialised here and not through ``value=``.
 st.session_state.setdefault("t_prompt_text", DEFAULT_PROMPT)
 st.session_state.setdefault("t_seed", new_seed())
+for key, value in DEFAULTS.items():
+    st.session_state.setdefault(key, value)
 st.title("Write with an LSTM or a GRU")
 st.caption(
     "Recurrent language models trained on Shakespeare's plays and poems. Type a beginning, choose a "
@@ -40,7 +43,6 @@ if bad := st.session_state.pop("t_link_bad", None):
 mode = st.segmented_control(
     "Mode",
     [TYPE_MODE, GENERATE_MODE],
-    default=TYPE_MODE,
     key="t_mode",
     persist_state=KEEP,
     label_visibility="collapsed",
@@ -74,8 +76,9 @@ prompt = st.text_area(
 )
 if cut_from := st.session_state.pop("t_prompt_cut", None):
     st.warning(
-        f"Your text has {cut_from:,} characters; a prompt holds at most {MAX_PROMPT_CHARS:,}, so it was cut "
-        f"after character {MAX_PROMPT_CHARS:,}. The model continues from the end of what is kept."
+        f"Your text has {cut_from:,} characters; a prompt holds at most {MAX_PROMPT_CHARS:,}, so the first "
+        f"{cut_from - MAX_PROMPT_CHARS:,} characters were dropped and the end is kept: the model continues "
+        "from the end."
     )
 
 
@@ -90,7 +93,9 @@ def controls_and_results(prompt: str) -> None:
     settings_msg = st.container()
     go = st.button("Generate", type="primary", key="t_go", icon=":material/auto_awesome:")
     stream_box = st.empty()
-    chosen = [models[0], models[1]] if settings["compare"] else [by_label.get(settings["model"], models[0])]
+    chosen = [by_label.get(settings["model"], models[0])]
+    if settings["compare"]:
+        chosen.append(by_label[settings["compare"]])
     if not note_long_prompt(prompt, chosen[0], prompt_msg):
         return
     if st.session_state.pop("t_autogo", False):

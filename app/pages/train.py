@@ -11,7 +11,7 @@ from app.train.common import DOMAINS, FINE_TUNE, SCRATCH, job_queue, jobs_root, 
 from app.train.job_view import show_job
 from app.train.upload import show_estimate, uploaded_material
 from genmodels.core.errors import DataError
-from genmodels.learn.jobs import JobError, check_model_name
+from genmodels.learn.job_files import JobError, check_model_name
 from genmodels.learn.material import write_corpus
 
 st.title("Teach a model your own style")

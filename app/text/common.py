@@ -45,6 +45,21 @@ LENGTH = (10, 1000)
 PENALTY = (1.0, min(MAX_PENALTY, 3.0))
 
 
+# The controls' first values, put into session state once (not passed as ``value=``): a link writes its
+# values there, and a widget given both makes Streamlit log a warning with a stack dump.
+DEFAULTS = {
+    "t_mode": TYPE_MODE,
+    "t_temp": 0.8,
+    "t_topk": 0,
+    "t_topp": 1.0,
+    "t_len": 200,
+    "t_n": 1,
+    "t_sentences": 0,
+    "t_rep": 1.0,
+    "t_ngram": 0,
+}
+
+
 def link_parsers(model_labels: list[str]) -> dict:
     """Query parameter → (session key, parser): the link that reproduces a Generate result. A parser raises
     ValueError on a malformed or out-of-range value (a link is input from strangers)."""
@@ -62,6 +77,8 @@ def link_parsers(model_labels: list[str]) -> dict:
         "sentences": ("t_sentences", int_in(0, MAX_SENTENCES)),
         "repetition_penalty": ("t_rep", float_in(*PENALTY)),
         "no_repeat_ngram": ("t_ngram", int_in(0, MAX_NGRAM)),
+        "adapt": ("t_adapt", flag),
+        "compare": ("t_compare_with", one_of(model_labels)),
     }
 
 
@@ -70,10 +87,10 @@ def roll_seed() -> None:
 
 
 def cut_long_prompt() -> None:
-    """A prompt over the limit keeps its first MAX_PROMPT_CHARS characters (the browser would drop it all)."""
+    """A prompt over the limit keeps its last MAX_PROMPT_CHARS characters: the model continues from the end."""
     prompt = st.session_state.t_prompt_text
     if len(prompt) > MAX_PROMPT_CHARS:
-        st.session_state.t_prompt_text = prompt[:MAX_PROMPT_CHARS]
+        st.session_state.t_prompt_text = prompt[-MAX_PROMPT_CHARS:]
         st.session_state.t_prompt_cut = len(prompt)
 
 
@@ -93,6 +110,7 @@ def apply_link(model_labels: list[str]) -> None:
         return
     st.session_state.t_link_applied = params
     values, bad = read_link(params, link_parsers(model_labels))
+    values["t_compare"] = "t_compare_with" in values
     st.session_state.update(values)
     if bad:
         st.session_state.t_link_bad = bad
@@ -118,7 +136,10 @@ def write_link(prompt: str, model: str, controls: dict) -> None:
         "sentences": t.sentences,
         "repetition_penalty": f"{t.repetition_penalty:g}",
         "no_repeat_ngram": t.no_repeat_ngram,
+        "adapt": int(bool(controls.get("adapt"))),
     }
+    if controls.get("compare"):
+        values["compare"] = controls["compare"]
     params = {k: str(v) for k, v in values.items()}
     st.session_state.t_link_applied = params  # the page's own link: not applied again
     st.query_params.from_dict(params)

@@ -58,7 +58,8 @@ def generate(prompt: str, chosen: list, controls: dict, prompt_msg, settings_msg
         stream_box.empty()
         prompt_msg.error(plain(e))
         return None
-    return {"prompt": prompt, "settings": settings, "length": controls["length"], "runs": runs}
+    adapted = bool(controls.get("adapt"))
+    return {"prompt": prompt, "settings": settings, "length": controls["length"], "runs": runs, "adapted": adapted}
 
 
 def run_model(m, g, prompt: str, length: int, settings: Settings, stream_box, steering: TextSteering) -> dict:
@@ -94,6 +95,7 @@ def show_results(res: dict | None) -> None:
                 f"top-p {s.top_p:g}" if s.top_p < 1 else "top-p off",
                 f"{res['length']} tokens",
                 f"random seed {s.seed}",
+                *(["adapted to your prompt"] if res.get("adapted") else []),
             ]
         )
     )

@@ -16,7 +16,7 @@ from app.train.common import job_queue
 from genmodels.core.errors import GenmodelsError
 from genmodels.infer.sampling import Sampler, Settings
 from genmodels.io.checkpoint import WEIGHTS
-from genmodels.learn.jobs import JobError, model_zip
+from genmodels.learn.job_files import JobError, model_zip
 from genmodels.music import midi_bytes, read_midi
 from genmodels.music.engrave import render_svg
 

@@ -11,6 +11,7 @@ never PAD or BOS. Candidates are ranked by the model's own log-likelihood of the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from genmodels.core.options import option
 from genmodels.harmony.adapt import soprano_from_melody
 from genmodels.harmony.grid import HOLD, RANGES, VOICES, Chorale
 from genmodels.infer.decoding import MAX_CANDIDATES, MAX_TEMPERATURE, CandidateRandom, Settings, choose_with_uniform
+from genmodels.infer.threads import single_threaded
 from genmodels.infer.voice_guard import VoiceLeadingGuard
 from genmodels.io.checkpoint import load_checkpoint
 from genmodels.music.notation import note_name, parse_note_prompt
@@ -142,11 +144,21 @@ def sounding_rows(chorale: Chorale) -> torch.Tensor:
     return torch.tensor(rows).t()
 
 
+Progress = Callable[[float], None] | None  # told the share done (0..1) now and then; for a progress bar
+
+
 @torch.no_grad()
-def sample_tokens(model: HarmonyModel, tok, soprano: Chorale, s: HarmonySettings, n: int, forced=None, voice=None):
+def sample_tokens(
+    model: HarmonyModel, tok, soprano: Chorale, s: HarmonySettings, n: int, forced=None, voice=None, progress=None
+):
     """(n, 3T) lower-voice tokens sampled under the grammar mask (and, with ``s.voice_leading``, the
     ``VoiceLeadingGuard``). ``forced`` (3T,): teacher-force every voice but ``voice`` (0 alto, 1 tenor,
-    2 bass), whose tokens alone are sampled."""
+    2 bass), whose tokens alone are sampled. ``progress(share)`` is called about 50 times."""
+    with single_threaded():
+        return _sample(model, tok, soprano, s, n, forced, voice, progress)
+
+
+def _sample(model, tok, soprano: Chorale, s: HarmonySettings, n: int, forced, voice, progress: Progress):
     feats = _features(soprano, tok)
     enc = model.encode(feats).expand(n, -1, -1)
     tonic = feats["key"][:, 0].expand(n)
@@ -158,7 +170,11 @@ def sample_tokens(model: HarmonyModel, tok, soprano: Chorale, s: HarmonySettings
     prev = torch.full((n,), BOS, dtype=torch.long)
     held = torch.full((n, 3), REST_ID, dtype=torch.long)  # the pitch each voice holds (REST_ID: none)
     state = None
-    for i in range(3 * soprano.steps):
+    total = 3 * soprano.steps
+    every = max(1, total // 50)
+    for i in range(total):
+        if progress is not None and i % every == 0:
+            progress(i / total)
         k = i % 3
         if guard is not None and k == 0:
             guard.start_step(i // 3)
@@ -189,7 +205,8 @@ def sequence_nats(model: HarmonyModel, tok, soprano: Chorale, tokens: torch.Tens
     feats = {k: v.expand(n, *v.shape[1:]) for k, v in _features(soprano, tok).items()}
     prev = torch.cat([torch.full((n, 1), BOS, dtype=torch.long), tokens[:, :-1]], dim=1)
     held = torch.tensor([held_pitches(row.tolist()) for row in tokens], dtype=torch.long)
-    logp = torch.log_softmax(model(feats, prev, held).float(), dim=-1)
+    with single_threaded():
+        logp = torch.log_softmax(model(feats, prev, held).float(), dim=-1)
     return -logp.gather(2, tokens.unsqueeze(2)).squeeze(2).sum(1)
 
 
@@ -202,19 +219,24 @@ def _ranked(model, tok, soprano: Chorale, tokens: torch.Tensor) -> HarmonyResult
     return HarmonyResult(cands[0], cands, nlls, nlls[0])
 
 
-def harmonise(checkpoint, soprano: Chorale, settings: HarmonySettings = HarmonySettings()) -> HarmonyResult:
+def harmonise(
+    checkpoint, soprano: Chorale, settings: HarmonySettings = HarmonySettings(), progress: Progress = None
+) -> HarmonyResult:
     """Alto, tenor and bass under the soprano of ``soprano`` (its lower voices are ignored): candidates
-    sampled in one batch, the most likely first. Temperature 0: the one greedy harmonisation."""
+    sampled in one batch, the most likely first. Temperature 0: the one greedy harmonisation.
+    ``progress(share)``: told the share of the sampling done, now and then."""
     model, tok = _model_of(checkpoint)
     _check_soprano(soprano)
     n = 1 if settings.greedy else settings.candidates
-    return _ranked(model, tok, soprano, sample_tokens(model, tok, soprano, settings, n))
+    return _ranked(model, tok, soprano, sample_tokens(model, tok, soprano, settings, n, progress=progress))
 
 
-def regenerate_voice(checkpoint, chorale: Chorale, voice: int, settings: HarmonySettings = HarmonySettings()):
+def regenerate_voice(
+    checkpoint, chorale: Chorale, voice: int, settings: HarmonySettings = HarmonySettings(), progress: Progress = None
+):
     """Rewrite one lower voice (1 alto, 2 tenor, 3 bass) of ``chorale``, keeping the soprano and the other
     two: their tokens are given to the model, only this voice's are sampled, and the candidates are
-    ranked by the likelihood of the whole sequence."""
+    ranked by the likelihood of the whole sequence. ``progress`` as for ``harmonise``."""
     model, tok = _model_of(checkpoint)
     if isinstance(voice, bool) or voice not in LOWER:
         raise SettingsError(
@@ -223,7 +245,8 @@ def regenerate_voice(checkpoint, chorale: Chorale, voice: int, settings: Harmony
     _check_soprano(chorale)
     n = 1 if settings.greedy else settings.candidates
     forced = lower_tokens(chorale, tok)
-    return _ranked(model, tok, chorale, sample_tokens(model, tok, chorale, settings, n, forced, voice - 1))
+    tokens = sample_tokens(model, tok, chorale, settings, n, forced, voice - 1, progress)
+    return _ranked(model, tok, chorale, tokens)
 
 
 CARD_NOTES = "E4 G4 A4/2 B4/2 A4 G4 E4/2 D4/2 E4*2"  # the card's and the benchmark's melody

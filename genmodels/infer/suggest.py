@@ -316,9 +316,17 @@ class Suggester:
         return wb.suggestions(k)
 
     def suggest(self, text: str, k: int = 3, max_chars: int = GHOST_CHARS) -> tuple[list[Suggestion], str]:
-        """What the typing view shows after a keystroke: the ``k`` next words and the ghost text."""
+        """What the typing view shows after a keystroke: the ``k`` next words and the ghost text.
+
+        When the word before the cursor is most likely complete as typed, the words are the ones after it
+        (their ``insert`` starts with a space): offering the typed word again, or unlikely extensions of it,
+        is of no use to someone who has finished it. The ghost text stays the most likely rest of the line
+        (it may start with punctuation)."""
         words = self.next_words(text, k)
-        return words, self._ghost_after(text, words[0].insert if words else None, max_chars)
+        ghost = self._ghost_after(text, words[0].insert if words else None, max_chars)
+        if words and not words[0].insert:
+            words = [Suggestion(w.word, w.prob, " " + w.insert) for w in self.next_words(text + " ", k)]
+        return words, ghost
 
     def ghost_text(self, text: str, max_chars: int = GHOST_CHARS) -> str:
         """The most likely rest of the line: the beam's best word, then greedy pieces to the end of the line
