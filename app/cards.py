@@ -128,37 +128,7 @@ def summary(card: dict, name: str = "") -> str:
     metric = card.get("metric", "")
     unit = METRIC_WORDS.get(metric, metric.replace("_", " ") or "loss")
     test = card.get("test") if isinstance(card.get("test"), dict) else {}
-    parts = []
-    value = test.get("value")
-    split = ((card.get("data") or {}).get("split") or {}).get("test") or {}
-    if isinstance(value, (int, float)):
-        counted = []
-        if isinstance(test.get("units"), int):
-            counted.append(f"{test['units']:,} {_UNIT_WORDS.get(metric, 'units')}")
-        if isinstance(test.get("tokens"), int):
-            counted.append(f"{test['tokens']:,} tokens")
-        if isinstance(split.get("documents"), list):
-            docs = split["documents"]
-            where = f"{number_words(len(docs))} held-out works ({', '.join(map(str, docs))}"
-            where += f": {', '.join(counted)})" if counted else ")"
-        else:
-            if isinstance(split.get("tunes"), int):
-                where = f"{split['tunes']:,} held-out tunes"
-            else:
-                where = "the test split"
-            where += f" ({', '.join(counted)})" if counted else ""
-        s = f"**{value:.3g}** {unit} on {where}"
-        base = card.get("baseline") if isinstance(card.get("baseline"), dict) else {}
-        if isinstance(base.get("value"), (int, float)) and base["value"] > 0:
-            gain = (base["value"] - value) / base["value"]
-            model = str(base.get("model", "n-gram"))
-            if isinstance(base.get("order"), int):
-                model = model.replace("n-gram", f"{base['order']}-gram")
-            s += (
-                f", {abs(gain):.0%} {'better' if gain >= 0 else 'worse'} than the best n-gram "
-                f"({model}: {base['value']:.3g} {unit})"
-            )
-        parts.append(s + ". Lower is better.")
+    parts = [result_line(card, test, unit)] if isinstance(test.get("value"), (int, float)) else []
     parts += validation_lines(card, unit)
     history = command_history(card)
     if card.get("members"):  # a mixture: not trained itself (show_members has its members)
@@ -175,6 +145,36 @@ def summary(card: dict, name: str = "") -> str:
             t += f" on {card['hardware']}"
         parts.append(t + ".")
     return " ".join(parts)
+
+
+def result_line(card: dict, test: dict, unit: str) -> str:
+    """The test figure, what it was counted on, and how it compares with the best n-gram."""
+    metric, value = card.get("metric", ""), test["value"]
+    split = ((card.get("data") or {}).get("split") or {}).get("test") or {}
+    counted = []
+    if isinstance(test.get("units"), int):
+        counted.append(f"{test['units']:,} {_UNIT_WORDS.get(metric, 'units')}")
+    if isinstance(test.get("tokens"), int):
+        counted.append(f"{test['tokens']:,} tokens")
+    if isinstance(split.get("documents"), list):
+        docs = split["documents"]
+        where = f"{number_words(len(docs))} held-out works ({', '.join(map(str, docs))}"
+        where += f": {', '.join(counted)})" if counted else ")"
+    else:
+        where = f"{split['tunes']:,} held-out tunes" if isinstance(split.get("tunes"), int) else "the test split"
+        where += f" ({', '.join(counted)})" if counted else ""
+    s = f"**{value:.3g}** {unit} on {where}"
+    base = card.get("baseline") if isinstance(card.get("baseline"), dict) else {}
+    if isinstance(base.get("value"), (int, float)) and base["value"] > 0:
+        gain = (base["value"] - value) / base["value"]
+        model = str(base.get("model", "n-gram"))
+        if isinstance(base.get("order"), int):
+            model = model.replace("n-gram", f"{base['order']}-gram")
+        s += (
+            f", {abs(gain):.0%} {'better' if gain >= 0 else 'worse'} than the best n-gram "
+            f"({model}: {base['value']:.3g} {unit})"
+        )
+    return s + ". Lower is better."
 
 
 def music_rows(card: dict) -> list[dict]:

@@ -144,17 +144,33 @@ def show_card(info: ModelCard, name: str = "") -> None:
     fresh, stale = split_results(info.card)
     card = {k: v for k, v in info.card.items() if k not in RESULTS}
     card.update(fresh)  # results of other weights are never shown as these weights' own
-    cfg = info.config.get("model", {})
-    params = info.parameters
-    metric = card.get("metric", "")
     if not card:
         st.info("This checkpoint has no model card (card.json) yet.")
     text = summary(card, name)
     if text:
         st.markdown(text)
+    show_figures(info, card)
+    show_curve(card)
+    show_history(card)
+    rows = music_table({name or card.get("name", "generated"): card})
+    if rows:
+        st.markdown("**Musical statistics: generated vs held-out tunes**")
+        st.caption(music_caption(card))
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    show_samples(card.get("samples") or [])
+    show_data(card)
+    if stale:
+        show_stale(stale)
+    with st.expander("Hyperparameters and configuration"):
+        st.json({"hyperparameters": card.get("hyperparameters", {}), "config": info.config}, expanded=False)
+
+
+def show_figures(info: ModelCard, card: dict) -> None:
+    """Parameters, network, the validation and test figures, and what the metric means."""
+    metric, params = card.get("metric", ""), info.parameters
     cols = st.columns(4)
     cols[0].metric("Parameters", f"{params / 1e6:.2f} M" if params >= 1e5 else f"{params:,}")
-    cols[1].metric("Network", network_label(cfg))
+    cols[1].metric("Network", network_label(info.config.get("model", {})))
     for col, key, label in ((cols[2], "valid", "validation"), (cols[3], "test", "test")):
         v = card.get(key)
         if isinstance(v, (int, float)):
@@ -165,43 +181,42 @@ def show_card(info: ModelCard, name: str = "") -> None:
         st.caption(get_domain(info.domain).metric_note)
     if card.get("note"):
         st.caption(str(card["note"]))
-    if card.get("history"):
-        hist = pd.DataFrame(card["history"])
-        if {"step", "valid"} <= set(hist.columns) and len(hist) >= 2:
-            st.markdown(f"**Validation {metric_name(metric)} during training** (steps of each run's own count)")
-            chart = (
-                alt.Chart(hist)
-                .mark_line(point=True, color="#b3135b")
-                .encode(
-                    x=alt.X("step:Q", title="training step"),
-                    y=alt.Y("valid:Q", title=metric_name(metric), scale=alt.Scale(zero=False)),
-                    tooltip=["step", "valid"],
-                )
-                .properties(height=200)
-            )
-            st.altair_chart(chart, width="stretch")
-    show_history(card)
-    rows = music_table({name or card.get("name", "generated"): card})
-    if rows:
-        st.markdown("**Musical statistics: generated vs held-out tunes**")
-        st.caption(music_caption(card))
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    show_samples(card.get("samples") or [])
+
+
+def show_curve(card: dict) -> None:
+    """The validation figure during training."""
+    hist = pd.DataFrame(card.get("history") or [])
+    metric = card.get("metric", "")
+    if not ({"step", "valid"} <= set(hist.columns) and len(hist) >= 2):
+        return
+    st.markdown(f"**Validation {metric_name(metric)} during training** (steps of each run's own count)")
+    chart = (
+        alt.Chart(hist)
+        .mark_line(point=True, color="#b3135b")
+        .encode(
+            x=alt.X("step:Q", title="training step"),
+            y=alt.Y("valid:Q", title=metric_name(metric), scale=alt.Scale(zero=False)),
+            tooltip=["step", "valid"],
+        )
+        .properties(height=200)
+    )
+    st.altair_chart(chart, width="stretch")
+
+
+def show_data(card: dict) -> None:
+    """The corpus, its split and the held-out documents."""
     rows = split_rows(card, ROOT)
-    if rows:
-        data = card.get("data") or {}
-        st.markdown("**Data**")
-        rest = {k: v for k, v in data.items() if k not in ("split", "data") and isinstance(v, (str, int, float))}
-        st.caption(" · ".join([f"corpus: {data.get('data', '?')}"] + [f"{k}: {v}" for k, v in rest.items()]))
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        for split_name, split_info in (data.get("split") or {}).items():
-            docs = split_info.get("documents") if isinstance(split_info, dict) else None
-            if isinstance(docs, list) and split_name != "train" and docs:
-                st.caption(f"{split_name}: " + ", ".join(map(str, docs[:40])) + (" …" if len(docs) > 40 else ""))
-    if stale:
-        show_stale(stale)
-    with st.expander("Hyperparameters and configuration"):
-        st.json({"hyperparameters": card.get("hyperparameters", {}), "config": info.config}, expanded=False)
+    if not rows:
+        return
+    data = card.get("data") or {}
+    st.markdown("**Data**")
+    rest = {k: v for k, v in data.items() if k not in ("split", "data") and isinstance(v, (str, int, float))}
+    st.caption(" · ".join([f"corpus: {data.get('data', '?')}"] + [f"{k}: {v}" for k, v in rest.items()]))
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    for split_name, split_info in (data.get("split") or {}).items():
+        docs = split_info.get("documents") if isinstance(split_info, dict) else None
+        if isinstance(docs, list) and split_name != "train" and docs:
+            st.caption(f"{split_name}: " + ", ".join(map(str, docs[:40])) + (" …" if len(docs) > 40 else ""))
 
 
 st.title("Models")
