@@ -1338,7 +1338,7 @@ def test_harmony_piano_roll_shows_the_four_voices():
     at = harmonise(melody_generate(page("melody.py")))
     no_errors(at)
     assert [t.label for t in at.tabs][-2:] == ["Score", "Piano roll"]
-    from app.components.harmony import voices_roll
+    from app.components.harmony_views import voices_roll
 
     e = last_harmony(at)
     data = voices_roll(e["chorale"]).to_dict()["datasets"]

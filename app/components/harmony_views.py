@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import io
 
+import altair as alt
+import pandas as pd
 import pretty_midi
 import streamlit as st
 
+from app.render import plain, score_html
 from genmodels.core.errors import GenmodelsError
 from genmodels.harmony import export
+from genmodels.music import note_name
 from genmodels.music.audio import wav_bytes
+
+VOICE_COLOURS = ("#b3135b", "#2a7ab0", "#3a9a5b", "#8a5a2b")  # soprano, alto, tenor, bass
 
 
 @st.cache_data(max_entries=24, show_spinner="Rendering audio of the four voices…")
@@ -76,3 +82,82 @@ class Progress:
 
     def done(self, ok: bool) -> None:
         self.status.update(label="Done" if ok else "Stopped", state="complete" if ok else "error", expanded=False)
+
+
+def show_score(e: dict) -> None:
+    with st.spinner("Engraving the score…"):  # made while the harmony was written, unless that was cut short
+        ensure_svg(e)
+    score, roll = st.tabs(["Score", "Piano roll"])
+    with score:
+        if e["svg"]:
+            st.html(score_html(e["svg"], alt="harmony score"))
+        else:
+            st.warning(plain(f"The score could not be engraved: {e['svg_error']}"))
+    with roll:
+        st.altair_chart(voices_roll(e["chorale"]), width="stretch")
+
+
+def voices_roll(chorale) -> alt.Chart:
+    """The four voices as a piano roll, one colour per voice, with dashed bar lines."""
+
+    lead = chorale.offset % chorale.bar_steps
+    rows = [
+        {"voice": export.VOICE_NAMES[v], "start": (lead + n.start) / 4, "end": (lead + n.end) / 4,
+         "pitch": n.pitch - 0.42, "top": n.pitch + 0.42, "note": note_name(n.pitch)}
+        for v in range(4) for n in chorale.notes(v)
+    ]  # fmt: skip
+    df = pd.DataFrame(rows, columns=["voice", "start", "end", "pitch", "top", "note"])
+    end = (lead + chorale.steps) / 4
+    bars = pd.DataFrame({"beat": [b * chorale.bar_steps / 4 for b in range(int(end * 4 // chorale.bar_steps) + 1)]})
+    notes = (
+        alt.Chart(df)
+        .mark_rect(cornerRadius=2, stroke="white", strokeWidth=0.5)
+        .encode(
+            x=alt.X("start:Q", title="beats (quarter notes)", scale=alt.Scale(domain=[0, end], nice=False)),
+            x2="end:Q",
+            y=alt.Y(
+                "pitch:Q",
+                title=None,
+                scale=alt.Scale(zero=False),
+                axis=alt.Axis(values=list(range(24, 109, 12)), labelExpr="'C' + (floor(datum.value / 12) - 1)"),
+            ),
+            y2="top:Q",
+            color=alt.Color(
+                "voice:N",
+                scale=alt.Scale(domain=list(export.VOICE_NAMES), range=list(VOICE_COLOURS)),
+                legend=alt.Legend(orient="top", title=None),
+            ),
+            tooltip=["voice", "note", alt.Tooltip("start:Q", title="beat")],
+        )
+    )
+    lines = alt.Chart(bars).mark_rule(color="#999", strokeDash=[3, 3]).encode(x="beat:Q")
+    return (lines + notes).properties(height=320)
+
+
+def show_audio_and_downloads(h: dict, e: dict) -> None:
+    name = st.session_state.get("hz_instruments") or "strings"
+    try:
+        midi = ensure_midi(h, e, name)
+    except GenmodelsError as err:
+        st.error(plain(f"No MIDI: {err}"))
+        return
+    try:
+        st.audio(wav(midi), format="audio/wav")
+    except GenmodelsError as err:  # too long to render: the downloads are still there
+        st.error(plain(f"Audio could not be rendered: {err}"))
+    with st.spinner("Writing the MusicXML…"):
+        ensure_xml(h, e)
+    base = f"{h['name']}-harmony{e['k']}"
+    d1, d2 = st.columns(2)
+    d1.download_button(
+        "Download the four voices (.mid)", midi, file_name=f"{base}.mid", mime="audio/midi",
+        key=f"hz_dl_mid_{h['n']}_{e['k']}", icon=":material/download:", width="stretch",
+    )  # fmt: skip
+    if e["xml"] is None:
+        d2.warning(plain(f"No MusicXML: {e['xml_error']}"))
+        return
+    d2.download_button(
+        "Download the score in four parts (.musicxml)", e["xml"], file_name=f"{base}.musicxml",
+        mime="application/vnd.recordare.musicxml+xml", key=f"hz_dl_xml_{h['n']}_{e['k']}",
+        icon=":material/download:", width="stretch",
+    )  # fmt: skip
