@@ -9,9 +9,11 @@ import torch
 
 from genmodels.core.errors import CheckpointError, MidiError
 from genmodels.music.form import (
+    HOLD,
     REPEAT_START,
     SIGNS,
     check_form,
+    grid_bars,
     written_order,
 )
 from genmodels.music.types import (
@@ -164,36 +166,13 @@ class MelodyTokenizer(MelodyDecoder, MelodyGrammar):
         return ids
 
     def _bar_tokens(self, melody: Melody) -> list[list[int]]:
-        """The played-out bars as token lists, each starting with "bar"."""
-        bt = melody.bar_ticks
-        # Segments covering [0, n_bars*bt): (pitch or None, start, end).
-        segs: list[tuple[int | None, int, int]] = []
-        t = 0
-        for n in melody.notes:
-            if n.start > t:
-                segs.append((None, t, n.start))
-            segs.append((self.pitch_id(n.pitch), n.start, n.end))
-            t = n.end
-        if melody.end > t:  # trailing rests (melody.length): their own rest, apart from the bar's padding
-            segs.append((None, t, melody.end))
-            t = melody.end
-        total = melody.n_bars * bt
-        if total > t:
-            segs.append((None, t, total))
-        bars: list[list[int]] = []
-        bar = -1
-        for slot, s, e in segs:
-            pos = s
-            while pos < e:
-                b = pos // bt
-                if b != bar:
-                    bars.append([self.bar_id])
-                    bar = b
-                seg_end = min(e, (b + 1) * bt)
-                if slot is None:
-                    bars[-1].append(self.rest_id)
-                else:
-                    bars[-1].append(slot if pos == s else self.hold_id)
-                bars[-1].append(self.dur_id(seg_end - pos))
-                pos = seg_end
-        return bars
+        """The played-out bars as token lists, each starting with "bar": the melody's bar grid (``grid_bars``),
+        each event a slot token (pitch, rest or hold) and its duration token."""
+
+        def slot_id(slot) -> int:
+            return self.rest_id if slot is None else self.hold_id if slot == HOLD else self.pitch_id(slot)
+
+        return [
+            [self.bar_id] + [t for slot, ticks in bar for t in (slot_id(slot), self.dur_id(ticks))]
+            for bar in grid_bars(melody)
+        ]
