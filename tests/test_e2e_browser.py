@@ -540,7 +540,7 @@ def test_browser_writes_a_tune_in_aabb_with_repeat_signs(tmp_path):
             box.fill(option)  # Streamlit's select box filters its options as one types
             box.press("Enter")
             wait_idle(page)
-        page.get_by_role("checkbox", name="1st/2nd endings").check(force=True)
+        page.get_by_role("checkbox", name="Endings").check(force=True)
         wait_idle(page)
         generate_melody(page, "G4 A4 B4/2 A4/2 G4*2")
         no_exception_on_page(page)

@@ -106,7 +106,7 @@ def sampling_controls() -> None:
 
 def form_controls() -> None:
     """The tune's form: as the model writes it, or parts that repeat (AABB, AB, ABAC) of 4 or 8 bars."""
-    f1, f2, f3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+    f1, f2, f3 = st.columns([5, 3, 3], vertical_alignment="bottom")
     shape = f1.selectbox(
         "Form", FORM_SHAPES, key="m_form", persist_state=KEEP, format_func=form_label,
         help="As the model writes: it continues freely. AABB, AB, ABAC: parts of equal length, a repeated part "
@@ -116,8 +116,9 @@ def form_controls() -> None:
     fixed = shape != "free"
     f2.selectbox("Part bars", PART_BARS, index=1, key="m_part_bars", persist_state=KEEP, disabled=not fixed)
     f3.checkbox(
-        "1st/2nd endings", key="m_endings", persist_state=KEEP, disabled=not fixed,
-        help="A repeated part ends once on a half cadence (first ending) and once on the tonic (second ending).",
+        "Endings", key="m_endings", persist_state=KEEP, disabled=not fixed,
+        help="First and second endings: a repeated part ends once on a half cadence (first ending) and once on "
+        "the tonic (second ending).",
     )  # fmt: skip
 
 
