@@ -10,9 +10,11 @@ from app.model_cache import ROOT, checkpoints_root
 from genmodels.core.errors import GenmodelsError
 from genmodels.io.checkpoint import read_card, read_config
 from genmodels.learn.jobs import JobQueue
-from genmodels.learn.material import Material, split_plan
+from genmodels.learn.material import Material, is_text_domain, split_plan
 
 DOMAINS = {"Text": "text", "Melody": "melody"}
+PAGE_OF = {domain: page for page, domain in DOMAINS.items()}  # where a finished model is listed
+SCRATCH_FLAGS = {"text": ["--vocab-size", "256"], "melody": []}  # a small vocabulary for a small corpus
 FINE_TUNE = "Fine-tune the shipped model (recommended)"
 SCRATCH = "Train a new small model from scratch (for a large corpus)"
 # Rough tokens per unit, for sizing batches and validations before the tokenizer has read anything.
@@ -43,7 +45,7 @@ def parent_model(domain: str) -> Path | None:
 
 def train_tokens(domain: str, mat: Material) -> int:
     plan = split_plan(mat)
-    units = plan["train"] if domain == "text" else mat.notes * plan["train"] / max(1, len(mat.tunes))
+    units = plan["train"] if is_text_domain(domain) else mat.notes * plan["train"] / max(1, len(mat.tunes))
     return max(1, int(units * TOKENS_PER[domain]))
 
 
@@ -61,7 +63,7 @@ def recipe(domain: str, mat: Material, minutes: float, parent: Path | None) -> l
     if parent is not None:
         return [*args, "--init-from", str(parent), "--lr", "5e-4", "--warmup", "20"]
     small = ["--cell", "gru", "--emb-dim", "128", "--hidden", "256", "--layers", "2", "--warmup", "50"]
-    return [*args, *small, *(["--vocab-size", "256"] if domain == "text" else [])]
+    return [*args, *small, *SCRATCH_FLAGS[domain]]
 
 
 def tokens_per_cpu_second(parent: Path | None) -> float:

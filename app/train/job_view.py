@@ -12,11 +12,12 @@ import streamlit as st
 
 from app.melody.common import render_wav
 from app.render import plain, score_html
-from app.train.common import job_queue
+from app.train.common import PAGE_OF, job_queue
 from genmodels.core.errors import GenmodelsError
 from genmodels.infer.sampling import Sampler, Settings
 from genmodels.io.checkpoint import WEIGHTS
 from genmodels.learn.job_files import JobError, model_zip
+from genmodels.learn.material import is_text_domain
 from genmodels.music import midi_bytes, read_midi
 from genmodels.music.engrave import render_svg
 
@@ -57,7 +58,7 @@ def sample(out: str, domain: str, stamp: int) -> dict:
     sampler = Sampler(out)
     settings = Settings(temperature=0.8, seed=stamp % 1000)
     data = Path(out).parent / "data" / "valid"
-    if domain == "text":
+    if is_text_domain(domain):
         prompt = next(iter(sorted(data.glob("*.txt"))), None)
         start = prompt.read_text(encoding="utf-8")[:60] if prompt else "\n"
         return {"text": start + sampler.complete(start, length=80, settings=settings)[0].continuation}
@@ -78,7 +79,7 @@ def show_sample(job: dict) -> None:
         st.caption(plain(f"No sample yet: {e}"))
         return
     st.caption("A sample from the best weights so far (renewed every few minutes while it trains):")
-    if "text" in s:
+    if s.get("text") is not None:
         st.code(s["text"], language=None, wrap_lines=True)
     else:
         st.html(score_html(s["svg"], alt="sample score"))
@@ -140,7 +141,7 @@ def show_job(job: dict) -> None:
         if job.get("message"):
             st.caption(plain(job["message"]))
         if job["status"] == "done":
-            page = "Text" if job["domain"] == "text" else "Melody"
+            page = PAGE_OF[job["domain"]]
             st.success(
                 plain(f"{job['name']} is in the {page} page's model list. Use it from the command line with ")
                 + f"`python -m genmodels generate checkpoints/{job['name']} ...` after unzipping the download."

@@ -11,7 +11,7 @@ import streamlit as st
 from app.render import plain
 from app.train.common import estimate
 from genmodels.core.errors import DataError
-from genmodels.learn.material import MAX_FILES, MAX_TOTAL_BYTES, Material, read_material, split_plan
+from genmodels.learn.material import MAX_FILES, MAX_TOTAL_BYTES, Material, is_text_domain, read_material, split_plan
 
 SUFFIXES = {"text": ["txt", "zip"], "melody": ["mid", "midi", "abc", "musicxml", "xml", "zip"]}
 
@@ -70,13 +70,13 @@ def show_material(mat: Material) -> None:
     for name, why in mat.refused:
         st.warning(plain(f"Not used: {name}: {why}"))
     plan = split_plan(mat)
-    if mat.domain == "text":
+    if is_text_domain(mat.domain):
         st.markdown(f"**{mat.chars:,} characters** from {len(mat.texts)} file(s).")
     else:
         meters = ", ".join(f"{m} ({n})" for m, n in mat.meters().most_common())
         keys = ", ".join(f"{k} ({n})" for k, n in mat.keys().most_common(8))
         st.markdown(f"**{len(mat.tunes)} tunes, {mat.notes:,} notes.** Meters: {meters}. Keys: {keys}.")
-    held = "the last tenth of each text (from a line end)" if mat.domain == "text" else "one tune in ten"
+    held = "the last tenth of each text (from a line end)" if is_text_domain(mat.domain) else "one tune in ten"
     st.caption(
         f"Split: {plan['train']:,} {plan['unit']} to learn from, {plan['valid']:,} held out ({held}) to measure "
         "the model and to stop training when it stops improving."

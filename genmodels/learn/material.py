@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genmodels.core.errors import DataError, MidiError
+from genmodels.core.registry import get_domain
 from genmodels.music import read_midi, write_midi
 from genmodels.music.scales import key_name
 from genmodels.music.types import Melody
@@ -28,6 +29,11 @@ TEXT_SUFFIXES = (".txt",)
 MIDI_SUFFIXES = (".mid", ".midi")
 SCORE_SUFFIXES = {".abc": "abc", ".musicxml": "musicxml", ".xml": "musicxml"}
 VALID_SHARE = 0.1  # of each text, or of the tunes, kept out of training to measure it and stop early
+
+
+def is_text_domain(domain: str) -> bool:
+    """Whether a domain learns from text (measured in characters) rather than tunes."""
+    return get_domain(domain).metric_unit == "char"
 
 
 class MaterialError(DataError):
@@ -49,6 +55,10 @@ class Material:
         return sum(len(t) for _, t in self.texts)
 
     @property
+    def is_text(self) -> bool:
+        return is_text_domain(self.domain)
+
+    @property
     def notes(self) -> int:
         return sum(len(m.notes) for _, m in self.tunes)
 
@@ -60,9 +70,9 @@ class Material:
 
     def usable(self) -> str | None:
         """None when the material can train a model; else why not."""
-        if self.domain == "text" and self.chars < 200:
+        if self.is_text and self.chars < 200:
             return f"{self.chars} characters of text were read; at least 200 are needed"
-        if self.domain == "melody" and len(self.tunes) < 2:
+        if not self.is_text and len(self.tunes) < 2:
             return f"{len(self.tunes)} tune(s) were read; at least 2 are needed (one is kept for validation)"
         return None
 
@@ -134,7 +144,7 @@ def read_material(domain: str, uploads: list[tuple[str, bytes]]) -> Material:
         if base.startswith(".") or "__MACOSX/" in name:
             continue  # a zip's bookkeeping, not material
         try:
-            if domain == "text":
+            if is_text_domain(domain):
                 mat.texts.append((name, _text(name, data)))
                 mat.taken.append((name, f"{len(mat.texts[-1][1]):,} characters"))
             else:
@@ -217,7 +227,7 @@ def _order(name: str) -> str:
 def split_plan(mat: Material) -> dict:
     """How the material is split: text: the last tenth of each text (at a line end) for validation; tunes:
     every tenth tune (at least one)."""
-    if mat.domain == "text":
+    if mat.is_text:
         valid = sum(len(t) - _cut(t) for _, t in mat.texts)
         return {"train": mat.chars - valid, "valid": valid, "unit": "characters"}
     n_valid = max(1, round(len(mat.tunes) * VALID_SHARE))
@@ -238,7 +248,7 @@ def write_corpus(mat: Material, folder: str | Path) -> Path:
     folder = Path(folder)
     for split in ("train", "valid", "test"):
         (folder / split).mkdir(parents=True, exist_ok=True)
-    if mat.domain == "text":
+    if mat.is_text:
         for i, (_, text) in enumerate(mat.texts):
             at = _cut(text)
             (folder / "train" / f"{i:04d}.txt").write_text(text[:at], encoding="utf-8")
