@@ -286,7 +286,7 @@ def _bits_after(cfg) -> float:
 
 @needs_bf16
 def test_bf16_and_fp32_reach_the_same_validation_metric(small_text_dir, tmp_path, monkeypatch):
-    """Bf16 autocast rounds the inputs of the forward matrix products to 8 bits of mantissa (relative error
+    """bf16 autocast rounds the inputs of the forward matrix products to 8 bits of mantissa (relative error
     2^-9 ≈ 0.2 %); weights, gradients, optimiser state and loss stay fp32, so the two runs drift apart only
     slowly. Measured after 150 steps (valid falls by 0.4 bits/char): 0.001-0.003 bits/char between the
     precisions, 0.04 between two fp32 runs with different seeds. The tolerance, 0.02, is half the seed-to-seed
