@@ -496,9 +496,10 @@ def test_fine_tuning_grows_the_vocabulary_and_keeps_the_old_rows():
     from genmodels.learn.trainer_inputs import grown_state
     from genmodels.tokenizers.melody import MelodyTokenizer
 
-    old = MelodyTokenizer(("major", "minor"))
+    old = MelodyTokenizer(("major", "minor"), form=False)  # the first vocabulary: two modes, no repeat signs
     new = get_domain("melody").fine_tune_tokenizer(old)
-    assert new.vocab[: old.vocab_size] == old.vocab and new.vocab_size == old.vocab_size + 24
+    # 24 keys of the two later modes (12 tonics each), then the four repeat signs |: :| [1 [2
+    assert new.vocab[: old.vocab_size] == old.vocab and new.vocab_size == old.vocab_size + 24 + 4
     parent = {
         "embed.weight": torch.randn(old.vocab_size, 4),
         "head.bias": torch.randn(old.vocab_size),

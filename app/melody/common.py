@@ -73,9 +73,10 @@ KEEP = "session"  # widget values survive a visit to another page
 
 # -- cached pure helpers (library calls) ---------------------------------------------------------
 @st.cache_data(max_entries=64, show_spinner=False)
-def parse_notes(text: str, meter: str):
+def parse_notes(text: str, meter: str, key: tuple[int, str] | None = None):
+    """The note-name prompt in ``meter``; in ``key`` when given, else in the key its notes suggest."""
     n, d = meter.split("/")
-    return parse_note_prompt(text, meter=(int(n), int(d)))
+    return parse_note_prompt(text, meter=(int(n), int(d)), key=key)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

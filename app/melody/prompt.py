@@ -60,7 +60,9 @@ def prompt_from_notes():
         notes_msg.error("Write a few notes to start from, e.g. `E4 G4 A4/2 A4/2 G4*2`.")
         return None, None
     try:
-        prompt = parse_notes(notes_text, meter)
+        known = st.session_state.get("m_notes_key")  # a melody of this session used as the prompt: its own key
+        key = tuple(known[1]) if known and known[0] == notes_text else None
+        prompt = parse_notes(notes_text, meter, key)
     except GenmodelsError as e:
         notes_msg.error(plain(e))
         return None, None

@@ -23,7 +23,9 @@ def use_as_prompt(text: str, meter: str, key: tuple[int, str]) -> None:
     st.session_state.m_source = SRC_NOTES
     st.session_state.m_notes = text
     st.session_state.m_meter = meter
-    # Note names carry no key: estimated again, a D dorian tune could come back as B minor.
+    # Note names carry no key: estimated again, a D dorian tune could come back as B minor. The notes keep
+    # the melody's key for as long as their text is unchanged.
+    st.session_state.m_notes_key = (text, (int(key[0]) % 12, key[1]))
     st.session_state.m_tonic, st.session_state.m_mode = int(key[0]) % 12, key[1]
     st.toast("This melody is now your prompt. Press **Generate melody** to continue it.")  # once, from here
 
