@@ -428,7 +428,7 @@ def test_browser_typing_long_paste_keeps_the_end():
     says how much was dropped from the start."""
     require_browser()
     from app.model_cache import available_models
-    from genmodels.infer.sampling import MAX_PROMPT_CHARS
+    from genmodels.infer.decoding import MAX_PROMPT_CHARS
 
     if not available_models("text"):
         pytest.skip("no text checkpoint found")
