@@ -122,3 +122,32 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_melody(small_melody_dir, tmp_path_factory):
+    """A sampler over a tiny GRU melody model, trained once per test run (its tokenizer writes repeat signs)."""
+    from genmodels.infer.sampling import Sampler
+    from genmodels.learn.trainer import train
+
+    out = tmp_path_factory.mktemp("ck") / "tiny-melody"
+    settings = dict(domain="melody", data=str(small_melody_dir), out=str(out), cell="gru", steps=30, eval_every=30)
+    train(train_config(**settings, **TINY), progress=False)
+    return Sampler(out)
+
+
+@pytest.fixture(scope="session")
+def shipped_melody():
+    """A sampler over the shipped melody-gru (skips where it is not here)."""
+    from genmodels.infer.sampling import Sampler
+
+    path = ROOT / "checkpoints/melody-gru"
+    if not path.exists():
+        pytest.skip("no shipped melody-gru")
+    return Sampler(path)
+
+
+@pytest.fixture(params=["tiny_melody", "shipped_melody"])
+def melody_gen(request):
+    """Each melody test that takes it runs on the tiny model and on the shipped one."""
+    return request.getfixturevalue(request.param)

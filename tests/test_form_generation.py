@@ -7,47 +7,17 @@ import shutil
 import subprocess
 
 import pytest
+from conftest import ROOT
 
 from genmodels.core.errors import SettingsError
 from genmodels.eval.form_report import cadences, form_figures, last_note, part_echo, repeated_bars
 from genmodels.infer.constraints import MelodySteering
 from genmodels.infer.decoding import Settings
-from genmodels.infer.sampling import Sampler
 from genmodels.music import Melody, Note, parse_note_prompt, read_midi
 from genmodels.music.abc import to_abc
 from genmodels.music.bars import read_back
 from genmodels.music.form import Form, grid_bars
 from genmodels.music.musicxml import musicxml_bytes
-from tests.conftest import ROOT, TINY, train_config
-
-SHIPPED = ROOT / "checkpoints/melody-gru"
-
-
-@pytest.fixture(scope="module")
-def tiny(small_melody_dir, tmp_path_factory) -> Sampler:
-    from genmodels.learn.trainer import train
-
-    out = tmp_path_factory.mktemp("ck") / "tiny-melody"
-    train(
-        train_config(
-            domain="melody", data=str(small_melody_dir), out=str(out), cell="gru", steps=30, eval_every=30, **TINY
-        ),
-        progress=False,
-    )
-    return Sampler(out)
-
-
-@pytest.fixture(scope="module")
-def shipped() -> Sampler:
-    if not SHIPPED.exists():
-        pytest.skip("no shipped melody-gru")
-    return Sampler(SHIPPED)
-
-
-@pytest.fixture(params=["tiny", "shipped"])
-def gen(request) -> Sampler:
-    return request.getfixturevalue(request.param)
-
 
 # ----------------------------------------------------------------------------------------------
 # The figures, on hand-built melodies
@@ -95,6 +65,7 @@ def test_cadence_needs_tonic_or_dominant_on_a_strong_beat_held_a_beat():
 # Generation
 # ----------------------------------------------------------------------------------------------
 
+SHIPPED = ROOT / "checkpoints/melody-gru"
 PROMPT = "E4 G4 A4/2 B4/2 A4 G4"
 
 
@@ -104,8 +75,8 @@ def generate(sampler, form, seed=0, prompt=PROMPT, meter=(4, 4)):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_aabb_with_endings_repeats_exactly_and_cadences(gen, seed):
-    m = generate(gen, Form("AABB", 4, endings=True), seed)
+def test_aabb_with_endings_repeats_exactly_and_cadences(melody_gen, seed):
+    m = generate(melody_gen, Form("AABB", 4, endings=True), seed)
     bars = grid_bars(m)
     assert len(bars) == 16
     for part in (0, 8):  # pass 2 plays pass 1's first three bars again; the endings differ in rhythm or not
@@ -121,8 +92,8 @@ def test_aabb_with_endings_repeats_exactly_and_cadences(gen, seed):
 
 
 @pytest.mark.parametrize("shape", ["ABAC", "AB", "AABA"])
-def test_other_shapes(gen, shape):
-    m = generate(gen, Form(shape, 4), prompt="", meter=(6, 8))
+def test_other_shapes(melody_gen, shape):
+    m = generate(melody_gen, Form(shape, 4), prompt="", meter=(6, 8))
     bars = grid_bars(m)
     assert len(bars) == 4 * len(shape)
     starts = {}
@@ -136,19 +107,19 @@ def test_other_shapes(gen, shape):
     assert after_last[-1].pitch % 12 == 2
 
 
-def test_free_form_with_signs_stops_at_the_length(tiny):
+def test_free_form_with_signs_stops_at_the_length(tiny_melody):
     p = parse_note_prompt(PROMPT, meter=(4, 4))
     for seed in range(4):
-        r = tiny.generate_melody(p, bars=8, settings=Settings(seed=seed, temperature=1.5))[0]
+        r = tiny_melody.generate_melody(p, bars=8, settings=Settings(seed=seed, temperature=1.5))[0]
         assert 9 <= r.full.n_bars <= 9 + 8  # an open repeat is closed, not cut
 
 
-def test_bad_forms_are_refused(shipped):
+def test_bad_forms_are_refused(shipped_melody):
     for form in [Form("ABX", 8), Form("abab", 8), Form("AAAB", 8), Form("AB", 6)]:
         with pytest.raises(SettingsError):
-            generate(shipped, form)
+            generate(shipped_melody, form)
     with pytest.raises(SettingsError, match="shorten the prompt"):
-        generate(shipped, Form("AABB", 4), prompt=" ".join(["C4"] * 20))
+        generate(shipped_melody, Form("AABB", 4), prompt=" ".join(["C4"] * 20))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -161,10 +132,10 @@ def played(m):
 
 
 @pytest.mark.parametrize("endings", [False, True])
-def test_abc_and_musicxml_show_the_form_and_read_back_played_out(tiny, endings, tmp_path):
+def test_abc_and_musicxml_show_the_form_and_read_back_played_out(tiny_melody, endings, tmp_path):
     from music21 import converter
 
-    m = generate(tiny, Form("AABB", 4, endings=endings), seed=3)
+    m = generate(tiny_melody, Form("AABB", 4, endings=endings), seed=3)
     assert m.form
     abc = to_abc(m)
     assert abc.count("|:") == 2 and abc.count(":|") == 2 and ("[2" in abc) == endings and "::" not in abc
@@ -187,15 +158,15 @@ def test_abc_and_musicxml_show_the_form_and_read_back_played_out(tiny, endings, 
         assert (heard[-1].pitch, heard[-1].start) == (m.notes[-1].pitch, m.notes[-1].start)
 
 
-def test_engraved_score_draws_the_endings(tiny):
+def test_engraved_score_draws_the_endings(tiny_melody):
     from genmodels.music.engrave import render_svg_pages
 
-    m = generate(tiny, Form("AABB", 4, endings=True), seed=3)
+    m = generate(tiny_melody, Form("AABB", 4, endings=True), seed=3)
     svg = "".join(render_svg_pages(m))
     assert 'class="ending' in svg
 
 
-def test_cli_generate_with_a_form(shipped, tmp_path, capsys):
+def test_cli_generate_with_a_form(shipped_melody, tmp_path, capsys):
     from genmodels.cli.main import main
 
     out = tmp_path / "tune.mid"
