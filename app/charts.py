@@ -11,21 +11,21 @@ from genmodels.music import note_name
 from genmodels.music.notation import KEY_NAMES
 
 
-def next_token_chart(probs: list[tuple[str, float]]) -> alt.Chart:
-    df = pd.DataFrame({"token": [show_piece(t) for t, _ in probs], "probability": [p for _, p in probs]})
+def next_word_chart(probs: list[tuple[str, float]]) -> alt.Chart:
+    df = pd.DataFrame({"word": [show_piece(t) for t, _ in probs], "probability": [p for _, p in probs]})
     df["rank"] = range(len(df))
     return (
         alt.Chart(df)
         .mark_bar(color=CONTINUATION_COLOUR)
         .encode(
-            x=alt.X("probability:Q", axis=alt.Axis(format="%"), title="probability of the next token"),
+            x=alt.X("probability:Q", axis=alt.Axis(format="%"), title="probability of the next word"),
             y=alt.Y(
-                "token:N",
+                "word:N",
                 sort=alt.SortField("rank"),
                 title=None,
                 axis=alt.Axis(labelOverlap=False, labelFontSize=13, labelLimit=160),
             ),
-            tooltip=["token", alt.Tooltip("probability:Q", format=".1%")],
+            tooltip=["word", alt.Tooltip("probability:Q", format=".1%")],
         )
         .properties(height=22 * len(df) + 30)
     )

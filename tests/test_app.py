@@ -110,8 +110,11 @@ def test_text_generates_a_continuation():
     assert cont
     shown = [h.proto.body for h in at.get("html") if "gm-cont" in h.proto.body]
     assert shown and "To be, or not to be" in shown[0]
-    # the "why this word" distribution is there
-    assert len(at.session_state["t_results"]["runs"][0]["next"]) == 12
+    # "Why this word?" lists whole words (it listed word pieces, single letters among them)
+    words = at.session_state["t_results"]["runs"][0]["next"]
+    assert len(words) == 12
+    assert all(len(w.strip()) > 1 or w.strip() in {"a", "I", "O"} or not w.strip().isalpha() for w, _ in words)
+    assert "be" in [w for w, _ in words]  # the prompt ends inside "be": its completions, "be" itself first
 
 
 @needs("text")
@@ -470,28 +473,95 @@ def test_melody_upload_missing():
     assert "Upload a MIDI file first" in errors(at)
 
 
+def tune_book(tmp_path, monkeypatch, tunes: dict[str, tuple]) -> None:
+    """A tune book of {id: (title, collection, meter, key, pitches)}, used by the page."""
+    from genmodels.music.tunebook import write_tunebook
+
+    rows = [
+        {"id": i, "title": t, "collection": c, "meter": m, "key": list(k), "tempo": 100.0, "n_bars": 2}
+        for i, (t, c, m, k, _) in tunes.items()
+    ]
+    write_tunebook(tmp_path / "book.zip", rows, {i: midi_file(v[4]) for i, v in tunes.items()})
+    monkeypatch.setenv("GENMODELS_TUNEBOOK", str(tmp_path / "book.zip"))
+
+
+BOOK = {
+    "ryansMammoth-Greensleeves-0000": ("Greensleeves", "ryansMammoth", "6/8", (4, "minor"), (64, 67, 69, 71)),
+    "oneills1850-0001-0050-0002": ("The Little Heathy Hill", "oneills1850", "4/4", (7, "major"), (67, 69, 71, 72)),
+    "essenFolksong-altdeu10-0001": ("Herzog Ernst", "essenFolksong", "3/4", (2, "dorian"), (62, 64, 65, 67)),
+}
+
+
 @needs("melody")
 def test_melody_from_corpus_tune(tmp_path, monkeypatch):
-    (tmp_path / "test").mkdir()
-    (tmp_path / "test" / "tune-a.mid").write_bytes(midi_file((67, 69, 71, 72, 74, 72, 71, 69)))
-    (tmp_path / "test" / "tune-b.mid").write_bytes(midi_file())
-    monkeypatch.setenv("GENMODELS_MELODY_DATA", str(tmp_path))
+    """The picker lists the tune book by title, and Generate continues the picked tune."""
+    tune_book(tmp_path, monkeypatch, BOOK)
     at = page("melody.py")
     at.radio(key="m_source").set_value("Corpus tune").run()
     no_errors(at)
-    assert at.selectbox(key="m_corpus").value == "tune-a"
-    at.selectbox(key="m_corpus").set_value("tune-b").run()
+    box = at.selectbox(key="m_corpus")
+    assert [box.format_func(o) for o in box.options] == [
+        "Greensleeves · Ryan's Mammoth Collection · 6/8 · E minor",
+        "Herzog Ernst · Essen folk songs · 3/4 · D dorian",
+        "The Little Heathy Hill · O'Neill's 1850 · 4/4 · G major",
+    ]
+    box.set_value("oneills1850-0001-0050-0002").run()
+    assert at.number_input(key="m_tempo").value == 100  # the tune's own tempo
     at = melody_generate(at)
     no_errors(at)
-    assert last_melody(at)["full"].pitches[:4] == [64, 62, 60, 62]
+    assert last_melody(at)["full"].pitches[:4] == [67, 69, 71, 72]
 
 
-def test_melody_corpus_option_hidden_without_data(tmp_path, monkeypatch):
-    monkeypatch.setenv("GENMODELS_MELODY_DATA", str(tmp_path))
+@needs("melody")
+@pytest.mark.parametrize(
+    "query,found",
+    [
+        ("greensleeves", ["ryansMammoth-Greensleeves-0000"]),
+        ("O'Neill", ["oneills1850-0001-0050-0002"]),
+        ("3/4", ["essenFolksong-altdeu10-0001"]),
+        ("d dorian", ["essenFolksong-altdeu10-0001"]),
+        ("minor 6/8 ryan", ["ryansMammoth-Greensleeves-0000"]),
+    ],
+)
+def test_melody_corpus_search(tmp_path, monkeypatch, query, found):
+    """Corpus tunes are found by title, collection, meter and key."""
+    tune_book(tmp_path, monkeypatch, BOOK)
+    at = page("melody.py")
+    at.radio(key="m_source").set_value("Corpus tune").run()
+    at.text_input(key="m_find").input(query).run()
+    no_errors(at)
+    assert at.selectbox(key="m_corpus").options == found
+
+
+@needs("melody")
+def test_melody_corpus_search_without_match_keeps_tune(tmp_path, monkeypatch):
+    tune_book(tmp_path, monkeypatch, BOOK)
+    at = page("melody.py")
+    at.radio(key="m_source").set_value("Corpus tune").run()
+    at.selectbox(key="m_corpus").set_value("essenFolksong-altdeu10-0001").run()
+    at.text_input(key="m_find").input("[no such](https://evil.example)").run()
+    no_errors(at)
+    assert at.selectbox(key="m_corpus").value == "essenFolksong-altdeu10-0001"
+    assert any("No tune matches" in c.value for c in at.caption)
+
+
+def test_melody_corpus_option_hidden_without_tunebook(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENMODELS_TUNEBOOK", str(tmp_path / "none.zip"))
     at = page("melody.py")
     if available_models("melody"):
         assert "Corpus tune" not in at.radio(key="m_source").options
-        assert any("python -m genmodels prepare melody" in c.value for c in at.caption)
+
+
+def test_shipped_tunebook_offers_corpus_tunes():
+    """A fresh clone offers corpus tunes with titles, with no `prepare` step."""
+    from genmodels.music.tunebook import SHIPPED, TuneBook
+
+    book = TuneBook(SHIPPED)
+    assert len(book) > 1000
+    found = book.search("greensleeves")
+    assert found and all("greensleeves" in e.title.lower() for e in found)
+    assert book.melody(found[0].id).notes
+    assert sum(bool(e.title) for e in book.entries.values()) > 0.95 * len(book)
 
 
 MELODY_SETTINGS = {
@@ -665,25 +735,6 @@ def test_melody_tempo_any_integer_and_from_the_file():
     no_errors(at)
     assert last_melody(at)["full"].tempo == 91
     assert at.number_input(key="m_tempo").value == 91  # the user's choice is not overwritten by the file's
-
-
-@needs("melody")
-def test_melody_corpus_tunes_listed_by_title(tmp_path, monkeypatch):
-    """Corpus tunes were listed by file name only; now title, collection, meter and key."""
-    import json
-
-    (tmp_path / "test").mkdir()
-    tune_id = "ryansMammoth-WindThatShakesTheBarleyReel-0000"
-    (tmp_path / "test" / f"{tune_id}.mid").write_bytes(midi_file())
-    entry = {"id": tune_id, "collection": "ryansMammoth", "meter": "2/4", "key": [2, "major"], "tempo": 120.0}
-    (tmp_path / "manifest.json").write_text(json.dumps({"tunes": [entry]}))
-    monkeypatch.setenv("GENMODELS_MELODY_DATA", str(tmp_path))
-    at = page("melody.py")
-    at.radio(key="m_source").set_value("Corpus tune").run()
-    no_errors(at)
-    box = at.selectbox(key="m_corpus")
-    assert box.format_func(box.value) == "Wind That Shakes The Barley Reel · ryansMammoth · 2/4 · D major"
-    assert at.number_input(key="m_tempo").value == 100  # the tune file's own tempo
 
 
 @needs("melody")
@@ -927,6 +978,9 @@ def test_models_page_is_readable_and_agrees_with_the_cards():
         split_tokens = (((card.get("data") or {}).get("split") or {}).get("test") or {}).get("tokens")
         if isinstance(test.get("tokens"), int) and split_tokens and split_tokens != test["tokens"]:
             assert f"{split_tokens:,}" not in words + " ".join(cells) and str(split_tokens) not in " ".join(cells)
+        if isinstance(test.get("tokens"), int):  # the card file counts the same tokens as the page
+            md_counts = set(re.findall(r"([\d,]+) tokens scored", (m.path / "card.md").read_text()))
+            assert md_counts == {f"{test['tokens']:,}"} and f"{test['tokens']:,} tokens" in words, m.name
         if isinstance(card.get("baseline"), dict) and isinstance(test.get("value"), (int, float)):
             assert "better than the best n-gram" in words or "worse than the best n-gram" in words
     if available_models("melody"):

@@ -66,3 +66,20 @@ def test_generates(path):
         r = g.generate_melody(prompt, bars=8, settings=Settings(temperature=1.0, seed=1))[0]
         assert r.full.notes[:6] == prompt.notes and r.full.n_bars >= prompt.n_bars + 8 - 1
         assert r.continuation.notes
+
+
+@pytest.mark.parametrize("model", ["checkpoints/text-gru", "checkpoints/text-lstm"])
+def test_text_ends_at_a_word_end(model):
+    """At the length limit a continuation finishes the word it is in (it used to stop mid-word): the same
+    seed run longer goes on with a space or a mark right where the shorter one ends."""
+    from genmodels.infer.text_rows import is_word_char
+
+    g = Sampler(model)
+    prompt = "To be, or not to be, that is the"
+    longer = [r.continuation for r in g.complete(prompt, 60, Settings(seed=3, n=4))]
+    for length in (5, 9, 14, 23):
+        for short, long in zip(g.complete(prompt, length, Settings(seed=3, n=4)), longer, strict=True):
+            text = short.continuation
+            assert text and long.startswith(text)
+            at_word_end = not is_word_char(text[-1]) or len(long) == len(text) or not is_word_char(long[len(text)])
+            assert at_word_end, (length, text, long)

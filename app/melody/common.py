@@ -2,14 +2,12 @@
 and MIDI, audio rendering, upload storage, key and instrument names."""
 
 import io
-import os
-from pathlib import Path
 
 import pretty_midi
 import streamlit as st
 
 from app.links import new_seed
-from app.model_cache import ROOT, require_models
+from app.model_cache import require_models
 from genmodels.core.errors import MidiError
 from genmodels.infer.constraints import MelodySteering
 from genmodels.music import (
@@ -32,16 +30,6 @@ NOTE_HELP = (
     "(multiply: `G4*2` is a half note, `G4*3/2` a dotted quarter). `|` marks a bar line and must come "
     "where a bar is complete (a pickup starts with rests: `r*3 G4 | C5`). Rests at the end are kept."
 )
-
-
-def melody_data() -> Path:
-    """The melody corpus folder (``$GENMODELS_MELODY_DATA`` or data/melody), read on every run of the page."""
-    return Path(os.environ.get("GENMODELS_MELODY_DATA") or ROOT / "data" / "melody")
-
-
-def corpus_dir() -> Path:
-    """The held-out tunes the page offers as prompts."""
-    return melody_data() / "test"
 
 
 MAX_HISTORY = 30

@@ -7,7 +7,7 @@ import pretty_midi
 import streamlit as st
 
 from app.charts import piano_roll
-from app.corpus import corpus_tunes, tune_title
+from app.corpus import MAX_LISTED, find_tunes, tune_label
 from app.links import MAX_PROMPT_BARS, MAX_URL_NOTES
 from app.melody.common import (
     AS_PROMPT,
@@ -21,10 +21,8 @@ from app.melody.common import (
     TEMPO_RANGE,
     TONICS,
     check_upload,
-    corpus_dir,
     forget,
     key_text,
-    melody_data,
     midi_tracks,
     parse_midi,
     parse_notes,
@@ -142,28 +140,35 @@ def prompt_from_upload():
         return None, origin
 
 
-def tune_label(tune_id: str, tunes: dict) -> str:
-    t = tunes.get(tune_id)
-    if t is None:
-        return tune_id
-    key = f" · {key_name(t['key'][0], t['key'][1])}" if isinstance(t.get("key"), list) else ""
-    return f"{tune_title(tune_id, t.get('collection', ''))} · {t.get('collection', '')} · {t.get('meter', '')}{key}"
-
-
-def prompt_from_corpus(corpus: list[str]):
-    """(prompt or None, tune id): a tune of the held-out test set."""
-    tunes = corpus_tunes(str(melody_data() / "manifest.json"))
+def prompt_from_corpus(book):
+    """(prompt or None, tune id): a tune of the tune book, found by title, collection, meter or key."""
+    query = st.text_input(
+        "Find a tune",
+        key="m_find",
+        max_chars=100,
+        placeholder="a title, a collection, a meter or a key: greensleeves, 6/8, D dorian, O'Neill",
+        persist_state=KEEP,
+    )
+    found = find_tunes(book, query)
+    current = st.session_state.get("m_corpus")
+    if not found:
+        st.caption(plain(f"No tune matches {query!r}; showing the tune picked before."))
+        found = [book.entries[current]] if current in book else book.search()[:1]
+    ids = [e.id for e in found[:MAX_LISTED]]
+    if current in book and current not in ids and not query.strip():
+        ids.insert(0, current)  # a tune from a link stays listed
+    more = f" ({len(found):,} match; the first {MAX_LISTED} are listed)" if len(found) > MAX_LISTED else ""
     pick = st.selectbox(
-        "Tune from the held-out test set",
-        corpus,
+        f"Tune ({len(found):,} of {len(book):,}){more}",
+        ids,
         key="m_corpus",
         persist_state=KEEP,
-        format_func=lambda i: tune_label(i, tunes),
-        help="Title (from the source's name) · collection · meter · key",
+        format_func=lambda i: tune_label(book.entries[i]) if i in book else i,
+        help="Title · collection · meter · key. Tunes of the held-out test set were never seen in training.",
     )
     try:
-        return parse_midi((corpus_dir() / f"{pick}.mid").read_bytes()), pick
-    except (OSError, GenmodelsError) as e:
+        return book.melody(pick), pick
+    except GenmodelsError as e:
         st.error(plain(f"{pick}: {e}"))
         return None, pick
 
@@ -245,20 +250,20 @@ def show_prompt(prompt, source: str, moved: bool) -> None:
         st.info(f"The prompt has {prompt.n_bars} bars; the model continues from its last {CONTEXT_BARS} bars.")
 
 
-def prompt_column(sources: list[str], corpus: list[str]):
+def prompt_column(sources: list[str], book):
     """The left column: where the prompt comes from, its key and tempo, and the prompt as it will be used.
     Returns (prompt or None, what a link needs to make it again or None, why there is no link)."""
     st.subheader("Prompt")
     source = st.radio("Start from", sources, key="m_source", horizontal=True, persist_state=KEEP)
-    if not corpus:
-        st.caption("Tunes from the training corpus appear here after `python -m genmodels prepare melody`.")
+    if book is None:
+        st.caption("Corpus tunes appear here when the tune book data/tunes/tunebook.zip is present.")
     link, origin, no_link = None, None, ""
     if source == SRC_NOTES:
         prompt, link = prompt_from_notes()
         if prompt is not None and link is None:
             no_link = f"The prompt is longer than {MAX_URL_NOTES:,} characters: too long for a link."
     else:
-        prompt, origin = prompt_from_upload() if source == SRC_FILE else prompt_from_corpus(corpus)
+        prompt, origin = prompt_from_upload() if source == SRC_FILE else prompt_from_corpus(book)
         if prompt is not None:
             prompt, used = bars_to_use(prompt, origin)
             if source == SRC_CORPUS:

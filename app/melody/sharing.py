@@ -14,7 +14,7 @@ from genmodels.music import (
 
 
 # -- a link that reproduces a melody -------------------------------------------------------------
-def apply_link(models: list[str], corpus_ids: list[str]) -> None:
+def apply_link(models: list[str], book) -> None:
     """Once per session: the prompt and settings of the page's URL go into the controls, and the melody is
     generated again (same random seed, same melody); then its harmony, when the link holds one."""
     if st.session_state.get("m_link_read"):
@@ -29,10 +29,10 @@ def apply_link(models: list[str], corpus_ids: list[str]) -> None:
         return
     tune, tune_bars = values.pop("m_tune_id", None), values.pop("m_tune_bars", None)
     if kind == "tune":
-        if tune not in corpus_ids:
-            st.session_state.m_link_error = f"The link names corpus tune {tune!r}, which is not in this corpus."
+        if book is None or tune not in book:
+            st.session_state.m_link_error = f"The link names corpus tune {tune!r}, which is not in this tune book."
             return
-        st.session_state.m_source, st.session_state.m_corpus = SRC_CORPUS, tune
+        st.session_state.m_source, st.session_state.m_corpus, st.session_state.m_find = SRC_CORPUS, tune, ""
         st.session_state.m_link_pbars = tune_bars
         st.session_state.m_tempo_from = f"tune:{tune}"  # the link's tempo, not the tune's
     else:

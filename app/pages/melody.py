@@ -10,8 +10,9 @@ slider reruns only that column.
 
 import streamlit as st
 
+from app.corpus import tune_book
 from app.links import bad_link_message, new_seed
-from app.melody.common import AS_PROMPT, DEFAULT_NOTES, SRC_CORPUS, SRC_FILE, SRC_NOTES, corpus_dir
+from app.melody.common import AS_PROMPT, DEFAULT_NOTES, SRC_CORPUS, SRC_FILE, SRC_NOTES
 from app.melody.generate import generate, settings_column
 from app.melody.prompt import prompt_column
 from app.melody.sharing import apply_link
@@ -40,9 +41,9 @@ st.caption(
 )
 
 by_label = require_models("melody")
-corpus = sorted(p.stem for p in corpus_dir().glob("*.mid"))[:600] if corpus_dir().is_dir() else []
-apply_link(list(by_label), corpus)
-sources = [SRC_NOTES, SRC_FILE] + ([SRC_CORPUS] if corpus else [])
+book = tune_book()
+apply_link(list(by_label), book)
+sources = [SRC_NOTES, SRC_FILE] + ([SRC_CORPUS] if book else [])
 if st.session_state.m_source not in sources:
     st.session_state.m_source = SRC_NOTES
 if "m_link_error" in st.session_state:
@@ -52,7 +53,7 @@ if bad := st.session_state.pop("m_link_bad", None):
 
 left, right = st.columns([5, 4], gap="large")
 with left:
-    prompt, link, no_link = prompt_column(sources, corpus)
+    prompt, link, no_link = prompt_column(sources, book)
 with right:
     settings_column(prompt, link, no_link, by_label)
 

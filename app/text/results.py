@@ -3,12 +3,13 @@ of two models, and why a token was chosen."""
 
 import streamlit as st
 
-from app.charts import next_token_chart
+from app.charts import next_word_chart
 from app.model_cache import prompt_was_cut, shared_sampler
 from app.render import PROB_LEGEND, plain, text_html, tokens_html
 from app.text.common import EMPTY_PROMPT, KEEP, MAX_LINK_PROMPT, keep_candidate
 from genmodels.core.errors import GenmodelsError, SettingsError
 from genmodels.infer.decoding import CONTEXT_TOKENS, Settings
+from genmodels.infer.suggest import word_distribution
 from genmodels.infer.text_rows import TextSteering
 
 
@@ -74,7 +75,7 @@ def run_model(m, g, prompt: str, length: int, settings: Settings, stream_box, st
     else:
         with st.spinner(f"{m.label} is writing {settings.n} candidate(s)…"):
             results = g.complete(prompt, length, settings, steering)
-    return {"label": m.label, "name": m.name, "results": results, "next": g.next_token_probs(prompt, k=12)}
+    return {"label": m.label, "name": m.name, "results": results, "next": word_distribution(g.model, g.tok, prompt, k=12)}
 
 
 def show_results(res: dict | None) -> None:
@@ -125,7 +126,7 @@ def show_results(res: dict | None) -> None:
             for j, r in enumerate(run["results"][start : start + per_row]):
                 with cols[j]:
                     candidate_card(run, start + j, r, s.n, colour)
-    show_next_token_charts(res["runs"])
+    show_next_word_charts(res["runs"])
 
 
 def candidate_card(run: dict, i: int, r, n: int, colour: bool) -> None:
@@ -143,18 +144,19 @@ def candidate_card(run: dict, i: int, r, n: int, colour: bool) -> None:
         )
 
 
-def show_next_token_charts(runs: list[dict]) -> None:
+def show_next_word_charts(runs: list[dict]) -> None:
     with st.expander(
-        "Why this word? The model's top guesses for the next token after your prompt", icon=":material/bar_chart:"
+        "Why this word? The model's top guesses for the next word after your prompt", icon=":material/bar_chart:"
     ):
         for col, run in zip(st.columns(len(runs)), runs, strict=True):
             with col:
                 if len(runs) > 1:
                     st.markdown(f"**{run['label']}**")
-                chart = next_token_chart(run["next"])
+                chart = next_word_chart(run["next"])
                 st.altair_chart(chart, width="stretch", height=24 * len(run["next"]) + 60)
         st.caption(
-            "· is a space and ⏎ a newline. Sampling draws from this distribution (after temperature, "
-            "top-k and top-p), one token at a time. Turn on *Colour by probability* above to "
-            "see how likely each generated token was."
+            "Whole words, spelled out from the model's word pieces; when the prompt ends inside a word they "
+            "complete it, given the letters typed. Sampling draws one piece at a time from the model's "
+            "distribution (after temperature, top-k and top-p). Turn on *Colour by probability* above to "
+            "see how likely each generated piece was."
         )

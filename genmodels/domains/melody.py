@@ -25,6 +25,7 @@ from genmodels.learn.melody_data import encode_tunes, held_out_tunes, melody_dat
 from genmodels.learn.text_corpus import DATA_README, write_readme_section
 from genmodels.music import PITCH_RANGE, format_notes, melody_to_midi, midi_bytes, parse_note_prompt
 from genmodels.music.audio import wav_bytes
+from genmodels.music.tunebook import SHIPPED
 from genmodels.tokenizers.melody import MelodyTokenizer
 
 BENCH_PROMPT = "E4 G4 A4/2 B4/2 A4 G4"  # the benchmark's request continues this
@@ -72,7 +73,9 @@ class MelodyDomain(LanguageModelDomain):
 
     def prepare(self, out: Path | None, workers: int) -> dict:
 
-        stats = prepare_melody(out or self.default_data, workers=workers)
+        # The default build also refreshes the tune book that ships (the Melody page's corpus tunes).
+        book = out / "tunebook.zip" if out else SHIPPED
+        stats = prepare_melody(out or self.default_data, workers=workers, tunebook=book)
         write_readme_section(DATA_README, self.name, write_data_readme_section(stats))
         return stats
 

@@ -394,6 +394,18 @@ def next_words(
     return suggester_for(model, tokenizer).next_words(prompt_text, k, beam, max_pieces)
 
 
+def word_distribution(
+    model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str, k: int = 12, beam: int = 16
+) -> list[tuple[str, float]]:
+    """The ``k`` likeliest next whole words and their probabilities, most likely first. When the text ends
+    inside a word the words complete it, and their probabilities are given the letters typed (shares of the
+    words found, which hold nearly all of that mass)."""
+    found = next_words(model, tokenizer, prompt_text, k, beam)
+    inside = bool(prompt_text) and (prompt_text[-1].isalnum() or prompt_text[-1] in "'’")
+    total = sum(s.prob for s in found) if inside else 1.0
+    return [(s.word, s.prob / total if total > 0 else 0.0) for s in found]
+
+
 def suggest(
     model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str, k: int = 3, max_chars: int = GHOST_CHARS
 ) -> tuple[list[Suggestion], str]:

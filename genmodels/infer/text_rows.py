@@ -53,6 +53,13 @@ class TextSteering:
         return dataclasses.replace(self, repetition_penalty=float(p))
 
 
+WORD_TAIL = 12  # tokens past the length that may finish the word the length cut
+
+
+def is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch in "'’-"
+
+
 class SteeredRows:
     """Per-candidate bookkeeping of ``TextSteering`` inside the sampling loop: masks the logits (healing,
     repetition), hides the prompt characters that healing spells again, and cuts each row where a stop
@@ -85,6 +92,28 @@ class SteeredRows:
             self.healing.advance(tokens)
         for h, t in zip(self.history, tokens.tolist(), strict=True):
             h.append(t)
+
+    def at_length(self) -> None:
+        """The length is reached: rows that stand at a word's end stop; the others may finish their word."""
+        for i in range(len(self.done)):
+            text = self.prompt + self.shown[i]
+            if not text or not is_word_char(text[-1]):
+                self.done[i] = True
+
+    def word_tail(self, deltas: list[str]) -> list[str]:
+        """Past the length: a row's delta that starts a new word (or a space, a mark) ends the row unshown;
+        one that goes on with the word is shown, and the row ends once its text stands at a word's end."""
+        out = []
+        for i, delta in enumerate(deltas):
+            if not self.done[i] and delta and not is_word_char(delta[0]):
+                self.done[i] = True
+            out.append(delta)
+        return out
+
+    def end_words(self) -> None:
+        for i in range(len(self.done)):
+            if self.shown[i] and not is_word_char(self.shown[i][-1]):
+                self.done[i] = True
 
     def visible(self, deltas: list[str]) -> list[str]:
         """The part of each row's decoded delta that is new text before any stop."""
@@ -140,12 +169,19 @@ class TextStream:
         decoders = [StreamDecoder(g.tok, self.ids) for _ in range(s.n)]
         pieces: list[list[tuple[str, float]]] = [[] for _ in range(s.n)]
         pending: list[float | None] = [None] * s.n  # lowest probability of tokens not yet shown as text
-        for _ in range(self.length):
+        for step in range(self.length + WORD_TAIL if self.length else 0):
+            if step == self.length:
+                steer.at_length()
             if steer.finished:
                 break
             tokens, probs = choose(steer.logits(logits).masked_fill(g._banned, -math.inf), s, gen)
             steer.advance(tokens)
-            deltas = steer.visible([d.push(t) for d, t in zip(decoders, tokens.tolist(), strict=True)])
+            raw = [d.push(t) for d, t in zip(decoders, tokens.tolist(), strict=True)]
+            if step >= self.length:  # finishing the word the length cut, never starting another
+                raw = steer.word_tail(raw)
+            deltas = steer.visible(raw)
+            if step >= self.length:
+                steer.end_words()
             for i, (delta, p) in enumerate(zip(deltas, probs.tolist(), strict=False)):
                 p = p if pending[i] is None else min(p, pending[i])
                 if delta:

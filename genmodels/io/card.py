@@ -112,7 +112,9 @@ def _data_lines(card: dict) -> list[str]:
     data = card.get("data") or {}
     lines = ["## Data", "", f"- Corpus: `{data.get('data', '?')}`"]
     for s, v in data.get("split", {}).items():
-        desc = ", ".join(f"{k}: {v[k]:,}" if isinstance(v[k], int) else f"{k}: {len(v[k])}" for k in v)
+        # Token counts of the splits' streams are left out: the test figure says how many tokens it scored,
+        # the one count a reader compares (a stream holds one more boundary token per document).
+        desc = ", ".join(f"{k}: {v[k]:,}" if isinstance(v[k], int) else f"{k}: {len(v[k])}" for k in v if k != "tokens")
         lines.append(f"- {s}: {desc}")
     if data.get("augment"):
         lines.append(f"- Augmentation: {data['augment']}")
@@ -150,7 +152,10 @@ def _metric_lines(card: dict, fresh: dict) -> list[str]:
         parent = (card.get("commands") or [{}])[0].get("model", "the parent model")
         lines.append(f"| valid, before fine-tuning ({parent}) | {card['parent_valid']} |")
     if fresh.get("test"):
-        lines.append(f"| test | {fresh['test']['value']} |")
+        t = fresh["test"]
+        unit = {"bits_per_char": "characters", "nats_per_note": "notes"}.get(metric, "units")
+        scored = [f"{t[k]:,} {w}" for k, w in (("units", unit), ("tokens", "tokens")) if isinstance(t.get(k), int)]
+        lines.append(f"| test | {t['value']}" + (f" ({', '.join(scored)} scored)" if scored else "") + " |")
     if fresh.get("dynamic"):
         d = fresh["dynamic"]
         lines.append(f"| test, read in order: static / dynamic evaluation | {d['static']} / {d['dynamic']} |")

@@ -26,13 +26,14 @@ from genmodels.core.paths import atomic_write, stable_bucket, tree_hash
 from genmodels.music.form import grid_bars, repeat_problem, written_bars
 from genmodels.music.midi import read_midi, skyline, write_midi
 from genmodels.music.scales import estimate_key, estimate_key_in_signature, nearest_folk_mode
+from genmodels.music.tunebook import write_tunebook
 from genmodels.music.types import SUPPORTED_METERS, TICKS_PER_QUARTER, Melody, Note, Repeat, bar_ticks_for
 from genmodels.tokenizers.melody import MelodyTokenizer
 
 COLLECTIONS = ("essenFolksong", "ryansMammoth", "oneills1850", "airdsAirs", "bach")
 SPLITS = ("train", "valid", "test")
 MIN_NOTES = 8
-CACHE_FORMAT = 4  # bump when a tune record changes, so cached parses are redone (4: played out, with repeats)
+CACHE_FORMAT = 5  # bump when a tune record changes, so cached parses are redone (4: with repeats; 5: titles)
 _MAJORISH = {"major", "ionian", "mixolydian", "lydian"}
 _MINORISH = {"minor", "aeolian", "dorian", "phrygian", "locrian"}
 
@@ -391,6 +392,17 @@ def _part_tempo(part: Any, score: Any) -> float:
     return 120.0
 
 
+def _title(score: Any) -> str:
+    """The source's title (ABC ``T:``, MusicXML work or movement title), one line, or ''."""
+    try:
+        md = score.metadata
+        title = (md.title or md.movementName or "") if md is not None else ""
+    except Exception:  # metadata of a broken source must not lose the tune
+        return ""
+    title = re.sub(r"\.(mxl|xml|musicxml|krn)$", "", " ".join(str(title).split()))  # Bach: the file name
+    return re.sub(r"^bwv(?=\d)", "BWV ", title)[:120]
+
+
 def parse_source(job: tuple[str, str]) -> dict:
     """Parse one corpus file into tune records (worker entry point; never raises)."""
     coll, path = job
@@ -409,6 +421,7 @@ def parse_source(job: tuple[str, str]) -> dict:
         except Exception as e:  # a broken tune must not lose the rest of the opus
             rec = {"skip": f"error {type(e).__name__}"}
         rec["id"] = f"{coll}-{stem}-{i:04d}"
+        rec["title"] = _title(sc)
         tunes.append(rec)
     return {"source": path, "tunes": tunes}
 
@@ -521,8 +534,10 @@ def prepare_melody(
     limit: int | None = None,
     progress: bool = True,
     collections: tuple[str, ...] = COLLECTIONS,
+    tunebook: str | os.PathLike | None = None,
 ) -> dict:
     """Build the melody corpus under out_dir/{train,valid,test}/ plus manifest.json; return stats.
+    `tunebook`: also write every kept tune, with its title, as one tune book file there (the picker's).
 
     `limit` takes at most that many source files per collection (for quick tests). Parsed tunes
     are cached under out_dir/../cache/melody/. Every tune goes music21 -> Melody -> .mid ->
@@ -550,8 +565,11 @@ def prepare_melody(
     atomic_write(
         out / "manifest.json", json.dumps({"stats": summary, "tunes": manifest}, indent=1, sort_keys=True) + "\n"
     )
-    summary["seconds"] = round(time.time() - t0, 1)
     summary["corpus_hash"] = tree_hash(out)
+    if tunebook is not None:
+        files = {r["id"]: (out / r["split"] / f"{r['id']}.mid").read_bytes() for r in manifest}
+        write_tunebook(tunebook, manifest, files)
+    summary["seconds"] = round(time.time() - t0, 1)
     return summary
 
 
@@ -588,7 +606,7 @@ def _write_tune(rec: dict, coll: str, source: str, out: Path, tokenizer, stats: 
         return None
     try:
         notes = [Note(*n) for n in rec["notes"]]
-        key, source = tune_key(rec.get("signature"), notes)
+        key, key_source = tune_key(rec.get("signature"), notes)
         form = tuple(Repeat(*r) for r in rec.get("form", ()))
         melody = Melody(notes=notes, meter=tuple(rec["meter"]), key=key, tempo=rec["tempo"], form=form)
     except MidiError:
@@ -616,9 +634,10 @@ def _write_tune(rec: dict, coll: str, source: str, out: Path, tokenizer, stats: 
     _count_form(stats, coll, back, rec.get("form_dropped", []))
     stats.count_tune(coll, split, len(back.notes), roundtrip_ok)
     stats.modes[back.key[1]] += 1
-    stats.key_sources[source] += 1
+    stats.key_sources[key_source] += 1
     return {
         "id": rec["id"],
+        "title": rec.get("title", ""),
         "collection": coll,
         "split": split,
         "source": f"music21/corpus/{coll}/{Path(source).name}",

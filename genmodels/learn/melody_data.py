@@ -3,6 +3,7 @@ transposed by a random interval (seeded by the epoch, so resuming reproduces the
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 from typing import Any
@@ -41,17 +42,25 @@ def encode_tunes(tok, tunes: list) -> tuple[torch.Tensor, int]:
     return token_stream(seqs), sum(tok.count_notes(s) for s in seqs)
 
 
+PLAYED_OUT_SHARE = 0.25
+
+
 def _transposed_stream(tok, tunes: list, seed: int, epoch: int) -> torch.Tensor:
-    """The train split for ``epoch``: every tune moved by a random interval, in a shuffled order."""
+    """The train split for ``epoch``: every tune moved by a random interval, in a shuffled order. A quarter
+    of the tunes with repeats are written played out, without signs, as MIDI files from elsewhere carry
+    them: the model learns to hear a part come back in both spellings."""
 
     rng = random.Random(seed * 100_003 + epoch)
     seqs = []
     for _, m in tunes:
         k = rng.randint(-5, 6)
+        played_out = rng.random() < PLAYED_OUT_SHARE
         try:
             t = m.transpose(k) if k else m
         except MidiError:  # a note would leave the pitch range: keep the tune as it is
             t = m
+        if played_out and t.form:
+            t = dataclasses.replace(t, form=())
         seqs.append(tok.encode(t))
     order = list(range(len(seqs)))
     rng.shuffle(order)
@@ -82,7 +91,10 @@ def melody_data(
     info = {
         "data": recorded_path(folder),
         "split": {s: {"tunes": len(tunes[s]), "files": len(files[s])} for s in SPLITS},
-        "augment": "random transposition -5..+6 semitones per tune per epoch" if augment else "none",
+        "augment": "random transposition -5..+6 semitones per tune per epoch; a quarter of the tunes with repeats "
+        "written played out"
+        if augment
+        else "none",
     }
     # The range the corpus uses (before augmentation): sampling never leaves it.
     pitches = [n.pitch for _, m in tunes["train"] for n in m.notes]
