@@ -75,7 +75,8 @@ def run_model(m, g, prompt: str, length: int, settings: Settings, stream_box, st
     else:
         with st.spinner(f"{m.label} is writing {settings.n} candidate(s)…"):
             results = g.complete(prompt, length, settings, steering)
-    return {"label": m.label, "name": m.name, "results": results, "next": word_distribution(g.model, g.tok, prompt, k=12)}
+    words = word_distribution(g.model, g.tok, prompt, k=12)
+    return {"label": m.label, "name": m.name, "results": results, "next": words}
 
 
 def show_results(res: dict | None) -> None:
