@@ -1627,3 +1627,32 @@ def test_text_link_sets_no_widget_that_also_has_a_default(monkeypatch):
     finally:
         logger.removeHandler(handler)
     assert not [m for m in seen if "default value" in m], seen
+
+
+@needs("melody")
+def test_melody_below_the_instruments_range_is_said_and_moved():
+    """A flute melody reaching below C4 is flagged, and one click moves it up an octave into the range."""
+    at = page("melody.py")
+    at.text_input(key="m_notes").set_value("G3 A3 B3 C4 D4 E4 D4 C4")
+    at = melody_generate(at, m_program=73)
+    no_errors(at)
+    warned = [w.value for w in at.warning if "flute's range" in w.value]
+    assert warned and "C4 to C7" in warned[0]
+    low = min(last_melody(at)["full"].pitches)
+    button = next(b for b in at.button if b.key.startswith("m_into_range_"))
+    assert "up 1 octave" in button.label
+    button.click().run()
+    no_errors(at)
+    h = last_melody(at)
+    assert min(h["full"].pitches) == low + 12 and 60 <= min(h["full"].pitches) and max(h["full"].pitches) <= 96
+    assert "into the flute's range" in h["action"]
+    assert not [w for w in at.warning if "flute's range" in w.value]
+
+
+def test_instrument_ranges():
+    from genmodels.music.instruments import Range, instrument_range, octave_shift_into
+
+    assert instrument_range(73) == Range(60, 96) and instrument_range(118) is None
+    assert octave_shift_into([55, 62, 67], Range(60, 96)) == 12
+    assert octave_shift_into([60, 70], Range(60, 96)) == 0
+    assert octave_shift_into([40, 90], Range(60, 96)) is None

@@ -20,6 +20,7 @@ from app.model_cache import require_models, shared_sampler
 from app.render import plain
 from genmodels.core.errors import GenmodelsError
 from genmodels.music import PITCH_RANGE, note_name
+from genmodels.music.instruments import instrument_name, instrument_range, octave_shift_into
 from genmodels.music.scales import transpose
 
 
@@ -205,21 +206,27 @@ def transpose_box(h: dict) -> None:
     if int(n) == 0:
         msg.info("Transposing by 0 semitones changes nothing.")
         return
+    if add_transposed(h, int(n), msg):
+        st.rerun()
+
+
+def add_transposed(h: dict, n: int, msg, why: str = "") -> bool:
+    """Add ``h`` moved by ``n`` semitones as a new version (False, with a message in ``msg``, when it cannot)."""
     try:
-        moved = transpose(h["full"], int(n), *PITCH_RANGE)
+        moved = transpose(h["full"], n, *PITCH_RANGE)
     except GenmodelsError as e:
         msg.error(plain(e))
-        return
+        return False
     entry_cont = h.get("cont")
     if entry_cont is not None:
         try:
-            entry_cont = transpose(entry_cont, int(n), *PITCH_RANGE)
+            entry_cont = transpose(entry_cont, n, *PITCH_RANGE)
         except GenmodelsError:
             entry_cont = None
     model = next((m for m in require_models("melody").values() if m.name == h["model_name"]), model_of(h))
     add_version(
         moved,
-        f"transposed {int(n):+d} to {key_text(moved.key)}",
+        f"transposed {n:+d} to {key_text(moved.key)}{why}",
         model,
         h["settings"],
         h.get("steering"),
@@ -227,4 +234,32 @@ def transpose_box(h: dict) -> None:
         parent=h,
         cont=entry_cont,
     )
-    st.rerun()
+    return True
+
+
+def range_warning(h: dict) -> None:
+    """Notes the chosen instrument cannot play are said, with a button that moves the melody by octaves into
+    its range when that is enough."""
+    r = instrument_range(h["program"])
+    pitches = h["full"].pitches
+    if r is None or not r.outside(pitches):
+        return
+    name = instrument_name(h["program"]).lower()
+    msg = st.container()
+    msg.warning(
+        f"{r.outside(pitches)} of {len(pitches)} notes lie outside the {name}'s range "
+        f"({note_name(r.low)} to {note_name(r.high)}): this melody goes from {note_name(min(pitches))} to "
+        f"{note_name(max(pitches))}."
+    )
+    shift = octave_shift_into(pitches, r)
+    if shift is None or not PITCH_RANGE[0] <= min(pitches) + shift <= max(pitches) + shift <= PITCH_RANGE[1]:
+        msg.caption(
+            "No whole-octave move fits it in: use Transpose below, or regenerate the bars out of range, or pick "
+            "an instrument with a wider range."
+        )
+        return
+    octaves = abs(shift) // 12
+    label = f"Move it {'up' if shift > 0 else 'down'} {octaves} octave{'s' if octaves > 1 else ''}"
+    if msg.button(label, key=f"m_into_range_{h['n']}", icon=":material/swap_vert:"):
+        if add_transposed(h, shift, msg, f" into the {name}'s range"):
+            st.rerun()

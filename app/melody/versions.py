@@ -5,7 +5,7 @@ import streamlit as st
 from app.charts import piano_roll
 from app.components.harmony import harmony_section, shown_harmony
 from app.melody.common import KEEP, SRC_NOTES, instrument_name, key_text, render_wav, steering_text
-from app.melody.rework import work_on_melody
+from app.melody.rework import range_warning, work_on_melody
 from app.melody.sharing import show_link
 from app.render import plain, score_html
 from genmodels.core.errors import GenmodelsError, NotationError, SeedError
@@ -62,6 +62,7 @@ def show_history(hist: list[dict]) -> None:
         + overruled
     )
     show_link(h, shown_harmony(h))
+    range_warning(h)
     show_music(h)
     show_audio_and_downloads(h)
     work_on_melody(h)
