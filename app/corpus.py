@@ -59,9 +59,18 @@ COLLECTION_NAMES = {
 }
 
 
+def readable_title(title: str) -> str:
+    """'GREEN SLEEVES -- JIG.' -> 'Green Sleeves – Jig' (Ryan's titles are in capitals)."""
+    title = title.strip().rstrip(".").replace(" -- ", " – ")
+    if title.isupper() and re.search(r"[A-Z]{4}", title):  # capitals as a style, not 'BWV 1.6'
+        title = re.sub(r"[A-Za-z]+", lambda m: m.group(0).capitalize(), title.lower())
+        title = re.sub(r"'S\b", "'s", title)
+    return title
+
+
 def tune_label(entry: TuneEntry) -> str:
     """'Greensleeves · Ryan's Mammoth Collection · 6/8 · E minor' (the title, or one made from the id)."""
-    title = entry.title.rstrip(".") or tune_title(entry.id, entry.collection)
+    title = readable_title(entry.title) or tune_title(entry.id, entry.collection)
     coll = COLLECTION_NAMES.get(entry.collection, entry.collection)
     return " · ".join(x for x in (title, coll, entry.meter, entry.key_text) if x)
 

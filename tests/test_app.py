@@ -516,11 +516,12 @@ def test_melody_from_corpus_tune(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "query,found",
     [
-        ("greensleeves", ["ryansMammoth-Greensleeves-0000"]),
-        ("O'Neill", ["oneills1850-0001-0050-0002"]),
-        ("3/4", ["essenFolksong-altdeu10-0001"]),
-        ("d dorian", ["essenFolksong-altdeu10-0001"]),
-        ("minor 6/8 ryan", ["ryansMammoth-Greensleeves-0000"]),
+        ("greensleeves", ["Greensleeves"]),
+        ("O'Neill", ["The Little Heathy Hill"]),
+        ("oneill", ["The Little Heathy Hill"]),
+        ("3/4", ["Herzog Ernst"]),
+        ("d dorian", ["Herzog Ernst"]),
+        ("minor 6/8 ryan", ["Greensleeves"]),
     ],
 )
 def test_melody_corpus_search(tmp_path, monkeypatch, query, found):
@@ -530,7 +531,7 @@ def test_melody_corpus_search(tmp_path, monkeypatch, query, found):
     at.radio(key="m_source").set_value("Corpus tune").run()
     at.text_input(key="m_find").input(query).run()
     no_errors(at)
-    assert at.selectbox(key="m_corpus").options == found
+    assert [o.split(" · ")[0] for o in at.selectbox(key="m_corpus").options] == found
 
 
 @needs("melody")
@@ -557,9 +558,9 @@ def test_shipped_tunebook_offers_corpus_tunes():
     from genmodels.music.tunebook import SHIPPED, TuneBook
 
     book = TuneBook(SHIPPED)
-    assert len(book) > 1000
+    assert len(book) > 1000 and not book.search("essenFolksong")
     found = book.search("greensleeves")
-    assert found and all("greensleeves" in e.title.lower() for e in found)
+    assert found and all("greensleeves" in e.title.lower().replace(" ", "") for e in found)
     assert book.melody(found[0].id).notes
     assert sum(bool(e.title) for e in book.entries.values()) > 0.95 * len(book)
 

@@ -33,6 +33,9 @@ from genmodels.tokenizers.melody import MelodyTokenizer
 COLLECTIONS = ("essenFolksong", "ryansMammoth", "oneills1850", "airdsAirs", "bach")
 SPLITS = ("train", "valid", "test")
 MIN_NOTES = 8
+# Essen's permission covers distribution inside music21 only: its tunes train the models but are not
+# copied into the tune book that ships in git.
+TUNEBOOK_LEAVES_OUT = ("essenFolksong",)
 CACHE_FORMAT = 5  # bump when a tune record changes, so cached parses are redone (4: with repeats; 5: titles)
 _MAJORISH = {"major", "ionian", "mixolydian", "lydian"}
 _MINORISH = {"minor", "aeolian", "dorian", "phrygian", "locrian"}
@@ -567,8 +570,9 @@ def prepare_melody(
     )
     summary["corpus_hash"] = tree_hash(out)
     if tunebook is not None:
-        files = {r["id"]: (out / r["split"] / f"{r['id']}.mid").read_bytes() for r in manifest}
-        write_tunebook(tunebook, manifest, files)
+        shipped = [r for r in manifest if r["collection"] not in TUNEBOOK_LEAVES_OUT]
+        files = {r["id"]: (out / r["split"] / f"{r['id']}.mid").read_bytes() for r in shipped}
+        write_tunebook(tunebook, shipped, files)
     summary["seconds"] = round(time.time() - t0, 1)
     return summary
 
@@ -732,8 +736,15 @@ def write_data_readme_section(stats: dict) -> str:
         ),
         "",
         (
+            "Tune book (ships in git, `data/tunes/tunebook.zip`, `genmodels/music/tunebook.py`): every tune "
+            "above but Essen's (its permission covers distribution inside music21 only) as its `.mid` file, with the source's title (ABC `T:`, the chorale's BWV number), "
+            "collection, meter, key and split, in one deflated zip; the Melody page's corpus tunes, "
+            "searched by title, collection, meter and key. Same licences as the corpus."
+        ),
+        "",
+        (
             "Rebuild: `python -m genmodels prepare melody` (deterministic: same bytes on every run; "
-            "parsed scores are cached under `data/cache/melody/`)."
+            "parsed scores are cached under `data/cache/melody/`; it writes the tune book too)."
         ),
         "",
     ]

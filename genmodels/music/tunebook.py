@@ -78,6 +78,10 @@ def _entry(row: dict) -> TuneEntry:
     return entry
 
 
+def _squeeze(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text)
+
+
 def _sort_title(title: str) -> str:
     """'The Wind That Shakes' sorts under W; untitled tunes last."""
     t = re.sub(r"^[^A-Za-z0-9]*(the|a|an|der|die|das)\s+", "", title.lower())
@@ -116,9 +120,15 @@ class TuneBook:
     def search(self, query: str = "", text: Callable[[TuneEntry], str] | None = None) -> list[TuneEntry]:
         """Entries whose text (default `TuneEntry.text`) holds every word of the query, case-insensitive,
         in title order; '' = all."""
-        words = query.lower().split()
+        words = [(w, _squeeze(w)) for w in query.lower().split()]
         text = text or (lambda e: e.text)
-        found = [e for e in self.entries.values() if all(w in text(e).lower() for w in words)]
+
+        def hit(e: TuneEntry) -> bool:
+            t = text(e).lower()
+            squeezed = _squeeze(t)  # 'greensleeves' finds 'Green Sleeves', 'oneill' finds "O'Neill"
+            return all(w in t or (sq and sq in squeezed) for w, sq in words)
+
+        found = [e for e in self.entries.values() if hit(e)]
         found.sort(key=lambda e: (_sort_title(e.title), e.id))
         return found
 
