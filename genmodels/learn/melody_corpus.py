@@ -737,7 +737,8 @@ def write_data_readme_section(stats: dict) -> str:
         "",
         (
             "Tune book (ships in git, `data/tunes/tunebook.zip`, `genmodels/music/tunebook.py`): every tune "
-            "above but Essen's (its permission covers distribution inside music21 only) as its `.mid` file, with the source's title (ABC `T:`, the chorale's BWV number), "
+            "above but Essen's (its permission covers distribution inside music21 only) as its `.mid` file, "
+            "with the source's title (ABC `T:`, the chorale's BWV number), "
             "collection, meter, key and split, in one deflated zip; the Melody page's corpus tunes, "
             "searched by title, collection, meter and key. Same licences as the corpus."
         ),
