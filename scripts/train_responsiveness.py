@@ -5,9 +5,9 @@ Two things another user waits for, measured in this process as the server's scri
     the fixed typing script (`genmodels.infer.suggest.suggest_latency`), median and p95;
   - a 64-bar melody from the shipped melody-gru (temperature 1.0, gentle, 8-note prompt), median of 3.
 First with no job, then while a job of the Train page's kind fine-tunes the shipped text model on Milton's
-*Paradise Regained* (the material of `scripts/milton_fine_tune.py`): submitted to a `JobQueue` exactly as
-the page does, so it runs in its own process, with one thread, at lower priority (nice 10). The job is
-stopped at the end and its folder removed.
+*Paradise Regained* (the material of `scripts/fine_tune_gain.py --material milton`): submitted to a
+`JobQueue` exactly as the page does, so it runs in its own process, with one thread, at lower priority
+(nice 10). The job is stopped at the end and its folder removed.
 
     python -m scripts.train_responsiveness [--chars 200]
 
@@ -34,9 +34,8 @@ from genmodels.infer.decoding import Settings  # noqa: E402
 from genmodels.infer.sampling import Sampler  # noqa: E402
 from genmodels.infer.suggest import suggest_latency  # noqa: E402
 from genmodels.learn.jobs import JobQueue  # noqa: E402
-from genmodels.learn.material import read_material  # noqa: E402
 from genmodels.music import parse_note_prompt  # noqa: E402
-from scripts.milton_fine_tune import write_corpus  # noqa: E402
+from scripts.fine_tune_gain import write_milton  # noqa: E402
 
 TEXT_MODEL = ROOT / "checkpoints/text-gru"
 MELODY_MODEL = ROOT / "checkpoints/melody-gru"
@@ -80,8 +79,7 @@ def main() -> None:
     idle = measure(g, a.chars)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        write_corpus(tmp / "milton")
-        mat = read_material("text", [("train.txt", (tmp / "milton/train/paradise_regained.txt").read_bytes())])
+        mat, _ = write_milton(tmp / "milton")
         q = JobQueue(tmp / "jobs", tmp / "models")
         job = q.submit("milton-bench", "text", tmp / "milton", recipe("text", mat, 30.0, TEXT_MODEL))
         try:
