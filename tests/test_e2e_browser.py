@@ -1,7 +1,8 @@
 """End to end: ``streamlit run app.py`` driven by Debian's Chromium through Playwright.
 
 Types a seed and generates text; on the melody page uploads a MIDI file, generates from note names, checks
-that the <audio> element plays a fetchable WAV with a duration, downloads the .mid and reads it back.
+that the <audio> element plays a fetchable WAV with a duration, downloads the .mid and reads it back; on the
+Train page fine-tunes a model on an uploaded zip and writes with it on the Text page.
 The helpers (server, browser) are reused by ``scripts/screenshots.py``.
 """
 
@@ -10,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -552,3 +556,103 @@ def test_browser_writes_a_tune_in_aabb_with_repeat_signs(tmp_path):
         assert abc.count("|:") == 2 and abc.count(":|[2") == 2, abc
         xml = download(page, "MusicXML (.musicxml)", tmp_path).read_bytes()
         assert b'direction="backward"' in xml and b"<ending" in xml
+
+
+# Public-domain rhymes, a few KB in all: enough for the Train page to accept, small enough to read at once.
+RHYMES = {
+    "verse/twinkle.txt": "Twinkle, twinkle, little star,\nHow I wonder what you are!\nUp above the world so high,\n"
+    "Like a diamond in the sky.\nWhen the blazing sun is gone,\nWhen he nothing shines upon,\nThen you show your "
+    "little light,\nTwinkle, twinkle, all the night.\n",
+    "verse/diddle.txt": "Hey diddle diddle,\nThe cat and the fiddle,\nThe cow jumped over the moon;\nThe little "
+    "dog laughed\nTo see such sport,\nAnd the dish ran away with the spoon.\n",
+    "verse/lamb.txt": "Mary had a little lamb,\nIts fleece was white as snow;\nAnd everywhere that Mary went\n"
+    "The lamb was sure to go.\nIt followed her to school one day,\nWhich was against the rule;\nIt made the "
+    "children laugh and play\nTo see a lamb at school.\n",
+}
+JOB_TIMEOUT_MS = 600_000  # one CPU minute of a niced process on a busy machine
+
+
+def rhymes_zip() -> bytes:
+    """The rhymes, each a few times over, and a picture named .txt (which the page refuses, saying why)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in RHYMES.items():
+            z.writestr(name, text * 4)
+        z.writestr("verse/photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    return buf.getvalue()
+
+
+def test_browser_train_a_model_and_write_with_it(tmp_path, request):
+    """Upload a zip of rhymes on the Train page: what was read is shown; name the model and fine-tune it for
+    the shortest budget; the progress bar and the curve appear; a reload still shows the job (its state is on
+    disk); once it has finished, the Text page lists the model under its name and writes with it."""
+    require_browser()
+    from genmodels.learn.job_files import JobError
+    from genmodels.learn.jobs import JobQueue
+
+    # The tiny test model stands in for the shipped text-gru (a fine-tune's steps take milliseconds), and jobs
+    # and models live in the test's folder, not the repository's.
+    models, jobs = tmp_path / "models", tmp_path / "jobs"
+    shutil.copytree(request.getfixturevalue("tiny_text_ckpt"), models / "text-gru")
+    queue = JobQueue(jobs, models)
+    env = {"GENMODELS_CHECKPOINTS": str(models), "GENMODELS_JOBS": str(jobs)}
+    try:
+        with streamlit_server(env) as url, browser_page() as page:
+            page.goto(url)
+            page.get_by_role("heading", name="Write with an LSTM or a GRU").wait_for()
+            wait_idle(page)
+            open_page(page, "Train", "Teach a model your own style")
+            page.locator('input[type="file"]').set_input_files(
+                {"name": "verse.zip", "mimeType": "application/zip", "buffer": rhymes_zip()}
+            )
+            chars = sum(len(text) * 4 for text in RHYMES.values())
+            page.get_by_text(f"{chars:,} characters from 3 file(s)").wait_for()
+            page.get_by_text("Not used: verse.zip/verse/photo.txt: binary data").wait_for()
+            page.get_by_text(re.compile(r"passes over")).first.wait_for()  # the estimate, before anything trains
+            wait_idle(page)
+            no_exception_on_page(page)
+
+            minutes = page.get_by_role("slider", name="CPU minutes")
+            minutes.focus()
+            minutes.press("Home")
+            page.get_by_text(re.compile(r"^1 minutes (are|read) about")).wait_for()  # the server has the 1
+            wait_idle(page)
+            name = page.get_by_role("textbox", name="Name of the new model")
+            name.fill("my-verse")
+            name.press("Enter")
+            wait_idle(page)
+            page.get_by_role("button", name="Train", exact=True).click()
+            page.get_by_text("my-verse · text ·").first.wait_for()
+            page.locator('[data-testid="stProgress"]').first.wait_for()
+            page.get_by_text(re.compile(r"of 1 CPU minutes")).first.wait_for()
+            page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
+            no_exception_on_page(page)
+            assert [j["meta"]["minutes"] for j in queue.jobs()] == [1]
+
+            page.reload()
+            page.get_by_role("heading", name="Teach a model your own style", exact=True).wait_for()
+            shown = page.get_by_text(re.compile(r"my-verse · text · (training|finished)")).first
+            shown.wait_for()
+            if "training" in shown.text_content():
+                page.locator('[data-testid="stProgress"]').first.wait_for()
+            no_exception_on_page(page)
+
+            ended = page.get_by_text(re.compile(r"my-verse · text · (finished|failed|stopped)")).first
+            ended.wait_for(timeout=JOB_TIMEOUT_MS)
+            job = queue.jobs()[0]
+            assert job["status"] == "done", (job, queue.log_tail(job))
+            assert "finished" in ended.text_content()
+
+            open_page(page, "Text", "Write with an LSTM or a GRU")
+            generate_mode(page)
+            page.get_by_role("radio", name="my-verse").check(force=True)
+            wait_idle(page)
+            continuation = generate_text(page, url, seed="Twinkle, twinkle, little", keep_settings=True)
+            assert continuation.strip()
+            page.get_by_text(re.compile(r"^my-verse · temperature")).first.wait_for()
+            no_exception_on_page(page)
+    finally:
+        for job in queue.jobs():  # no training outlives a failed test
+            if job["status"] in ("queued", "running"):
+                with contextlib.suppress(JobError):  # it ended meanwhile
+                    queue.stop(job["id"])
