@@ -46,7 +46,7 @@ def test_new_signs_keep_every_older_token_id():
 def test_repeats_are_written_once_and_decoded_played_out():
     ids = TOK.encode(TUNE)
     signs = [t for t in labels(ids) if t in ("|:", ":|", "[1", "[2")]
-    assert signs == ["|:", "[1", ":|", "[2"]
+    assert signs == ["[1", ":|", "[2"]  # a part repeated from the first bar opens implicitly, as in ABC
     assert labels(ids).count("bar") == 6  # 8 bars played, the body's 2 written once
     back = TOK.decode(ids)
     assert back.notes == TUNE.notes and back.form == TUNE.form
@@ -55,6 +55,26 @@ def test_repeats_are_written_once_and_decoded_played_out():
     old = MelodyTokenizer(form=False)
     assert labels(old.encode(TUNE)).count("bar") == 8
     assert old.decode(old.encode(TUNE)).notes == TUNE.notes
+
+
+def test_an_explicit_opening_sign_decodes_to_the_same_tune():
+    ids = TOK.encode(TUNE)
+    explicit = ids[: TOK.header_length] + [TOK.sign_ids["|:"]] + ids[TOK.header_length :]
+    back = TOK.decode(explicit)
+    assert back.notes == TUNE.notes and back.form == TUNE.form
+    later = bars_melody([B1, A1, A2, A1, A2], form=[Repeat(1, 2)])  # a repeat after the first bar keeps its |:
+    assert labels(TOK.encode(later)).count("|:") == 1 and TOK.decode(TOK.encode(later)).form == later.form
+
+
+def test_a_colon_bar_before_any_sign_repeats_from_the_start():
+    """In the open phase the tune may close a repeat of everything so far, or open one, or end."""
+    state = TOK.grammar_state(TOK.encode(bars_melody([A1, A2]), add_eos=False))
+    allowed = {TOK.vocab[i] for i in TOK.allowed(state).nonzero().flatten().tolist()}
+    assert {":|", "[1", "|:", "<eos>", "bar"} <= allowed
+    no_bars = TOK.grammar_state(TOK.header((4, 4), (0, "major")))
+    assert TOK.vocab[TOK.sign_ids[":|"]] not in {
+        TOK.vocab[i] for i in TOK.allowed(no_bars).nonzero().flatten().tolist()
+    }
 
 
 def test_a_form_that_does_not_repeat_its_bars_is_refused():

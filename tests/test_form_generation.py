@@ -190,3 +190,22 @@ def test_cli_generate_with_a_form(shipped_melody, tmp_path, capsys):
     m = read_midi(out)
     assert m.n_bars == 16
     assert "K:" in (tmp_path / "tune.abc").read_text()
+
+
+def test_the_prompt_opens_a_repeat_where_the_model_would(tiny_melody):
+    """With no form chosen, whether the prompt opens a repeat (after its pickup) is drawn from the model's
+    posterior: the same seed gives the same choice, and the prompt's notes stay as they are."""
+    from genmodels.music import parse_note_prompt
+
+    g = tiny_melody
+    prompt = parse_note_prompt("r*3 G4 | C5 D5 E5 F5 | G5 E5 C5 D5")
+    prefix = g.melody_prefix(prompt)
+    start = g.tok.sign_ids["|:"]
+    bars = [i for i, t in enumerate(prefix) if t == g.tok.bar_id][:2]
+    allowed = [prefix] + [prefix[:i] + [start] + prefix[i:] for i in bars]
+    picks = [g._opening_repeat(prefix, seed) for seed in range(12)]
+    assert all(p in allowed for p in picks)
+    assert picks == [g._opening_repeat(prefix, seed) for seed in range(12)]
+    for seed in range(4):
+        r = g.generate_melody(prompt, 6, Settings(seed=seed))[0]
+        assert r.full.notes[: len(prompt.notes)] == prompt.notes

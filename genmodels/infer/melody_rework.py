@@ -23,11 +23,14 @@ class MelodyRework:
     """Regenerating bars and re-pitching a rhythm, for ``Sampler``."""
 
     def following_log_likelihood(self, bodies: list[list[int]], following: list[int]) -> list[float]:
-        """log p(``following`` | body) in nats for each token sequence in ``bodies`` (teacher-forced, one
-        batch: right padding does not reach earlier positions of a left-to-right model)."""
+        """log p(``following`` | body) in nats for each token sequence in ``bodies``."""
         if not following:
             return [0.0] * len(bodies)
-        seqs = [b + following for b in bodies]
+        return self.log_likelihood([b + following for b in bodies], [len(b) for b in bodies])
+
+    def log_likelihood(self, seqs: list[list[int]], starts: list[int]) -> list[float]:
+        """log p(seq[start:] | seq[:start]) in nats for each sequence (teacher-forced, one batch: right padding
+        does not reach earlier positions of a left-to-right model)."""
         width = max(len(q) for q in seqs)
         x = torch.full((len(seqs), width), self.tok.pad_id, dtype=torch.long)
         for i, q in enumerate(seqs):
@@ -35,11 +38,10 @@ class MelodyRework:
         with torch.inference_mode():
             logits, _ = self.model(x)
             logp = torch.log_softmax(logits.float(), -1)
-        target = torch.tensor(following)
         out = []
-        for i, b in enumerate(bodies):
-            rows = logp[i, len(b) - 1 : len(b) - 1 + len(following)]
-            out.append(float(rows.gather(1, target[:, None]).sum()))
+        for i, (q, start) in enumerate(zip(seqs, starts, strict=True)):
+            rows = logp[i, start - 1 : len(q) - 1]
+            out.append(float(rows.gather(1, torch.tensor(q[start:])[:, None]).sum()))
         return out
 
     def _check_bar_range(self, melody, first_bar: int, last_bar: int) -> None:

@@ -11,7 +11,7 @@ import torch
 from genmodels.core.errors import SettingsError
 from genmodels.infer.constraints import MelodySteering, total_bias
 from genmodels.infer.form import FormGuide, form_script, script_written_bars
-from genmodels.music.form import REPEAT_END, REPEAT_START
+from genmodels.music.form import ENDING_1, REPEAT_END, REPEAT_START
 from genmodels.music.scales import scale_pitch_classes
 
 NO_STEERING = MelodySteering()  # no constraints: the model's own melody
@@ -91,7 +91,7 @@ class _MelodyRows:
         mask = torch.stack([tok.allowed(st) for st in self.states])
         for i, st in enumerate(self.states):
             count = st.bars_completed if self.fixed_form else st.played_bars
-            closed = st.phase == "" or (st.phase == "ending2" and st.phase_bars > 0)
+            closed = st.phase in ("", "open") or (st.phase == "ending2" and st.phase_bars > 0)
             if self.done[i] or (st.expecting == "bar_or_eos" and count >= self.targets[i] and closed):
                 mask[i] = False
                 mask[i, eos] = True
@@ -108,6 +108,11 @@ class _MelodyRows:
         left = target - st.played_bars
         if left < 2:
             mask[signs[REPEAT_START]] = False
+        if st.phase == "open":  # repeating from the start only where the second pass fits
+            if st.phase_bars > left:
+                mask[signs[REPEAT_END]] = False
+            if st.phase_bars + 2 > left:
+                mask[signs[ENDING_1]] = False
         close = (st.phase == "body" and st.phase_bars and st.phase_bars >= left) or (
             st.phase == "ending1" and st.phase_bars and st.body_bars + 1 >= left
         )

@@ -33,7 +33,7 @@ from genmodels.infer.melody_rows import NO_STEERING, MelodyResult, _behind, _Mel
 from genmodels.infer.text_sampling import TextSampling
 from genmodels.io.checkpoint import Checkpoint, load_checkpoint
 from genmodels.music import MAX_DURATION_TOKEN, Melody
-from genmodels.music.form import check_form
+from genmodels.music.form import REPEAT_START, check_form
 from genmodels.nn.rnn import expand_state
 
 
@@ -144,6 +144,8 @@ class Sampler(MelodyRework, TextSampling):
         prefix = self.melody_prefix(context)
         if not steering.form.free:
             prefix = self._form_prefix(context, prefix, steering)
+        elif not context.form:
+            prefix = self._opening_repeat(prefix, s.seed)
         seqs, overruled, events = self._sample_bars(prefix, bars, s, steering, prompt.key)
         results = []
         for seq, o, e in zip(seqs, overruled, events, strict=True):
@@ -156,6 +158,24 @@ class Sampler(MelodyRework, TextSampling):
                 full = _behind(prompt, full, cut)
             results.append(MelodyResult(prompt, full, continuation, o, e))
         return results
+
+    def _opening_repeat(self, prefix: list[int], seed: int) -> list[int]:
+        """A prompt carries no repeat signs, yet a tune often opens a repeat at its first bar (after a pickup,
+        its second): as the model writes, that choice is the model's. Whether and where the prompt opens one
+        is drawn from the model's posterior given the prompt's notes (the joint likelihood of the prompt
+        written each way), so a continuation can close the repeat and play the part again."""
+        start = getattr(self.tok, "sign_ids", {}).get(REPEAT_START)
+        if start is None:
+            return prefix
+        head = self.tok.header_length
+        lines = [i for i, t in enumerate(prefix) if t == self.tok.bar_id and i >= head][:2]
+        if not lines:
+            return prefix
+        cands = [prefix] + [prefix[:i] + [start] + prefix[i:] for i in lines]
+        scores = torch.tensor(self.log_likelihood(cands, [head] * len(cands)))
+        probs = torch.softmax(scores, 0)
+        g = torch.Generator().manual_seed(int(seed) ^ 0x5EED)
+        return cands[int(torch.multinomial(probs, 1, generator=g))]
 
     def _form_prefix(self, prompt, prefix: list[int], steering: MelodySteering) -> list[int]:
         """The prompt as the first bars of a fixed form's first part: after its |: where the part

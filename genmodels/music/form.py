@@ -116,15 +116,16 @@ def written_bars_with_signs(form: tuple[Repeat, ...], n_bars: int) -> tuple[list
     return bars, before, pending
 
 
-def play_written(items: list[int | str]) -> tuple[list[int], tuple[Repeat, ...]]:
+def play_written(items: list[int | str], implicit_start: bool = False) -> tuple[list[int], tuple[Repeat, ...]]:
     """The played order of a written tune (items: written bars, any hashable, and signs) and its Repeats.
+    ``implicit_start``: a ``:|`` (or ``[1``) before any ``|:`` repeats from the first bar, as in ABC.
 
     A second ending lasts as many bars as the first, or up to the next ``|:`` or the end when fewer
     follow. A prefix is played as far as it goes: a section whose ``:|`` has not come is played once,
     and a repeat still waiting for its second ending is played out but not listed as a Repeat."""
     played: list = []
     form: list[Repeat] = []
-    body: list | None = None
+    body: list | None = [] if implicit_start else None
     ending1: list | None = None
     open_second: tuple[int, int, int] | None = None  # (start, body, ending1) of a repeat in its [2
     second_bars = 0
@@ -143,7 +144,7 @@ def play_written(items: list[int | str]) -> tuple[list[int], tuple[Repeat, ...]]
         elif it == ENDING_1:
             ending1 = []
         elif it == REPEAT_END:
-            if body is None:  # a prefix cannot hold this: the grammar needs |: first
+            if body is None:  # a prefix cannot hold this: the grammar needs |: first (or the implicit start)
                 continue
             start = len(played) - len(body) - len(ending1 or [])
             played += body

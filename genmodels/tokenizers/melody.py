@@ -153,7 +153,10 @@ class MelodyTokenizer(MelodyDecoder, MelodyGrammar):
         bars = self._bar_tokens(melody)
         if self.form and melody.form:
             check_form(melody)
-            for it in written_order(melody.form, len(bars)):
+            order = written_order(melody.form, len(bars))
+            if order[0] == REPEAT_START:  # a part repeated from the first bar opens implicitly (see initial_state)
+                order = order[1:]
+            for it in order:
                 if isinstance(it, int):
                     ids += bars[it]
                 else:

@@ -13,9 +13,7 @@ from genmodels.music.types import (
     PITCH_RANGE,
     Melody,
     Note,
-    bar_ticks_for,
 )
-from genmodels.tokenizers.melody_grammar import GrammarState
 
 
 class MelodyDecoder:
@@ -38,7 +36,7 @@ class MelodyDecoder:
             key = self.id_key[ids[i]]
             i += 1
         written, bars = self._written_bars(ids[i:], meter)
-        order, form = play_written(written)
+        order, form = play_written(written, implicit_start=bool(self.form))
         notes, length = self._played_notes(bars, order)
         try:
             return Melody(notes=notes, meter=meter, key=key, length=length, form=form)
@@ -47,7 +45,7 @@ class MelodyDecoder:
 
     def _written_bars(self, ids: list[int], meter: tuple[int, int]) -> tuple[list, list[list[tuple[int, int]]]]:
         """(signs and bar numbers in written order, each written bar's (slot, ticks) events) of the body tokens."""
-        state = GrammarState(bar_ticks=bar_ticks_for(meter))
+        state = self.initial_state(meter)
         written: list = []
         bars: list[list[tuple[int, int]]] = []
         slot = -1

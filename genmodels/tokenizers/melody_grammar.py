@@ -33,7 +33,9 @@ class GrammarState:
     at_bar_start: bool = False
     pending: str = ""  # slot kind awaiting its duration: 'note' | 'hold' | 'rest'
     # The form (tokenizers with repeat signs): where the written tune stands in a repeat.
-    phase: str = ""  # '' | 'body' (after |:) | 'ending1' (after [1) | 'await2' (after :| that closed [1) | 'ending2'
+    # '' | 'open' (from the first bar until a sign: a ":|" here repeats from the start, as in ABC) |
+    # 'body' (after |:) | 'ending1' (after [1) | 'await2' (after :| that closed [1) | 'ending2'
+    phase: str = ""
     phase_bars: int = 0  # bars written since the last sign
     body_bars: int = 0  # bars of the open repeat's body
     body_end_note: bool = False  # the body's last event is a note (a second ending may hold it)
@@ -49,10 +51,16 @@ class MelodyGrammar:
         ids = [int(i) for i in ids]
         if len(ids) < 3 or ids[0] != self.bos_id or ids[1] not in self.id_meter or ids[2] not in self.id_key:
             raise MidiError("invalid melody token sequence: it must start with <bos> meter key")
-        state = GrammarState(bar_ticks=bar_ticks_for(self.id_meter[ids[1]]))
+        state = self.initial_state(self.id_meter[ids[1]])
         for tok in ids[3:]:
             state = self.advance(state, tok)
         return state
+
+    def initial_state(self, meter: tuple[int, int]) -> GrammarState:
+        """The state after the header. With repeat signs the tune starts in an implicit repeat ('open'): a
+        part that repeats from the first bar is written without "|:", so whether it repeats is decided where
+        it ends, as an ABC tune writes it."""
+        return GrammarState(bar_ticks=bar_ticks_for(meter), phase="open" if self.form else "")
 
     def allowed(self, state: GrammarState) -> torch.Tensor:
         """Bool mask (vocab_size,) of the tokens legal after `state` (all False when done)."""
@@ -79,8 +87,11 @@ class MelodyGrammar:
             m[self.sign_ids[ENDING_2]] = True
             return m
         m[self.bar_id] = True
-        if ph == "body" and n:
+        if ph in ("body", "open") and n:
             m[self.sign_ids[REPEAT_END]] = m[self.sign_ids[ENDING_1]] = True
+        if ph == "open":
+            m[self.sign_ids[REPEAT_START]] = True
+            m[self.eos_id] = state.expecting == "bar_or_eos"
         elif ph == "ending1" and n:
             m[self.sign_ids[REPEAT_END]] = True
         elif ph == "" or (ph == "ending2" and n):
@@ -91,11 +102,11 @@ class MelodyGrammar:
     def _advance_sign(self, state: GrammarState, sign: str) -> GrammarState | None:
         """The state after a repeat sign, or None where it is not legal."""
         ph, n = state.phase, state.phase_bars
-        if sign == REPEAT_START and (ph == "" or (ph == "ending2" and n)):
+        if sign == REPEAT_START and (ph in ("", "open") or (ph == "ending2" and n)):
             return replace(state, phase="body", phase_bars=0, body_bars=0, last_was_note=False)
-        if sign == ENDING_1 and ph == "body" and n:
+        if sign == ENDING_1 and ph in ("body", "open") and n:
             return replace(state, phase="ending1", phase_bars=0, body_bars=n, body_end_note=state.last_was_note)
-        if sign == REPEAT_END and ph == "body" and n:
+        if sign == REPEAT_END and ph in ("body", "open") and n:
             return replace(state, phase="", phase_bars=0, played_bars=state.played_bars + n)
         if sign == REPEAT_END and ph == "ending1" and n:
             return replace(state, phase="await2", phase_bars=0, played_bars=state.played_bars + state.body_bars)
@@ -112,7 +123,7 @@ class MelodyGrammar:
         if (
             e == "bar_or_eos"
             and tok == self.eos_id
-            and state.phase in ("", "ending2")
+            and state.phase in ("", "open", "ending2")
             and not (state.phase == "ending2" and state.phase_bars == 0)
         ):
             return replace(state, expecting="done")
