@@ -1,8 +1,8 @@
 """Write a folder of melody MIDI files again with their repeats played out and no form event, as MIDI
 files from other programs carry them, to score a model on the tokens a model without repeat signs reads.
 
-Usage: python -m scripts.played_out data/melody/test data/played-out/test
-then:  python -m genmodels eval checkpoints/melody-gru --midi-dir data/played-out/test
+Usage: python -m scripts.played_out data/melody/test runs/played-out/test
+then:  python -m genmodels eval checkpoints/melody-gru --midi-dir runs/played-out/test
 """
 
 from __future__ import annotations

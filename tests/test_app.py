@@ -1657,3 +1657,25 @@ def test_instrument_ranges():
     assert octave_shift_into([55, 62, 67], Range(60, 96)) == 12
     assert octave_shift_into([60, 70], Range(60, 96)) == 0
     assert octave_shift_into([40, 90], Range(60, 96)) is None
+
+
+def test_corpus_labels_are_unique_readable_and_mark_held_out_tunes(tmp_path):
+    """Two tunes with one title, meter and key could not both be picked (the select box returns a label)."""
+    from app.corpus import readable_title, unique_labels
+    from genmodels.music.tunebook import TuneBook, write_tunebook
+
+    rows = [
+        {"id": f"airdsAirs-a-000{i}", "title": "COTILLON.", "collection": "airdsAirs", "meter": "2/4",
+         "key": [7, "major"], "tempo": 100.0, "n_bars": 2, "split": "test" if i == 2 else "train"}
+        for i in (1, 2)
+    ]  # fmt: skip
+    write_tunebook(tmp_path / "b.zip", rows, {r["id"]: midi_file() for r in rows})
+    labels = unique_labels(TuneBook(tmp_path / "b.zip"))
+    assert len(set(labels.values())) == 2
+    assert "held out" in labels["airdsAirs-a-0002"] and "held out" not in labels["airdsAirs-a-0001"]
+    assert readable_title("GREEN SLEEVES -- JIG.") == "Green Sleeves – Jig"
+    assert readable_title("O'NEILL'S FANCY") == "O'Neill's Fancy"
+    assert readable_title("McLEAN'S LAMENTATION") == "McLean's Lamentation"
+    assert readable_title("I'M O'ER YOUNG TO MARRY YET") == "I'm O'er Young To Marry Yet"
+    assert readable_title("La Nov\\'ell\\'e") == "La Novéllé"
+    assert readable_title("BWV 1.6") == "BWV 1.6"

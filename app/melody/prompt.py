@@ -7,7 +7,7 @@ import pretty_midi
 import streamlit as st
 
 from app.charts import piano_roll
-from app.corpus import MAX_LISTED, find_tunes, tune_label
+from app.corpus import MAX_LISTED
 from app.links import MAX_PROMPT_BARS, MAX_URL_NOTES
 from app.melody.common import (
     AS_PROMPT,
@@ -140,8 +140,9 @@ def prompt_from_upload():
         return None, origin
 
 
-def prompt_from_corpus(book):
+def prompt_from_corpus(cat):
     """(prompt or None, tune id): a tune of the tune book, found by title, collection, meter or key."""
+    book = cat.book
     query = st.text_input(
         "Find a tune",
         key="m_find",
@@ -149,7 +150,7 @@ def prompt_from_corpus(book):
         placeholder="a title, a collection, a meter or a key: greensleeves, 6/8, D dorian, O'Neill",
         persist_state=KEEP,
     )
-    found = find_tunes(book, query)
+    found = cat.find(query)
     current = st.session_state.get("m_corpus")
     if not found:
         st.caption(plain(f"No tune matches {query!r}; showing the tune picked before."))
@@ -163,8 +164,9 @@ def prompt_from_corpus(book):
         ids,
         key="m_corpus",
         persist_state=KEEP,
-        format_func=lambda i: tune_label(book.entries[i]) if i in book else i,
-        help="Title · collection · meter · key. Tunes of the held-out test set were never seen in training.",
+        format_func=lambda i: cat.labels.get(i, i),
+        help="Title · collection · meter · key. Tunes marked held out are from the test split: the models "
+        "never saw them in training.",
     )
     try:
         return book.melody(pick), pick
@@ -250,12 +252,12 @@ def show_prompt(prompt, source: str, moved: bool) -> None:
         st.info(f"The prompt has {prompt.n_bars} bars; the model continues from its last {CONTEXT_BARS} bars.")
 
 
-def prompt_column(sources: list[str], book):
+def prompt_column(sources: list[str], cat):
     """The left column: where the prompt comes from, its key and tempo, and the prompt as it will be used.
     Returns (prompt or None, what a link needs to make it again or None, why there is no link)."""
     st.subheader("Prompt")
     source = st.radio("Start from", sources, key="m_source", horizontal=True, persist_state=KEEP)
-    if book is None:
+    if cat is None:
         st.caption("Corpus tunes appear here when the tune book data/tunes/tunebook.zip is present.")
     link, origin, no_link = None, None, ""
     if source == SRC_NOTES:
@@ -263,7 +265,7 @@ def prompt_column(sources: list[str], book):
         if prompt is not None and link is None:
             no_link = f"The prompt is longer than {MAX_URL_NOTES:,} characters: too long for a link."
     else:
-        prompt, origin = prompt_from_upload() if source == SRC_FILE else prompt_from_corpus(book)
+        prompt, origin = prompt_from_upload() if source == SRC_FILE else prompt_from_corpus(cat)
         if prompt is not None:
             prompt, used = bars_to_use(prompt, origin)
             if source == SRC_CORPUS:

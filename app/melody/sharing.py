@@ -30,7 +30,12 @@ def apply_link(models: list[str], book) -> None:
     tune, tune_bars = values.pop("m_tune_id", None), values.pop("m_tune_bars", None)
     if kind == "tune":
         if book is None or tune not in book:
-            st.session_state.m_link_error = f"The link names corpus tune {tune!r}, which is not in this tune book."
+            why = (
+                " (Essen folk songs are not shipped: their permission covers music21 only)"
+                if str(tune).startswith("essenFolksong")
+                else ""
+            )
+            st.session_state.m_link_error = f"The link names corpus tune {tune!r}, which is not in this tune book{why}."
             return
         st.session_state.m_source, st.session_state.m_corpus, st.session_state.m_find = SRC_CORPUS, tune, ""
         st.session_state.m_link_pbars = tune_bars

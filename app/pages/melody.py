@@ -41,9 +41,9 @@ st.caption(
 )
 
 by_label = require_models("melody")
-book = tune_book()
-apply_link(list(by_label), book)
-sources = [SRC_NOTES, SRC_FILE] + ([SRC_CORPUS] if book else [])
+cat = tune_book()
+apply_link(list(by_label), cat.book if cat else None)
+sources = [SRC_NOTES, SRC_FILE] + ([SRC_CORPUS] if cat else [])
 if st.session_state.m_source not in sources:
     st.session_state.m_source = SRC_NOTES
 if "m_link_error" in st.session_state:
@@ -53,7 +53,7 @@ if bad := st.session_state.pop("m_link_bad", None):
 
 left, right = st.columns([5, 4], gap="large")
 with left:
-    prompt, link, no_link = prompt_column(sources, book)
+    prompt, link, no_link = prompt_column(sources, cat)
 with right:
     settings_column(prompt, link, no_link, by_label)
 

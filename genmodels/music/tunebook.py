@@ -12,11 +12,13 @@ are size-checked before they are read, so a tune book from elsewhere cannot exha
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import threading
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +56,8 @@ class TuneEntry:
 
     @property
     def text(self) -> str:
-        """What a search looks in: title, id, collection, meter and key."""
-        return f"{self.title} {self.id} {self.collection} {self.meter} {self.key_text}"
+        """What a search looks in for words that are not a meter or a key: title, collection and id."""
+        return f"{self.title} {self.collection} {self.id}"
 
 
 def _entry(row: dict) -> TuneEntry:
@@ -78,13 +80,18 @@ def _entry(row: dict) -> TuneEntry:
     return entry
 
 
+_METER = re.compile(r"\b\d{1,2}/\d{1,2}\b")
+_MODES = ("major", "minor", "dorian", "mixolydian")
+_KEY = re.compile(r"\b([a-g])(#|b)?\s+(" + "|".join(_MODES) + r")\b")
+
+
 def _squeeze(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", text)
 
 
 def _sort_title(title: str) -> str:
     """'The Wind That Shakes' sorts under W; untitled tunes last."""
-    t = re.sub(r"^[^A-Za-z0-9]*(the|a|an|der|die|das)\s+", "", title.lower())
+    t = re.sub(r"^(the|a|an|der|die|das)\s+", "", re.sub(r"^[^a-z0-9]+", "", title.lower()))
     return t or "~"
 
 
@@ -93,23 +100,34 @@ class TuneBook:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._lock = threading.Lock()
         try:
             self._zip = zipfile.ZipFile(self.path)
+        except (OSError, zipfile.BadZipFile, ValueError) as e:
+            raise DataError(f"{self.path.name} is not a readable tune book ({type(e).__name__}).") from None
+        try:
+            self.entries = self._read_index()
+        except DataError:
+            self._zip.close()
+            raise
+
+    def _read_index(self) -> dict[str, TuneEntry]:
+        try:
             info = self._zip.getinfo(INDEX)
             if info.file_size > MAX_INDEX_BYTES:
                 raise DataError(f"{self.path.name}: its index is over {MAX_INDEX_BYTES:,} bytes.")
             doc = json.loads(self._zip.read(info))
-        except (OSError, zipfile.BadZipFile, KeyError, ValueError) as e:
+        except (OSError, zipfile.BadZipFile, zlib.error, KeyError, ValueError, RuntimeError, NotImplementedError) as e:
             raise DataError(f"{self.path.name} is not a readable tune book ({type(e).__name__}).") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("tunes"), list):
             raise DataError(f"{self.path.name} is not a tune book of format {FORMAT}.")
         if len(doc["tunes"]) > MAX_TUNES:
             raise DataError(f"{self.path.name} holds over {MAX_TUNES:,} tunes.")
-        self.entries: dict[str, TuneEntry] = {}
+        entries: dict[str, TuneEntry] = {}
         for row in doc["tunes"]:
             e = _entry(row if isinstance(row, dict) else {})
-            self.entries[e.id] = e
-        self._lock = threading.Lock()
+            entries[e.id] = e
+        return entries
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -118,15 +136,30 @@ class TuneBook:
         return tune_id in self.entries
 
     def search(self, query: str = "", text: Callable[[TuneEntry], str] | None = None) -> list[TuneEntry]:
-        """Entries whose text (default `TuneEntry.text`) holds every word of the query, case-insensitive,
-        in title order; '' = all."""
-        words = [(w, _squeeze(w)) for w in query.lower().split()]
+        """Entries matching every part of the query, case-insensitive, in title order ('' = all). A meter
+        ("6/8") matches the meter, a key ("D dorian", "f# minor") or a mode alone ("minor") the key; any
+        other word is looked for in the entry's text (default `TuneEntry.text`), and a word of three or more
+        letters also with spaces and marks left out ('greensleeves' finds 'Green Sleeves')."""
+        q = query.lower().replace("\u266f", "#").replace("\u266d", "b")
+        keys = {f"{t}{a} {m}" for t, a, m in _KEY.findall(q)}
+        q = _KEY.sub(" ", q)
+        meters = set(_METER.findall(q))
+        q = _METER.sub(" ", q)
+        words = q.split()
+        modes = {w for w in words if w in _MODES}
+        words = [(w, _squeeze(w)) for w in words if w not in modes]
         text = text or (lambda e: e.text)
 
         def hit(e: TuneEntry) -> bool:
+            if meters and e.meter not in meters:
+                return False
+            if keys and e.key_text.lower() not in keys:
+                return False
+            if modes and e.key[1] not in modes:
+                return False
             t = text(e).lower()
-            squeezed = _squeeze(t)  # 'greensleeves' finds 'Green Sleeves', 'oneill' finds "O'Neill"
-            return all(w in t or (sq and sq in squeezed) for w, sq in words)
+            squeezed = _squeeze(t)
+            return all(w in t or (len(sq) >= 3 and sq in squeezed) for w, sq in words)
 
         found = [e for e in self.entries.values() if hit(e)]
         found.sort(key=lambda e: (_sort_title(e.title), e.id))
@@ -142,15 +175,13 @@ class TuneBook:
                 if info.file_size > MAX_MIDI_BYTES:
                     raise DataError("This tune's MIDI file is too large.")
                 data = self._zip.read(info)
-            except (KeyError, OSError, zipfile.BadZipFile) as e:
+            except (KeyError, OSError, zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError) as e:
                 raise DataError(f"The tune book has no readable file for this tune ({type(e).__name__}).") from None
         return read_midi(data)
 
 
 def write_tunebook(path: str | os.PathLike, rows: list[dict], midi_files: dict[str, bytes]) -> None:
     """Write rows (manifest-like dicts) and their MIDI bytes as a tune book, byte-identical for equal input."""
-    import io
-
     entries = [_entry(r) for r in rows]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
