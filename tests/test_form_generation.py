@@ -201,11 +201,13 @@ def test_the_prompt_opens_a_repeat_where_the_model_would(tiny_melody):
     prompt = parse_note_prompt("r*3 G4 | C5 D5 E5 F5 | G5 E5 C5 D5")
     prefix = g.melody_prefix(prompt)
     start = g.tok.sign_ids["|:"]
-    bars = [i for i, t in enumerate(prefix) if t == g.tok.bar_id][:2]
-    allowed = [prefix] + [prefix[:i] + [start] + prefix[i:] for i in bars]
+    second = [i for i, t in enumerate(prefix) if t == g.tok.bar_id][1]
+    allowed = [prefix, prefix[:second] + [start] + prefix[second:]]
     picks = [g._opening_repeat(prefix, seed) for seed in range(12)]
     assert all(p in allowed for p in picks)
     assert picks == [g._opening_repeat(prefix, seed) for seed in range(12)]
     for seed in range(4):
         r = g.generate_melody(prompt, 6, Settings(seed=seed))[0]
         assert r.full.notes[: len(prompt.notes)] == prompt.notes
+    tied = g.melody_prefix(parse_note_prompt("C4*6 D4*2 | E4*4 | F4*4"))  # a note held over the bar line
+    assert all(g._opening_repeat(tied, seed) == tied for seed in range(8))

@@ -83,3 +83,14 @@ def test_text_ends_at_a_word_end(model):
             assert text and long.startswith(text)
             at_word_end = not is_word_char(text[-1]) or len(long) == len(text) or not is_word_char(long[len(text)])
             assert at_word_end, (length, text, long)
+
+
+def test_why_this_word_completes_an_unfinished_word_and_follows_a_finished_one():
+    from genmodels.infer.suggest import word_distribution
+
+    g = Sampler("checkpoints/text-gru")
+    after = [w for w, _ in word_distribution(g.model, g.tok, "To be, or not to be")]
+    assert "be" not in after and all(len(w) > 1 or w in {"a", "I", "O"} for w in after)
+    inside = word_distribution(g.model, g.tok, "To be, or not to b")
+    assert inside[0][0] == "be" and all(w.startswith("b") for w, _ in inside)
+    assert abs(sum(p for _, p in inside) - 1.0) < 1e-6  # given the letters typed

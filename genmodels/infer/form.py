@@ -60,9 +60,9 @@ def form_script(form: Form, signs: bool, prompt_bars: int = 0) -> list[Step]:
         elif not repeated:
             made[letter] = (_gen(steps, bars, end),)
         elif form.endings:
-            made[letter] = _repeat_with_endings(steps, bars, signs)
+            made[letter] = _repeat_with_endings(steps, bars, signs, opening=i > 0)
         else:
-            made[letter] = _repeat(steps, bars, end, signs)
+            made[letter] = _repeat(steps, bars, end, signs, opening=i > 0)
     return steps
 
 
@@ -72,18 +72,19 @@ def _gen(steps: list[Step], bars: int, cadence: str) -> int:
     return len(steps) - 1
 
 
-def _repeat(steps: list[Step], bars: int, cadence: str, signs: bool) -> tuple[int, ...]:
-    """A part played twice: between repeat signs, or written out again."""
-    if signs:
+def _repeat(steps: list[Step], bars: int, cadence: str, signs: bool, opening: bool = True) -> tuple[int, ...]:
+    """A part played twice: between repeat signs, or written out again. ``opening``: write its "|:" (the
+    tune's first part opens implicitly, as the tokenizer writes it)."""
+    if signs and opening:
         steps.append(Step("sign", REPEAT_START))
     part = _gen(steps, bars, cadence)
     steps.append(Step("sign", REPEAT_END) if signs else Step("copy", source=part))
     return (part,)
 
 
-def _repeat_with_endings(steps: list[Step], bars: int, signs: bool) -> tuple[int, ...]:
+def _repeat_with_endings(steps: list[Step], bars: int, signs: bool, opening: bool = True) -> tuple[int, ...]:
     """A part played twice with a one-bar first ending (a half cadence) and second ending (a full one)."""
-    if signs:
+    if signs and opening:
         steps.append(Step("sign", REPEAT_START))
     body = _gen(steps, bars - 1, "") if bars - 1 else -1
     if signs:

@@ -85,7 +85,9 @@ class MelodyRework:
         seqs, overruled, events = self._sample_bars(prefix, last_bar - first_bar + 1, s, steering, melody.key)
         bodies = [q[:-1] if q[-1] == self.tok.eos_id else q for q in seqs]
         after = melody.slice_bars(last_bar, last_bar + CONTEXT_BARS)
-        following = self.tok.encode(after, add_eos=False)[self.tok.header_length :] if after.notes else []
+        following = (
+            self.tok.encode(after, add_eos=False, from_start=False)[self.tok.header_length :] if after.notes else []
+        )
         scores = self.following_log_likelihood(bodies, following)
         best = max(range(len(scores)), key=lambda i: (scores[i], -i))
         passage = self.tok.decode(bodies[best]).slice_bars(first_bar - 1 - lo, last_bar - lo)

@@ -63,13 +63,13 @@ class Sampler(MelodyRework, TextSampling):
             raise SettingsError(f"{self.ckpt.name} is a {self.domain.name} model, not a {domain} model")
 
     # melody -------------------------------------------------------------------------------------
-    def melody_prefix(self, prompt) -> list[int]:
+    def melody_prefix(self, prompt, from_start: bool = True) -> list[int]:
         """Tokens of a prompt melody without its end: a bar left open is not padded with a rest, and
         rests written after the last note (``prompt.length``) are kept. A prompt with no notes is just
         the header (meter and key): the model starts the tune."""
         if not prompt.notes:
             return self.tok.header(prompt.meter, prompt.key)
-        ids = self.tok.encode(prompt, add_eos=False)
+        ids = self.tok.encode(prompt, add_eos=False, from_start=from_start)
         if prompt.notes and prompt.end % prompt.bar_ticks:
             ids = ids[:-2]  # the rest that completed the last bar
         return ids
@@ -141,7 +141,7 @@ class Sampler(MelodyRework, TextSampling):
             raise SettingsError(f"Length must be from 0 to {MAX_BARS} bars; got {bars}")
         cut = max(0, prompt.n_bars - CONTEXT_BARS)  # only the model's context is cut, never the user's music
         context = prompt.slice_bars(cut) if cut else prompt
-        prefix = self.melody_prefix(context)
+        prefix = self.melody_prefix(context, from_start=not cut)
         if not steering.form.free:
             prefix = self._form_prefix(context, prefix, steering)
         elif not context.form:
@@ -160,22 +160,25 @@ class Sampler(MelodyRework, TextSampling):
         return results
 
     def _opening_repeat(self, prefix: list[int], seed: int) -> list[int]:
-        """A prompt carries no repeat signs, yet a tune often opens a repeat at its first bar (after a pickup,
-        its second): as the model writes, that choice is the model's. Whether and where the prompt opens one
-        is drawn from the model's posterior given the prompt's notes (the joint likelihood of the prompt
-        written each way), so a continuation can close the repeat and play the part again."""
+        """A prompt carries no repeat signs. A part repeated from the first bar needs none (the tokenizer's
+        implicit start), but one that starts after a pickup opens with "|:" before the second bar: whether
+        the prompt does is drawn from the model's posterior given the prompt's notes (the joint likelihood of
+        the prompt written each way), so a continuation can close that repeat and play the part again."""
         start = getattr(self.tok, "sign_ids", {}).get(REPEAT_START)
         if start is None:
             return prefix
-        head = self.tok.header_length
-        lines = [i for i, t in enumerate(prefix) if t == self.tok.bar_id and i >= head][:2]
-        if not lines:
+        lines = [i for i, t in enumerate(prefix) if t == self.tok.bar_id and i >= self.tok.header_length]
+        if len(lines) < 2:
             return prefix
-        cands = [prefix] + [prefix[:i] + [start] + prefix[i:] for i in lines]
-        scores = torch.tensor(self.log_likelihood(cands, [head] * len(cands)))
-        probs = torch.softmax(scores, 0)
+        opened = prefix[: lines[1]] + [start] + prefix[lines[1] :]
+        try:
+            self.tok.grammar_state(opened)  # a note held over the bar line cannot follow a sign
+        except MidiError:
+            return prefix
+        head = self.tok.header_length
+        scores = torch.tensor(self.log_likelihood([prefix, opened], [head, head]))
         g = torch.Generator().manual_seed(int(seed) ^ 0x5EED)
-        return cands[int(torch.multinomial(probs, 1, generator=g))]
+        return [prefix, opened][int(torch.multinomial(torch.softmax(scores, 0), 1, generator=g))]
 
     def _form_prefix(self, prompt, prefix: list[int], steering: MelodySteering) -> list[int]:
         """The prompt as the first bars of a fixed form's first part: after its |: where the part

@@ -395,13 +395,16 @@ def next_words(
 
 
 def word_distribution(
-    model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str, k: int = 12, beam: int = 16
+    model: RNNLanguageModel, tokenizer: TextTokenizer, prompt_text: str, k: int = 12, beam: int = 12
 ) -> list[tuple[str, float]]:
     """The ``k`` likeliest next whole words and their probabilities, most likely first. When the text ends
-    inside a word the words complete it, and their probabilities are given the letters typed (shares of the
-    words found, which hold nearly all of that mass)."""
+    inside a word that is most likely unfinished, the words complete it, with probabilities given the letters
+    typed (shares of the words found, which hold nearly all of that mass); when the last word is most likely
+    complete as typed (as `Suggester.suggest` decides), the words are the ones after it."""
     found = next_words(model, tokenizer, prompt_text, k, beam)
-    inside = bool(prompt_text) and (prompt_text[-1].isalnum() or prompt_text[-1] in "'’")
+    inside = bool(prompt_text) and (prompt_text[-1].isalnum() or prompt_text[-1] in "'\u2019")
+    if inside and found and not found[0].insert:  # the word is finished: what comes after it
+        found, inside = next_words(model, tokenizer, prompt_text + " ", k, beam), False
     total = sum(s.prob for s in found) if inside else 1.0
     return [(s.word, s.prob / total if total > 0 else 0.0) for s in found]
 

@@ -143,10 +143,11 @@ class MelodyTokenizer(MelodyDecoder, MelodyGrammar):
         return self.pitch0 <= int(token_id) < self.pitch0 + PITCH_RANGE[1] - PITCH_RANGE[0] + 1
 
     # ----- encode -----
-    def encode(self, melody: Melody, add_eos: bool = True) -> list[int]:
+    def encode(self, melody: Melody, add_eos: bool = True, from_start: bool = True) -> list[int]:
         """Melody -> token ids; MidiError for an empty melody, pitches outside PITCH_RANGE, or a form
         whose repeats do not play their bars again. A tokenizer without repeat signs writes the tune
-        played out."""
+        played out. ``from_start=False``: the melody is cut from the middle of a tune, so a repeat at its
+        first bar keeps its "|:" (the implicit start would reach back to the tune's first bar)."""
         if not melody.notes:
             raise MidiError("Cannot encode an empty melody")
         ids = self.header(melody.meter, melody.key)
@@ -154,7 +155,7 @@ class MelodyTokenizer(MelodyDecoder, MelodyGrammar):
         if self.form and melody.form:
             check_form(melody)
             order = written_order(melody.form, len(bars))
-            if order[0] == REPEAT_START:  # a part repeated from the first bar opens implicitly (see initial_state)
+            if from_start and order[0] == REPEAT_START:  # a part repeated from the first bar opens implicitly
                 order = order[1:]
             for it in order:
                 if isinstance(it, int):
