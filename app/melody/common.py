@@ -18,6 +18,7 @@ from genmodels.music import (
 )
 from genmodels.music import midi as midi_io
 from genmodels.music.audio import wav_bytes
+from genmodels.music.instruments import instrument_name
 from genmodels.music.scales import key_name
 
 SRC_NOTES, SRC_FILE, SRC_CORPUS = "Note names", "MIDI file", "Corpus tune"
@@ -91,8 +92,9 @@ def render_wav(midi: bytes) -> bytes:
     return wav_bytes(pretty_midi.PrettyMIDI(io.BytesIO(midi)))
 
 
-def instrument_name(p: int) -> str:
-    return f"{p}: {pretty_midi.program_to_instrument_name(p)}"
+def program_label(p: int) -> str:
+    """'73: Flute' (the General MIDI number the select box lists by)."""
+    return f"{p}: {instrument_name(p)}"
 
 
 def roll_seed() -> None:

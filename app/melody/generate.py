@@ -6,7 +6,7 @@ import time
 import streamlit as st
 
 from app.links import melody_link_params
-from app.melody.common import KEEP, MAX_HISTORY, MAX_SEED_VALUE, SRC_FILE, instrument_name, key_text, roll_seed
+from app.melody.common import KEEP, MAX_HISTORY, MAX_SEED_VALUE, SRC_FILE, key_text, program_label, roll_seed
 from app.model_cache import shared_sampler
 from app.render import plain, sanitise_filename
 from genmodels.core.errors import GenmodelsError
@@ -53,7 +53,7 @@ def settings_column(prompt, link, no_link: str, by_label: dict) -> None:
     st.subheader("Settings")
     st.radio("Model", list(by_label), key="m_model", horizontal=True, persist_state=KEEP)
     st.selectbox(
-        "Instrument (General MIDI)", list(range(128)), key="m_program", persist_state=KEEP, format_func=instrument_name
+        "Instrument (General MIDI)", list(range(128)), key="m_program", persist_state=KEEP, format_func=program_label
     )
     sampling_controls()
     form_controls()

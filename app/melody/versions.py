@@ -4,7 +4,7 @@ import streamlit as st
 
 from app.charts import piano_roll
 from app.components.harmony import harmony_section, shown_harmony
-from app.melody.common import KEEP, SRC_NOTES, instrument_name, key_text, render_wav, steering_text
+from app.melody.common import KEEP, SRC_NOTES, key_text, render_wav, steering_text
 from app.melody.rework import range_warning, work_on_melody
 from app.melody.sharing import show_link
 from app.render import plain, score_html
@@ -16,6 +16,7 @@ from genmodels.music import (
 )
 from genmodels.music.abc import to_abc
 from genmodels.music.engrave import render_svg
+from genmodels.music.instruments import instrument_name
 from genmodels.music.musicxml import musicxml_bytes
 
 
@@ -56,7 +57,7 @@ def show_history(hist: list[dict]) -> None:
     overruled = f" · the model was overruled {h['overruled']} times" if h.get("overruled") else ""
     st.caption(
         f"{h['action']} · {h['model']} · {full.meter[0]}/{full.meter[1]} · key {key_text(full.key)} · "
-        f"{full.tempo:g} BPM · {instrument_name(h['program']).split(': ', 1)[1]} · temperature {s.temperature:g} · "
+        f"{full.tempo:g} BPM · {instrument_name(h['program'])} · temperature {s.temperature:g} · "
         f"top-k {s.top_k or 'off'} · top-p {s.top_p:g} · random seed {s.seed}"
         + (f" · {steer}" if steer else "")
         + overruled

@@ -63,7 +63,8 @@ def request_row(models: list, model: str) -> tuple:
     d1, d2, d3, d4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
     length = d1.slider(
         "Length (tokens)", *LENGTH, None, 10, key="t_len", persist_state=KEEP,
-        help="A token is a word or a piece of one (about 3-4 characters on average).",
+        help="A token is a word or a piece of one (about 3-4 characters on average). At the limit the text "
+        "finishes the word it is in (up to 12 more tokens).",
     )  # fmt: skip
     n = d2.number_input(
         "Candidates", 1, MAX_SHOWN_CANDIDATES, "min", 1, key="t_n", persist_state=KEEP,

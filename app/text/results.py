@@ -95,7 +95,7 @@ def show_results(res: dict | None) -> None:
                 f"temperature {s.temperature:g}" + (" (greedy)" if s.temperature == 0 else ""),
                 f"top-k {s.top_k or 'off'}",
                 f"top-p {s.top_p:g}" if s.top_p < 1 else "top-p off",
-                f"{res['length']} tokens",
+                f"{res['length']} tokens, then to the word's end",
                 f"random seed {s.seed}",
                 *(["adapted to your prompt"] if res.get("adapted") else []),
             ]

@@ -761,8 +761,9 @@ def _readme_form(stats: dict) -> list[str]:
     lines = [
         (
             "Form: each tune's `.mid` file plays it out and lists its repeats in a text event "
-            "(`form: start body ending1 ending2`, in bars); the tokenizer writes a repeated body once between "
-            "`|:` and `:|`, with `[1` `[2` endings. On the bar grid a section's two passes share their body "
+            "(`form: start body ending1 ending2`, in bars); the tokenizer writes a repeated body once, ending "
+            "in `:|` (with `[1` `[2` endings), and opening with `|:` unless it starts at the first bar, which "
+            "opens implicitly as in ABC. On the bar grid a section's two passes share their body "
             "bars from the first on; the rest of each pass is its ending, so a tune whose passes differ only "
             "in the pickup into the next section has one-bar endings."
         ),

@@ -40,7 +40,8 @@ class MelodyTokenizer(MelodyDecoder, MelodyGrammar):
     With ``form`` (the default), the repeat signs "|:", ":|", "[1", "[2" may stand between bars: a
     tune is written with its repeats (``Melody.form``) and decoded played out. The grammar keeps them
     well formed: a body of at least one bar, "[2" right after the ":|" that closes a "[1", no <eos>
-    while a repeat is open, no note tied into a repeat.
+    while a repeat is open, no note tied into a repeat. A repeat from the first bar is written without
+    "|:": until the first sign the tune may close one (``MelodyGrammar.initial_state``), as in ABC.
     """
 
     header_length = 3
