@@ -291,3 +291,34 @@ def test_shipped_word_end_offers_next_words_not_the_same_word(shipped):
         assert not any(x.word.startswith(typed) and len(x.word) > len(typed) for x in words)
     words, _ = suggest(shipped.model, shipped.tokenizer, "To be, or not to b")
     assert words[0].insert == "e"  # inside a word: completions of it
+
+
+def test_keystrokes_and_generation_step_on_one_thread(tiny, tiny_melody):
+    """Token-by-token steps run on one torch thread: with two, a training job on the other core made every
+    step wait for a descheduled thread (suggestion p95 690 ms against 72 ms, scripts/train_responsiveness.py)."""
+    from genmodels.infer.decoding import Settings
+    from genmodels.music import parse_note_prompt
+
+    seen = []
+
+    def spy(model):
+        step = model.step
+
+        def counted(*a, **k):
+            seen.append(torch.get_num_threads())
+            return step(*a, **k)
+
+        return counted
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    tiny.model.step = spy(tiny.model)
+    tiny_melody.model.step = spy(tiny_melody.model)
+    try:
+        Suggester(tiny.model, tiny.tokenizer).suggest("To be, or not to be, that is the")
+        tiny_melody.generate_melody(parse_note_prompt("C4 D4 E4 F4"), 2, Settings(seed=1))
+        assert torch.get_num_threads() == 2  # the count before is restored
+    finally:
+        del tiny.model.step, tiny_melody.model.step
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {1}

@@ -31,6 +31,7 @@ from genmodels.infer.form import form_script
 from genmodels.infer.melody_rework import MelodyRework
 from genmodels.infer.melody_rows import NO_STEERING, MelodyResult, _behind, _MelodyRows, continuation_of
 from genmodels.infer.text_sampling import TextSampling
+from genmodels.infer.threads import single_threaded
 from genmodels.io.checkpoint import Checkpoint, load_checkpoint
 from genmodels.music import MAX_DURATION_TOKEN, Melody
 from genmodels.music.form import REPEAT_START, check_form
@@ -112,6 +113,10 @@ class Sampler(MelodyRework, TextSampling):
         pitch/rest events) per row."""
         rows = _MelodyRows(self.tok, prefixes, bars, steering, keys)
         gen = CandidateRandom(s.seed, len(prefixes))
+        with single_threaded():
+            return self._sample_rows(rows, gen, prefixes, bars, s)
+
+    def _sample_rows(self, rows, gen, prefixes: list[list[int]], bars: list[int], s: Settings):
         logits, state = self.model.prefill(torch.tensor(prefixes, dtype=torch.long))
         for _ in range((max(bars) + 2) * (2 * MAX_DURATION_TOKEN + 1) + 1):  # enough for the shortest notes
             if all(rows.done):

@@ -48,6 +48,7 @@ from genmodels.infer.healing import (
     trim_word,
     word_at,
 )
+from genmodels.infer.threads import single_threaded
 from genmodels.io.checkpoint import load_checkpoint
 from genmodels.nn.mixture import MixtureLanguageModel
 from genmodels.nn.rnn import RNNLanguageModel
@@ -322,10 +323,11 @@ class Suggester:
         (their ``insert`` starts with a space): offering the typed word again, or unlikely extensions of it,
         is of no use to someone who has finished it. The ghost text stays the most likely rest of the line
         (it may start with punctuation)."""
-        words = self.next_words(text, k)
-        ghost = self._ghost_after(text, words[0].insert if words else None, max_chars)
-        if words and not words[0].insert:
-            words = [Suggestion(w.word, w.prob, " " + w.insert) for w in self.next_words(text + " ", k)]
+        with single_threaded():  # a keystroke's few small steps: threads would wait on each other (threads.py)
+            words = self.next_words(text, k)
+            ghost = self._ghost_after(text, words[0].insert if words else None, max_chars)
+            if words and not words[0].insert:
+                words = [Suggestion(w.word, w.prob, " " + w.insert) for w in self.next_words(text + " ", k)]
         return words, ghost
 
     def ghost_text(self, text: str, max_chars: int = GHOST_CHARS) -> str:

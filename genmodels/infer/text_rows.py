@@ -17,6 +17,7 @@ from genmodels.infer.decoding import CandidateRandom, Settings, choose
 from genmodels.infer.healing import HealingConstraint
 from genmodels.infer.repetition import MAX_NGRAM, MAX_PENALTY, no_repeat_ngram, repetition_penalty
 from genmodels.infer.stopping import StopRules, stop_index
+from genmodels.infer.threads import single_threaded
 from genmodels.tokenizers.text import StreamDecoder
 
 
@@ -162,6 +163,10 @@ class TextStream:
         self.results: list[TextResult] = []
 
     def __iter__(self) -> Iterator[list[str]]:
+        with single_threaded():  # token-by-token steps of a few rows: threads would wait on each other
+            yield from self._deltas()
+
+    def _deltas(self) -> Iterator[list[str]]:
         g, s = self.g, self.s
         gen = CandidateRandom(s.seed, s.n)
         logits, state = g._prefill(self.ids, s.n)
