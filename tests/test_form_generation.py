@@ -211,3 +211,21 @@ def test_the_prompt_opens_a_repeat_where_the_model_would(tiny_melody):
         assert r.full.notes[: len(prompt.notes)] == prompt.notes
     tied = g.melody_prefix(parse_note_prompt("C4*6 D4*2 | E4*4 | F4*4"))  # a note held over the bar line
     assert all(g._opening_repeat(tied, seed) == tied for seed in range(8))
+
+
+def test_end_on_the_tonic_holds_when_the_model_ends_at_a_repeat(shipped_melody):
+    """A tune with repeat signs ends where its played bars reach the length, which may be at a ':|': the
+    last note played is the tonic there too (with only the last written bar constrained, 4 of these 16
+    held-out reels, each continued from its first two bars, ended elsewhere)."""
+    from genmodels.eval.form_report import first_full_bar
+    from genmodels.music.tunebook import SHIPPED, TuneBook
+
+    book = TuneBook(SHIPPED)
+    reels = [e.id for e in book.search("reel") if e.split == "test"][:16]
+    assert len(reels) == 16
+    for seed, tune_id in enumerate(reels):
+        m = book.melody(tune_id)
+        p = m.slice_bars(0, first_full_bar(m) + 2)
+        p = Melody(p.notes, p.meter, p.key, p.tempo)
+        r = shipped_melody.generate_melody(p, 14, Settings(seed=seed), MelodySteering(end_on_tonic=True))[0]
+        assert r.full.notes[-1].pitch % 12 == m.key[0] % 12, (tune_id, seed, r.full.form)

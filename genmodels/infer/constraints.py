@@ -17,8 +17,9 @@ token was chosen. Nothing here needs a model: the tests drive it with hand-built
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -69,8 +70,11 @@ class EndOnTonic(Constraint):
     is a tonic: a duration that would end that bar is allowed only after a tonic (or a hold of one),
     and a note, rest or hold that is not the tonic needs at least one tick left for a tonic after it."""
 
-    def __init__(self, tok, tonic: int, last_bar: int):
+    def __init__(self, tok, tonic: int, last_bar: int, is_last: Callable[[Any], bool] | None = None):
+        # ``is_last(state)``: the bar being written can be the tune's last as played (a tune with repeat
+        # signs ends where its played bars reach the length, which may be at a ":|"); default: bar ``last_bar``.
         self.tok, self.last_bar = tok, last_bar
+        self.is_last = is_last or (lambda state: state.bars_completed == last_bar)
         p0, lo, n = _pitch_tokens(tok)
         self._tonic_ids = {p0 + i for i in range(n) if (lo + i) % 12 == tonic % 12}
         self._not_tonic_event = torch.zeros(tok.vocab_size)
@@ -82,7 +86,7 @@ class EndOnTonic(Constraint):
         self.pending_is_tonic = False  # of the slot waiting for its duration
 
     def bias(self, state) -> torch.Tensor | None:
-        if state.bars_completed != self.last_bar:
+        if not self.is_last(state):
             return None
         if state.expecting == "event" and state.remaining < 2:
             b = self._not_tonic_event.clone()
@@ -171,14 +175,16 @@ class MelodySteering:
     def active(self) -> bool:
         return self.stay_in_key != "off" or self.end_on_tonic or self.rhythm is not None or not self.form.free
 
-    def build(self, tok, scale: Sequence[int], tonic: int, last_bar: int) -> list[Constraint]:
+    def build(
+        self, tok, scale: Sequence[int], tonic: int, last_bar: int, is_last: Callable[[Any], bool] | None = None
+    ) -> list[Constraint]:
         out: list[Constraint] = []
         if self.stay_in_key != "off":
             out.append(StayInKey(tok, scale, self.stay_in_key))
         if self.rhythm is not None:
             out.append(KeepRhythm(tok, self.rhythm, tonic if self.end_on_tonic else None))
         elif self.end_on_tonic and self.form.free:  # a fixed form ends with its own cadence
-            out.append(EndOnTonic(tok, tonic, last_bar))
+            out.append(EndOnTonic(tok, tonic, last_bar, is_last))
         return out
 
 

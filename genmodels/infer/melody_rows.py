@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -57,6 +58,19 @@ def _behind(prompt, tail, cut: int):
     return dataclasses.replace(tail, notes=notes + moved, length=length, tempo=prompt.tempo, form=form)
 
 
+def ends_here(state, target: int) -> bool:
+    """Whether the bar being written can be the last one played of a tune of ``target`` played bars, as the
+    model writes its form: the tune ends after it, or a ":|" after it closes a repeat whose second pass
+    reaches the length (where the closing sign is allowed, see `_MelodyRows._close_repeats_in_time`)."""
+    left = target - state.played_bars  # bars still to play, this one included
+    n = state.phase_bars + 1  # this bar's place in its section
+    if state.phase in ("", "open", "ending2") and left == 1:
+        return True
+    if state.phase == "open" and n <= left - 1 and state.played_bars + 1 + n >= target:
+        return True
+    return state.phase == "body" and state.played_bars + 1 + n >= target
+
+
 class _MelodyRows:
     """The per-row bookkeeping of a batch of melodies being sampled: grammar states, bar targets,
     constraints, the sequences so far, and the overruled / event counts."""
@@ -72,8 +86,12 @@ class _MelodyRows:
             st.played_bars + b + (1 if st.remaining > 0 and st.expecting not in ("bar", "bar_or_eos") else 0)
             for st, b in zip(self.states, bars, strict=True)
         ]
+        free_signs = bool(tok.form) and not self.fixed_form
         self.constraints = [
-            steering.build(tok, scale_pitch_classes(*k), k[0], t - 1) for k, t in zip(keys, self.targets, strict=True)
+            steering.build(
+                tok, scale_pitch_classes(*k), k[0], t - 1, partial(ends_here, target=t) if free_signs else None
+            )
+            for k, t in zip(keys, self.targets, strict=True)
         ]
         if self.fixed_form:  # the script decides every bar, sign and the end; targets count written bars
             for i, (p, st, k) in enumerate(zip(prefixes, self.states, keys, strict=True)):
