@@ -94,3 +94,28 @@ def test_a_fine_tunes_card_says_where_it_started():
     card = {"metric": "bits_per_char", "valid": 2.01, "parent_valid": 2.32, "commands": [{"model": "text-gru"}]}
     s = re.sub(r"\\(.)", r"\1", summary(card, "mine"))
     assert "Before fine-tuning, text-gru scored 2.32" in s and "2.01" in s
+
+
+def test_a_full_disk_is_said_and_loses_nothing(server, small_text_dir, monkeypatch):
+    """Writing the material when the disk is full: a message, no job, and the upload still there to retry."""
+    import genmodels.learn.material as material
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    at = train_page()
+    at.file_uploader(key="tr_upload").upload("mine.zip", upload_zip(small_text_dir), "application/zip").run()
+    monkeypatch.setattr(material, "write_corpus", full)
+    monkeypatch.setattr("app.pages.train.write_corpus", full, raising=False)
+    at.text_input(key="tr_name").input("my-verse").run()
+    at.button(key="tr_go").click().run()
+    assert not at.exception, at.exception
+    assert "No space left on device" in " ".join(e.value for e in at.error)
+    assert not server.jobs() and not list((server.root / ".incoming").glob("*/train/*"))
+    monkeypatch.undo()
+    monkeypatch.setenv("GENMODELS_CHECKPOINTS", str(server.models_root))
+    monkeypatch.setenv("GENMODELS_JOBS", str(server.root))
+    at.run()  # space again (the button's callback is the one of the last run)
+    at.button(key="tr_go").click().run()  # the upload and the name are still there: it trains now
+    assert not at.exception and len(server.jobs()) == 1, [e.value for e in at.error]
+    server.stop(server.jobs()[0]["id"])
