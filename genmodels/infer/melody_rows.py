@@ -64,7 +64,7 @@ def ends_here(state, target: int) -> bool:
     reaches the length (where the closing sign is allowed, see `_MelodyRows._close_repeats_in_time`)."""
     left = target - state.played_bars  # bars still to play, this one included
     n = state.phase_bars + 1  # this bar's place in its section
-    if state.phase in ("", "open", "ending2") and left == 1:
+    if state.phase in ("", "open", "ending2") and left <= 1:  # (after a second pass the tune may be past it)
         return True
     if state.phase == "open" and n <= left - 1 and state.played_bars + 1 + n >= target:
         return True
