@@ -351,7 +351,8 @@ def test_text_settings_survive_navigation():
         widget = at.slider(key=key) if key in ("t_temp", "t_topp", "t_len") else at.number_input(key=key)
         assert widget.value == value, key
     assert result_caption(at) == caption_before
-    assert f"{label} · temperature 1.2 · top-k 40 · top-p 0.9 · 20 tokens, then to the word's end · random seed 99" in caption_before
+    settings = "temperature 1.2 · top-k 40 · top-p 0.9 · 20 tokens, then to the word's end · random seed 99"
+    assert f"{label} · {settings}" in caption_before
 
 
 def model_labels(domain: str) -> list[str]:
