@@ -131,7 +131,8 @@ class _MelodyRows:
                 mask[signs[REPEAT_END]] = False
             if st.phase_bars + 2 > left:
                 mask[signs[ENDING_1]] = False
-        close = (st.phase == "body" and st.phase_bars and st.phase_bars >= left) or (
+        # a body bar more would bring its second pass past the length: close now (each bar written adds two)
+        close = (st.phase == "body" and st.phase_bars and st.phase_bars + 2 > left) or (
             st.phase == "ending1" and st.phase_bars and st.body_bars + 1 >= left
         )
         if close:
