@@ -26,8 +26,8 @@ def keep_a_strength() -> None:
 
 
 def steering_controls() -> None:
-    s1, s2 = st.columns([3, 2], vertical_alignment="bottom")
-    shown = s1.segmented_control(
+    # One control a row: the settings column is narrow, and side by side their labels were cut off.
+    shown = st.segmented_control(
         "Stay in key",
         KEY_STRENGTHS,
         key="m_stay",
@@ -39,7 +39,7 @@ def steering_controls() -> None:
     )
     if shown is not None:
         st.session_state.m_stay_shown = shown
-    s2.toggle(
+    st.toggle(
         "End on tonic",
         key="m_end",
         persist_state=KEEP,
@@ -106,14 +106,14 @@ def sampling_controls() -> None:
 
 def form_controls() -> None:
     """The tune's form: as the model writes it, or parts that repeat (AABB, AB, ABAC) of 4 or 8 bars."""
-    f1, f2, f3 = st.columns([5, 3, 3], vertical_alignment="bottom")
-    shape = f1.selectbox(
+    shape = st.selectbox(
         "Form", FORM_SHAPES, key="m_form", persist_state=KEEP, format_func=form_label,
         help="As the model writes: it continues freely. AABB, AB, ABAC: parts of equal length, a repeated part "
         "played exactly again (with repeat signs in the score and the ABC), each part ending on a cadence and "
         "the tune on the tonic; the length then comes from the form, the prompt opens part A.",
     )  # fmt: skip
     fixed = shape != "free"
+    f2, f3 = st.columns(2, vertical_alignment="bottom")
     f2.selectbox("Part bars", PART_BARS, index=1, key="m_part_bars", persist_state=KEEP, disabled=not fixed)
     f3.checkbox(
         "Endings", key="m_endings", persist_state=KEEP, disabled=not fixed,

@@ -158,9 +158,9 @@ def prompt_from_corpus(cat):
     ids = [e.id for e in found[:MAX_LISTED]]
     if current in book and current not in ids and not query.strip():
         ids.insert(0, current)  # a tune from a link stays listed
-    more = f" ({len(found):,} match; the first {MAX_LISTED} are listed)" if len(found) > MAX_LISTED else ""
+    shown = f"the first {MAX_LISTED} of {len(found):,}: search to narrow" if len(found) > MAX_LISTED else ""
     pick = st.selectbox(
-        f"Tune ({len(found):,} of {len(book):,}){more}",
+        f"Tune ({shown or f'{len(found):,} of {len(book):,}'})",
         ids,
         key="m_corpus",
         persist_state=KEEP,
@@ -197,7 +197,7 @@ def key_and_tempo(prompt, origin: str | None):
     if prompt is not None and origin and st.session_state.get("m_tempo_from") != origin:
         st.session_state.m_tempo_from = origin
         st.session_state.m_tempo = int(min(max(round(prompt.tempo), TEMPO_RANGE[0]), TEMPO_RANGE[1]))
-    c1, c2, c3 = st.columns([2, 3, 2])
+    c1, c2, c3 = st.columns([3, 3, 2])
     tonic = c1.selectbox(
         "Key",
         TONICS,
