@@ -78,9 +78,8 @@ def write_misc_folk(folder: Path) -> tuple[Material, dict]:
     for i, (_, melody) in enumerate(held):
         write_midi(melody, folder / "test" / f"{i:04d}.mid")
     notes = {"test": sum(len(m.notes) for _, m in held), "train and valid": rest.notes}
-    return rest, {"unit": "tunes", "books": [p.name for p in books], "test": len(held), "rest": len(rest.tunes)} | {
-        "notes": notes
-    }
+    counts = {"unit": "tunes", "books": [p.name for p in books], "test": len(held), "rest": len(rest.tunes)}
+    return rest, {**counts, "notes": notes}
 
 
 MATERIAL = {

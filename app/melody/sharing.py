@@ -8,6 +8,7 @@ import streamlit as st
 from app.components.harmony import link_choices
 from app.links import parse_melody_link
 from app.melody.common import AS_PROMPT, METERS, SRC_CORPUS, SRC_NOTES
+from genmodels.learn.melody_corpus import TUNEBOOK_LEAVES_OUT
 from genmodels.music import (
     MODES,
 )
@@ -30,11 +31,8 @@ def apply_link(models: list[str], book) -> None:
     tune, tune_bars = values.pop("m_tune_id", None), values.pop("m_tune_bars", None)
     if kind == "tune":
         if book is None or tune not in book:
-            why = (
-                " (Essen folk songs are not shipped: their permission covers music21 only)"
-                if str(tune).startswith("essenFolksong")
-                else ""
-            )
+            left_out = str(tune).split("-", 1)[0] in TUNEBOOK_LEAVES_OUT
+            why = " (its collection is not shipped: its permission covers music21 only)" if left_out else ""
             st.session_state.m_link_error = f"The link names corpus tune {tune!r}, which is not in this tune book{why}."
             return
         st.session_state.m_source, st.session_state.m_corpus, st.session_state.m_find = SRC_CORPUS, tune, ""
