@@ -6,6 +6,9 @@ from __future__ import annotations
 import secrets
 
 from app.render import plain
+from genmodels.tokenizers.melody import STYLES
+
+AUTO_STYLE = "auto"  # the Style control's "as the prompt suggests": the model draws the style given the prompt
 
 
 def new_seed() -> int:
@@ -107,6 +110,7 @@ LINK_SETTINGS = {
     "form": "m_form",
     "partbars": "m_part_bars",
     "endings": "m_endings",
+    "style": "m_style",
 }
 
 
@@ -143,6 +147,7 @@ def melody_parsers(models: list[str], modes, as_prompt: str) -> dict:
         "form": one_of(["free", "AABB", "AB", "ABAC"]),
         "partbars": lambda v: int(one_of(["4", "8"])(v)),
         "endings": flag,
+        "style": one_of([AUTO_STYLE, *STYLES]),
     }
 
 

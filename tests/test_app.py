@@ -20,6 +20,7 @@ from app.render import score_svg
 from genmodels.infer.decoding import MAX_PROMPT_CHARS, Settings
 from genmodels.infer.sampling import Sampler
 from genmodels.music import MAX_MIDI_BYTES, parse_note_prompt
+from genmodels.tokenizers.melody import STYLE_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
@@ -1598,6 +1599,24 @@ def test_melody_in_a_form_repeats_its_parts_writes_repeat_signs_and_comes_back_f
     again = open_link(params)
     no_errors(again)
     assert again.session_state["m_history"][-1]["full"] == tune
+
+
+@needs("melody")
+def test_melody_in_a_chosen_style_says_so_and_its_link_keeps_it():
+    at = page("melody.py")
+    assert at.selectbox(key="m_style").options == ["As the prompt suggests", "Fiddle tune", "Folk song", "Chorale"]
+    at.text_input(key="m_notes").set_value("G4 A4 B4/2 A4/2 G4*2")
+    at = melody_generate(at, m_style="tunebook")
+    no_errors(at)
+    assert last_melody(at)["style"] == "tunebook" and "written as a fiddle tune" in captions(at)
+    params = {k: at.query_params[k] for k in at.query_params}
+    assert params["style"] == "tunebook"
+    again = open_link(params)
+    no_errors(again)
+    assert again.session_state["m_history"][-1]["full"] == last_melody(at)["full"]
+    at = melody_generate(at, m_style="auto", m_seed=7)  # drawn given the prompt, and said
+    drawn = last_melody(at)["style"]
+    assert f"written as a {STYLE_NAMES[drawn]}" in captions(at)
 
 
 @needs("text")

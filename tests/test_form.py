@@ -14,6 +14,7 @@ from genmodels.music.types import Repeat
 from genmodels.tokenizers.melody import MelodyTokenizer
 
 TOK = MelodyTokenizer()
+IMPLICIT = MelodyTokenizer(styles=False)  # the vocabulary before styles: a repeat from the first bar opens implicitly
 
 
 def bars_melody(bars, meter=(2, 4), form=()):
@@ -38,7 +39,7 @@ def labels(ids):
 def test_new_signs_keep_every_older_token_id():
     old = MelodyTokenizer(form=False)
     assert TOK.vocab[: old.vocab_size] == old.vocab
-    assert TOK.vocab[old.vocab_size :] == ["|:", ":|", "[1", "[2"]
+    assert TOK.vocab[old.vocab_size : old.vocab_size + 4] == ["|:", ":|", "[1", "[2"]  # then the styles
     assert MelodyTokenizer.from_config(old.to_config()) == old
     assert MelodyTokenizer.from_config(TOK.to_config()) == TOK
 
@@ -46,8 +47,11 @@ def test_new_signs_keep_every_older_token_id():
 def test_repeats_are_written_once_and_decoded_played_out():
     ids = TOK.encode(TUNE)
     signs = [t for t in labels(ids) if t in ("|:", ":|", "[1", "[2")]
-    assert signs == ["[1", ":|", "[2"]  # a part repeated from the first bar opens implicitly, as in ABC
+    assert signs == ["|:", "[1", ":|", "[2"]
     assert labels(ids).count("bar") == 6  # 8 bars played, the body's 2 written once
+    implicit = [IMPLICIT.vocab[i] for i in IMPLICIT.encode(TUNE)]
+    assert [t for t in implicit if t in ("|:", ":|", "[1", "[2")] == ["[1", ":|", "[2"]  # as ABC writes it
+    assert IMPLICIT.decode(IMPLICIT.encode(TUNE)) == TUNE
     back = TOK.decode(ids)
     assert back.notes == TUNE.notes and back.form == TUNE.form
     assert TOK.count_notes(ids) == 12  # notes as written
@@ -58,23 +62,25 @@ def test_repeats_are_written_once_and_decoded_played_out():
 
 
 def test_an_explicit_opening_sign_decodes_to_the_same_tune():
-    ids = TOK.encode(TUNE)
+    ids = IMPLICIT.encode(TUNE)
     explicit = ids[: TOK.header_length] + [TOK.sign_ids["|:"]] + ids[TOK.header_length :]
-    back = TOK.decode(explicit)
+    back = IMPLICIT.decode(explicit)
     assert back.notes == TUNE.notes and back.form == TUNE.form
     later = bars_melody([B1, A1, A2, A1, A2], form=[Repeat(1, 2)])  # a repeat after the first bar keeps its |:
     assert labels(TOK.encode(later)).count("|:") == 1 and TOK.decode(TOK.encode(later)).form == later.form
 
 
 def test_a_colon_bar_before_any_sign_repeats_from_the_start():
-    """In the open phase the tune may close a repeat of everything so far, or open one, or end."""
+    """Without styles, in the open phase the tune may close a repeat of everything so far, or open one, or end;
+    with styles every repeat opens with "|:"."""
+    state = IMPLICIT.grammar_state(IMPLICIT.encode(bars_melody([A1, A2]), add_eos=False))
+    allowed = {IMPLICIT.vocab[i] for i in IMPLICIT.allowed(state).nonzero().flatten().tolist()}
+    assert {":|", "[1", "|:", "<eos>", "bar"} <= allowed
+    no_bars = IMPLICIT.grammar_state(IMPLICIT.header((4, 4), (0, "major")))
+    assert ":|" not in {IMPLICIT.vocab[i] for i in IMPLICIT.allowed(no_bars).nonzero().flatten().tolist()}
     state = TOK.grammar_state(TOK.encode(bars_melody([A1, A2]), add_eos=False))
     allowed = {TOK.vocab[i] for i in TOK.allowed(state).nonzero().flatten().tolist()}
-    assert {":|", "[1", "|:", "<eos>", "bar"} <= allowed
-    no_bars = TOK.grammar_state(TOK.header((4, 4), (0, "major")))
-    assert TOK.vocab[TOK.sign_ids[":|"]] not in {
-        TOK.vocab[i] for i in TOK.allowed(no_bars).nonzero().flatten().tolist()
-    }
+    assert {"|:", "<eos>", "bar"} <= allowed and not {":|", "[1"} & allowed
 
 
 def test_a_form_that_does_not_repeat_its_bars_is_refused():

@@ -193,19 +193,19 @@ def test_cli_generate_with_a_form(shipped_melody, tmp_path, capsys):
 
 
 def test_the_prompt_opens_a_repeat_where_the_model_would(tiny_melody):
-    """With no form chosen, whether the prompt opens a repeat (after its pickup) is drawn from the model's
-    posterior: the same seed gives the same choice, and the prompt's notes stay as they are."""
+    """With no form chosen, whether the prompt opens a repeat (at its first bar, or after its pickup) is drawn
+    from the model's posterior: the same seed gives the same choice, and the prompt's notes stay as they are."""
     from genmodels.music import parse_note_prompt
 
     g = tiny_melody
     prompt = parse_note_prompt("r*3 G4 | C5 D5 E5 F5 | G5 E5 C5 D5")
     prefix = g.melody_prefix(prompt)
     start = g.tok.sign_ids["|:"]
-    second = [i for i, t in enumerate(prefix) if t == g.tok.bar_id][1]
-    allowed = [prefix, prefix[:second] + [start] + prefix[second:]]
-    picks = [g._opening_repeat(prefix, seed) for seed in range(12)]
+    first, second = [i for i, t in enumerate(prefix) if t == g.tok.bar_id][:2]
+    allowed = [prefix, prefix[:first] + [start] + prefix[first:], prefix[:second] + [start] + prefix[second:]]
+    picks = [g._opening_repeat(prefix, seed) for seed in range(24)]
     assert all(p in allowed for p in picks)
-    assert picks == [g._opening_repeat(prefix, seed) for seed in range(12)]
+    assert picks == [g._opening_repeat(prefix, seed) for seed in range(24)]
     for seed in range(4):
         r = g.generate_melody(prompt, 6, Settings(seed=seed))[0]
         assert r.full.notes[: len(prompt.notes)] == prompt.notes

@@ -112,6 +112,17 @@ def test_melody_link_bad_values_are_named_and_defaults_kept():
     assert at.session_state["m_tempo"] == 120
 
 
+@needs_melody
+def test_melody_link_carries_the_style():
+    at = open_page("melody.py", {"src": "notes", "notes": "C4 D4 E4 F4", "style": "chorale"})
+    assert_safe(at)
+    assert at.session_state["m_style"] == "chorale"
+    at = open_page("melody.py", {"src": "notes", "notes": "C4 D4 E4 F4", "style": "**jazz**"})
+    assert_safe(at)
+    assert "style" in " ".join(w.value for w in at.warning)
+    assert at.session_state["m_style"] == "auto"
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_random_links_on_every_page(seed):
     rng = random.Random(seed)

@@ -498,8 +498,8 @@ def test_fine_tuning_grows_the_vocabulary_and_keeps_the_old_rows():
 
     old = MelodyTokenizer(("major", "minor"), form=False)  # the first vocabulary: two modes, no repeat signs
     new = get_domain("melody").fine_tune_tokenizer(old)
-    # 24 keys of the two later modes (12 tonics each), then the four repeat signs |: :| [1 [2
-    assert new.vocab[: old.vocab_size] == old.vocab and new.vocab_size == old.vocab_size + 24 + 4
+    # 24 keys of the two later modes (12 tonics each), the four repeat signs |: :| [1 [2, then three styles
+    assert new.vocab[: old.vocab_size] == old.vocab and new.vocab_size == old.vocab_size + 24 + 4 + 3
     parent = {
         "embed.weight": torch.randn(old.vocab_size, 4),
         "head.bias": torch.randn(old.vocab_size),
@@ -611,7 +611,7 @@ def test_evaluation_scores_every_token_of_the_stream():
     model = RNNLanguageModel(ModelConfig(vocab_size=20, emb_dim=8, hidden=8, layers=1))
     stream = torch.randint(2, 20, (203,))
     stream[[0, 50, 120]] = 1  # document starts (<bos>): never a target
-    r = evaluate(model, stream, 1000, TEXT, bos_id=1, rows=4, bptt=16)
+    r = evaluate(model, stream, 1000, TEXT, starts=1, rows=4, bptt=16)
     assert r["tokens"] == 202 - 2  # every token after the first, except the two <bos> targets
 
 

@@ -20,6 +20,7 @@ from genmodels.music import midi as midi_io
 from genmodels.music.audio import wav_bytes
 from genmodels.music.instruments import instrument_name
 from genmodels.music.scales import key_name
+from genmodels.tokenizers.melody import STYLE_NAMES
 
 SRC_NOTES, SRC_FILE, SRC_CORPUS = "Note names", "MIDI file", "Corpus tune"
 DEFAULT_NOTES = "E4 D4 C4 D4 E4 E4 E4*2"
@@ -117,8 +118,10 @@ def key_text(key) -> str:
     return key_name(key[0] % 12, key[1])
 
 
-def steering_text(steering: MelodySteering) -> str:
-    parts = [f"stay in key: {steering.stay_in_key}"] if steering.stay_in_key != "off" else []
+def steering_text(steering: MelodySteering, style: str | None = None) -> str:
+    """The steering in words; ``style``: the kind of tune the model wrote (chosen, or drawn given the prompt)."""
+    parts = [f"written as a {STYLE_NAMES[style]}"] if style in STYLE_NAMES else []
+    parts += [f"stay in key: {steering.stay_in_key}"] if steering.stay_in_key != "off" else []
     form = steering.form
     if not form.free:
         parts.append(f"form {form.shape}, {form.part_bars}-bar parts" + (", 1st/2nd endings" if form.endings else ""))

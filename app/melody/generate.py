@@ -5,7 +5,7 @@ import time
 
 import streamlit as st
 
-from app.links import melody_link_params
+from app.links import AUTO_STYLE, melody_link_params
 from app.melody.common import KEEP, MAX_HISTORY, MAX_SEED_VALUE, SRC_FILE, key_text, program_label, roll_seed
 from app.model_cache import shared_sampler
 from app.render import plain, sanitise_filename
@@ -14,6 +14,7 @@ from genmodels.infer.constraints import KEY_STRENGTHS, MelodySteering
 from genmodels.infer.decoding import Settings
 from genmodels.infer.melody_rows import continuation_of
 from genmodels.music.form import PART_BARS, Form
+from genmodels.tokenizers.melody import STYLE_NAMES, STYLES
 
 FORM_SHAPES = ("free", "AABB", "AB", "ABAC")
 
@@ -120,6 +121,16 @@ def form_controls() -> None:
         help="First and second endings: a repeated part ends once on a half cadence (first ending) and once on "
         "the tonic (second ending).",
     )  # fmt: skip
+    st.selectbox(
+        "Style", [AUTO_STYLE, *STYLES], key="m_style", persist_state=KEEP, format_func=style_label,
+        help="The kind of tune the model writes. As the prompt suggests: it weighs how likely the prompt is as "
+        "each kind and draws one. Fiddle tunes (Ryan's, O'Neill's and Aird's books) repeat their parts; folk "
+        "songs (Essen) are sung through; chorales are Bach's.",
+    )  # fmt: skip
+
+
+def style_label(style: str) -> str:
+    return "As the prompt suggests" if style == AUTO_STYLE else STYLE_NAMES[style].capitalize()
 
 
 def form_label(shape: str) -> str:
@@ -139,7 +150,13 @@ def current_settings() -> Settings:
 def current_steering() -> MelodySteering:
     ss = st.session_state
     form = Form(ss.get("m_form") or "free", int(ss.get("m_part_bars", 8)), bool(ss.get("m_endings", False)))
-    return MelodySteering(stay_in_key=ss.get("m_stay") or "off", end_on_tonic=bool(ss.get("m_end", False)), form=form)
+    style = ss.get("m_style") or AUTO_STYLE
+    return MelodySteering(
+        stay_in_key=ss.get("m_stay") or "off",
+        end_on_tonic=bool(ss.get("m_end", False)),
+        form=form,
+        style=None if style == AUTO_STYLE else style,
+    )
 
 
 def generate(prompt, link, no_link: str, by_label: dict, msg) -> bool:
@@ -169,6 +186,7 @@ def generate(prompt, link, no_link: str, by_label: dict, msg) -> bool:
         prompt_end=result.prompt.end,
         cont=result.continuation,
         overruled=getattr(result, "overruled", None),
+        style=result.style,
         link=None if link is None else melody_link_params(link, ss),
         link_note=no_link,
         bars=bars,

@@ -53,7 +53,7 @@ def show_history(hist: list[dict]) -> None:
     )
     h = by_n[pick]
     s, full = h["settings"], h["full"]
-    steer = steering_text(h["steering"]) if h.get("steering") else ""
+    steer = steering_text(h["steering"], h.get("style")) if h.get("steering") else ""
     overruled = f" · the model was overruled {h['overruled']} times" if h.get("overruled") else ""
     st.caption(
         f"{h['action']} · {h['model']} · {full.meter[0]}/{full.meter[1]} · key {key_text(full.key)} · "

@@ -17,6 +17,7 @@ from genmodels.music.abc import to_abc
 from genmodels.music.form import PART_BARS, Form
 from genmodels.music.musicxml import musicxml_bytes
 from genmodels.music.scales import key_name, parse_abc_key, to_key, transpose
+from genmodels.tokenizers.melody import STYLE_NAMES
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,12 @@ class MelodyGenerateOptions:
     )
     part_bars: int = option(8, "melody: bars in each part of --form", choices=PART_BARS)
     endings: bool = option(False, "melody: --form's repeated parts get first and second endings")
+    style: str = option(
+        "",
+        "melody: the kind of tune, one of the model's styles (tunebook: fiddle and pipe tunes whose parts repeat; "
+        "folksong; chorale)",
+        shown="drawn given the prompt",
+    )
     transpose: int = option(0, "melody: move the result by this many semitones")
     abc: str = option("", "melody: also write the result as ABC to this file", shown="none")
     musicxml: str = option("", "melody: also write the result as MusicXML to this file", shown="none")
@@ -96,7 +103,8 @@ def run_melody_generate(sampler: Any, args: argparse.Namespace, length: int, set
     MIDI (and ABC / MusicXML when asked). Returns the results."""
 
     o = _melody_options(args)
-    steering = MelodySteering(o.stay_in_key, o.end_on_tonic, form=Form(o.form, o.part_bars, o.endings))
+    form = Form(o.form, o.part_bars, o.endings)
+    steering = MelodySteering(o.stay_in_key, o.end_on_tonic, form=form, style=o.style or None)
     key = parse_abc_key(o.key) if o.key else None
     prompt = _keyed_prompt(_prompt_from_args(args), key, o.tempo)
     results = _melody_results(sampler, o, prompt, key, length, settings, steering)
@@ -150,4 +158,5 @@ def _write_melody_results(results: list, o: Any, args: argparse.Namespace, steer
         if o.musicxml:
             named(o.musicxml, i).write_bytes(musicxml_bytes(r.full))
         rate = f"; constraints overruled {r.overruled} of {r.events} events" if steering.active else ""
-        print(f"{named(out, i)} ({key_name(*r.full.key)}{rate}): {format_notes(r.full)}")
+        style = f", written as a {STYLE_NAMES[r.style]}" if r.style else ""
+        print(f"{named(out, i)} ({key_name(*r.full.key)}{style}{rate}): {format_notes(r.full)}")

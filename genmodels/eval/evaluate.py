@@ -34,7 +34,7 @@ def test_metric(c: ckpt.Checkpoint, source: str | None = None, data: str | None 
     else:
         d = c.domain.load_data(_data_path(c, data), tokenizer=c.tokenizer, augment=False)
         stream, units, source = d.test, d.test_units, f"{data_dir(c, data)} (test split)"
-    r = evaluate(c.model, stream, units, c.domain, c.tokenizer.bos_id)
+    r = evaluate(c.model, stream, units, c.domain, c.tokenizer.start_ids)
     return {
         "metric": c.domain.metric,
         "value": round(r["value"], 4),
@@ -50,8 +50,8 @@ def dynamic_metric(c: ckpt.Checkpoint, data: str | None = None) -> dict:
 
     d = c.domain.load_data(_data_path(c, data), tokenizer=c.tokenizer, augment=False)
     settings = DynamicSettings()
-    static = dynamic_evaluate(c.model, d.test, d.test_units, c.domain, c.tokenizer.bos_id, DynamicSettings(0, 0))
-    dynamic = dynamic_evaluate(c.model, d.test, d.test_units, c.domain, c.tokenizer.bos_id, settings)
+    static = dynamic_evaluate(c.model, d.test, d.test_units, c.domain, c.tokenizer.start_ids, DynamicSettings(0, 0))
+    dynamic = dynamic_evaluate(c.model, d.test, d.test_units, c.domain, c.tokenizer.start_ids, settings)
     return {
         "metric": c.domain.metric,
         "static": round(static["value"], 4),

@@ -124,12 +124,17 @@ def dance_tunes(data: str | Path, split: str = "test") -> list[Melody]:
 
 
 def continuations(
-    sampler: Sampler, tunes: list[Melody], seed: int = 0, temperature: float = 1.0, form: Form | None = None
+    sampler: Sampler,
+    tunes: list[Melody],
+    seed: int = 0,
+    temperature: float = 1.0,
+    form: Form | None = None,
+    style: str | None = None,
 ) -> list[Melody]:
     """Each tune's first two bars (after a pickup) continued by the model to 16 bars, played out; with
-    ``form``, continued in that form (its length)."""
+    ``form``, continued in that form (its length); with ``style``, as that kind of tune."""
     out = []
-    steering = MelodySteering(form=form) if form is not None else MelodySteering()
+    steering = MelodySteering(form=form or MelodySteering().form, style=style)
     for i, m in enumerate(tunes):
         keep = first_full_bar(m) + 2
         prompt = m.slice_bars(0, keep)
@@ -146,7 +151,11 @@ def form_report(sampler: Sampler, data: str | Path, limit: int | None = None, se
     return {
         "held_out": form_figures(tunes),
         "generated": form_figures(continuations(sampler, tunes, seed)),
+        "generated_fiddle_style": form_figures(continuations(sampler, tunes, seed, style="tunebook"))
+        if "tunebook" in getattr(sampler.tok, "styles", ())
+        else None,
         "generated_AABB": form_figures(continuations(sampler, tunes, seed, form=Form("AABB", PART_BARS))),
         "note": "first 16 played bars after any pickup; generated: the first 2 bars of each held-out tune "
-        "continued as the model writes, and in the form AABB with 8-bar parts (the pickup bar counts in A)",
+        "continued as the model writes (no form, the style drawn given the 2 bars), with the fiddle-tune style "
+        "chosen, and in the form AABB with 8-bar parts (the pickup bar counts in A)",
     }

@@ -237,12 +237,13 @@ def text_baseline(
     }
 
 
-def split_tunes(stream, bos_id: int) -> list[list[int]]:
-    """Cut a 1-D stream of concatenated tunes into tunes, each starting at a ``bos_id`` token."""
+def split_tunes(stream, starts: int | Sequence[int]) -> list[list[int]]:
+    """Cut a 1-D stream of concatenated tunes into tunes, each starting at a document-start token."""
     ids = stream.tolist() if hasattr(stream, "tolist") else list(stream)
+    starts = {starts} if isinstance(starts, int) else set(starts)
     tunes: list[list[int]] = []
     for t in ids:
-        if t == bos_id or not tunes:
+        if t in starts or not tunes:
             tunes.append([])
         tunes[-1].append(int(t))
     return tunes
@@ -266,9 +267,9 @@ def melody_baseline(
     t0 = time.time()
     data = melody_data(data_dir, augment=False, cache_dir=cache_dir)
     tok = data.tokenizer
-    train = split_tunes(data.train_stream(0), tok.bos_id)
-    valid = split_tunes(data.valid, tok.bos_id)
-    test = split_tunes(data.test, tok.bos_id)
+    train = split_tunes(data.train_stream(0), tok.start_ids)
+    valid = split_tunes(data.valid, tok.start_ids)
+    test = split_tunes(data.test, tok.start_ids)
     orders = list(orders)
     if not orders:
         raise SettingsError("orders must not be empty")

@@ -160,6 +160,7 @@ class MelodySteering:
     end_on_tonic: bool = False
     rhythm: tuple[int, ...] | None = None  # a rhythm template (rhythm_template), or None
     form: Form = FREE_FORM  # the tune's parts, repeats and cadences (genmodels.infer.form), or as the model writes
+    style: str | None = None  # the kind of tune (a style the model knows), or None: drawn given the prompt
 
     def checked(self) -> MelodySteering:
         if self.stay_in_key not in KEY_STRENGTHS:
@@ -167,6 +168,8 @@ class MelodySteering:
         if not isinstance(self.form, Form):
             raise SettingsError(f"The form must be a Form; got {type(self.form).__name__}")
         self.form.checked()
+        if self.style is not None and not isinstance(self.style, str):
+            raise SettingsError(f"The style must be a style's name; got {type(self.style).__name__}")
         if not self.form.free and self.rhythm is not None:
             raise SettingsError("A fixed form and a kept rhythm cannot be combined: choose one")
         return self

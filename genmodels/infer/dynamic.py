@@ -18,6 +18,7 @@ never touched, and every call makes its own copy, so one session's adaptation ne
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -67,33 +68,38 @@ class _Adapter:
                 p.add_(p0 - p, alpha=self.s.decay)
 
 
-def _read(adapter: _Adapter, ids: torch.Tensor, bos_id: int, state: State | None) -> tuple[float, int, State]:
+def _read(
+    adapter: _Adapter, ids: torch.Tensor, starts: int | Sequence[int], state: State | None
+) -> tuple[float, int, State]:
     """Score ``ids`` (1-D) segment by segment, stepping after each; (nats, tokens scored, last state)."""
     _model, seg = adapter.model, adapter.s.segment
     nats, count = 0.0, 0
     with torch.enable_grad():  # callers may sit inside no_grad (sampling); adaptation needs gradients
         for i in range(0, ids.numel() - 1, seg):
-            nats, count, state = _segment(adapter, ids[i : i + seg + 1], bos_id, state, nats, count)
+            nats, count, state = _segment(adapter, ids[i : i + seg + 1], starts, state, nats, count)
     return nats, count, state
 
 
-def _segment(adapter: _Adapter, piece: torch.Tensor, bos_id: int, state: State | None, nats: float, count: int):
+def _segment(
+    adapter: _Adapter, piece: torch.Tensor, starts: int | Sequence[int], state: State | None, nats: float, count: int
+):
     """Score one segment (its last token is only a target), then step on it."""
     x, y = piece[:-1][None], piece[1:][None]
     logits, new_state = adapter.model(x, state)
-    loss, n = masked_loss(logits, y, bos_id)
+    loss, n = masked_loss(logits, y, starts)
     if adapter.s.lr > 0 and n:
         adapter.step(loss / n)
     return nats + float(loss.detach()), count + n, detach_state(new_state)
 
 
-def documents(stream: torch.Tensor, bos_id: int) -> list[torch.Tensor]:
-    """The stream cut at each ``<bos>`` (each piece starts with it)."""
-    starts = (stream == bos_id).nonzero().flatten().tolist()
-    if not starts or starts[0] != 0:
-        starts = [0, *starts]
-    ends = [*starts[1:], stream.numel()]
-    return [stream[a:b] for a, b in zip(starts, ends, strict=True) if b - a > 1]
+def documents(stream: torch.Tensor, starts: int | Sequence[int]) -> list[torch.Tensor]:
+    """The stream cut at each document start (``<bos>``, a melody's style token; each piece starts with one)."""
+    first = torch.isin(stream, torch.tensor([starts] if isinstance(starts, int) else list(starts)))
+    cuts = first.nonzero().flatten().tolist()
+    if not cuts or cuts[0] != 0:
+        cuts = [0, *cuts]
+    ends = [*cuts[1:], stream.numel()]
+    return [stream[a:b] for a, b in zip(cuts, ends, strict=True) if b - a > 1]
 
 
 def dynamic_evaluate(
@@ -101,7 +107,7 @@ def dynamic_evaluate(
     stream: torch.Tensor,
     units: int,
     domain,
-    bos_id: int,
+    starts: int | Sequence[int],
     settings: DynamicSettings = DynamicSettings(),
     max_tokens: int = 0,
 ) -> dict:
@@ -117,9 +123,9 @@ def dynamic_evaluate(
     adapter = _Adapter(model, s)
     nats, count = 0.0, 0
     try:
-        for doc in documents(stream, bos_id):
+        for doc in documents(stream, starts):
             adapter.reset()
-            n, c, _ = _read(adapter, doc, bos_id, None)
+            n, c, _ = _read(adapter, doc, starts, None)
             nats, count = nats + n, count + c
     finally:
         adapter.reset()
@@ -136,7 +142,7 @@ def dynamic_evaluate(
 
 
 def adapted_copy(
-    model: RNNLanguageModel, ids: list[int], bos_id: int, settings: DynamicSettings = DynamicSettings()
+    model: RNNLanguageModel, ids: list[int], starts: int | Sequence[int], settings: DynamicSettings = DynamicSettings()
 ) -> RNNLanguageModel:
     """A copy of ``model`` adapted to the last ``MAX_ADAPT_TOKENS`` of ``ids`` (in eval mode, ready for
     ``step``); ``model`` itself is not changed. Fewer than two tokens: an unadapted copy."""
@@ -145,7 +151,7 @@ def adapted_copy(
     twin.eval()
     ids = list(ids)[-MAX_ADAPT_TOKENS:]
     if len(ids) >= 2:
-        _read(_Adapter(twin, s), torch.tensor(ids, dtype=torch.long), bos_id, None)
+        _read(_Adapter(twin, s), torch.tensor(ids, dtype=torch.long), starts, None)
     twin.train(False)  # drops any prepared step weights: they are rebuilt from the adapted ones
     for p in twin.parameters():
         p.requires_grad_(False)

@@ -38,9 +38,10 @@ class Step:
     source: int = -1  # copy: the index of the generated step whose tokens are written again
 
 
-def form_script(form: Form, signs: bool, prompt_bars: int = 0) -> list[Step]:
+def form_script(form: Form, signs: bool, prompt_bars: int = 0, implicit_start: bool = True) -> list[Step]:
     """The written tune as steps. ``signs``: the tokenizer writes repeats with repeat signs.
-    ``prompt_bars``: bars of the first part the prompt already holds."""
+    ``prompt_bars``: bars of the first part the prompt already holds. ``implicit_start``: a repeat from the
+    first bar is written without "|:" (the tokenizer's ``implicit_start``)."""
     form = form.checked()
     n = form.part_bars
     room = n - 1 if form.endings and form.plan()[0][1] else n
@@ -60,9 +61,9 @@ def form_script(form: Form, signs: bool, prompt_bars: int = 0) -> list[Step]:
         elif not repeated:
             made[letter] = (_gen(steps, bars, end),)
         elif form.endings:
-            made[letter] = _repeat_with_endings(steps, bars, signs, opening=i > 0)
+            made[letter] = _repeat_with_endings(steps, bars, signs, opening=i > 0 or not implicit_start)
         else:
-            made[letter] = _repeat(steps, bars, end, signs, opening=i > 0)
+            made[letter] = _repeat(steps, bars, end, signs, opening=i > 0 or not implicit_start)
     return steps
 
 
@@ -73,8 +74,8 @@ def _gen(steps: list[Step], bars: int, cadence: str) -> int:
 
 
 def _repeat(steps: list[Step], bars: int, cadence: str, signs: bool, opening: bool = True) -> tuple[int, ...]:
-    """A part played twice: between repeat signs, or written out again. ``opening``: write its "|:" (the
-    tune's first part opens implicitly, as the tokenizer writes it)."""
+    """A part played twice: between repeat signs, or written out again. ``opening``: write its "|:" (not
+    where the tune's first part opens implicitly, as a tokenizer without styles writes it)."""
     if signs and opening:
         steps.append(Step("sign", REPEAT_START))
     part = _gen(steps, bars, cadence)

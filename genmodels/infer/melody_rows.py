@@ -25,6 +25,7 @@ class MelodyResult:
     continuation: object  # Melody: the generated bars alone
     overruled: int = 0  # sampled tokens the constraints changed (vs. the model's own pick, same random draw)
     events: int = 0  # pitch and rest events sampled
+    style: str | None = None  # the kind of tune it was written as (a style token), None for <bos>
 
 
 def continuation_of(full, prompt_end: int):
@@ -95,7 +96,7 @@ class _MelodyRows:
         ]
         if self.fixed_form:  # the script decides every bar, sign and the end; targets count written bars
             for i, (p, st, k) in enumerate(zip(prefixes, self.states, keys, strict=True)):
-                script = form_script(steering.form, bool(tok.form), st.bars_completed)
+                script = form_script(steering.form, bool(tok.form), st.bars_completed, tok.implicit_start)
                 self.targets[i] = st.bars_completed + script_written_bars(script, st.bars_completed)
                 meter = tok.id_meter[p[1]]
                 self.constraints[i].append(FormGuide(tok, script, k[0], meter, p[tok.header_length :], st))

@@ -147,6 +147,7 @@ class Sampler(MelodyRework, TextSampling):
         cut = max(0, prompt.n_bars - CONTEXT_BARS)  # only the model's context is cut, never the user's music
         context = prompt.slice_bars(cut) if cut else prompt
         prefix = self.melody_prefix(context, from_start=not cut)
+        prefix = self._styled(prefix, steering.style, s.seed)
         if not steering.form.free:
             prefix = self._form_prefix(context, prefix, steering)
         elif not context.form:
@@ -161,29 +162,51 @@ class Sampler(MelodyRework, TextSampling):
             continuation = continuation_of(full, context.end)
             if cut:
                 full = _behind(prompt, full, cut)
-            results.append(MelodyResult(prompt, full, continuation, o, e))
+            results.append(MelodyResult(prompt, full, continuation, o, e, self.tok.style_of(prefix)))
         return results
 
+    def _styled(self, prefix: list[int], style: str | None, seed: int) -> list[int]:
+        """The prefix with its style token in place of <bos>: ``style``, or where none is asked for, one drawn
+        from the posterior given the prompt (the likelihood of its meter, key and notes written as each style,
+        every style equally likely before), so a fiddle tune's opening goes on as a fiddle tune, its parts
+        repeated. A model without styles keeps <bos>."""
+        styles = getattr(self.tok, "styles", ())
+        if style is not None:
+            if style not in styles:
+                known = f"its styles: {', '.join(styles)}" if styles else "it was trained without styles"
+                raise SettingsError(f"This model knows no style {style!r}; {known}")
+            return [self.tok.start_id(style), *prefix[1:]]
+        if not styles:
+            return prefix
+        options = [[self.tok.start_id(st), *prefix[1:]] for st in styles]
+        scores = torch.tensor(self.log_likelihood(options, [1] * len(options)))
+        g = torch.Generator().manual_seed(int(seed) ^ 0x57E1E)
+        return options[int(torch.multinomial(torch.softmax(scores, 0), 1, generator=g))]
+
     def _opening_repeat(self, prefix: list[int], seed: int) -> list[int]:
-        """A prompt carries no repeat signs. A part repeated from the first bar needs none (the tokenizer's
-        implicit start), but one that starts after a pickup opens with "|:" before the second bar: whether
-        the prompt does is drawn from the model's posterior given the prompt's notes (the joint likelihood of
-        the prompt written each way), so a continuation can close that repeat and play the part again."""
+        """A prompt carries no repeat signs, but the tune it starts may repeat a part from its first bar, or
+        from its second after a pickup, which opens with "|:" there (a tokenizer without styles opens a repeat
+        from the first bar implicitly: only the second counts). Whether and where the prompt opens one is drawn
+        from the model's posterior given the prompt's notes (the joint likelihood of the prompt written each
+        way), so a continuation can close that repeat and play the part again."""
         start = getattr(self.tok, "sign_ids", {}).get(REPEAT_START)
         if start is None:
             return prefix
-        lines = [i for i, t in enumerate(prefix) if t == self.tok.bar_id and i >= self.tok.header_length]
-        if len(lines) < 2:
-            return prefix
-        opened = prefix[: lines[1]] + [start] + prefix[lines[1] :]
-        try:
-            self.tok.grammar_state(opened)  # a note held over the bar line cannot follow a sign
-        except MidiError:
-            return prefix
         head = self.tok.header_length
-        scores = torch.tensor(self.log_likelihood([prefix, opened], [head, head]))
+        lines = [i for i, t in enumerate(prefix) if t == self.tok.bar_id and i >= head]
+        options = [prefix]
+        for line in lines[1 if self.tok.implicit_start else 0 : 2]:
+            opened = prefix[:line] + [start] + prefix[line:]
+            try:
+                self.tok.grammar_state(opened)  # a note held over the bar line cannot follow a sign
+            except MidiError:
+                continue
+            options.append(opened)
+        if len(options) == 1:
+            return prefix
+        scores = torch.tensor(self.log_likelihood(options, [head] * len(options)))
         g = torch.Generator().manual_seed(int(seed) ^ 0x5EED)
-        return [prefix, opened][int(torch.multinomial(torch.softmax(scores, 0), 1, generator=g))]
+        return options[int(torch.multinomial(torch.softmax(scores, 0), 1, generator=g))]
 
     def _form_prefix(self, prompt, prefix: list[int], steering: MelodySteering) -> list[int]:
         """The prompt as the first bars of a fixed form's first part: after its |: where the part
@@ -192,7 +215,7 @@ class Sampler(MelodyRework, TextSampling):
             prefix = Melody(prompt.notes, prompt.meter, prompt.key, prompt.tempo, prompt.length)
             prefix = self.melody_prefix(prefix)
         full_bars = self.tok.grammar_state(prefix).bars_completed
-        script = form_script(steering.form, bool(self.tok.form), full_bars)
+        script = form_script(steering.form, bool(self.tok.form), full_bars, self.tok.implicit_start)
         if script and script[0].kind == "sign":
             h = self.tok.header_length
             prefix = prefix[:h] + [self.tok.sign_ids[script[0].sign]] + prefix[h:]

@@ -36,7 +36,23 @@ MIN_NOTES = 8
 # Essen's permission covers distribution inside music21 only: its tunes train the models but are not
 # copied into the tune book that ships in git.
 TUNEBOOK_LEAVES_OUT = ("essenFolksong",)
+# Each collection's kind of tune (the tokenizer's style tokens): the ABC books' fiddle and pipe tunes repeat their
+# parts, Essen's songs are sung through, Bach's chorales repeat their first phrases.
+COLLECTION_STYLES = {
+    "essenFolksong": "folksong",
+    "ryansMammoth": "tunebook",
+    "oneills1850": "tunebook",
+    "airdsAirs": "tunebook",
+    "bach": "chorale",
+}
 CACHE_FORMAT = 5  # bump when a tune record changes, so cached parses are redone (4: with repeats; 5: titles)
+
+
+def collection_style(name: str) -> str | None:
+    """The style of a corpus tune from its file name (it starts with the collection), None for other files."""
+    return COLLECTION_STYLES.get(str(name).split("-", 1)[0])
+
+
 _MAJORISH = {"major", "ionian", "mixolydian", "lydian"}
 _MINORISH = {"minor", "aeolian", "dorian", "phrygian", "locrian"}
 

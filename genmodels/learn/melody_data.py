@@ -14,6 +14,7 @@ from genmodels.core.errors import DataError
 from genmodels.core.paths import hash_split
 from genmodels.core.registry import get_domain
 from genmodels.learn.data import CACHE_DIR, TokenData, melody_files, read_melodies, recorded_path, token_stream
+from genmodels.learn.melody_corpus import collection_style
 from genmodels.music import MidiError
 from genmodels.tokenizers.melody import MelodyTokenizer
 
@@ -37,8 +38,17 @@ def _split_files(folder: Path) -> dict[str, list[Path]]:
     return files
 
 
-def encode_tunes(tok, tunes: list) -> tuple[torch.Tensor, int]:
-    seqs = [tok.encode(m) for _, m in tunes]
+def tune_style(tok, name: str) -> str | None:
+    """The style token a corpus tune is written with (its collection's), None where the tokenizer has no
+    styles or the tune comes from elsewhere."""
+    style = collection_style(name)
+    return style if style in getattr(tok, "style_ids", {}) else None
+
+
+def encode_tunes(tok, tunes: list, styled: bool = False) -> tuple[torch.Tensor, int]:
+    """The tunes' token stream and its notes; ``styled``: each corpus tune starts with its collection's style
+    (tunes from elsewhere, and any MIDI folder scored as it is, start with <bos>)."""
+    seqs = [tok.encode(m, style=tune_style(tok, name) if styled else None) for name, m in tunes]
     return token_stream(seqs), sum(tok.count_notes(s) for s in seqs)
 
 
@@ -47,12 +57,13 @@ PLAYED_OUT_SHARE = 0.25
 
 def _transposed_stream(tok, tunes: list, seed: int, epoch: int) -> torch.Tensor:
     """The train split for ``epoch``: every tune moved by a random interval, in a shuffled order. A quarter
-    of the tunes with repeats are written played out, without signs, as MIDI files from elsewhere carry
-    them: the model learns to hear a part come back in both spellings."""
+    of the tunes are anonymous: <bos> and played out, without signs, as MIDI files from elsewhere carry them
+    (the model learns to hear a part come back in both spellings); the rest start with their collection's
+    style and keep their signs. A tokenizer without styles plays out a quarter of the tunes with repeats."""
 
     rng = random.Random(seed * 100_003 + epoch)
     seqs = []
-    for _, m in tunes:
+    for name, m in tunes:
         k = rng.randint(-5, 6)
         played_out = rng.random() < PLAYED_OUT_SHARE
         try:
@@ -61,7 +72,7 @@ def _transposed_stream(tok, tunes: list, seed: int, epoch: int) -> torch.Tensor:
             t = m
         if played_out and t.form:
             t = dataclasses.replace(t, form=())
-        seqs.append(tok.encode(t))
+        seqs.append(tok.encode(t, style=None if played_out else tune_style(tok, name)))
     order = list(range(len(seqs)))
     rng.shuffle(order)
     return token_stream([seqs[i] for i in order])
@@ -85,14 +96,14 @@ def melody_data(
     if not tunes["test"]:
         tunes["test"] = tunes["valid"]
     tok = tokenizer or MelodyTokenizer()
-    base_train, _ = encode_tunes(tok, tunes["train"])
-    valid, valid_notes = encode_tunes(tok, tunes["valid"])
-    test, test_notes = encode_tunes(tok, tunes["test"])
+    base_train, _ = encode_tunes(tok, tunes["train"], styled=True)
+    valid, valid_notes = encode_tunes(tok, tunes["valid"], styled=True)
+    test, test_notes = encode_tunes(tok, tunes["test"], styled=True)
     info = {
         "data": recorded_path(folder),
         "split": {s: {"tunes": len(tunes[s]), "files": len(files[s])} for s in SPLITS},
-        "augment": "random transposition -5..+6 semitones per tune per epoch; a quarter of the tunes with repeats "
-        "written played out"
+        "augment": "random transposition -5..+6 semitones per tune per epoch; a quarter of the tunes written "
+        "played out, with <bos> for their style"
         if augment
         else "none",
     }

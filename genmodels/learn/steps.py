@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from genmodels.core.registry import Domain
 from genmodels.learn.data import window
-from genmodels.nn.losses import masked_loss
+from genmodels.nn.losses import masked_loss, start_targets
 from genmodels.nn.rnn import RNNLanguageModel, State
 
 
@@ -16,7 +18,7 @@ def train_step(
     x: torch.Tensor,
     y: torch.Tensor,
     hidden: State | None,
-    bos_id: int,
+    starts: int | Sequence[int],
     clip: float,
     precision: str = "fp32",
 ) -> tuple[float, State | None]:
@@ -25,7 +27,7 @@ def train_step(
     run under bf16 autocast; the weights, their gradients, the optimiser state and the loss stay fp32."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         logits, new_hidden = net(x, hidden)
-        loss_sum, n = masked_loss(logits, y, bos_id)
+        loss_sum, n = masked_loss(logits, y, starts)
     loss = loss_sum.float() / max(n, 1)
     if precision == "bf16" and new_hidden is not None:  # the carried state is kept (and saved) in fp32
         new_hidden = tuple(h.float() for h in new_hidden) if isinstance(new_hidden, tuple) else new_hidden.float()
@@ -55,7 +57,7 @@ def evaluate(
     stream: torch.Tensor,
     units: int,
     domain: Domain,
-    bos_id: int,
+    starts: int | Sequence[int],
     rows: int = 16,
     bptt: int = 256,
     max_tokens: int = 0,
@@ -67,12 +69,12 @@ def evaluate(
         units = round(units * max_tokens / stream.numel())
         stream = stream[:max_tokens]
     rows = max(1, min(rows, stream.numel() // 2))
-    data = eval_rows(stream, rows, bos_id)
+    data = eval_rows(stream, rows, start_targets(stream[:1], starts)[1])
     state, nats, count = None, 0.0, 0
     for i in range(0, data.size(1) - 1, bptt):
         x, y = window(data, i, bptt)
         logits, state = model(x, state)
-        loss, n = masked_loss(logits, y, bos_id)
+        loss, n = masked_loss(logits, y, starts)
         nats += float(loss)
         count += n
     # Every token after the first is a target once (eval_rows), so the units are those of the stream.

@@ -70,7 +70,7 @@ class Trainer(TrainerInputs, TrainerClock, TrainerFiles):
             _adopt_identity(cfg, self.state_prev["config"])
         self.domain: Domain = get_domain(cfg.domain)
         self.data: TokenData = self._load_data()
-        self.bos = self.data.tokenizer.bos_id
+        self.bos = self.data.tokenizer.start_ids  # document starts: never targets
         # The model's vocabulary is the tokenizer's (--vocab-size is the text tokenizer's target).
         mcfg = replace(cfg.model, vocab_size=self.data.tokenizer.vocab_size)
         torch.manual_seed(cfg.seed)

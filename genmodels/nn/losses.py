@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
 
-def masked_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_id: int) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy over targets, skipping document starts (``<bos>``); (loss, targets counted)."""
+def start_targets(targets: torch.Tensor, starts: int | Sequence[int]) -> tuple[torch.Tensor, int]:
+    """``targets`` with every document-start token (``<bos>``, or a melody's style token, which is given,
+    never predicted) written as the first of ``starts``; and that token, the one to ignore."""
+    starts = (starts,) if isinstance(starts, int) else tuple(int(s) for s in starts)
+    if len(starts) > 1:
+        targets = targets.masked_fill(torch.isin(targets, torch.tensor(starts, device=targets.device)), starts[0])
+    return targets, starts[0]
+
+
+def masked_loss(logits: torch.Tensor, targets: torch.Tensor, starts: int | Sequence[int]) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy over targets, skipping document starts (``starts``); (loss, targets counted)."""
+    targets, ignore = start_targets(targets, starts)
     loss = F.cross_entropy(
-        logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=ignore_id, reduction="sum"
+        logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=ignore, reduction="sum"
     )
-    return loss, int((targets != ignore_id).sum())
+    return loss, int((targets != ignore).sum())

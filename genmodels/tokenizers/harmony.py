@@ -43,6 +43,10 @@ class HarmonyTokenizer:
     def pad_id(self) -> int:
         return PAD
 
+    @property
+    def start_ids(self) -> tuple[int, ...]:
+        return (BOS,)  # document starts: never a training target
+
     def encode(self, x: int) -> int:
         if x == HOLD:
             return HOLD_ID

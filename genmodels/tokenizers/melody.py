@@ -28,6 +28,10 @@ from genmodels.tokenizers.melody_decoder import MelodyDecoder
 from genmodels.tokenizers.melody_grammar import MelodyGrammar
 
 FIRST_MODES = ("major", "minor")  # the modes of the first vocabulary; their key tokens sit after the meters
+# The kinds of tune a style token names, in its place of <bos>: fiddle and pipe tunes of the ABC tune books (parts
+# that repeat), folk songs (through-sung verses), chorales. A tune with <bos> is of any style, its repeats played out.
+STYLES = ("tunebook", "folksong", "chorale")
+STYLE_NAMES = {"tunebook": "fiddle tune", "folksong": "folk song", "chorale": "chorale"}  # as pages and messages say it
 
 
 class MelodyTokenizer(MelodyDecoder, MelodyGrammar):
@@ -40,13 +44,18 @@ class MelodyTokenizer(MelodyDecoder, MelodyGrammar):
     With ``form`` (the default), the repeat signs "|:", ":|", "[1", "[2" may stand between bars: a
     tune is written with its repeats (``Melody.form``) and decoded played out. The grammar keeps them
     well formed: a body of at least one bar, "[2" right after the ":|" that closes a "[1", no <eos>
-    while a repeat is open, no note tied into a repeat. A repeat from the first bar is written without
-    "|:": until the first sign the tune may close one (``MelodyGrammar.initial_state``), as in ABC.
+    while a repeat is open, no note tied into a repeat.
+
+    With ``styles`` (the default), a style token may stand in place of <bos>: the tune is of that kind
+    (``STYLES``) and written with its repeat signs. It is given, never predicted: a condition, like the meter.
+    Every repeat opens with "|:", so a tune says whether it repeats from its first bar, given its style. Without
+    styles (an older vocabulary) a repeat from the first bar is written without "|:", as in ABC: until the
+    first sign the tune may close one (``MelodyGrammar.initial_state``).
     """
 
     header_length = 3
 
-    def __init__(self, modes: Sequence[str] = MODES, form: bool = True) -> None:
+    def __init__(self, modes: Sequence[str] = MODES, form: bool = True, styles: bool = True) -> None:
         if not set(FIRST_MODES) <= set(modes) <= set(MODES):
             raise CheckpointError(f"A melody tokenizer's modes are major and minor plus some of {MODES}; got {modes}")
         self.modes = tuple(m for m in MODES if m in modes)
@@ -61,6 +70,11 @@ class MelodyTokenizer(MelodyDecoder, MelodyGrammar):
         self.form = bool(form)
         if self.form:  # after the modes, for the same reason
             vocab += list(SIGNS)
+        self.styles = STYLES if styles and self.form else ()
+        # Where the style says whether a tune is the kind that repeats, a repeat from the first bar opens with "|:"
+        # as any other does; without styles it opens implicitly (see MelodyGrammar.initial_state).
+        self.implicit_start = self.form and not self.styles
+        vocab += [f"style:{s}" for s in self.styles]
         self.vocab: list[str] = vocab
         self.index = {t: i for i, t in enumerate(vocab)}
         self.pad_id, self.bos_id, self.eos_id, self.bar_id = 0, 1, 2, 3
@@ -89,6 +103,8 @@ class MelodyTokenizer(MelodyDecoder, MelodyGrammar):
         self._mask_none = torch.zeros(V, dtype=torch.bool)
         self.sign_ids = {s: self.index[s] for s in SIGNS} if self.form else {}
         self.id_sign = {i: s for s, i in self.sign_ids.items()}
+        self.style_ids = {s: self.index[f"style:{s}"] for s in self.styles}
+        self.start_ids = (self.bos_id, *self.style_ids.values())  # document starts: never a training target
 
     @property
     def vocab_size(self) -> int:
@@ -109,7 +125,7 @@ class MelodyTokenizer(MelodyDecoder, MelodyGrammar):
         vocab = list(d.get("vocab", cls().vocab))
         modes = [m for m in MODES if f"key:0:{m}" in vocab]
         try:
-            tok = cls(modes, form=REPEAT_START in vocab)
+            tok = cls(modes, form=REPEAT_START in vocab, styles=f"style:{STYLES[0]}" in vocab)
         except CheckpointError:
             tok = None
         if tok is None or d.get("ticks_per_quarter", TICKS_PER_QUARTER) != TICKS_PER_QUARTER or vocab != tok.vocab:
@@ -117,7 +133,8 @@ class MelodyTokenizer(MelodyDecoder, MelodyGrammar):
         return tok
 
     # ----- header -----
-    def header(self, meter: tuple[int, int], key: tuple[int, str]) -> list[int]:
+    def header(self, meter: tuple[int, int], key: tuple[int, str], style: str | None = None) -> list[int]:
+        """<bos> (or ``style``'s token) meter key."""
         meter, key = tuple(meter), tuple(key)
         if meter not in self.meter_ids:
             raise MidiError(f"Unsupported meter {meter}")
@@ -128,7 +145,20 @@ class MelodyTokenizer(MelodyDecoder, MelodyGrammar):
                     "modes, or a model trained with it"
                 )
             raise MidiError(f"Invalid key {key}")
-        return [self.bos_id, self.meter_ids[meter], self.key_ids[key]]
+        return [self.start_id(style), self.meter_ids[meter], self.key_ids[key]]
+
+    def start_id(self, style: str | None) -> int:
+        """The first token: <bos>, or the style token (MidiError for a style this vocabulary lacks)."""
+        if style is None:
+            return self.bos_id
+        if style not in self.style_ids:
+            known = ", ".join(self.styles) or "none"
+            raise MidiError(f"This model knows no style {style!r} (its styles: {known})")
+        return self.style_ids[style]
+
+    def style_of(self, ids: Sequence[int]) -> str | None:
+        """The style a sequence starts with, or None (<bos>)."""
+        return next((s for s, i in self.style_ids.items() if ids and int(ids[0]) == i), None)
 
     def pitch_id(self, pitch: int) -> int:
         if not (PITCH_RANGE[0] <= pitch <= PITCH_RANGE[1]):
@@ -144,19 +174,22 @@ class MelodyTokenizer(MelodyDecoder, MelodyGrammar):
         return self.pitch0 <= int(token_id) < self.pitch0 + PITCH_RANGE[1] - PITCH_RANGE[0] + 1
 
     # ----- encode -----
-    def encode(self, melody: Melody, add_eos: bool = True, from_start: bool = True) -> list[int]:
+    def encode(
+        self, melody: Melody, add_eos: bool = True, from_start: bool = True, style: str | None = None
+    ) -> list[int]:
         """Melody -> token ids; MidiError for an empty melody, pitches outside PITCH_RANGE, or a form
         whose repeats do not play their bars again. A tokenizer without repeat signs writes the tune
         played out. ``from_start=False``: the melody is cut from the middle of a tune, so a repeat at its
-        first bar keeps its "|:" (the implicit start would reach back to the tune's first bar)."""
+        first bar keeps its "|:" (the implicit start would reach back to the tune's first bar). ``style``: the
+        first token names the tune's kind (``STYLES``) instead of <bos>."""
         if not melody.notes:
             raise MidiError("Cannot encode an empty melody")
-        ids = self.header(melody.meter, melody.key)
+        ids = self.header(melody.meter, melody.key, style)
         bars = self._bar_tokens(melody)
         if self.form and melody.form:
             check_form(melody)
             order = written_order(melody.form, len(bars))
-            if from_start and order[0] == REPEAT_START:  # a part repeated from the first bar opens implicitly
+            if from_start and self.implicit_start and order[0] == REPEAT_START:  # it opens implicitly
                 order = order[1:]
             for it in order:
                 if isinstance(it, int):

@@ -27,7 +27,7 @@ class MelodyDecoder:
         ids = [int(i) for i in ids]
         while ids and ids[-1] == self.pad_id:
             ids.pop()
-        i = 1 if ids and ids[0] == self.bos_id else 0
+        i = 1 if ids and ids[0] in self.start_ids else 0
         meter, key = (4, 4), (0, "major")
         if i < len(ids) and ids[i] in self.id_meter:
             meter = self.id_meter[ids[i]]
@@ -36,7 +36,7 @@ class MelodyDecoder:
             key = self.id_key[ids[i]]
             i += 1
         written, bars = self._written_bars(ids[i:], meter)
-        order, form = play_written(written, implicit_start=bool(self.form))
+        order, form = play_written(written, implicit_start=self.implicit_start)
         notes, length = self._played_notes(bars, order)
         try:
             return Melody(notes=notes, meter=meter, key=key, length=length, form=form)

@@ -49,18 +49,18 @@ class MelodyGrammar:
     def grammar_state(self, ids: Sequence[int]) -> GrammarState:
         """State after a valid prefix that starts with the 3-token header."""
         ids = [int(i) for i in ids]
-        if len(ids) < 3 or ids[0] != self.bos_id or ids[1] not in self.id_meter or ids[2] not in self.id_key:
-            raise MidiError("invalid melody token sequence: it must start with <bos> meter key")
+        if len(ids) < 3 or ids[0] not in self.start_ids or ids[1] not in self.id_meter or ids[2] not in self.id_key:
+            raise MidiError("invalid melody token sequence: it must start with <bos> (or a style) meter key")
         state = self.initial_state(self.id_meter[ids[1]])
         for tok in ids[3:]:
             state = self.advance(state, tok)
         return state
 
     def initial_state(self, meter: tuple[int, int]) -> GrammarState:
-        """The state after the header. With repeat signs the tune starts in an implicit repeat ('open'): a
-        part that repeats from the first bar is written without "|:", so whether it repeats is decided where
-        it ends, as an ABC tune writes it."""
-        return GrammarState(bar_ticks=bar_ticks_for(meter), phase="open" if self.form else "")
+        """The state after the header. With repeat signs and no styles the tune starts in an implicit repeat
+        ('open'): a part that repeats from the first bar is written without "|:", so whether it repeats is
+        decided where it ends, as an ABC tune writes it."""
+        return GrammarState(bar_ticks=bar_ticks_for(meter), phase="open" if self.implicit_start else "")
 
     def allowed(self, state: GrammarState) -> torch.Tensor:
         """Bool mask (vocab_size,) of the tokens legal after `state` (all False when done)."""

@@ -64,6 +64,7 @@ class TextTokenizer:
         self.bos_id = self.sp.bos_id()
         self.eos_id = self.sp.eos_id()
         self.pad_id = self.sp.pad_id()
+        self.start_ids = (self.bos_id,)  # document starts: never a training target
         self._byte_ids = {i for i in range(self.vocab_size) if self.sp.is_byte(i)}
 
     # construction -------------------------------------------------------------------------------

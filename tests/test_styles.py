@@ -1,0 +1,113 @@
+"""Style tokens: the kind of tune (fiddle tune, folk song, chorale) in place of <bos>, given and never predicted;
+corpus tunes are trained with their collection's style and their repeat signs, or anonymous and played out; a
+melody is generated in a chosen style or one drawn given the prompt."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from conftest import ROOT
+
+from genmodels.core.errors import MidiError, SettingsError
+from genmodels.infer.constraints import MelodySteering
+from genmodels.infer.decoding import Settings
+from genmodels.learn.melody_data import _transposed_stream
+from genmodels.music import Melody, parse_note_prompt
+from genmodels.music.types import Repeat
+from genmodels.nn.losses import masked_loss
+from genmodels.tokenizers.melody import STYLES, MelodyTokenizer
+
+A, B = "C4 D4 E4 F4 | G4 A4 G4 E4 | F4 E4 D4 C4 | D4 E4 C4*2", "E4 F4 G4 A4 | G4 F4 E4 D4 | C4 E4 D4 B3 | C4*4"
+TUNE = parse_note_prompt(f"{A} | {B}")  # two 4-bar parts
+A_TWICE = dataclasses.replace(parse_note_prompt(f"{A} | {A} | {B}"), form=(Repeat(0, 4),))  # A played twice
+
+
+def test_style_tokens_extend_the_vocabulary_and_start_a_tune():
+    tok, old = MelodyTokenizer(), MelodyTokenizer(styles=False)
+    assert tok.vocab[: old.vocab_size] == old.vocab  # every older token keeps its id: models fine-tune across
+    plain = tok.encode(A_TWICE)
+    for style in STYLES:
+        ids = tok.encode(A_TWICE, style=style)
+        assert ids[0] == tok.style_ids[style] and ids[1:] == plain[1:]
+        assert tok.style_of(ids) == style and tok.decode(ids) == tok.decode(plain)
+        tok.grammar_state(ids[:-1])  # a valid prefix
+    assert tok.style_of(plain) is None
+    assert MelodyTokenizer.from_config(old.to_config()).styles == ()
+    with pytest.raises(MidiError, match="no style"):
+        old.encode(TUNE, style="tunebook")
+
+
+def test_style_tokens_are_never_targets():
+    """The style is given, like the meter: scoring a tune does not charge the model for guessing it."""
+    tok = MelodyTokenizer()
+    ids = torch.tensor([tok.encode(A_TWICE, style="tunebook") + tok.encode(TUNE)])
+    x, y = ids[:, :-1], ids[:, 1:]
+    logits = torch.randn(1, x.size(1), tok.vocab_size)
+    loss, n = masked_loss(logits, y, tok.start_ids)
+    keep = ~torch.isin(y[0], torch.tensor(tok.start_ids))
+    expected = torch.nn.functional.cross_entropy(logits[0][keep], y[0][keep], reduction="sum")
+    assert n == int(keep.sum()) == y.numel() - 1  # only the second tune's <bos> is a start among the targets
+    assert torch.allclose(loss, expected)
+    ids[0, len(tok.encode(A_TWICE))] = tok.style_ids["folksong"]  # the second tune styled: still not a target
+    loss2, n2 = masked_loss(logits, ids[:, 1:], tok.start_ids)
+    assert n2 == n and torch.allclose(loss2, expected)
+
+
+def test_training_writes_corpus_tunes_with_their_style_or_anonymous_and_played_out():
+    """A fiddle tune starts with its style and keeps its repeat sign, or is anonymous (<bos>) and played out;
+    a tune from elsewhere is never styled; over epochs every spelling appears, and no other."""
+    tok = MelodyTokenizer()
+    tunes = [("ryansMammoth-ryans-0001", A_TWICE), ("mytune", A_TWICE), ("essenFolksong-kinder-0002", TUNE)]
+    kinds = set()
+    for epoch in range(16):
+        stream = _transposed_stream(tok, tunes, seed=0, epoch=epoch).tolist()
+        starts = [i for i, t in enumerate(stream) if t in tok.start_ids] + [len(stream)]
+        for a, b in zip(starts, starts[1:], strict=False):
+            doc = stream[a:b]
+            kinds.add((tok.style_of(doc), any(t in tok.id_sign for t in doc)))
+    # (None, True) is "mytune" written with its sign; (None, False) any tune played out.
+    assert kinds == {("tunebook", True), ("folksong", False), (None, True), (None, False)}
+
+
+def test_a_melody_in_a_chosen_style_or_one_drawn_given_the_prompt(tiny_melody):
+    g = tiny_melody
+    prompt = parse_note_prompt("E4 G4 A4/2 B4/2 A4 G4")
+    r = g.generate_melody(prompt, 4, Settings(seed=3), MelodySteering(style="chorale"))[0]
+    assert r.style == "chorale" and r.full.notes[: len(prompt.notes)] == prompt.notes
+    drawn = [g.generate_melody(prompt, 2, Settings(seed=s))[0].style for s in range(6)]
+    assert set(drawn) <= set(STYLES)
+    assert drawn == [g.generate_melody(prompt, 2, Settings(seed=s))[0].style for s in range(6)]  # seeded
+    with pytest.raises(SettingsError, match="no style 'jazz'"):
+        g.generate_melody(prompt, 2, Settings(), MelodySteering(style="jazz"))
+
+
+def test_shipped_model_hears_a_fiddle_tune_and_a_chorale(shipped_melody):
+    """Given two bars of held-out reels, the shipped model draws the fiddle-tune style for most; given a
+    chorale's opening, the chorale style."""
+    from genmodels.eval.form_report import first_full_bar
+    from genmodels.music.tunebook import SHIPPED, TuneBook
+
+    book = TuneBook(SHIPPED)
+    reels = [e.id for e in book.search("reel") if e.split == "test"][:12]
+    drawn = []
+    for seed, tune_id in enumerate(reels):
+        m = book.melody(tune_id)
+        p = m.slice_bars(0, first_full_bar(m) + 2)
+        drawn.append(shipped_melody.generate_melody(Melody(p.notes, p.meter, p.key), 1, Settings(seed=seed))[0].style)
+    assert drawn.count("tunebook") >= 9, drawn
+    chorales = [e.id for e in book.search("bach") if e.split == "test"][:6]
+    drawn = [
+        shipped_melody.generate_melody(book.melody(c).slice_bars(0, 4), 1, Settings(seed=s))[0].style
+        for s, c in enumerate(chorales)
+    ]
+    assert drawn.count("chorale") >= 4, drawn
+
+
+def test_cli_generate_in_a_style(shipped_melody, tmp_path, capsys):
+    from genmodels.cli.main import main
+
+    main(["generate", str(ROOT / "checkpoints/melody-gru"), "--prompt-notes", "E4 G4 A4/2 B4/2 A4 G4", "--style",
+          "tunebook", "--out", str(tmp_path / "t.mid")])  # fmt: skip
+    assert "written as a fiddle tune" in capsys.readouterr().out
