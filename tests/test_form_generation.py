@@ -203,14 +203,14 @@ def test_the_prompt_opens_a_repeat_where_the_model_would(tiny_melody):
     start = g.tok.sign_ids["|:"]
     first, second = [i for i, t in enumerate(prefix) if t == g.tok.bar_id][:2]
     allowed = [prefix, prefix[:first] + [start] + prefix[first:], prefix[:second] + [start] + prefix[second:]]
-    picks = [g._opening_repeat(prefix, seed) for seed in range(24)]
+    picks = [g._written_prompt(prefix, None, seed, True) for seed in range(24)]
     assert all(p in allowed for p in picks)
-    assert picks == [g._opening_repeat(prefix, seed) for seed in range(24)]
+    assert picks == [g._written_prompt(prefix, None, seed, True) for seed in range(24)]
     for seed in range(4):
         r = g.generate_melody(prompt, 6, Settings(seed=seed))[0]
         assert r.full.notes[: len(prompt.notes)] == prompt.notes
     tied = g.melody_prefix(parse_note_prompt("C4*6 D4*2 | E4*4 | F4*4"))  # a note held over the bar line
-    assert all(g._opening_repeat(tied, seed) == tied for seed in range(8))
+    assert all(g._written_prompt(tied, None, seed, True) == tied for seed in range(8))
 
 
 def test_end_on_the_tonic_holds_when_the_model_ends_at_a_repeat(shipped_melody):

@@ -5,10 +5,11 @@ melody is generated in a chosen style or one drawn given the prompt."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, TINY, train_config
 
 from genmodels.core.errors import MidiError, SettingsError
 from genmodels.infer.constraints import MelodySteering
@@ -71,16 +72,42 @@ def test_training_writes_corpus_tunes_with_their_style_or_anonymous_and_played_o
     assert kinds == {("tunebook", True), ("folksong", False), (None, True), (None, False)}
 
 
-def test_a_melody_in_a_chosen_style_or_one_drawn_given_the_prompt(tiny_melody):
-    g = tiny_melody
+@pytest.fixture(scope="module")
+def styled_melody(small_melody_dir, tmp_path_factory):
+    """A tiny melody model trained on tunes named as two of the corpus's collections (so it has styles), and
+    the same model fine-tuned on tunes of no collection, as a user's own."""
+    from genmodels.infer.sampling import Sampler
+    from genmodels.learn.trainer import train
+
+    data = tmp_path_factory.mktemp("styled")
+    for i, f in enumerate(sorted(small_melody_dir.glob("*.mid"))):
+        shutil.copy(f, data / f"{['ryansMammoth', 'bach'][i % 2]}-tune-{i:04d}.mid")
+    out = tmp_path_factory.mktemp("ck")
+    settings = dict(domain="melody", cell="gru", steps=30, eval_every=30, **TINY)
+    train(train_config(data=str(data), out=str(out / "styled"), **settings), progress=False)
+    own = dict(settings, steps=10, init_from=str(out / "styled"))
+    train(train_config(data=str(small_melody_dir), out=str(out / "own"), **own), progress=False)
+    return Sampler(out / "styled"), Sampler(out / "own")
+
+
+def test_tunes_of_no_collection_train_a_model_without_styles(tiny_melody):
+    assert tiny_melody.tok.styles == () and tiny_melody.tok.implicit_start
+
+
+def test_a_melody_in_a_chosen_style_or_one_drawn_given_the_prompt(styled_melody):
+    g, own = styled_melody
+    assert g.tok.styles == STYLES and g.ckpt.config["styles"] == ["chorale", "tunebook"]
     prompt = parse_note_prompt("E4 G4 A4/2 B4/2 A4 G4")
     r = g.generate_melody(prompt, 4, Settings(seed=3), MelodySteering(style="chorale"))[0]
     assert r.style == "chorale" and r.full.notes[: len(prompt.notes)] == prompt.notes
     drawn = [g.generate_melody(prompt, 2, Settings(seed=s))[0].style for s in range(6)]
-    assert set(drawn) <= set(STYLES)
+    assert set(drawn) <= {"chorale", "tunebook"}  # only styles its data had
     assert drawn == [g.generate_melody(prompt, 2, Settings(seed=s))[0].style for s in range(6)]  # seeded
     with pytest.raises(SettingsError, match="no style 'jazz'"):
         g.generate_melody(prompt, 2, Settings(), MelodySteering(style="jazz"))
+    # Fine-tuned on tunes of no collection: it writes as those were, unless a style is asked for.
+    assert own.ckpt.config["styles"] == [] and own.generate_melody(prompt, 2, Settings())[0].style is None
+    assert own.generate_melody(prompt, 2, Settings(), MelodySteering(style="tunebook"))[0].style == "tunebook"
 
 
 def test_shipped_model_hears_a_fiddle_tune_and_a_chorale(shipped_melody):

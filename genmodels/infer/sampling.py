@@ -147,11 +147,10 @@ class Sampler(MelodyRework, TextSampling):
         cut = max(0, prompt.n_bars - CONTEXT_BARS)  # only the model's context is cut, never the user's music
         context = prompt.slice_bars(cut) if cut else prompt
         prefix = self.melody_prefix(context, from_start=not cut)
-        prefix = self._styled(prefix, steering.style, s.seed)
+        # A fixed form writes its own signs; as the model writes, a prompt without signs may open a repeat.
+        prefix = self._written_prompt(prefix, steering.style, s.seed, steering.form.free and not context.form)
         if not steering.form.free:
             prefix = self._form_prefix(context, prefix, steering)
-        elif not context.form:
-            prefix = self._opening_repeat(prefix, s.seed)
         seqs, overruled, events = self._sample_bars(prefix, bars, s, steering, prompt.key)
         results = []
         for seq, o, e in zip(seqs, overruled, events, strict=True):
@@ -165,48 +164,50 @@ class Sampler(MelodyRework, TextSampling):
             results.append(MelodyResult(prompt, full, continuation, o, e, self.tok.style_of(prefix)))
         return results
 
-    def _styled(self, prefix: list[int], style: str | None, seed: int) -> list[int]:
-        """The prefix with its style token in place of <bos>: ``style``, or where none is asked for, one drawn
-        from the posterior given the prompt (the likelihood of its meter, key and notes written as each style,
-        every style equally likely before), so a fiddle tune's opening goes on as a fiddle tune, its parts
-        repeated. A model without styles keeps <bos>."""
+    def _written_prompt(self, prefix: list[int], style: str | None, seed: int, open_repeat: bool) -> list[int]:
+        """The prompt as the tune would be written: its style token in place of <bos>, and, with
+        ``open_repeat``, the repeat sign it may open with.
+
+        The style is ``style``, or where none is asked for, drawn given the prompt. A prompt carries no repeat
+        signs, but the tune it starts may repeat a part from its first bar, or from its second after a pickup,
+        opening with "|:" there (a tokenizer without styles opens a repeat from the first bar implicitly: only
+        the second counts). Style and opening are drawn together from the model's posterior: the likelihood of
+        the prompt's meter, key and notes written each way, every style equally likely before. (Drawn apart, a
+        fiddle tune's opening without its "|:" would sound like a folk song, which never has one.) A model
+        without styles, or last trained on tunes of none (a user's own), keeps <bos>."""
         styles = getattr(self.tok, "styles", ())
         if style is not None:
             if style not in styles:
                 known = f"its styles: {', '.join(styles)}" if styles else "it was trained without styles"
                 raise SettingsError(f"This model knows no style {style!r}; {known}")
-            return [self.tok.start_id(style), *prefix[1:]]
-        if not styles:
-            return prefix
-        options = [[self.tok.start_id(st), *prefix[1:]] for st in styles]
+            firsts = [self.tok.start_id(style)]
+        else:  # the styles its last training data had; none: written as that data was
+            trained = [st for st in self.ckpt.config.get("styles", styles) if st in styles]
+            firsts = [self.tok.start_id(st) for st in trained] or [prefix[0]]
+        openings = self._openings(prefix) if open_repeat else [prefix]
+        options = [[first, *q[1:]] for first in firsts for q in openings]
+        if len(options) == 1:
+            return options[0]
         scores = torch.tensor(self.log_likelihood(options, [1] * len(options)))
-        g = torch.Generator().manual_seed(int(seed) ^ 0x57E1E)
+        g = torch.Generator().manual_seed(int(seed) ^ 0x5EED)
         return options[int(torch.multinomial(torch.softmax(scores, 0), 1, generator=g))]
 
-    def _opening_repeat(self, prefix: list[int], seed: int) -> list[int]:
-        """A prompt carries no repeat signs, but the tune it starts may repeat a part from its first bar, or
-        from its second after a pickup, which opens with "|:" there (a tokenizer without styles opens a repeat
-        from the first bar implicitly: only the second counts). Whether and where the prompt opens one is drawn
-        from the model's posterior given the prompt's notes (the joint likelihood of the prompt written each
-        way), so a continuation can close that repeat and play the part again."""
+    def _openings(self, prefix: list[int]) -> list[list[int]]:
+        """The prefix as it is, and with "|:" before its first bar (not where a repeat from the first bar opens
+        implicitly) or its second, where the grammar allows one."""
         start = getattr(self.tok, "sign_ids", {}).get(REPEAT_START)
         if start is None:
-            return prefix
-        head = self.tok.header_length
-        lines = [i for i, t in enumerate(prefix) if t == self.tok.bar_id and i >= head]
-        options = [prefix]
+            return [prefix]
+        lines = [i for i, t in enumerate(prefix) if t == self.tok.bar_id and i >= self.tok.header_length]
+        out = [prefix]
         for line in lines[1 if self.tok.implicit_start else 0 : 2]:
             opened = prefix[:line] + [start] + prefix[line:]
             try:
                 self.tok.grammar_state(opened)  # a note held over the bar line cannot follow a sign
             except MidiError:
                 continue
-            options.append(opened)
-        if len(options) == 1:
-            return prefix
-        scores = torch.tensor(self.log_likelihood(options, [head] * len(options)))
-        g = torch.Generator().manual_seed(int(seed) ^ 0x5EED)
-        return options[int(torch.multinomial(torch.softmax(scores, 0), 1, generator=g))]
+            out.append(opened)
+        return out
 
     def _form_prefix(self, prompt, prefix: list[int], steering: MelodySteering) -> list[int]:
         """The prompt as the first bars of a fixed form's first part: after its |: where the part

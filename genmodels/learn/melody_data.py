@@ -95,7 +95,8 @@ def melody_data(
         )
     if not tunes["test"]:
         tunes["test"] = tunes["valid"]
-    tok = tokenizer or MelodyTokenizer()
+    # Styles where the corpus has them (the default corpus's collections); a user's own tunes train without.
+    tok = tokenizer or MelodyTokenizer(styles=any(collection_style(name) for name, _ in tunes["train"]))
     base_train, _ = encode_tunes(tok, tunes["train"], styled=True)
     valid, valid_notes = encode_tunes(tok, tunes["valid"], styled=True)
     test, test_notes = encode_tunes(tok, tunes["test"], styled=True)
@@ -110,6 +111,8 @@ def melody_data(
     # The range the corpus uses (before augmentation): sampling never leaves it.
     pitches = [n.pitch for _, m in tunes["train"] for n in m.notes]
     info["pitch_range"] = [min(pitches), max(pitches)]
+    # The styles the tunes were written with: a model fine-tuned on tunes of none writes as <bos> (see Sampler).
+    info["styles"] = sorted({s for name, _ in tunes["train"] if (s := tune_style(tok, name))})
     info["split"]["valid"]["notes"] = valid_notes
     info["split"]["test"]["notes"] = test_notes
 

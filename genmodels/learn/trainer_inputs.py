@@ -56,8 +56,9 @@ class TrainerInputs:
 
     def _init_dir(self) -> None:
         extra = {"train": self.cfg.to_dict()}
-        if "pitch_range" in self.data.info:
-            extra["pitch_range"] = self.data.info["pitch_range"]
+        for k in ("pitch_range", "styles"):  # what sampling needs to know of the data (melody)
+            if k in self.data.info:
+                extra[k] = self.data.info[k]
         ckpt.init_checkpoint_dir(self.out, self.domain, self.model, self.data.tokenizer, extra)
 
     def _init_from(self, mcfg: ModelConfig):
