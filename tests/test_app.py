@@ -512,6 +512,10 @@ def test_melody_from_corpus_tune(tmp_path, monkeypatch):
     at = melody_generate(at)
     no_errors(at)
     assert last_melody(at)["full"].pitches[:4] == [67, 69, 71, 72]
+    assert last_melody(at)["style"] == "tunebook"  # O'Neill's: it goes on as a fiddle tune
+    at.selectbox(key="m_corpus").set_value("essenFolksong-altdeu10-0001").run()
+    at = melody_generate(at)
+    assert last_melody(at)["style"] == "folksong" and "written as a folk song" in captions(at)
 
 
 @needs("melody")

@@ -1,6 +1,7 @@
 """The settings column (model, bars, temperature, steering) and Generate: a new version of the melody in the
 session's history."""
 
+import dataclasses
 import time
 
 import streamlit as st
@@ -13,6 +14,7 @@ from genmodels.core.errors import GenmodelsError
 from genmodels.infer.constraints import KEY_STRENGTHS, MelodySteering
 from genmodels.infer.decoding import Settings
 from genmodels.infer.melody_rows import continuation_of
+from genmodels.learn.melody_corpus import collection_style
 from genmodels.music.form import PART_BARS, Form
 from genmodels.tokenizers.melody import STYLE_NAMES, STYLES
 
@@ -123,9 +125,10 @@ def form_controls() -> None:
     )  # fmt: skip
     st.selectbox(
         "Style", [AUTO_STYLE, *STYLES], key="m_style", persist_state=KEEP, format_func=style_label,
-        help="The kind of tune the model writes. As the prompt suggests: it weighs how likely the prompt is as "
-        "each kind and draws one. Fiddle tunes (Ryan's, O'Neill's and Aird's books) repeat their parts; folk "
-        "songs (Essen) are sung through; chorales are Bach's.",
+        help="The kind of tune the model writes. As the prompt suggests: a tune of the tune book goes on as the "
+        "kind its collection is; other notes, the model weighs how likely they are as each kind and draws one. "
+        "Fiddle tunes (Ryan's, O'Neill's and Aird's books) repeat their parts; folk songs (Essen) are sung "
+        "through; chorales are Bach's.",
     )  # fmt: skip
 
 
@@ -170,6 +173,7 @@ def generate(prompt, link, no_link: str, by_label: dict, msg) -> bool:
     settings, steering, bars = current_settings(), current_steering(), int(ss.get("m_bars", 8))
     try:
         gen = shared_sampler(model.path)
+        steering = with_tune_style(steering, link, gen.tok)
         what = f"{steering.form.shape} tune" if not steering.form.free else f"{bars} bars"
         with st.spinner(f"{model.label} is composing {what}…"):
             result = gen.generate_melody(prompt, bars=bars, settings=settings, steering=steering)[0]
@@ -192,6 +196,15 @@ def generate(prompt, link, no_link: str, by_label: dict, msg) -> bool:
         bars=bars,
     )
     return True
+
+
+def with_tune_style(steering: MelodySteering, link: dict | None, tok) -> MelodySteering:
+    """Where the style is left to the prompt and the prompt is a tune of the tune book, the tune's own kind
+    (its collection's style): two bars say less about it than where it comes from."""
+    if steering.style is not None or not link or link.get("src") != "tune":
+        return steering
+    own = collection_style(link.get("tune", ""))
+    return dataclasses.replace(steering, style=own) if own in getattr(tok, "styles", ()) else steering
 
 
 def keep_prompt(prompt, by_label: dict, msg) -> bool:

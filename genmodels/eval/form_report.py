@@ -5,7 +5,8 @@ so the parts line up): the repeated-bar share (bars equal to an earlier bar), th
 9-16 equal to the bar eight before, which a repeated 8-bar part or an AABB tune gives), the cadence
 share at part ends (bars 8 and 16: the last note starting on a strong beat is the tonic or the
 dominant and holds at least a beat), and the tune's last note (tonic, on a strong beat, its length).
-``form_report`` compares held-out dance tunes with the model's continuations of their first two bars.
+``form_report`` compares held-out dance tunes with the model's continuations of their first two bars: the
+style drawn given them, or their own (the collections of these tunes are all fiddle-tune books).
 """
 
 from __future__ import annotations
@@ -151,11 +152,12 @@ def form_report(sampler: Sampler, data: str | Path, limit: int | None = None, se
     return {
         "held_out": form_figures(tunes),
         "generated": form_figures(continuations(sampler, tunes, seed)),
-        "generated_fiddle_style": form_figures(continuations(sampler, tunes, seed, style="tunebook"))
+        "generated_own_style": form_figures(continuations(sampler, tunes, seed, style="tunebook"))
         if "tunebook" in getattr(sampler.tok, "styles", ())
         else None,
         "generated_AABB": form_figures(continuations(sampler, tunes, seed, form=Form("AABB", PART_BARS))),
         "note": "first 16 played bars after any pickup; generated: the first 2 bars of each held-out tune "
-        "continued as the model writes (no form, the style drawn given the 2 bars), with the fiddle-tune style "
-        "chosen, and in the form AABB with 8-bar parts (the pickup bar counts in A)",
+        "continued as the model writes (no form chosen): the style drawn given the 2 bars, or the tunes' own "
+        "(their collections' fiddle-tune style, as the Melody page continues a tune of the tune book); and in "
+        "the form AABB with 8-bar parts (the pickup bar counts in A)",
     }
