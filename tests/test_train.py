@@ -510,9 +510,13 @@ def test_fine_tuning_grows_the_vocabulary_and_keeps_the_old_rows():
         "head.bias": torch.zeros(new.vocab_size),
         "rnn.w": torch.zeros(3, 3),
     }
-    grown = grown_state(parent, own)
+    grown = grown_state(parent, own, get_domain("melody").grown_like(new))
     assert torch.equal(grown["embed.weight"][: old.vocab_size], parent["embed.weight"])
-    assert torch.allclose(grown["embed.weight"][-1], parent["embed.weight"].mean(0))
+    sign = new.sign_ids["|:"]
+    assert torch.allclose(grown["embed.weight"][sign], parent["embed.weight"].mean(0))
+    for style in new.style_ids.values():  # a style stands where <bos> stood: it starts as <bos>
+        assert torch.equal(grown["embed.weight"][style], parent["embed.weight"][new.bos_id])
+        assert grown["head.bias"][style] == parent["head.bias"][new.bos_id]
     assert torch.equal(grown["rnn.w"], parent["rnn.w"])
 
 

@@ -76,6 +76,11 @@ class Domain(ABC):
         newer version that only adds tokens after the parent's (the weights grow to fit)."""
         return parent
 
+    def grown_like(self, tokenizer: Any) -> dict[int, int]:
+        """New token id -> the older token whose weights it starts from when the vocabulary grows (the rest
+        start at the mean of the old rows)."""
+        return {}
+
     @abstractmethod
     def save_tokenizer(self, folder: Path, tokenizer: Any) -> None:
         """Write ``tokenizer`` into ``folder`` atomically."""

@@ -13,10 +13,13 @@ from genmodels.learn.data import TokenData
 from genmodels.nn.rnn import REGULARISERS, ModelConfig
 
 
-def grown_state(parent: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def grown_state(
+    parent: dict[str, torch.Tensor], own: dict[str, torch.Tensor], like: dict[int, int] | None = None
+) -> dict[str, torch.Tensor]:
     """The parent's weights for a model whose vocabulary extends the parent's at the end: the rows of
     the old tokens are copied; each new token's embedding and output row start at the mean of the old
-    rows (a neutral token the fine-tuning moves)."""
+    rows (a neutral token the fine-tuning moves), or, for a token of ``like`` (new id -> old id), at the
+    rows of the old token it stands in for."""
     out = {}
     for k, w in parent.items():
         target = own[k]
@@ -27,6 +30,9 @@ def grown_state(parent: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -
             raise SettingsError(f"--init-from: weight {k} {tuple(w.shape)} cannot grow to {tuple(target.shape)}")
         grown = w.mean(0, keepdim=True).expand(target.shape[0], *w.shape[1:]).clone()
         grown[: w.shape[0]] = w
+        for new, old in (like or {}).items():
+            if w.shape[0] <= new < target.shape[0] and old < w.shape[0]:
+                grown[new] = w[old]
         out[k] = grown
     return out
 
@@ -76,7 +82,8 @@ class TrainerInputs:
             )
         if theirs != ours:
             raise SettingsError(f"--init-from {self.cfg.init_from}: {_shape_difference(theirs, ours)}")
-        self.model.load_state_dict(grown_state(parent.model.state_dict(), self.model.state_dict()))
+        like = self.domain.grown_like(self.data.tokenizer)
+        self.model.load_state_dict(grown_state(parent.model.state_dict(), self.model.state_dict(), like))
         return parent
 
     def _load_data(self) -> TokenData:
