@@ -34,7 +34,7 @@ def job_queue() -> JobQueue:
 
 
 def parent_model(domain: str) -> Path | None:
-    """The shipped GRU of ``domain`` (the app's default model), if it is there and a single network."""
+    """The shipped GRU of ``domain`` (the quicker network to fine-tune), if it is there and a single network."""
     path = checkpoints_root() / f"{domain}-gru"
     try:
         model = read_config(path).get("model") or {}
