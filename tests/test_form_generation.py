@@ -203,14 +203,14 @@ def test_the_prompt_opens_a_repeat_where_the_model_would(tiny_melody):
     start = g.tok.sign_ids["|:"]
     first, second = [i for i, t in enumerate(prefix) if t == g.tok.bar_id][:2]
     allowed = [prefix, prefix[:first] + [start] + prefix[first:], prefix[:second] + [start] + prefix[second:]]
-    picks = [g._written_prompt(prefix, None, seed, True) for seed in range(24)]
+    picks = [g._written_prompt(prefix, None, seed, True, 8) for seed in range(24)]
     assert all(p in allowed for p in picks)
-    assert picks == [g._written_prompt(prefix, None, seed, True) for seed in range(24)]
+    assert picks == [g._written_prompt(prefix, None, seed, True, 8) for seed in range(24)]
     for seed in range(4):
         r = g.generate_melody(prompt, 6, Settings(seed=seed))[0]
         assert r.full.notes[: len(prompt.notes)] == prompt.notes
     tied = g.melody_prefix(parse_note_prompt("C4*6 D4*2 | E4*4 | F4*4"))  # a note held over the bar line
-    assert all(g._written_prompt(tied, None, seed, True) == tied for seed in range(8))
+    assert all(g._written_prompt(tied, None, seed, True, 8) == tied for seed in range(8))
 
 
 def test_end_on_the_tonic_holds_when_the_model_ends_at_a_repeat(shipped_melody):
@@ -229,3 +229,14 @@ def test_end_on_the_tonic_holds_when_the_model_ends_at_a_repeat(shipped_melody):
         p = Melody(p.notes, p.meter, p.key, p.tempo)
         r = shipped_melody.generate_melody(p, 14, Settings(seed=seed), MelodySteering(end_on_tonic=True))[0]
         assert r.full.notes[-1].pitch % 12 == m.key[0] % 12, (tune_id, seed, r.full.form)
+
+
+def test_a_short_request_writes_new_bars_and_ends_on_the_tonic(shipped_melody):
+    """Two bars asked after a two-bar prompt: the prompt is not opened as a repeat that would close at once
+    (its second pass would be the prompt again, ending on the prompt's last note: 5 of 40 seeds did)."""
+    from genmodels.music.scales import to_key
+
+    prompt = to_key(parse_note_prompt("E4 D4 C4 D4 E4 E4 E4*2"), 7, "mixolydian")
+    for seed in range(40):
+        r = shipped_melody.generate_melody(prompt, 2, Settings(seed=seed), MelodySteering("strict", True))[0]
+        assert r.full.pitches[-1] % 12 == 7 and not r.full.form, (seed, r.full.form)

@@ -148,7 +148,7 @@ class Sampler(MelodyRework, TextSampling):
         context = prompt.slice_bars(cut) if cut else prompt
         prefix = self.melody_prefix(context, from_start=not cut)
         # A fixed form writes its own signs; as the model writes, a prompt without signs may open a repeat.
-        prefix = self._written_prompt(prefix, steering.style, s.seed, steering.form.free and not context.form)
+        prefix = self._written_prompt(prefix, steering.style, s.seed, steering.form.free and not context.form, bars)
         if not steering.form.free:
             prefix = self._form_prefix(context, prefix, steering)
         seqs, overruled, events = self._sample_bars(prefix, bars, s, steering, prompt.key)
@@ -164,9 +164,11 @@ class Sampler(MelodyRework, TextSampling):
             results.append(MelodyResult(prompt, full, continuation, o, e, self.tok.style_of(prefix)))
         return results
 
-    def _written_prompt(self, prefix: list[int], style: str | None, seed: int, open_repeat: bool) -> list[int]:
+    def _written_prompt(
+        self, prefix: list[int], style: str | None, seed: int, open_repeat: bool, bars: int = 0
+    ) -> list[int]:
         """The prompt as the tune would be written: its style token in place of <bos>, and, with
-        ``open_repeat``, the repeat sign it may open with.
+        ``open_repeat``, the repeat sign it may open with where ``bars`` more bars leave room for it.
 
         The style is ``style``, or where none is asked for, drawn given the prompt. A prompt carries no repeat
         signs, but the tune it starts may repeat a part from its first bar, or from its second after a pickup,
@@ -184,7 +186,7 @@ class Sampler(MelodyRework, TextSampling):
         else:  # the styles its last training data had; none: written as that data was
             trained = [st for st in self.ckpt.config.get("styles", styles) if st in styles]
             firsts = [self.tok.start_id(st) for st in trained] or [prefix[0]]
-        openings = self._openings(prefix) if open_repeat else [prefix]
+        openings = self._openings(prefix, bars) if open_repeat else [prefix]
         options = [[first, *q[1:]] for first in firsts for q in openings]
         if len(options) == 1:
             return options[0]
@@ -192,15 +194,19 @@ class Sampler(MelodyRework, TextSampling):
         g = torch.Generator().manual_seed(int(seed) ^ 0x5EED)
         return options[int(torch.multinomial(torch.softmax(scores, 0), 1, generator=g))]
 
-    def _openings(self, prefix: list[int]) -> list[list[int]]:
+    def _openings(self, prefix: list[int], bars: int) -> list[list[int]]:
         """The prefix as it is, and with "|:" before its first bar (not where a repeat from the first bar opens
-        implicitly) or its second, where the grammar allows one."""
+        implicitly) or its second, where the grammar allows one and ``bars`` more bars leave room for a repeat
+        that holds a new bar: otherwise the repeat would close at once, its second pass the prompt again (and
+        its last note, which end on the tonic cannot move, the tune's)."""
         start = getattr(self.tok, "sign_ids", {}).get(REPEAT_START)
         if start is None:
             return [prefix]
         lines = [i for i, t in enumerate(prefix) if t == self.tok.bar_id and i >= self.tok.header_length]
         out = [prefix]
         for line in lines[1 if self.tok.implicit_start else 0 : 2]:
+            if bars < sum(t == self.tok.bar_id for t in prefix[line:]) + 2:  # body of k + 1 bars, played twice
+                continue
             opened = prefix[:line] + [start] + prefix[line:]
             try:
                 self.tok.grammar_state(opened)  # a note held over the bar line cannot follow a sign
