@@ -14,7 +14,7 @@ from genmodels.core.errors import GenmodelsError
 from genmodels.infer.constraints import KEY_STRENGTHS, MelodySteering
 from genmodels.infer.decoding import Settings
 from genmodels.infer.melody_rows import continuation_of
-from genmodels.learn.melody_corpus import collection_style
+from genmodels.learn.melody_data import tune_style
 from genmodels.music.form import PART_BARS, Form
 from genmodels.tokenizers.melody import STYLE_NAMES, STYLES
 
@@ -203,8 +203,8 @@ def with_tune_style(steering: MelodySteering, link: dict | None, tok) -> MelodyS
     (its collection's style): two bars say less about it than where it comes from."""
     if steering.style is not None or not link or link.get("src") != "tune":
         return steering
-    own = collection_style(link.get("tune", ""))
-    return dataclasses.replace(steering, style=own) if own in getattr(tok, "styles", ()) else steering
+    own = tune_style(tok, link.get("tune", ""))
+    return dataclasses.replace(steering, style=own) if own else steering
 
 
 def keep_prompt(prompt, by_label: dict, msg) -> bool:

@@ -34,6 +34,7 @@ from genmodels.core.registry import all_domains, get_domain
 from genmodels.eval.kneser_ney_counts import KneserNeyCounts, _as_list, _as_list_or_str, _log
 from genmodels.io.checkpoint import domain_of, read_card, read_config
 from genmodels.learn.melody_data import melody_data
+from genmodels.nn.losses import start_ids
 
 TEXT_DIR = repo_path("data/text")
 MELODY_DIR = repo_path("data/melody")
@@ -240,7 +241,7 @@ def text_baseline(
 def split_tunes(stream, starts: int | Sequence[int]) -> list[list[int]]:
     """Cut a 1-D stream of concatenated tunes into tunes, each starting at a document-start token."""
     ids = stream.tolist() if hasattr(stream, "tolist") else list(stream)
-    starts = {starts} if isinstance(starts, int) else set(starts)
+    starts = set(start_ids(starts))
     tunes: list[list[int]] = []
     for t in ids:
         if t in starts or not tunes:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from genmodels.core.errors import SettingsError
-from genmodels.nn.losses import masked_loss
+from genmodels.nn.losses import masked_loss, start_ids
 from genmodels.nn.rnn import RNNLanguageModel, State, detach_state
 
 MAX_ADAPT_TOKENS = 1024  # the most tokens of a prompt the app adapts on (bounded work per request)
@@ -94,7 +94,7 @@ def _segment(
 
 def documents(stream: torch.Tensor, starts: int | Sequence[int]) -> list[torch.Tensor]:
     """The stream cut at each document start (``<bos>``, a melody's style token; each piece starts with one)."""
-    first = torch.isin(stream, torch.tensor([starts] if isinstance(starts, int) else list(starts)))
+    first = torch.isin(stream, torch.tensor(start_ids(starts)))
     cuts = first.nonzero().flatten().tolist()
     if not cuts or cuts[0] != 0:
         cuts = [0, *cuts]

@@ -8,7 +8,7 @@ import torch
 
 from genmodels.core.registry import Domain
 from genmodels.learn.data import window
-from genmodels.nn.losses import masked_loss, start_targets
+from genmodels.nn.losses import masked_loss, start_ids
 from genmodels.nn.rnn import RNNLanguageModel, State
 
 
@@ -69,7 +69,7 @@ def evaluate(
         units = round(units * max_tokens / stream.numel())
         stream = stream[:max_tokens]
     rows = max(1, min(rows, stream.numel() // 2))
-    data = eval_rows(stream, rows, start_targets(stream[:1], starts)[1])
+    data = eval_rows(stream, rows, start_ids(starts)[0])
     state, nats, count = None, 0.0, 0
     for i in range(0, data.size(1) - 1, bptt):
         x, y = window(data, i, bptt)

@@ -8,10 +8,15 @@ import torch
 import torch.nn.functional as F
 
 
+def start_ids(starts: int | Sequence[int]) -> tuple[int, ...]:
+    """The document-start tokens (``<bos>``, or a melody's style tokens) as a tuple, from one id or several."""
+    return (int(starts),) if isinstance(starts, int) else tuple(int(s) for s in starts)
+
+
 def start_targets(targets: torch.Tensor, starts: int | Sequence[int]) -> tuple[torch.Tensor, int]:
     """``targets`` with every document-start token (``<bos>``, or a melody's style token, which is given,
     never predicted) written as the first of ``starts``; and that token, the one to ignore."""
-    starts = (starts,) if isinstance(starts, int) else tuple(int(s) for s in starts)
+    starts = start_ids(starts)
     if len(starts) > 1:
         targets = targets.masked_fill(torch.isin(targets, torch.tensor(starts, device=targets.device)), starts[0])
     return targets, starts[0]
