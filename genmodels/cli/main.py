@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from genmodels.cli.fit_cache import fit_cache
 from genmodels.cli.generate import _given, generate_command
 from genmodels.cli.generate_melody import MelodyGenerateOptions
 from genmodels.cli.harmonise import harmonise_command
@@ -130,6 +131,11 @@ def _mix(a) -> None:
     command = "python -m genmodels " + shlex.join(words)
     card = mix_checkpoints(a.checkpoints, a.out, weights, command, fit=a.fit_weights)
     print(json.dumps({"out": a.out, "valid": card["valid"], "members": card["members"]}, indent=1))
+
+
+def _fit_cache(a) -> None:
+
+    print(json.dumps(fit_cache(a.checkpoint, a.data), indent=1))
 
 
 def _pack(a) -> None:
@@ -340,6 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     _option(m, "--weights", help="each model's share, e.g. 0.6,0.4", shown="equal shares")
     _option(m, "--fit-weights", action="store_true", help="the shares that best predict the validation split")
     m.set_defaults(fn=_mix)
+    f = sub.add_parser(
+        "fit-cache",
+        help="melody: fit how much the model copies earlier bars of the tune (on the validation split) and save it",
+    )
+    f.add_argument("checkpoint", help="melody checkpoint directory (its config.json is updated)")
+    _option(f, "--data", help="corpus folder whose validation split to use", shown="the one in the checkpoint's card")
+    f.set_defaults(fn=_fit_cache)
     k = sub.add_parser("pack", help="half-precision weights, no training state: ready to commit")
     k.add_argument("checkpoints", nargs="+", help="checkpoint directories to rewrite in place")
     k.set_defaults(fn=_pack)

@@ -136,6 +136,11 @@ class Domain(ABC):
         """How well regenerated passages fit what follows them (``eval --regenerate``); None: not defined."""
         return None
 
+    def after_training(self, path: Path, data: Any) -> dict | None:
+        """What a trained checkpoint at ``path`` gets fitted on its validation data (``data``: the trainer's
+        TokenData) once training ends; None: nothing."""
+        return None
+
 
 def register(domain: Domain) -> Domain:
     """Make ``domain`` known by its name (a later registration of the same name replaces it)."""

@@ -19,6 +19,7 @@ from genmodels.eval.melody_report import generate_like, music_report, regenerate
 from genmodels.eval.ngram import melody_baseline
 from genmodels.infer.decoding import MELODY_BARS, Settings
 from genmodels.infer.sampling import Sampler
+from genmodels.learn.cache_fit import fit_checkpoint_cache
 from genmodels.learn.data import TokenData, melody_files, read_melodies
 from genmodels.learn.melody_corpus import prepare_melody, write_data_readme_section
 from genmodels.learn.melody_data import encode_tunes, held_out_tunes, melody_data
@@ -87,6 +88,10 @@ class MelodyDomain(LanguageModelDomain):
     def baseline(self, data: str | Path | None = None, order: int | None = None) -> dict:
 
         return melody_baseline(data or self.default_data, orders=range(2, 9) if order is None else [int(order)])
+
+    def after_training(self, path: Path, data: Any) -> dict | None:
+        # How much a tune copies its own earlier bars, fitted on the validation tunes (genmodels.nn.cache).
+        return fit_checkpoint_cache(path, data)
 
     def banned_tokens(self, tokenizer: Any, config: dict) -> torch.Tensor:
         # Pitches outside the training data's range: the model has no evidence for them.

@@ -267,6 +267,24 @@ def other_models(ckpts: list) -> None:
         print(f"{c.name}: end to end ({c.domain.sample_length}) {e2e:.2f} s")
 
 
+def cache_cost(samplers: list[Sampler]) -> list[dict]:
+    """End to end with the copies of the tune's own bars (``genmodels.nn.cache``) against the network alone,
+    for each model that has cache weights."""
+    rows = []
+    for g in samplers:
+        if g.cache is None:
+            continue
+        alone = Sampler(g.ckpt, cache=False)
+        t_cache = _median_time(lambda g=g: g.domain.end_to_end(g), 3, warmup=1)
+        t_alone = _median_time(lambda a=alone: a.domain.end_to_end(a), 3, warmup=1)
+        rows.append({"model": g.ckpt.name, "with_cache_s": t_cache, "alone_s": t_alone})
+        print(
+            f"{g.ckpt.name}: end to end ({g.domain.sample_length}) with the cache {t_cache:.3f} s, network alone "
+            f"{t_alone:.3f} s (ratio {t_cache / t_alone:.2f})"
+        )
+    return rows
+
+
 def main(quick: bool = False, root: str | Path | None = None) -> list[dict]:
     """Measure every checkpoint under ``root`` (default: the repository's checkpoints/); print a table."""
     n = 100 if quick else 400
@@ -288,6 +306,7 @@ def main(quick: bool = False, root: str | Path | None = None) -> list[dict]:
     )
     rows = [measure(c, g, n, quick) for c, g in zip(ckpts, samplers, strict=False)]
     print_table(rows)
+    cache_cost(samplers)
     suggestion_latency([str(p) for p, c in zip(paths, ckpts, strict=True) if c.domain.suggests_words], quick)
     other_models([c for c in loaded if not c.domain.language_model])
     print(f"Peak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -14,7 +14,10 @@ from genmodels.infer.dynamic import DynamicSettings, dynamic_evaluate
 from genmodels.infer.sampling import Sampler
 from genmodels.io import checkpoint as ckpt
 from genmodels.io.card import write_card
+from genmodels.learn.cache_fit import score_tunes
 from genmodels.learn.steps import evaluate
+from genmodels.nn.cache import CacheWeights
+from genmodels.nn.losses import split_tunes
 
 
 def data_dir(c: ckpt.Checkpoint, data: str | None) -> str:
@@ -35,13 +38,17 @@ def test_metric(c: ckpt.Checkpoint, source: str | None = None, data: str | None 
         d = c.domain.load_data(_data_path(c, data), tokenizer=c.tokenizer, augment=False)
         stream, units, source = d.test, d.test_units, f"{data_dir(c, data)} (test split)"
     r = evaluate(c.model, stream, units, c.domain, c.tokenizer.start_ids)
-    return {
+    out = {
         "metric": c.domain.metric,
         "value": round(r["value"], 4),
         "units": units,
         "tokens": r["tokens"],
         "source": str(source),
     }
+    weights = CacheWeights.from_config(c.config.get("cache"))
+    if weights is not None:  # each tune read whole, by the network alone and with the copies of its own bars
+        out["cache"] = score_tunes(c.model, c.tokenizer, split_tunes(stream, c.tokenizer.start_ids), units, weights)
+    return out
 
 
 def dynamic_metric(c: ckpt.Checkpoint, data: str | None = None) -> dict:

@@ -6,7 +6,8 @@ so the parts line up): the repeated-bar share (bars equal to an earlier bar), th
 share at part ends (bars 8 and 16: the last note starting on a strong beat is the tonic or the
 dominant and holds at least a beat), and the tune's last note (tonic, on a strong beat, its length).
 ``form_report`` compares held-out dance tunes with the model's continuations of their first two bars: the
-style drawn given them, or their own (the collections of these tunes are all fiddle-tune books).
+style drawn given them, or their own (the collections of these tunes are all fiddle-tune books), and the
+network alone, without the copies of the tune's own bars, where the checkpoint has cache weights.
 """
 
 from __future__ import annotations
@@ -155,9 +156,13 @@ def form_report(sampler: Sampler, data: str | Path, limit: int | None = None, se
         "generated_own_style": form_figures(continuations(sampler, tunes, seed, style="tunebook"))
         if "tunebook" in getattr(sampler.tok, "styles", ())
         else None,
+        "generated_network_alone": form_figures(continuations(Sampler(sampler.ckpt, cache=False), tunes, seed))
+        if sampler.cache
+        else None,
         "generated_AABB": form_figures(continuations(sampler, tunes, seed, form=Form("AABB", PART_BARS))),
         "note": "first 16 played bars after any pickup; generated: the first 2 bars of each held-out tune "
         "continued as the model writes (no form chosen): the style drawn given the 2 bars, or the tunes' own "
         "(their collections' fiddle-tune style, as the Melody page continues a tune of the tune book); and in "
-        "the form AABB with 8-bar parts (the pickup bar counts in A)",
+        "the form AABB with 8-bar parts (the pickup bar counts in A); generated_network_alone: the style drawn, "
+        "without the copies of the tune's own bars (genmodels.nn.cache)",
     }

@@ -34,7 +34,7 @@ from genmodels.core.registry import all_domains, get_domain
 from genmodels.eval.kneser_ney_counts import KneserNeyCounts, _as_list, _as_list_or_str, _log
 from genmodels.io.checkpoint import domain_of, read_card, read_config
 from genmodels.learn.melody_data import melody_data
-from genmodels.nn.losses import start_ids
+from genmodels.nn.losses import split_tunes
 
 TEXT_DIR = repo_path("data/text")
 MELODY_DIR = repo_path("data/melody")
@@ -236,18 +236,6 @@ def text_baseline(
         "discounts": {n: [round(float(x), 4) for x in model.discounts3[n][1:]] for n in range(1, order + 1)},
         "seconds": round(time.time() - t0, 1),
     }
-
-
-def split_tunes(stream, starts: int | Sequence[int]) -> list[list[int]]:
-    """Cut a 1-D stream of concatenated tunes into tunes, each starting at a document-start token."""
-    ids = stream.tolist() if hasattr(stream, "tolist") else list(stream)
-    starts = set(start_ids(starts))
-    tunes: list[list[int]] = []
-    for t in ids:
-        if t in starts or not tunes:
-            tunes.append([])
-        tunes[-1].append(int(t))
-    return tunes
 
 
 def melody_nats_per_note(model: KneserNey, tunes: list[list[int]], notes: int) -> float:

@@ -17,6 +17,7 @@ from genmodels.infer.decoding import (
 )
 from genmodels.infer.melody_rows import NO_STEERING, MelodyResult
 from genmodels.music import Melody
+from genmodels.nn.cache import target_log_probs
 
 
 class MelodyRework:
@@ -40,6 +41,9 @@ class MelodyRework:
             logp = torch.log_softmax(logits.float(), -1)
         out = []
         for i, (q, start) in enumerate(zip(seqs, starts, strict=True)):
+            if self.cache:  # the model as it samples: the network with copies of the tune's own bars
+                out.append(float(target_log_probs(logp[i], q, start, self.tok.bar_id, self.cache).sum()))
+                continue
             rows = logp[i, start - 1 : len(q) - 1]
             out.append(float(rows.gather(1, torch.tensor(q[start:])[:, None]).sum()))
         return out

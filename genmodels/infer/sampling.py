@@ -35,14 +35,18 @@ from genmodels.infer.threads import single_threaded
 from genmodels.io.checkpoint import Checkpoint, load_checkpoint
 from genmodels.music import MAX_DURATION_TOKEN, Melody
 from genmodels.music.form import REPEAT_START, check_form
+from genmodels.nn.cache import CacheWeights, History, mixed_log_probs
 from genmodels.nn.rnn import expand_state
 
 
 class Sampler(MelodyRework, TextSampling):
     """Sampling over one loaded checkpoint (text or melody). Safe to share between threads."""
 
-    def __init__(self, checkpoint: Checkpoint | str | Path):
+    def __init__(self, checkpoint: Checkpoint | str | Path, cache: bool = True):
+        """``cache``: melodies mix the network with copies of the tune's own earlier bars where the checkpoint
+        has fitted cache weights (``genmodels.nn.cache``); False samples from the network alone."""
         self.ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+        self.cache = CacheWeights.from_config(self.ckpt.config.get("cache")) if cache else None
         self.model = self.ckpt.model.eval()
         self.tok = self.ckpt.tokenizer
         self.domain: Domain = self.ckpt.domain
@@ -118,15 +122,20 @@ class Sampler(MelodyRework, TextSampling):
 
     def _sample_rows(self, rows, gen, prefixes: list[list[int]], bars: list[int], s: Settings):
         logits, state = self.model.prefill(torch.tensor(prefixes, dtype=torch.long))
+        histories = [History(self.tok.bar_id, p) for p in prefixes] if self.cache else []
         for _ in range((max(bars) + 2) * (2 * MAX_DURATION_TOKEN + 1) + 1):  # enough for the shortest notes
             if all(rows.done):
                 break
+            if self.cache:
+                logits = mixed_log_probs(logits, histories, self.cache)
             logits = logits.masked_fill(~rows.grammar_mask() | self._banned, -math.inf)
             biased = rows.biased(logits)
             u = gen.uniforms()
             tokens = choose_with_uniform(biased, s, u)
             own = tokens if biased is logits else choose_with_uniform(logits, s, u)
             rows.advance(tokens.tolist(), own.tolist())
+            for h, t in zip(histories, tokens.tolist(), strict=False):
+                h.add(t)
             logits, state = self.model.step(tokens, state)
         return rows.seqs, rows.overruled, rows.events
 

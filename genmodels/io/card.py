@@ -156,6 +156,12 @@ def _metric_lines(card: dict, fresh: dict) -> list[str]:
         unit = {"bits_per_char": "characters", "nats_per_note": "notes"}.get(metric, "units")
         scored = [f"{t[k]:,} {w}" for k, w in (("units", unit), ("tokens", "tokens")) if isinstance(t.get(k), int)]
         lines.append(f"| test | {t['value']}" + (f" ({', '.join(scored)} scored)" if scored else "") + " |")
+        if t.get("cache"):
+            k = t["cache"]
+            lines.append(
+                f"| test, each tune read whole: network alone / with copies of its own bars | "
+                f"{k['network']} / {k['with_cache']} |"
+            )
     if fresh.get("dynamic"):
         d = fresh["dynamic"]
         lines.append(f"| test, read in order: static / dynamic evaluation | {d['static']} / {d['dynamic']} |")

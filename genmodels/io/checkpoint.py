@@ -82,6 +82,13 @@ def init_checkpoint_dir(
     return path
 
 
+def update_config(path: str | Path, **entries) -> None:
+    """Set top-level entries of a checkpoint's config.json (e.g. its cache weights), leaving the rest."""
+    f = Path(path) / CONFIG
+    cfg = _read_json(f, "every checkpoint needs its config")
+    atomic_write_json(f, cfg | entries)
+
+
 def save_weights(path: str | Path, model: RNNLanguageModel, half: bool = False) -> str:
     """Write the weights; return their identity (``weights_id`` of the file written)."""
     raw = weights_bytes(model, half)

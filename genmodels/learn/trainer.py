@@ -26,6 +26,7 @@ bit-identical.)
 
 from __future__ import annotations
 
+import json
 import math
 import shlex
 import sys
@@ -36,7 +37,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from genmodels.core.errors import CheckpointError, SettingsError
+from genmodels.core.errors import CheckpointError, DataError, SettingsError
 from genmodels.core.registry import Domain, get_domain
 from genmodels.io import checkpoint as ckpt
 from genmodels.learn.config import TrainConfig, _adopt_identity, _changed
@@ -143,9 +144,19 @@ class Trainer(TrainerInputs, TrainerClock, TrainerFiles):
             raise
         if bar is not None:
             bar.close()
+        out = {"step": self.step, "best_valid": self.best, "last_valid": last_valid, "history": self.history}
+        if _rank() == 0 and math.isfinite(self.best):  # on the best weights, as saved
+            try:
+                fitted = self.domain.after_training(self.out, self.data)
+            except DataError as e:  # e.g. a validation split too small to fit on: the checkpoint works without
+                fitted = {"skipped": str(e)}
+            if fitted is not None:
+                out["after_training"] = fitted
+                if self.progress:
+                    print(f"Fitted on the validation split: {json.dumps(fitted)}", file=sys.stderr)
         if _is_dist():
             torch.distributed.barrier()
-        return {"step": self.step, "best_valid": self.best, "last_valid": last_valid, "history": self.history}
+        return out
 
     def _loop(self, bar, stop_after: int | None) -> dict | None:
         """Steps until ``cfg.steps`` or the ``--time-budget`` (validating and saving on schedule, and always

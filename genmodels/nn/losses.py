@@ -29,3 +29,15 @@ def masked_loss(logits: torch.Tensor, targets: torch.Tensor, starts: int | Seque
         logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=ignore, reduction="sum"
     )
     return loss, int((targets != ignore).sum())
+
+
+def split_tunes(stream, starts: int | Sequence[int]) -> list[list[int]]:
+    """Cut a 1-D stream of concatenated tunes into tunes, each starting at a document-start token."""
+    ids = stream.tolist() if hasattr(stream, "tolist") else list(stream)
+    starts = set(start_ids(starts))
+    tunes: list[list[int]] = []
+    for t in ids:
+        if t in starts or not tunes:
+            tunes.append([])
+        tunes[-1].append(int(t))
+    return tunes
