@@ -1,4 +1,4 @@
-"""Command line: ``python -m genmodels prepare|train|generate|harmonise|eval|mix|pack|bench``."""
+"""Command line: ``python -m genmodels prepare|train|generate|harmonise|eval|mix|fit-cache|pack|bench``."""
 
 from __future__ import annotations
 
