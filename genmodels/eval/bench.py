@@ -275,8 +275,8 @@ def cache_cost(samplers: list[Sampler]) -> list[dict]:
         if g.cache is None:
             continue
         alone = Sampler(g.ckpt, cache=False)
-        t_cache = _median_time(lambda g=g: g.domain.end_to_end(g), 3, warmup=1)
-        t_alone = _median_time(lambda a=alone: a.domain.end_to_end(a), 3, warmup=1)
+        t_cache = _median_time(lambda g=g: g.domain.end_to_end(g), 7, warmup=1)
+        t_alone = _median_time(lambda a=alone: a.domain.end_to_end(a), 7, warmup=1)
         rows.append({"model": g.ckpt.name, "with_cache_s": t_cache, "alone_s": t_alone})
         print(
             f"{g.ckpt.name}: end to end ({g.domain.sample_length}) with the cache {t_cache:.3f} s, network alone "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -136,9 +137,8 @@ class History:
             m = self.match[1:t]  # places 1..t-1: each has a next token ids[j]
             longest = int(m.max())
             if longest:
-                nxt = self._arr[1:t][m == longest]
-                vals, counts = np.unique(nxt, return_counts=True)
-                votes = dict(zip(vals.tolist(), (counts / counts.sum()).tolist(), strict=True))
+                nxt = self._arr[1:t][m == longest].tolist()
+                votes = {v: k / len(nxt) for v, k in Counter(nxt).items()}
                 out.append(Copy(0, _bucket(SUFFIX_BUCKETS, longest), votes))
         bar = len(self.bar_starts) - 1
         if bar >= 1:
@@ -153,22 +153,28 @@ class History:
 
 
 def mix(probs: torch.Tensor, copies: Sequence[Sequence[Copy]], weights: CacheWeights) -> torch.Tensor:
-    """Each row of ``probs`` (B, V) mixed with its copies: ``(p + Σ w q) / (1 + Σ w)``."""
+    """Each row of ``probs`` (B, V) mixed with its copies: ``(p + Σ w q) / (1 + Σ w)`` (one scatter for the
+    whole batch)."""
     table = weights.table()
-    out = probs.clone()
+    rows, cols, vals = [], [], []
+    totals = [1.0] * probs.size(0)
     for b, row in enumerate(copies):
-        total = 1.0
         for c in row:
             w = table[c.kind][c.bucket]
             if w <= 0:
                 continue
-            total += w
+            totals[b] += w
             for v, q in c.votes.items():
-                if 0 <= v < out.size(1):
-                    out[b, v] += w * q
-        if total != 1.0:
-            out[b] /= total
-    return out
+                if 0 <= v < probs.size(1):
+                    rows.append(b)
+                    cols.append(v)
+                    vals.append(w * q)
+    if not rows:
+        return probs
+    out = probs.detach().cpu().numpy().copy()  # small (B, V): numpy's per-call cost is a tenth of torch's
+    np.add.at(out, (np.array(rows), np.array(cols)), np.array(vals, dtype=out.dtype))
+    out /= np.array(totals, dtype=out.dtype)[:, None]
+    return torch.from_numpy(out)
 
 
 def mixed_log_probs(logits: torch.Tensor, histories: Sequence[History], weights: CacheWeights | None) -> torch.Tensor:
@@ -177,7 +183,10 @@ def mixed_log_probs(logits: torch.Tensor, histories: Sequence[History], weights:
     logp = torch.log_softmax(logits.float(), -1)
     if weights is None:
         return logp
-    return torch.log(mix(logp.exp(), [h.copies() for h in histories], weights))
+    copies = [h.copies() for h in histories]
+    if not any(copies):
+        return logp
+    return torch.log(mix(logp.exp(), copies, weights))
 
 
 def copy_features(ids: Sequence[int], bar_id: int, starts: Sequence[int]) -> list[tuple[int, list[Copy]]]:
