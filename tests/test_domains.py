@@ -54,7 +54,17 @@ def test_every_option_of_every_verb_shows_help_and_default():
     from genmodels.cli.main import build_parser
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(sub.choices) == {"prepare", "train", "generate", "harmonise", "eval", "mix", "fit-cache", "pack", "bench"}
+    assert set(sub.choices) == {
+        "prepare",
+        "train",
+        "generate",
+        "harmonise",
+        "eval",
+        "mix",
+        "fit-cache",
+        "pack",
+        "bench",
+    }
     for verb, parser in sub.choices.items():
         for act in parser._actions:
             if isinstance(act, argparse._HelpAction) or act.help == argparse.SUPPRESS:
