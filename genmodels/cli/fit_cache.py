@@ -16,4 +16,4 @@ def fit_cache(path: str, data: str | None = None) -> dict:
     if c.domain.name != "melody":
         raise SettingsError(f"{c.name} is a {c.domain.name} model; the cache is fitted for melody models")
     d = c.domain.load_data(_data_path(c, data), tokenizer=c.tokenizer, augment=False)
-    return fit_checkpoint_cache(c.path, d, f"{data_dir(c, data)} (validation split)")
+    return fit_checkpoint_cache(c, d, f"{data_dir(c, data)} (validation split)")

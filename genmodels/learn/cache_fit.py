@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from genmodels.core.errors import DataError
-from genmodels.io.checkpoint import load_checkpoint, update_config
+from genmodels.io.checkpoint import Checkpoint, load_checkpoint, update_config
 from genmodels.nn.cache import BAR_DISTANCES, PREFIX_BUCKETS, SUFFIX_BUCKETS, CacheWeights, copy_features
 from genmodels.nn.losses import split_tunes, start_ids
 
@@ -90,10 +90,10 @@ def score_tunes(model, tok, tunes: Sequence[Sequence[int]], notes: int, weights:
     return out
 
 
-def fit_checkpoint_cache(path: str | Path, data, source: str = "validation split") -> dict:
-    """Fit the cache weights of the checkpoint at ``path`` on ``data``'s validation split (a TokenData of
-    its tokenizer) and save them in its config; returns the validation nats per note without and with them."""
-    c = load_checkpoint(path)
+def fit_checkpoint_cache(checkpoint: Checkpoint | str | Path, data, source: str = "validation split") -> dict:
+    """Fit the cache weights of a checkpoint (loaded, or its folder) on ``data``'s validation split (a TokenData
+    of its tokenizer) and save them in its config; returns the validation nats per note without and with them."""
+    c = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     targets = Targets(c.model, c.tokenizer, split_tunes(data.valid, c.tokenizer.start_ids))
     weights = fit_weights(targets)
     report = {

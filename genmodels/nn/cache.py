@@ -152,23 +152,31 @@ class History:
         return out
 
 
+def _weighed(copies: Sequence[Copy], table: list[list[float]]) -> tuple[float, list[tuple[int, float]]]:
+    """``1 + Σ w`` over the copies that apply, and each of their votes as (token, w·q)."""
+    total, votes = 1.0, []
+    for c in copies:
+        w = table[c.kind][c.bucket]
+        if w > 0:
+            total += w
+            votes += [(v, w * q) for v, q in c.votes.items()]
+    return total, votes
+
+
 def mix(probs: torch.Tensor, copies: Sequence[Sequence[Copy]], weights: CacheWeights) -> torch.Tensor:
     """Each row of ``probs`` (B, V) mixed with its copies: ``(p + Σ w q) / (1 + Σ w)`` (one scatter for the
     whole batch)."""
     table = weights.table()
     rows, cols, vals = [], [], []
-    totals = [1.0] * probs.size(0)
+    totals = []
     for b, row in enumerate(copies):
-        for c in row:
-            w = table[c.kind][c.bucket]
-            if w <= 0:
-                continue
-            totals[b] += w
-            for v, q in c.votes.items():
-                if 0 <= v < probs.size(1):
-                    rows.append(b)
-                    cols.append(v)
-                    vals.append(w * q)
+        total, votes = _weighed(row, table)
+        totals.append(total)
+        for v, x in votes:
+            if 0 <= v < probs.size(1):
+                rows.append(b)
+                cols.append(v)
+                vals.append(x)
     if not rows:
         return probs
     out = probs.detach().cpu().numpy().copy()  # small (B, V): numpy's per-call cost is a tenth of torch's
@@ -189,12 +197,14 @@ def mixed_log_probs(logits: torch.Tensor, histories: Sequence[History], weights:
     return torch.log(mix(logp.exp(), copies, weights))
 
 
-def copy_features(ids: Sequence[int], bar_id: int, starts: Sequence[int]) -> list[tuple[int, list[Copy]]]:
-    """For each target of a tune (every token after the first that is not a document start): (its index, the
-    copies that applied to it): the rows ``cache_fit`` fits on and evaluation scores."""
-    h = History(bar_id, ids[:1])
+def copy_features(
+    ids: Sequence[int], bar_id: int, starts: Sequence[int] = (), start: int = 1
+) -> list[tuple[int, list[Copy]]]:
+    """For each target of a tune from index ``start`` on (every token that is not a document start): (its
+    index, the copies that applied to it): the rows ``cache_fit`` fits on and scoring reads."""
+    h = History(bar_id, ids[:start])
     rows = []
-    for t in range(1, len(ids)):
+    for t in range(start, len(ids)):
         if ids[t] not in starts:
             rows.append((t, h.copies()))
         h.add(ids[t])
@@ -207,15 +217,9 @@ def target_log_probs(
     """log p(ids[t] | ids[:t]) for t = start..len(ids)-1, mixed with the copies, from the network's
     log-probabilities ``logp`` (row t-1 predicts ids[t]): teacher-forced scoring with the cache."""
     table = weights.table()
-    h = History(bar_id, ids[:start])
     out = []
-    for t in range(start, len(ids)):
-        target = ids[t]
-        p, total = float(logp[t - 1, target].exp()), 1.0
-        for c in h.copies():
-            w = table[c.kind][c.bucket]
-            total += w
-            p += w * c.votes.get(target, 0.0)
+    for t, copies in copy_features(ids, bar_id, start=start):
+        total, votes = _weighed(copies, table)
+        p = float(logp[t - 1, ids[t]].exp()) + sum(x for v, x in votes if v == ids[t])
         out.append(math.log(p / total) if p > 0 else -math.inf)
-        h.add(target)
     return torch.tensor(out, dtype=torch.float64)
